@@ -1,0 +1,257 @@
+"""Stage 1 of every loss: validate the tensors, apply the activation, represent the target, build the validity mask,
+and resolve the scored channels and class weights (DESIGN.md §2-3).
+
+No loss re-implements any of this. A label-map target stays a ``(B, *S)`` tensor of class ids: losses that need a
+one-hot tensor ask for it explicitly (:meth:`PreparedInput.target_onehot`), the region statistics never do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ._options import InputOptions
+
+__all__ = ["PreparedInput", "prepare_input", "plain_tensor"]
+
+
+def plain_tensor(x: torch.Tensor) -> torch.Tensor:
+    """Drop a tensor subclass (such as MONAI's ``MetaTensor``) without breaking autograd."""
+    return x if type(x) is torch.Tensor else x.as_subclass(torch.Tensor)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; float16/bfloat16/float32 are computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+@dataclass
+class PreparedInput:
+    """What every loss receives after stage 1.
+
+    Attributes:
+        input: ``(B, C, *S)`` raw input (logits or probabilities), in float32 (float64 if given float64).
+        options: the :class:`InputOptions` used.
+        labels: ``(B, *S)`` int64 class ids when the target is a label map with C > 1, else None. Invalid voxels
+            hold 0 (read ``valid``).
+        dense: ``(B, C, *S)`` one-hot or soft target in the compute dtype when the target is not a label map,
+            else None. Invalid voxels hold 0.
+        valid: ``(B, *S)`` bool, False where ``mask`` is 0 or the target equals ``ignore_index``; None when every
+            voxel is valid.
+        channels: ``(K,)`` int64 ids of the scored ("kept") channels.
+        weight: ``(K,)`` class weights of the kept channels, or None.
+    """
+
+    input: torch.Tensor
+    options: InputOptions
+    labels: torch.Tensor | None
+    dense: torch.Tensor | None
+    valid: torch.Tensor | None
+    channels: torch.Tensor
+    weight: torch.Tensor | None
+    _probs: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return self.input.shape[1]
+
+    @property
+    def all_channels_kept(self) -> bool:
+        return self.channels.numel() == self.num_classes
+
+    def probs(self) -> torch.Tensor:
+        """``(B, C, *S)`` probabilities: the activation applied to every channel (cached)."""
+        if self._probs is None:
+            x, act = self.input, self.options.activation
+            if act == "sigmoid":
+                p = torch.sigmoid(x)
+            elif act == "softmax":
+                p = torch.softmax(x, dim=1)
+            elif act == "other":
+                p = plain_tensor(self.options.other_act(x))
+                if p.shape != x.shape:
+                    raise ValueError(f"other_act must return a tensor of the input's shape {tuple(x.shape)}, "
+                                     f"got {tuple(p.shape)}")
+                p = p.to(x.dtype)
+            else:
+                p = x
+            self._probs = p
+        return self._probs
+
+    def log_probs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(log p, log(1 - p))`` for every channel, from logits where possible.
+
+        softmax: ``(log_softmax(x), None)``; sigmoid: ``(logsigmoid(x), logsigmoid(-x))``; otherwise the logs of
+        the probabilities, where a probability of exactly 0 gives the float type's most negative finite log.
+        """
+        x, act = self.input, self.options.activation
+        if act == "softmax":
+            return F.log_softmax(x, dim=1), None
+        if act == "sigmoid":
+            return F.logsigmoid(x), F.logsigmoid(-x)
+        p = self.probs()
+        tiny = torch.finfo(p.dtype).tiny
+        return torch.log(p.clamp_min(tiny)), torch.log((1 - p).clamp_min(tiny))
+
+    def target_onehot(self) -> torch.Tensor:
+        """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""
+        if self.dense is not None:
+            return self.dense
+        onehot = F.one_hot(self.labels, self.num_classes).movedim(-1, 1).to(self.input.dtype)
+        if self.valid is not None:
+            onehot = onehot * self.valid.unsqueeze(1)
+        return onehot
+
+    def valid_float(self) -> torch.Tensor | None:
+        """``(B, 1, *S)`` validity as 0/1 in the compute dtype, or None when every voxel is valid."""
+        return None if self.valid is None else self.valid.unsqueeze(1).to(self.input.dtype)
+
+    def keep(self, x: torch.Tensor) -> torch.Tensor:
+        """Select the kept channels along dim 1 (no copy when every channel is kept)."""
+        return x if self.all_channels_kept else x.index_select(1, self.channels)
+
+
+def _check_integral(name: str, t: torch.Tensor) -> None:
+    if t.is_floating_point() and not torch.equal(t, t.round()):
+        raise ValueError(f"{name} must hold integer class ids, got non-integer values")
+
+
+def _mask_to_valid(mask: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``mask`` broadcastable to ``(B, 1, *S)`` -> ``(B, *S)`` bool."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    b, spatial = shape[0], shape[2:]
+    try:
+        m = plain_tensor(mask).detach().expand(b, 1, *spatial)
+    except RuntimeError as err:
+        raise ValueError(f"mask must be broadcastable to (B, 1, *S) = {(b, 1, *spatial)}, "
+                         f"got shape {tuple(mask.shape)}") from err
+    return m[:, 0] != 0
+
+
+def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
+                  mask: torch.Tensor | None = None) -> PreparedInput:
+    """Validate ``input``/``target``/``mask`` and return the :class:`PreparedInput` every loss works on.
+
+    Args:
+        input: ``(B, C, *S)``, 1 to 3 spatial dims, floating point.
+        target: ``(B, 1, *S)`` or ``(B, *S)`` label map with ``to_onehot_y=True``; else ``(B, C, *S)``.
+        options: the loss's :class:`InputOptions`.
+        mask: optional, broadcastable to ``(B, 1, *S)``; voxels where it is 0 count nowhere.
+
+    Raises:
+        TypeError: a tensor argument of the wrong type or dtype.
+        ValueError: a shape, channel or label-range mismatch, or options that do not fit the input.
+    """
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    if not input.is_floating_point():
+        raise TypeError(f"input must be a floating-point tensor (logits or probabilities), got {input.dtype}")
+    if not 3 <= input.ndim <= 5:
+        raise ValueError(f"input must have shape (B, C, *S) with 1 to 3 spatial dims, got shape {tuple(input.shape)}")
+    if target.is_complex():
+        raise TypeError(f"target must be a real (integer, bool or floating) tensor, got {target.dtype}")
+    if input.numel() == 0:
+        raise ValueError(f"input must not be empty, got shape {tuple(input.shape)}")
+    opts = options
+    x = plain_tensor(input)
+    x = x.to(_compute_dtype(x.dtype))
+    y = plain_tensor(target)
+    b, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    if y.device != x.device:
+        raise ValueError(f"target must be on the input's device {x.device}, got {y.device}")
+
+    if opts.softmax and c == 1:
+        raise ValueError("softmax=True needs at least 2 channels in input; for a single-channel (binary) input use "
+                         "sigmoid=True")
+
+    # ---- target representation
+    labels: torch.Tensor | None = None
+    dense: torch.Tensor | None = None
+    invalid: torch.Tensor | None = None  # (B, *S) bool, True where ignored
+    ignore = opts.ignore_index
+    if opts.to_onehot_y and c > 1:
+        if y.shape == (b, 1, *spatial):
+            y = y[:, 0]
+        elif y.shape != (b, *spatial):
+            raise ValueError(f"target must be a label map of shape (B, 1, *S) = {(b, 1, *spatial)} or (B, *S) with "
+                             f"to_onehot_y=True, got shape {tuple(y.shape)}")
+        _check_integral("target", y)
+        y = y.long()
+        if ignore is not None:
+            invalid = y == ignore
+        bad = (y < 0) | (y >= c)
+        if invalid is not None:
+            bad = bad & ~invalid
+        if bool(bad.any()):
+            found = torch.unique(y[bad])[:8].tolist()
+            raise ValueError(f"target holds label values outside [0, {c}) (C = input channels): {found}"
+                             + ("" if ignore is None else f"; ignore_index={ignore}"))
+        labels = y if invalid is None else y.masked_fill(invalid, 0)
+    else:
+        if y.shape != x.shape:
+            hint = " (set to_onehot_y=True for a label map)" if y.shape[1:2] == (1,) and c > 1 else ""
+            raise ValueError(f"target must have the input's shape {tuple(x.shape)}{hint}, got {tuple(y.shape)}")
+        if opts.to_onehot_y:  # C == 1: a binary label map is its own target
+            _check_integral("target", y)
+        yf = y.to(x.dtype)
+        if ignore is not None:
+            invalid = (y == ignore).all(dim=1)
+        check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
+        if check.numel():
+            lo, hi = torch.aminmax(check.detach())
+            if lo < 0 or hi > 1:
+                raise ValueError(f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
+                                 f"range [{float(lo):g}, {float(hi):g}]"
+                                 + ("" if c == 1 else "; set to_onehot_y=True for a label map"))
+        dense = check
+
+    # ---- validity
+    valid = None if mask is None else _mask_to_valid(mask, tuple(x.shape))
+    if invalid is not None:
+        valid = ~invalid if valid is None else valid & ~invalid
+    if valid is not None and dense is not None:
+        dense = dense * valid.unsqueeze(1)
+
+    # ---- input range (probabilities expected when no activation is set)
+    if opts.activation == "none":
+        lo, hi = torch.aminmax(x.detach())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"input must hold probabilities in [0, 1] when no activation is set, got range "
+                             f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
+
+    # ---- channels
+    excluded = set(opts.exclude_channels)
+    if not opts.include_background:
+        if c == 1:
+            raise ValueError("include_background=False with a single-channel input would score nothing; the "
+                             "channel of a binary (C=1) input is the foreground: keep include_background=True")
+        excluded.add(0)
+    out_of_range = sorted(i for i in opts.exclude_channels if i >= c)
+    if out_of_range:
+        raise ValueError(f"exclude_channels holds ids outside [0, {c}): {out_of_range}")
+    if labels is not None and ignore is not None and 0 <= ignore < c:
+        excluded.add(ignore)  # a real class whose voxels are all ignored has nothing left to score
+    kept = [i for i in range(c) if i not in excluded]
+    if not kept:
+        raise ValueError(f"no channel left to score: C={c}, include_background={opts.include_background}, "
+                         f"exclude_channels={list(opts.exclude_channels)}, ignore_index={ignore}")
+    channels = torch.tensor(kept, dtype=torch.long, device=x.device)
+
+    # ---- class weights
+    weight = None
+    if opts.weight is not None:
+        w = torch.tensor(opts.weight, dtype=x.dtype, device=x.device)
+        if w.numel() == c:
+            w = w[channels]
+        elif w.numel() != len(kept):
+            raise ValueError(f"weight must have length C={c} (by channel id) or {len(kept)} (the kept channels "
+                             f"{kept}), got length {w.numel()}")
+        weight = w
+
+    return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
+                         weight=weight)

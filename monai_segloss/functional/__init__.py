@@ -1,0 +1,14 @@
+"""Functional API: pure functions ``loss(input, target, mask=None, **options)`` on tensors."""
+
+from .region import (
+    dice_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    log_cosh_dice_loss,
+    sensitivity_specificity_loss,
+    tversky_loss,
+)
+
+__all__ = ["dice_loss", "focal_tversky_loss", "generalized_dice_loss", "jaccard_loss", "log_cosh_dice_loss",
+           "sensitivity_specificity_loss", "tversky_loss"]

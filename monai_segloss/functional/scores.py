@@ -1,0 +1,50 @@
+"""Stage 3: scores and their transforms, pure functions of the confusion statistics (one formula each).
+
+All take and return tensors of the same shape (one value per unit); ``s_nr``/``s_dr`` are the smoothing terms.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..reduce import safe_ratio
+
+__all__ = ["dice_score", "jaccard_score", "tversky_index", "focal_power", "log_cosh", "safe_pow"]
+
+
+def dice_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
+    """Soft Dice (Milletari 2016): ``(2TP + s_nr) / (2TP + FP + FN + s_dr)``."""
+    return safe_ratio(2 * tp + s_nr, 2 * tp + fp + fn + s_dr)
+
+
+def jaccard_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
+    """Soft Jaccard in MONAI's form: ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` (twice the IoU when unsmoothed)."""
+    return safe_ratio(2 * tp + s_nr, 2 * (tp + fp + fn) + s_dr)
+
+
+def tversky_index(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, alpha: float, beta: float, s_nr: float,
+                  s_dr: float) -> torch.Tensor:
+    """Tversky index (Salehi 2017): ``(TP + s_nr) / (TP + α·FP + β·FN + s_dr)``; α weights FP, β weights FN."""
+    return safe_ratio(tp + s_nr, tp + alpha * fp + beta * fn + s_dr)
+
+
+def safe_pow(x: torch.Tensor, exponent: float, eps: float = 1e-12) -> torch.Tensor:
+    """``x ** exponent`` for ``x >= 0`` whose gradient stays finite at 0 when ``exponent < 1``.
+
+    Below ``eps`` the power is continued linearly (``x · eps^(exponent-1)``), which differs from ``x ** exponent``
+    by less than ``eps ** exponent``.
+    """
+    if exponent >= 1:
+        return x.clamp_min(0).pow(exponent)
+    big = x > eps
+    return torch.where(big, x.clamp_min(eps).pow(exponent), x * eps ** (exponent - 1))
+
+
+def focal_power(loss: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Focal Tversky transform (Abraham & Khan 2019): ``loss ** (1/γ)``."""
+    return safe_pow(loss, 1.0 / gamma)
+
+
+def log_cosh(loss: torch.Tensor) -> torch.Tensor:
+    """Log-cosh transform (Jadon 2020): ``log(cosh(loss))``; ``loss`` lies in [0, 1], where cosh cannot overflow."""
+    return torch.log(torch.cosh(loss))

@@ -1,0 +1,14 @@
+"""Loss modules, one module per family; importing this package registers every loss."""
+
+from .region import (
+    FocalTverskyLoss,
+    LogCoshDiceLoss,
+    SensitivitySpecificityLoss,
+    SoftDiceLoss,
+    SoftGeneralizedDiceLoss,
+    SoftJaccardLoss,
+    SoftTverskyLoss,
+)
+
+__all__ = ["FocalTverskyLoss", "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SoftDiceLoss",
+           "SoftGeneralizedDiceLoss", "SoftJaccardLoss", "SoftTverskyLoss"]

@@ -1,0 +1,67 @@
+"""Stage 4: class weights, the empty-target policy and the reduction, written once for every loss."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["reduce_units", "reduce_voxels", "safe_ratio"]
+
+
+def safe_ratio(num: torch.Tensor, den: torch.Tensor, at_zero: float = 1.0) -> torch.Tensor:
+    """``num / den``, and ``at_zero`` where ``den == 0`` (with a zero, never NaN, gradient there)."""
+    ok = den != 0
+    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.full_like(num, at_zero))
+
+
+def reduce_units(loss: torch.Tensor, reduction: str, *, weight: torch.Tensor | None = None,
+                 present: torch.Tensor | None = None, empty: torch.Tensor | None = None, policy: str = "smooth",
+                 fp_rate: torch.Tensor | None = None) -> torch.Tensor:
+    """Weight and reduce per-unit losses (a unit is a (sample, class), a class with ``batch``, or a sample).
+
+    Args:
+        loss: per-unit losses, e.g. ``(B, K)``.
+        reduction: ``"mean"`` (mean over the units that count), ``"sum"`` or ``"none"`` (``loss``'s shape, with 0
+            for units that do not count).
+        weight: ``(K,)`` class weights, broadcast over the last dim; the weighted mean is ``Σ w·f / #units``, as
+            in MONAI.
+        present: bool, units with at least one valid voxel; the others never count.
+        empty: bool, units with no target voxel.
+        policy: ``"smooth"`` keeps empty units as scored; ``"skip"`` leaves them out; ``"fp"`` scores them by
+            ``fp_rate`` (FP / (FP + TN)).
+        fp_rate: per-unit false-positive rate, needed by ``policy="fp"``.
+    """
+    if policy == "fp" and empty is not None:
+        loss = torch.where(empty, fp_rate, loss)
+    counts = torch.ones_like(loss, dtype=torch.bool) if present is None else present
+    if policy == "skip" and empty is not None:
+        counts = counts & ~empty
+    if weight is not None:
+        loss = loss * weight
+    loss = torch.where(counts, loss, torch.zeros_like(loss))
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / counts.sum().clamp_min(1)
+
+
+def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None = None,
+                  count: torch.Tensor | None = None) -> torch.Tensor:
+    """Reduce a voxel-wise loss ``(B, K, *S)`` over the valid voxels.
+
+    Args:
+        loss: per-voxel, per-channel losses, already zero at invalid voxels.
+        reduction: ``"mean"`` (sum over the valid elements divided by their number, or by ``count`` when given),
+            ``"sum"`` or ``"none"`` (``loss`` itself).
+        valid: ``(B, *S)`` bool validity, None when every voxel counts.
+        count: the divisor of the mean, overriding the number of valid elements.
+    """
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    if count is None:
+        count = loss.new_tensor(float(loss.numel())) if valid is None \
+            else valid.sum().to(loss.dtype) * loss.shape[1]
+    return total / count.clamp_min(1)
