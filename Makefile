@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/monai-segloss demo $(DEMO_ARGS)
 
 test: $(STAMP)
-	$(PY) -m ruff check monai_segloss tests benchmarks data_scripts
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
