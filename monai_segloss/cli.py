@@ -15,6 +15,38 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .profile import format_profile, override_config, profile_dataset, profile_to_json, recommend_loss
+
+    try:
+        prof = profile_dataset(args.dataset)
+        key, kwargs, reasons = recommend_loss(prof)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"profile": profile_to_json(prof), "recommendation": {"loss": key, "kwargs": kwargs,
+                                                                               "reasons": reasons}}, indent=2))
+    else:
+        print(format_profile(prof))
+        print(f"\nrecommended loss: {key} {kwargs}")
+        for r in reasons:
+            print(f"  - {r}")
+    if args.write_override:
+        out = Path(args.write_override)
+        if out.exists() and not args.overwrite:
+            print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
+            return 2
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(override_config(key, kwargs), indent=4) + "\n")
+        tmp.replace(out)
+        print(f"wrote bundle override {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--losses", nargs="+", default=["dice", "tversky", "focal_tversky"],
                       help="registry keys of the losses to compare")
     demo.set_defaults(func=_demo)
+    prof = sub.add_parser("profile", help="profile a label data set and recommend a loss")
+    prof.add_argument("dataset", help="dataset.json, a folder with one, or a folder of label NIfTIs")
+    prof.add_argument("--json", action="store_true", help="print the profile and recommendation as JSON")
+    prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
+    prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
+    prof.set_defaults(func=_profile)
     return parser
 
 

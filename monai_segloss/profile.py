@@ -1,0 +1,243 @@
+"""Profile a label data set and recommend a loss: ``monai-segloss profile DATASET``.
+
+Reads an MSD-style ``dataset.json`` (or a folder holding one, or a folder of label NIfTIs) and reports, per class,
+the voxel fraction, the number and size of lesions (connected components, 26-connectivity in 3D, sizes in voxels
+and mm³) and the fraction of cases without that class; then recommends a loss following the survey's guidance
+(Jadon 2020; Ma et al. 2021, "Loss odyssey in medical image segmentation"):
+
+- heavy imbalance, rarest foreground class below ``HEAVY`` (1 %) of the voxels: the focal family
+  (focal Tversky for one foreground class, asymmetric unified focal for several);
+- mild skew, rarest class between 1 % and ``BALANCED`` (20 %): the Dice family (Dice; generalised Dice for several
+  classes whose sizes differ by more than 10×);
+- balance, every class at or above 20 %: cross-entropy (with Dice, ``dice_ce``).
+
+When more than ``EMPTY_CASES`` (20 %) of the cases have no foreground, the recommendation adds ``empty="fp"`` so
+false positives on those cases are penalised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ClassProfile", "DatasetProfile", "profile_dataset", "recommend_loss", "format_profile",
+           "HEAVY", "BALANCED", "EMPTY_CASES"]
+
+HEAVY = 0.01
+BALANCED = 0.20
+EMPTY_CASES = 0.20
+_NIFTI = (".nii", ".nii.gz")
+
+
+@dataclass
+class ClassProfile:
+    """Statistics of one label value over the data set."""
+
+    label: int
+    name: str
+    voxel_fraction: float
+    lesion_count: int
+    cases_without: float
+    size_voxels: dict[str, float] = field(default_factory=dict)
+    size_mm3: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DatasetProfile:
+    """Per-class statistics, the number of cases and the fraction of cases with no foreground at all."""
+
+    num_cases: int
+    total_voxels: int
+    classes: list[ClassProfile]
+    cases_without_foreground: float
+
+
+def _is_nifti(p: Path) -> bool:
+    return p.name.endswith(_NIFTI)
+
+
+def _entries(dataset: Path) -> tuple[list[tuple[Path, Path | None]], dict[int, str]]:
+    """(label path, image path or None) pairs and label names from a dataset.json or a folder."""
+    if dataset.is_dir() and (dataset / "dataset.json").is_file():
+        dataset = dataset / "dataset.json"
+    if dataset.is_file() and dataset.suffix == ".json":
+        try:
+            meta = json.loads(dataset.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read {dataset}: {err}") from err
+        root = dataset.parent
+        items = []
+        for split in ("training", "validation"):
+            for item in meta.get(split, []) or []:
+                if not isinstance(item, dict) or "label" not in item:
+                    raise ValueError(f"{dataset}: every '{split}' entry needs a 'label', got {item!r}")
+                image = item.get("image")
+                items.append((root / item["label"], None if not isinstance(image, str) else root / image))
+        names = {int(k): str(v) for k, v in (meta.get("labels") or {}).items() if str(k).lstrip("-").isdigit()}
+        if not items:
+            raise ValueError(f"{dataset} lists no training or validation case with a label")
+        return items, names
+    if dataset.is_dir():
+        folder = dataset / "labelsTr" if (dataset / "labelsTr").is_dir() else dataset
+        files = sorted(p for p in folder.iterdir() if p.is_file() and _is_nifti(p))
+        if not files:
+            raise ValueError(f"no label NIfTI (*.nii, *.nii.gz) found in {folder}")
+        return [(p, None) for p in files], {}
+    raise ValueError(f"DATASET must be a dataset.json, a folder with one, or a folder of label NIfTIs: {dataset}")
+
+
+def _load(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+    import nibabel as nib
+
+    if not path.is_file():
+        raise ValueError(f"label file not found: {path}")
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj)
+    except Exception as err:  # nibabel raises many kinds on corrupt files
+        raise ValueError(f"cannot read label file {path}: {err}") from err
+    if data.ndim > 3:
+        data = data.reshape(data.shape[:3]) if int(np.prod(data.shape[3:])) == 1 else data
+    if data.ndim not in (2, 3):
+        raise ValueError(f"label file {path} must hold a 2D or 3D volume, got shape {data.shape}")
+    if np.issubdtype(data.dtype, np.floating) and not np.array_equal(data, np.round(data)):
+        raise ValueError(f"label file {path} holds non-integer values")
+    return data.astype(np.int64), tuple(float(z) for z in img.header.get_zooms()[: data.ndim])
+
+
+def _image_shape(path: Path) -> tuple[int, ...]:
+    import nibabel as nib
+
+    try:
+        return tuple(nib.load(str(path)).shape)
+    except Exception as err:
+        raise ValueError(f"cannot read image file {path}: {err}") from err
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """Voxel counts of the connected components of ``mask`` (26-connectivity in 3D, 8 in 2D)."""
+    import SimpleITK as sitk
+
+    cc = sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True)
+    counts = np.bincount(sitk.GetArrayViewFromImage(cc).ravel())
+    return counts[1:][counts[1:] > 0]
+
+
+def _summary(sizes: list[float]) -> dict[str, float]:
+    if not sizes:
+        return {}
+    a = np.asarray(sizes, dtype=np.float64)
+    return {"min": float(a.min()), "p25": float(np.percentile(a, 25)), "median": float(np.median(a)),
+            "p75": float(np.percentile(a, 75)), "max": float(a.max())}
+
+
+def profile_dataset(dataset: str | os.PathLike) -> DatasetProfile:
+    """Read every label volume of ``dataset`` and compute its :class:`DatasetProfile`.
+
+    Raises:
+        ValueError: empty folder, unreadable or malformed file (named), or a label whose shape differs from its
+            image.
+    """
+    entries, names = _entries(Path(dataset))
+    counts: dict[int, int] = {}
+    lesions: dict[int, list[float]] = {}
+    lesions_mm3: dict[int, list[float]] = {}
+    present_in: dict[int, int] = {}
+    total = no_fg = 0
+    for label_path, image_path in entries:
+        data, zooms = _load(label_path)
+        if image_path is not None:
+            shape = _image_shape(image_path)
+            if tuple(shape[: data.ndim]) != data.shape:
+                raise ValueError(f"label {label_path} has shape {data.shape} but its image {image_path} has "
+                                 f"spatial shape {tuple(shape[: data.ndim])}")
+        if data.min() < 0:
+            raise ValueError(f"label file {label_path} holds negative label values")
+        total += data.size
+        values, value_counts = np.unique(data, return_counts=True)
+        no_fg += int(not (values > 0).any())
+        voxel_mm3 = float(np.prod(zooms))
+        for v, n in zip(values.tolist(), value_counts.tolist(), strict=True):
+            counts[v] = counts.get(v, 0) + n
+            present_in[v] = present_in.get(v, 0) + 1
+            if v > 0:
+                sizes = _components(data == v)
+                lesions.setdefault(v, []).extend(sizes.tolist())
+                lesions_mm3.setdefault(v, []).extend((sizes * voxel_mm3).tolist())
+    labels = sorted(set(counts) | {k for k in names if k >= 0})
+    classes = [ClassProfile(label=v, name=names.get(v, "background" if v == 0 else f"class {v}"),
+                            voxel_fraction=counts.get(v, 0) / total, lesion_count=len(lesions.get(v, [])),
+                            cases_without=1 - present_in.get(v, 0) / len(entries),
+                            size_voxels=_summary(lesions.get(v, [])), size_mm3=_summary(lesions_mm3.get(v, [])))
+               for v in labels]
+    return DatasetProfile(num_cases=len(entries), total_voxels=total, classes=classes,
+                          cases_without_foreground=no_fg / len(entries))
+
+
+def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
+    """(registry key, constructor kwargs, reasons) following the thresholds in the module docstring."""
+    fg = [c for c in profile.classes if c.label > 0]
+    if not fg:
+        raise ValueError("the data set has no foreground label: nothing to segment")
+    rarest = min(fg, key=lambda c: c.voxel_fraction)
+    multi = len(fg) > 1
+    base = {"softmax": True, "to_onehot_y": True} if multi else {"sigmoid": True}
+    reasons = [f"rarest foreground class: {rarest.name} (label {rarest.label}) at {rarest.voxel_fraction:.4%} of "
+               f"the voxels"]
+    if rarest.voxel_fraction < HEAVY:
+        reasons.append(f"below {HEAVY:.0%}: heavy imbalance -> focal family (large gradients kept on small, hard "
+                       f"structures)")
+        if multi:
+            key, kwargs = "unified_focal", {**base, "variant": "asymmetric"}
+            reasons.append("several foreground classes -> asymmetric unified focal (Yeung 2022), background "
+                           "suppressed, rare classes enhanced")
+        else:
+            key, kwargs = "focal_tversky", {**base, "alpha": 0.3, "beta": 0.7, "gamma": 4 / 3}
+            reasons.append("one foreground class -> focal Tversky (Abraham & Khan 2019), beta > alpha favours recall")
+    elif rarest.voxel_fraction < BALANCED:
+        reasons.append(f"between {HEAVY:.0%} and {BALANCED:.0%}: mild skew -> Dice family")
+        sizes = [c.voxel_fraction for c in fg]
+        if multi and max(sizes) > 10 * min(sizes):
+            key, kwargs = "generalized_dice", dict(base)
+            reasons.append("foreground classes differ by more than 10x in size -> generalised Dice (Sudre 2017)")
+        else:
+            key, kwargs = "dice", dict(base)
+    else:
+        key, kwargs = "dice_ce", {"softmax": True, "to_onehot_y": True} if multi else {"sigmoid": True}
+        reasons.append(f"every class at or above {BALANCED:.0%}: balanced -> cross-entropy (with Dice)")
+    if profile.cases_without_foreground > EMPTY_CASES and key != "dice_ce":
+        kwargs["empty"] = "fp"
+        reasons.append(f"{profile.cases_without_foreground:.0%} of the cases have no foreground (> "
+                       f"{EMPTY_CASES:.0%}) -> empty='fp' penalises false positives on them")
+    return key, kwargs, reasons
+
+
+def override_config(key: str, kwargs: dict) -> dict:
+    """A bundle override file body that swaps the training loss for ``key`` with ``kwargs``."""
+    from .registry import loss_class
+
+    return {"imports": ["$import monai_segloss"],
+            "loss": {"_target_": f"monai_segloss.{loss_class(key).__name__}", **kwargs}}
+
+
+def format_profile(profile: DatasetProfile) -> str:
+    """A plain-text table of the profile."""
+    lines = [f"{profile.num_cases} cases, {profile.total_voxels} voxels; cases with no foreground: "
+             f"{profile.cases_without_foreground:.0%}", "",
+             f"{'label':>5}  {'name':<16} {'voxel %':>9} {'lesions':>8} {'no-class cases':>15}  "
+             f"lesion size (voxels) min / median / max"]
+    for c in profile.classes:
+        size = "" if not c.size_voxels else \
+            f"{c.size_voxels['min']:.0f} / {c.size_voxels['median']:.0f} / {c.size_voxels['max']:.0f}"
+        lesions = "" if c.label == 0 else str(c.lesion_count)
+        lines.append(f"{c.label:>5}  {c.name[:16]:<16} {100 * c.voxel_fraction:>8.4f}% {lesions:>8} "
+                     f"{c.cases_without:>14.0%}  {size}")
+    return "\n".join(lines)
+
+
+def profile_to_json(profile: DatasetProfile) -> dict:
+    return asdict(profile)
