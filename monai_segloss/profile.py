@@ -11,8 +11,9 @@ and mm³) and the fraction of cases without that class; then recommends a loss f
   classes whose sizes differ by more than 10×);
 - balance, every class at or above 20 %: cross-entropy (with Dice, ``dice_ce``).
 
-When more than ``EMPTY_CASES`` (20 %) of the cases have no foreground, the recommendation adds ``empty="fp"`` so
-false positives on those cases are penalised.
+The recommended keyword arguments fit the reference bundles (softmax over a background channel plus one channel
+per class, label-map targets). When more than ``EMPTY_CASES`` (20 %) of the cases have no foreground, the
+recommendation adds ``empty="fp"`` so false positives on those cases are penalised.
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
         raise ValueError("the data set has no foreground label: nothing to segment")
     rarest = min(fg, key=lambda c: c.voxel_fraction)
     multi = len(fg) > 1
-    base = {"softmax": True, "to_onehot_y": True} if multi else {"sigmoid": True}
+    # the reference bundles predict C = classes + background channels with a softmax and read label maps
+    base = {"softmax": True, "to_onehot_y": True}
+    region = {**base, "include_background": False}
     reasons = [f"rarest foreground class: {rarest.name} (label {rarest.label}) at {rarest.voxel_fraction:.4%} of "
                f"the voxels"]
     if rarest.voxel_fraction < HEAVY:
@@ -196,18 +199,18 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
             reasons.append("several foreground classes -> asymmetric unified focal (Yeung 2022), background "
                            "suppressed, rare classes enhanced")
         else:
-            key, kwargs = "focal_tversky", {**base, "alpha": 0.3, "beta": 0.7, "gamma": 4 / 3}
+            key, kwargs = "focal_tversky", {**region, "alpha": 0.3, "beta": 0.7, "gamma": 4 / 3}
             reasons.append("one foreground class -> focal Tversky (Abraham & Khan 2019), beta > alpha favours recall")
     elif rarest.voxel_fraction < BALANCED:
         reasons.append(f"between {HEAVY:.0%} and {BALANCED:.0%}: mild skew -> Dice family")
         sizes = [c.voxel_fraction for c in fg]
         if multi and max(sizes) > 10 * min(sizes):
-            key, kwargs = "generalized_dice", dict(base)
+            key, kwargs = "generalized_dice", dict(region)
             reasons.append("foreground classes differ by more than 10x in size -> generalised Dice (Sudre 2017)")
         else:
-            key, kwargs = "dice", dict(base)
+            key, kwargs = "dice", dict(region)
     else:
-        key, kwargs = "dice_ce", {"softmax": True, "to_onehot_y": True} if multi else {"sigmoid": True}
+        key, kwargs = "dice_ce", dict(base)
         reasons.append(f"every class at or above {BALANCED:.0%}: balanced -> cross-entropy (with Dice)")
     if profile.cases_without_foreground > EMPTY_CASES and key != "dice_ce":
         kwargs["empty"] = "fp"

@@ -42,7 +42,8 @@ def test_profile_known_fractions(lesion_folder):
     assert fg.cases_without == pytest.approx(1 / 3)
     assert prof.cases_without_foreground == pytest.approx(1 / 3)
     key, kwargs, reasons = recommend_loss(prof)
-    assert key == "focal_tversky" and kwargs["sigmoid"] is True and kwargs["empty"] == "fp"
+    assert key == "focal_tversky" and kwargs["softmax"] is True and kwargs["empty"] == "fp"
+    assert kwargs["include_background"] is False
     assert any("heavy imbalance" in r for r in reasons)
 
 
