@@ -4,8 +4,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
+
+
+def repo_root() -> Path:
+    """The monai-segloss source tree (holding ``bundles/``, ``data_scripts/`` and ``benchmarks/``), put on
+    ``sys.path`` so its scripts import; searched from the working directory, then from the installed package."""
+    starts = [Path.cwd(), Path(__file__).resolve().parent.parent]
+    for start in starts:
+        for d in (start, *start.parents):
+            if (d / "data_scripts").is_dir() and (d / "bundles").is_dir() and (d / "benchmarks").is_dir():
+                if str(d) not in sys.path:
+                    sys.path.insert(0, str(d))
+                return d
+    raise SystemExit("error: this command needs the monai-segloss source tree (bundles/, data_scripts/, "
+                     "benchmarks/); run it from a checkout of the repository")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    repo_root()
+    from benchmarks.bench_losses import main as bench_main
+
+    return int(bench_main(args.bench_args) or 0)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -62,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
     prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
     prof.set_defaults(func=_profile)
+    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py)",
+                           add_help=False)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of benchmarks/bench_losses.py")
+    bench.set_defaults(func=_bench)
     return parser
 
 
