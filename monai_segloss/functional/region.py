@@ -194,8 +194,10 @@ def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptio
                           class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g))])
     sens_num, spec_num = kept_and_batched(prep, errors, o.batch, o.distributed).unbind(0)
     gsum, n = st.gsum, st.n
-    sens = safe_ratio(sens_num + o.smooth_nr, gsum + o.smooth_dr, 0.0)
-    spec = safe_ratio(spec_num + o.smooth_nr, n - gsum + o.smooth_dr, 0.0)
+    # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
+    # perfect prediction
+    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0)
+    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0)
     loss = o.r * sens + (1 - o.r) * spec
     return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=st.empty, policy=o.empty,
                         fp_rate=safe_ratio(st.fp, n, 0.0))
@@ -247,6 +249,6 @@ def log_cosh_dice_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Te
 def sensitivity_specificity_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
                                  **options) -> torch.Tensor:
     """Sensitivity-specificity loss (Brosch 2015) per unit:
-    ``r·(Σ(g-p)²g + s_nr)/(Σg + s_dr) + (1-r)·(Σ(g-p)²(1-g) + s_nr)/(Σ(1-g) + s_dr)``."""
+    ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)`` (``smooth_nr`` is not used)."""
     return _sensitivity_specificity(input, target, mask, parse_options(SensitivitySpecificityOptions, options,
                                                                        "sensitivity_specificity_loss"))

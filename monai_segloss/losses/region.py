@@ -126,11 +126,13 @@ class LogCoshDiceLoss(SegLoss):
 @_with_common_doc
 class SensitivitySpecificityLoss(SegLoss):
     """Sensitivity-specificity loss, per unit:
-    ``r·(Σ(g-p)²g + s_nr)/(Σg + s_dr) + (1-r)·(Σ(g-p)²(1-g) + s_nr)/(Σ(1-g) + s_dr)``.
+    ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)``.
 
     Brosch T. et al., "Deep convolutional encoder networks for multiple sclerosis lesion segmentation",
     MICCAI 2015. The first term is the mean squared error over the target voxels (sensitivity), the second over
-    the background (specificity); a small ``r`` counters the imbalance of lesion segmentation.
+    the background (specificity); a small ``r`` counters the imbalance of lesion segmentation. Both terms are error
+    rates (0 at best), so ``smooth_nr`` is not used: a numerator smoothing would score a class with no target voxel
+    as a full error even for a perfect prediction.
 
     Args:
         r: weight of the sensitivity term, in [0, 1]. Default 0.05.
