@@ -27,16 +27,19 @@ def _grouped_sums(values: torch.Tensor | None, labels: torch.Tensor, valid: torc
                   num_classes: int) -> torch.Tensor:
     """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]`` over the valid ``n`` (a count when ``values`` is None).
 
-    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64: one
-    ``bincount`` per sample, whose sequential accumulation is exact enough in float64 (in float32 it drifts by
-    ~1e-5 relative over a million voxels). Not differentiable; the callers supply the backward.
+    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64. One
+    ``bincount`` over ``(sample, class)`` bins, in float64: its sequential accumulation would drift by ~1e-5
+    relative over a million voxels in float32. Not differentiable; the callers supply the backward.
     """
-    rows = []
-    for b in range(labels.shape[0]):
-        y = labels[b] if valid is None else labels[b].masked_fill(~valid[b], num_classes)  # trash bin C
-        w = None if values is None else values[b].to(torch.float64)
-        rows.append(torch.bincount(y, weights=w, minlength=num_classes + 1)[:num_classes].to(torch.float64))
-    return torch.stack(rows)
+    b, bins = labels.shape[0], num_classes + 1  # the last bin of each sample collects the invalid voxels
+    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
+    w = None if values is None else values.to(torch.float64)
+    if y.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount has no deterministic kernel
+        ones = torch.ones_like(y, dtype=torch.float64) if w is None else w
+        return torch.stack([torch.where(y == c, ones, 0).sum(1) for c in range(num_classes)], dim=1)
+    idx = y + bins * torch.arange(b, device=y.device).unsqueeze(1)
+    sums = torch.bincount(idx.flatten(), weights=None if w is None else w.flatten(), minlength=b * bins)
+    return sums.view(b, bins)[:, :num_classes].to(torch.float64)
 
 
 class _ClassSum(torch.autograd.Function):
@@ -101,8 +104,17 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
 #     h[b, c, v] = dL/dpsum[b, c]·(2p if squared else 1) + [y_v = c]·dL/dtp[b, c],
 # and x through the activation in closed form:
 #     softmax  dL/dx_c = p_c·(h_c - Σ_k p_k h_k),    sigmoid  dL/dx_c = p_c(1 - p_c)·h_c,    none  dL/dx_c = h_c.
-# So the forward keeps only p (and the caller's x and labels), and the backward writes dL/dx into p's own buffer,
-# channel by channel: no one-hot tensor, no (B, C, N) temporary, one buffer of the input's size in all.
+# The forward keeps only p (besides the caller's x and labels); the backward writes dL/dx into p's own buffer.
+# Both walk the voxels in chunks, so every temporary is chunk-sized: one buffer of the input's size in all.
+
+_CHUNK_ELEMENTS = 1 << 20  # (B, C, chunk) temporaries of about 4 MB in float32
+
+
+def _chunks(shape: torch.Size) -> list[slice]:
+    """Slices of the voxel dim N of a ``(B, C, N)`` tensor, each of about ``_CHUNK_ELEMENTS`` elements."""
+    b, c, n = shape
+    step = max(1, _CHUNK_ELEMENTS // (b * c))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
@@ -113,42 +125,47 @@ def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
     return x
 
 
-def _channel_sums(p: torch.Tensor, valid: torch.Tensor | None, squared: bool) -> torch.Tensor:
-    """``Σ_v p`` (``Σ_v p²`` when squared) over the valid voxels of ``(B, C, N)`` -> ``(B, C)``, cascade sums."""
-    if valid is None and not squared:
-        return p.sum(2)
-    zero = p.new_zeros(())
-    sums = []
-    for c in range(p.shape[1]):  # (B, N) temporaries only
-        pc = p[:, c] * p[:, c] if squared else p[:, c]
-        sums.append((pc if valid is None else torch.where(valid, pc, zero)).sum(1))
-    return torch.stack(sums, dim=1)
+def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                   squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: float32 cascade sums within a chunk (within
+    1e-7 of exact), float64 across chunks and in the per-class bincounts."""
+    c = p.shape[1]
+    plain = valid is None and not squared
+    psum = p.sum(2).double() if plain else 0  # (a dtype= argument would cast a copy of p)
+    tp = gsum = 0
+    for sl in _chunks(p.shape):
+        pc, y = p[:, :, sl], labels[:, sl]
+        v = None if valid is None else valid[:, sl]
+        tp = tp + _grouped_sums(pc.gather(1, y.unsqueeze(1)).squeeze(1), y, v, c)
+        gsum = gsum + _grouped_sums(None, y, v, c)
+        if not plain:
+            q = pc * pc if squared else pc
+            psum = psum + (q if v is None else q * v.unsqueeze(1)).sum(2).double()
+    return tp, psum, gsum
 
 
 def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                     dtp: torch.Tensor, dpsum: torch.Tensor, act: str, squared: bool) -> torch.Tensor:
     """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``."""
-    idx = labels.unsqueeze(1)
-    py = p.gather(1, idx)  # (B, 1, N), read before p is overwritten
-    gy = dtp.gather(1, labels).unsqueeze(1)  # dL/dtp at each voxel's class
-    if act == "softmax":
-        s = py * gy  # Σ_k p_k h_k
-        for c in range(p.shape[1]):
-            pc = p[:, c:c + 1]
-            s.addcmul_(pc * pc if squared else pc, dpsum[:, c, None, None], value=2.0 if squared else 1.0)
-    for c in range(p.shape[1]):
-        pc, a = p[:, c], dpsum[:, c, None]
-        h = pc * (2 * a) if squared else a.expand_as(pc)  # dL/dp_c without the label term
+    a = dpsum.unsqueeze(-1)  # (B, C, 1)
+    for sl in _chunks(p.shape):
+        pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
+        py = pc.gather(1, y)  # (B, 1, k), read before pc is overwritten
+        gy = dtp.gather(1, y.squeeze(1)).unsqueeze(1)  # dL/dtp at each voxel's class
+        h = pc * (2 * a) if squared else a  # dL/dp without the label term
         if act == "softmax":
-            torch.mul(pc, h - s[:, 0], out=out[:, c])
+            s = (pc * h).sum(1, keepdim=True) + py * gy  # Σ_k p_k h_k
+            torch.mul(pc, h - s, out=oc)
+            label_term = py * gy
         elif act == "sigmoid":
-            torch.mul(pc * (1 - pc), h, out=out[:, c])
+            label_term = py * (1 - py) * gy
+            torch.mul(pc * (1 - pc), h, out=oc)
         else:
-            out[:, c] = h
-    label_term = {"softmax": py, "sigmoid": py * (1 - py), "none": torch.ones_like(py)}[act] * gy
-    out.scatter_add_(1, idx, label_term)
-    if valid is not None:
-        out.masked_fill_(~valid.unsqueeze(1), 0)
+            label_term = gy
+            oc.copy_(h.expand_as(pc))
+        oc.scatter_add_(1, y, label_term)
+        if valid is not None:
+            oc.masked_fill_(~valid[:, sl].unsqueeze(1), 0)
     return out
 
 
@@ -160,11 +177,7 @@ class _LabelMapStats(torch.autograd.Function):
                 squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.autocast(x.device.type, enabled=False):
             p = _activate(x, act)
-            c = x.shape[1]
-            psum = _channel_sums(p, valid, squared)
-            py = p.gather(1, labels.unsqueeze(1)).squeeze(1)
-            tp = _grouped_sums(py, labels, valid, c).to(x.dtype)
-            gsum = _grouped_sums(None, labels, valid, c).to(x.dtype)
+            tp, psum, gsum = (t.to(x.dtype) for t in _stats_forward(p, labels, valid, squared))
         ctx.mark_non_differentiable(gsum)
         ctx.save_for_backward(x, labels, valid)
         ctx.act, ctx.squared = act, squared

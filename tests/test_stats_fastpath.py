@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import monai_segloss as msl
+from monai_segloss import stats as stats_module
 from monai_segloss._options import RegionOptions
 from monai_segloss._prepare import prepare_input
 from monai_segloss.stats import class_sum, confusion_stats
@@ -31,7 +32,8 @@ def _case(seed: int, shape=(2, 3, 5, 4), dtype=torch.float64, act: dict | None =
 @pytest.mark.parametrize("act", ACTS, ids=["softmax", "sigmoid", "other", "probs"])
 @pytest.mark.parametrize("squared", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_gradcheck_label_map_stats(act, squared, masked):
+def test_gradcheck_label_map_stats(act, squared, masked, monkeypatch):
+    monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 30)  # several chunks
     x, y, mask = _case(0, act=act)
     opts = RegionOptions(to_onehot_y=True, **act)
 
@@ -50,8 +52,12 @@ def test_gradcheck_label_map_stats(act, squared, masked):
     ("generalized_dice", {"weight": [1.0, 2.0, 0.5]}), ("log_cosh_dice", {"reduction": "none"}),
     ("sensitivity_specificity", {}),
 ])
-def test_label_map_equals_onehot(act, key, kw):
-    """Label map through the fast path == the one-hot target through plain autograd, values and gradients."""
+@pytest.mark.parametrize("chunked", [False, True])
+def test_label_map_equals_onehot(act, key, kw, chunked, monkeypatch):
+    """Label map through the fast path == the one-hot target through plain autograd, values and gradients
+    (also with the voxels walked in many small chunks)."""
+    if chunked:
+        monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 50)
     x, y, mask = _case(1, shape=(2, 3, 6, 5, 4), act=act)
     onehot = F.one_hot(y[:, 0], 3).movedim(-1, 1).to(x.dtype)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
