@@ -23,17 +23,32 @@ from .distributed import global_sum
 __all__ = ["RegionStats", "confusion_stats", "class_sum", "class_sums", "kept_and_batched", "valid_counts"]
 
 
+def _grouped_sums(values: torch.Tensor | None, labels: torch.Tensor, valid: torch.Tensor | None,
+                  num_classes: int) -> torch.Tensor:
+    """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]`` over the valid ``n`` (a count when ``values`` is None).
+
+    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64. One
+    ``bincount`` over ``(sample, class)`` bins, in float64: its sequential accumulation would drift by ~1e-5
+    relative over a million voxels in float32. Not differentiable; the callers supply the backward.
+    """
+    b, bins = labels.shape[0], num_classes + 1  # the last bin of each sample collects the invalid voxels
+    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
+    w = None if values is None else values.to(torch.float64)
+    if y.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount has no deterministic kernel
+        ones = torch.ones_like(y, dtype=torch.float64) if w is None else w
+        return torch.stack([torch.where(y == c, ones, 0).sum(1) for c in range(num_classes)], dim=1)
+    idx = y + bins * torch.arange(b, device=y.device).unsqueeze(1)
+    sums = torch.bincount(idx.flatten(), weights=None if w is None else w.flatten(), minlength=b * bins)
+    return sums.view(b, bins)[:, :num_classes].to(torch.float64)
+
+
 class _ClassSum(torch.autograd.Function):
     """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]``; labels of -1 belong to no class."""
 
     @staticmethod
     def forward(ctx, values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-        out = values.new_zeros(values.shape[0], num_classes)
-        zero = values.new_zeros(())
-        for c in range(num_classes):
-            out[:, c] = torch.where(labels == c, values, zero).sum(dim=1)
         ctx.save_for_backward(labels)
-        return out
+        return _grouped_sums(values, labels.clamp_min(0), labels >= 0, num_classes).to(values.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -79,6 +94,120 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
     py = p.gather(1, prep.labels.unsqueeze(1)).flatten(1)
     one = torch.ones((), dtype=p.dtype, device=p.device)
     return base.flatten(2).sum(2) + class_sum(f(py, one) - f(py, zero), _flat_labels(prep), c)
+
+
+# ---------------------------------------------------------------- the label-map fast path
+#
+# For a label map y, with p = act(x) (softmax over channels, sigmoid, or x itself), the statistics are
+#     tp[b, c] = Σ_v [y_v = c]·p[b, c, v],    psum[b, c] = Σ_v p[b, c, v]  (Σ p² when squared),
+# over the valid voxels v. Their gradient reaches p as
+#     h[b, c, v] = dL/dpsum[b, c]·(2p if squared else 1) + [y_v = c]·dL/dtp[b, c],
+# and x through the activation in closed form:
+#     softmax  dL/dx_c = p_c·(h_c - Σ_k p_k h_k),    sigmoid  dL/dx_c = p_c(1 - p_c)·h_c,    none  dL/dx_c = h_c.
+# The forward keeps only p (besides the caller's x and labels); the backward writes dL/dx into p's own buffer.
+# Both walk the voxels in chunks, so every temporary is chunk-sized: one buffer of the input's size in all.
+
+_CHUNK_ELEMENTS = 1 << 20  # (B, C, chunk) temporaries of about 4 MB in float32
+
+
+def _chunks(shape: torch.Size) -> list[slice]:
+    """Slices of the voxel dim N of a ``(B, C, N)`` tensor, each of about ``_CHUNK_ELEMENTS`` elements."""
+    b, c, n = shape
+    step = max(1, _CHUNK_ELEMENTS // (b * c))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
+    if act == "softmax":
+        return torch.softmax(x, dim=1)
+    if act == "sigmoid":
+        return torch.sigmoid(x)
+    return x
+
+
+def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                   squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: float32 cascade sums within a chunk (within
+    1e-7 of exact), float64 across chunks and in the per-class bincounts."""
+    c = p.shape[1]
+    plain = valid is None and not squared
+    psum = p.sum(2).double() if plain else 0  # (a dtype= argument would cast a copy of p)
+    tp = gsum = 0
+    for sl in _chunks(p.shape):
+        pc, y = p[:, :, sl], labels[:, sl]
+        v = None if valid is None else valid[:, sl]
+        tp = tp + _grouped_sums(pc.gather(1, y.unsqueeze(1)).squeeze(1), y, v, c)
+        gsum = gsum + _grouped_sums(None, y, v, c)
+        if not plain:
+            q = pc * pc if squared else pc
+            psum = psum + (q if v is None else q * v.unsqueeze(1)).sum(2).double()
+    return tp, psum, gsum
+
+
+def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                    dtp: torch.Tensor, dpsum: torch.Tensor, act: str, squared: bool) -> torch.Tensor:
+    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``."""
+    a = dpsum.unsqueeze(-1)  # (B, C, 1)
+    for sl in _chunks(p.shape):
+        pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
+        py = pc.gather(1, y)  # (B, 1, k), read before pc is overwritten
+        gy = dtp.gather(1, y.squeeze(1)).unsqueeze(1)  # dL/dtp at each voxel's class
+        h = pc * (2 * a) if squared else a  # dL/dp without the label term
+        if act == "softmax":
+            s = (pc * h).sum(1, keepdim=True) + py * gy  # Σ_k p_k h_k
+            torch.mul(pc, h - s, out=oc)
+            label_term = py * gy
+        elif act == "sigmoid":
+            label_term = py * (1 - py) * gy
+            torch.mul(pc * (1 - pc), h, out=oc)
+        else:
+            label_term = gy
+            oc.copy_(h.expand_as(pc))
+        oc.scatter_add_(1, y, label_term)
+        if valid is not None:
+            oc.masked_fill_(~valid[:, sl].unsqueeze(1), 0)
+    return out
+
+
+class _LabelMapStats(torch.autograd.Function):
+    """``(tp, psum, gsum)`` ``(B, C)`` from the raw input ``x`` ``(B, C, N)`` and a label map ``(B, N)``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
+                squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.autocast(x.device.type, enabled=False):
+            p = _activate(x, act)
+            tp, psum, gsum = (t.to(x.dtype) for t in _stats_forward(p, labels, valid, squared))
+        ctx.mark_non_differentiable(gsum)
+        ctx.save_for_backward(x, labels, valid)
+        ctx.act, ctx.squared = act, squared
+        ctx.probs = p if act != "none" else None  # consumed (overwritten by dL/dx) in the first backward
+        return tp, psum, gsum
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor):
+        x, labels, valid = ctx.saved_tensors
+        act = ctx.act
+        if act == "none":
+            p, out = x, torch.empty_like(x)
+        else:
+            p = ctx.probs if ctx.probs is not None else _activate(x, act)  # recomputed on a retained graph
+            ctx.probs, out = None, p
+        with torch.autocast(x.device.type, enabled=False):
+            grad = _stats_backward(p, out, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype), act, ctx.squared)
+        return grad, None, None, None, None
+
+
+def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tp, psum, gsum)`` ``(B, C)`` of every channel for a label-map target, through :class:`_LabelMapStats`."""
+    act = prep.options.activation
+    if act == "other":  # the user's activation stays in autograd; the statistics start from its output
+        x, act = prep.probs(), "none"
+    else:
+        x = prep.input
+    valid = None if prep.valid is None else prep.valid.flatten(1)
+    return _LabelMapStats.apply(x.flatten(2), prep.labels.flatten(1), valid, act, squared)
 
 
 @dataclass
@@ -152,20 +281,14 @@ def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool =
         batch: sum over the batch before scoring (results ``(K,)``).
         distributed: with ``batch``, also sum over every DDP rank (autograd-aware).
     """
-    p = prep.probs()
-    b, c = p.shape[:2]
-    v = prep.valid_float()
-    pv = p if v is None else p * v
-    psum = (pv * p if squared else pv).flatten(2).sum(2)
-    if prep.labels is None:
-        g = prep.dense  # already zero at invalid voxels
+    if prep.labels is not None:
+        tp, psum, gsum = _label_map_stats(prep, squared)
+    else:
+        p, g, v = prep.probs(), prep.dense, prep.valid_float()  # g is already zero at invalid voxels
+        pv = p if v is None else p * v
+        psum = (pv * p if squared else pv).flatten(2).sum(2)
         tp = (pv * g).flatten(2).sum(2)
         gsum = (g * g if squared else g).flatten(2).sum(2)
-    else:
-        y = _flat_labels(prep)
-        py = p.gather(1, prep.labels.unsqueeze(1)).flatten(1)
-        tp = class_sum(py, y, c)
-        gsum = torch.stack([(y == k).sum(1) for k in range(c)], dim=1).to(p.dtype)
     stacked = torch.stack([tp, psum, gsum, valid_counts(prep).expand_as(tp)])
     tp, psum, gsum, n = kept_and_batched(prep, stacked, batch, distributed).unbind(0)
     return RegionStats(tp=tp, psum=psum, gsum=gsum, n=n)
