@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from ._options import InputOptions, option_names
+from ._prepare import shared_preparation
 from .functional.distribution import BCEOptions, CrossEntropyOptions, FocalOptions
 from .functional.region import DiceOptions
 from .registry import get_loss, register_loss
@@ -213,16 +214,17 @@ class CompoundLoss(nn.Module):
         weights = self.current_weights()
         total: torch.Tensor | None = None
         terms: dict[str, torch.Tensor] = {}
-        for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
-            kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
-            if mask is not None:
-                if not (var_kw or "mask" in accepts):
-                    raise ValueError(f"term {name!r} ({type(module).__name__}) does not accept a mask")
-                kw["mask"] = mask
-            value = module(input, target, **kw)
-            terms[name] = value
-            contrib = weights[name] * value
-            total = contrib if total is None else total + contrib
+        with shared_preparation():  # terms on the same tensors and input options share one prepared input
+            for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
+                kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
+                if mask is not None:
+                    if not (var_kw or "mask" in accepts):
+                        raise ValueError(f"term {name!r} ({type(module).__name__}) does not accept a mask")
+                    kw["mask"] = mask
+                value = module(input, target, **kw)
+                terms[name] = value
+                contrib = weights[name] * value
+                total = contrib if total is None else total + contrib
         self.last_terms = {k: v.detach() for k, v in terms.items()}
         self.last_weights = weights
         if self.auto_step and self.training:

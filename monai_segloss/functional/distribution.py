@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from .._options import InputOptions, RegionOptions, parse_options
-from .._prepare import PreparedInput, prepare_input
+from .._prepare import PreparedInput, prepare_input, shared_preparation
 from ..reduce import reduce_units, reduce_voxels, safe_ratio
 from ..stats import RegionStats, confusion_stats
 from . import region as R
@@ -178,7 +178,8 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
 
     Args:
         phi: elementwise function of the log-probability and the class id (broadcastable long tensor).
-        coef: ``(C,)`` per-class coefficient by channel id, 0 for channels not kept.
+        coef: ``(C,)`` per-class coefficient by channel id, 0 for channels not kept; None: 1 for every channel
+            (only when every channel is kept).
         per_channel: return ``(B, K, *S)`` (each class's share) instead of the per-voxel sum ``(B, *S)``.
 
     A label-map target is never expanded to one-hot unless ``per_channel`` is asked: one gather of the
@@ -187,11 +188,16 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     lp = prep.log_probs()[0]
     if prep.labels is None:
         cls = torch.arange(prep.num_classes, device=lp.device).view(1, -1, *([1] * (lp.ndim - 2)))
-        terms = _bcast(coef, lp.ndim) * prep.dense * phi(lp, cls)
+        terms = prep.dense * phi(lp, cls)
+        if coef is not None:
+            terms = _bcast(coef, lp.ndim) * terms
         terms = _masked(prep.keep(terms), prep)
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
-    per_voxel = _masked((coef[y] * phi(lp.gather(1, y), y))[:, 0], prep)
+    per_voxel = phi(lp.gather(1, y), y)
+    if coef is not None:
+        per_voxel = coef.view(1, -1, *([1] * (lp.ndim - 2))).expand_as(lp).gather(1, y) * per_voxel
+    per_voxel = _masked(per_voxel[:, 0], prep)
     if not per_channel:
         return per_voxel
     return prep.keep(torch.zeros_like(lp).scatter(1, y, per_voxel.unsqueeze(1)))
@@ -389,9 +395,11 @@ def _nll(prep: PreparedInput, gamma: float, alpha: torch.Tensor | None, reductio
     """Categorical focal / cross-entropy: ``-Σ_c α_c·w_c·g_c·(1-p_c)^γ·log p_c``, with torch's conventions for
     ``weight`` (weighted mean over ``Σ_v w_{y_v}`` for label maps) and ``label_smoothing``."""
     weight = None if prep.weight is None else _kept_by_channel(prep, prep.weight)
-    coef = _kept_by_channel(prep) if weight is None else weight
+    coef = weight
+    if coef is None and not prep.all_channels_kept:
+        coef = _kept_by_channel(prep)
     if alpha is not None:
-        coef = coef * alpha
+        coef = alpha if coef is None else coef * alpha
     per_channel = reduction == "none"
     if gamma == 0:
         def phi(lp, cls):
@@ -556,8 +564,9 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
         units = 1 - dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
         ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
-    ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
-    dice = R._dice(input, target, mask, R.DiceOptions(**_region_fields(o)))
+    with shared_preparation():
+        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
+        dice = R._dice(input, target, mask, R.DiceOptions(**_region_fields(o)))
     return o.alpha * ce + (1 - o.alpha) * dice
 
 
