@@ -604,7 +604,7 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         rare[list(rare_ids)] = True
         rare_k = rare[prep.channels]
         units = torch.where(rare_k, ft(st.tp, st.fp, st.fn, True), ft(st.tp, st.fp, st.fn, not asym))
-        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, d, 1 - d).to(prep.input.dtype)
+        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, prep.input.new_tensor(d), 1 - d)
         focal_cls = ~rare if asym else torch.ones_like(rare)
 
         def phi(lp, cls):
