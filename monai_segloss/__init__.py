@@ -12,3 +12,9 @@ from .registry import available_losses, get_loss, loss_class, register_loss
 __version__ = "0.1.0"
 
 __all__ = [*_loss_names, "available_losses", "get_loss", "loss_class", "register_loss", "functional"]
+
+from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss, LinearWeightSchedule  # noqa: E402
+from .deep_supervision import DeepSupervisionWrapper  # noqa: E402
+
+__all__ += ["CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss", "LinearWeightSchedule",
+            "DeepSupervisionWrapper"]

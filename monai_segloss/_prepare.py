@@ -7,14 +7,17 @@ one-hot tensor ask for it explicitly (:meth:`PreparedInput.target_onehot`), the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 
 from ._options import InputOptions
 
-__all__ = ["PreparedInput", "prepare_input", "plain_tensor"]
+__all__ = ["PreparedInput", "prepare_input", "plain_tensor", "shared_preparation"]
 
 
 def plain_tensor(x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +55,7 @@ class PreparedInput:
     channels: torch.Tensor
     weight: torch.Tensor | None
     _probs: torch.Tensor | None = field(default=None, repr=False)
+    _log_probs: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -67,8 +71,8 @@ class PreparedInput:
             x, act = self.input, self.options.activation
             if act == "sigmoid":
                 p = torch.sigmoid(x)
-            elif act == "softmax":
-                p = torch.softmax(x, dim=1)
+            elif act == "softmax":  # exp of the cached log-softmax: one softmax (and backward) serves both
+                p = torch.exp(self.log_probs()[0])
             elif act == "other":
                 p = plain_tensor(self.options.other_act(x))
                 if p.shape != x.shape:
@@ -86,14 +90,17 @@ class PreparedInput:
         softmax: ``(log_softmax(x), None)``; sigmoid: ``(logsigmoid(x), logsigmoid(-x))``; otherwise the logs of
         the probabilities, where a probability of exactly 0 gives the float type's most negative finite log.
         """
-        x, act = self.input, self.options.activation
-        if act == "softmax":
-            return F.log_softmax(x, dim=1), None
-        if act == "sigmoid":
-            return F.logsigmoid(x), F.logsigmoid(-x)
-        p = self.probs()
-        tiny = torch.finfo(p.dtype).tiny
-        return torch.log(p.clamp_min(tiny)), torch.log((1 - p).clamp_min(tiny))
+        if self._log_probs is None:
+            x, act = self.input, self.options.activation
+            if act == "softmax":
+                self._log_probs = (F.log_softmax(x, dim=1), None)
+            elif act == "sigmoid":
+                self._log_probs = (F.logsigmoid(x), F.logsigmoid(-x))
+            else:
+                p = self.probs()
+                tiny = torch.finfo(p.dtype).tiny
+                self._log_probs = (torch.log(p.clamp_min(tiny)), torch.log((1 - p).clamp_min(tiny)))
+        return self._log_probs
 
     def target_onehot(self) -> torch.Tensor:
         """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""
@@ -131,8 +138,46 @@ def _mask_to_valid(mask: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return m[:, 0] != 0
 
 
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("monai_segloss_shared_prep", default=None)
+
+
+@contextmanager
+def shared_preparation() -> Iterator[None]:
+    """Within the block, :func:`prepare_input` calls on the same ``input``/``target``/``mask`` objects with equal
+    input options (``reduction`` aside) return one :class:`PreparedInput`: validation, activation and
+    log-probabilities are computed once for all the terms of a compound loss (and their gradients meet before a
+    single activation backward)."""
+    if _SHARED.get() is not None:  # nested: keep the outer cache
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _input_key(options: InputOptions) -> tuple:
+    return tuple(getattr(options, f.name) for f in fields(InputOptions) if f.name != "reduction")
+
+
 def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
                   mask: torch.Tensor | None = None) -> PreparedInput:
+    """:func:`_prepare_input`, shared inside a :func:`shared_preparation` block."""
+    cache = _SHARED.get()
+    if cache is None:
+        return _prepare_input(input, target, options, mask)
+    key = (id(input), id(target), id(mask), _input_key(options))
+    hit = cache.get(key)
+    if hit is not None and hit[0] is input and hit[1] is target and hit[2] is mask:
+        return hit[3]
+    prep = _prepare_input(input, target, options, mask)
+    cache[key] = (input, target, mask, prep)
+    return prep
+
+
+def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
+                   mask: torch.Tensor | None = None) -> PreparedInput:
     """Validate ``input``/``target``/``mask`` and return the :class:`PreparedInput` every loss works on.
 
     Args:

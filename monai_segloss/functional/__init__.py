@@ -12,3 +12,15 @@ from .region import (
 
 __all__ = ["dice_loss", "focal_tversky_loss", "generalized_dice_loss", "jaccard_loss", "log_cosh_dice_loss",
            "sensitivity_specificity_loss", "tversky_loss"]
+from .distribution import (  # noqa: E402
+    balanced_ce_loss,
+    bce_loss,
+    combo_loss,
+    cross_entropy_loss,
+    exp_log_loss,
+    focal_loss,
+    unified_focal_loss,
+)
+
+__all__ += ["balanced_ce_loss", "bce_loss", "combo_loss", "cross_entropy_loss", "exp_log_loss", "focal_loss",
+            "unified_focal_loss"]

@@ -12,3 +12,15 @@ from .region import (
 
 __all__ = ["FocalTverskyLoss", "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SoftDiceLoss",
            "SoftGeneralizedDiceLoss", "SoftJaccardLoss", "SoftTverskyLoss"]
+from .distribution import (  # noqa: E402
+    BalancedCrossEntropyLoss,
+    BinaryCrossEntropyLoss,
+    ComboLoss,
+    ExpLogLoss,
+    SegCrossEntropyLoss,
+    SegFocalLoss,
+    UnifiedFocalLoss,
+)
+
+__all__ += ["BalancedCrossEntropyLoss", "BinaryCrossEntropyLoss", "ComboLoss", "ExpLogLoss", "SegCrossEntropyLoss",
+            "SegFocalLoss", "UnifiedFocalLoss"]
