@@ -12,3 +12,14 @@ from .region import (
 
 __all__ = ["FocalTverskyLoss", "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SoftDiceLoss",
            "SoftGeneralizedDiceLoss", "SoftJaccardLoss", "SoftTverskyLoss"]
+from .geometry import (  # noqa: E402
+    BlobLoss,
+    DistancePenalizedCELoss,
+    HausdorffDistanceLoss,
+    ShapeAwareLoss,
+    StructuralSimilarityLoss,
+    SurfaceBoundaryLoss,
+)
+
+__all__ += ["BlobLoss", "DistancePenalizedCELoss", "HausdorffDistanceLoss", "ShapeAwareLoss",
+            "StructuralSimilarityLoss", "SurfaceBoundaryLoss"]
