@@ -5,16 +5,15 @@ Every loss is a ``torch.nn.Module`` (``monai_segloss.SoftDiceLoss`` …) over a 
 """
 
 from . import functional
+from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss, LinearWeightSchedule
+from .deep_supervision import DeepSupervisionWrapper
 from .losses import *  # noqa: F401,F403  (registers every loss)
 from .losses import __all__ as _loss_names
 from .registry import available_losses, get_loss, loss_class, register_loss
+from .schedules import LinearRamp
 
 __version__ = "0.1.0"
 
-__all__ = [*_loss_names, "available_losses", "get_loss", "loss_class", "register_loss", "functional"]
-
-from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss, LinearWeightSchedule  # noqa: E402
-from .deep_supervision import DeepSupervisionWrapper  # noqa: E402
-
-__all__ += ["CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss", "LinearWeightSchedule",
-            "DeepSupervisionWrapper"]
+__all__ = [*_loss_names, "CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss", "LinearWeightSchedule",
+           "DeepSupervisionWrapper", "LinearRamp", "available_losses", "get_loss", "loss_class", "register_loss",
+           "functional"]

@@ -1,5 +1,22 @@
 """Functional API: pure functions ``loss(input, target, mask=None, **options)`` on tensors."""
 
+from .distribution import (
+    balanced_ce_loss,
+    bce_loss,
+    combo_loss,
+    cross_entropy_loss,
+    exp_log_loss,
+    focal_loss,
+    unified_focal_loss,
+)
+from .geometry import (
+    blob_loss,
+    boundary_loss,
+    distance_penalized_ce_loss,
+    hausdorff_dt_loss,
+    shape_aware_loss,
+    structural_similarity_loss,
+)
 from .region import (
     dice_loss,
     focal_tversky_loss,
@@ -10,17 +27,11 @@ from .region import (
     tversky_loss,
 )
 
-__all__ = ["dice_loss", "focal_tversky_loss", "generalized_dice_loss", "jaccard_loss", "log_cosh_dice_loss",
-           "sensitivity_specificity_loss", "tversky_loss"]
-from .distribution import (  # noqa: E402
-    balanced_ce_loss,
-    bce_loss,
-    combo_loss,
-    cross_entropy_loss,
-    exp_log_loss,
-    focal_loss,
-    unified_focal_loss,
-)
-
-__all__ += ["balanced_ce_loss", "bce_loss", "combo_loss", "cross_entropy_loss", "exp_log_loss", "focal_loss",
-            "unified_focal_loss"]
+__all__ = [
+    "dice_loss", "focal_tversky_loss", "generalized_dice_loss", "jaccard_loss", "log_cosh_dice_loss",
+    "sensitivity_specificity_loss", "tversky_loss",
+    "balanced_ce_loss", "bce_loss", "combo_loss", "cross_entropy_loss", "exp_log_loss", "focal_loss",
+    "unified_focal_loss",
+    "blob_loss", "boundary_loss", "distance_penalized_ce_loss", "hausdorff_dt_loss", "shape_aware_loss",
+    "structural_similarity_loss",
+]

@@ -1,5 +1,22 @@
 """Loss modules, one module per family; importing this package registers every loss."""
 
+from .distribution import (
+    BalancedCrossEntropyLoss,
+    BinaryCrossEntropyLoss,
+    ComboLoss,
+    ExpLogLoss,
+    SegCrossEntropyLoss,
+    SegFocalLoss,
+    UnifiedFocalLoss,
+)
+from .geometry import (
+    BlobLoss,
+    DistancePenalizedCELoss,
+    HausdorffDistanceLoss,
+    ShapeAwareLoss,
+    StructuralSimilarityLoss,
+    SurfaceBoundaryLoss,
+)
 from .region import (
     FocalTverskyLoss,
     LogCoshDiceLoss,
@@ -10,17 +27,14 @@ from .region import (
     SoftTverskyLoss,
 )
 
-__all__ = ["FocalTverskyLoss", "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SoftDiceLoss",
-           "SoftGeneralizedDiceLoss", "SoftJaccardLoss", "SoftTverskyLoss"]
-from .distribution import (  # noqa: E402
-    BalancedCrossEntropyLoss,
-    BinaryCrossEntropyLoss,
-    ComboLoss,
-    ExpLogLoss,
-    SegCrossEntropyLoss,
-    SegFocalLoss,
-    UnifiedFocalLoss,
-)
-
-__all__ += ["BalancedCrossEntropyLoss", "BinaryCrossEntropyLoss", "ComboLoss", "ExpLogLoss", "SegCrossEntropyLoss",
-            "SegFocalLoss", "UnifiedFocalLoss"]
+__all__ = [
+    # region
+    "FocalTverskyLoss", "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SoftDiceLoss", "SoftGeneralizedDiceLoss",
+    "SoftJaccardLoss", "SoftTverskyLoss",
+    # distribution
+    "BalancedCrossEntropyLoss", "BinaryCrossEntropyLoss", "ComboLoss", "ExpLogLoss", "SegCrossEntropyLoss",
+    "SegFocalLoss", "UnifiedFocalLoss",
+    # geometry
+    "BlobLoss", "DistancePenalizedCELoss", "HausdorffDistanceLoss", "ShapeAwareLoss", "StructuralSimilarityLoss",
+    "SurfaceBoundaryLoss",
+]

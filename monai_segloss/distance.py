@@ -1,0 +1,346 @@
+"""Spacing-aware Euclidean distance maps of binary masks, batched over samples and channels with SimpleITK.
+
+Every geometry loss reads its distances from one function, :func:`signed_distance`. For a binary mask ``m`` with
+spacing ``s`` (millimetres per voxel along each spatial axis) it returns the *signed Euclidean distance transform*
+
+    ``sdt(v) = +min_{u in m} |v - u|_s``  for ``v`` outside ``m`` (distance to the nearest foreground voxel),
+    ``sdt(v) = -min_{u not in m} |v - u|_s``  for ``v`` inside ``m`` (distance to the nearest background voxel),
+
+with ``|d|_s = sqrt(Σ_k (s_k d_k)²)``, i.e. the values of ``scipy.ndimage.distance_transform_edt(~m, sampling=s)``
+outside and ``-distance_transform_edt(m, sampling=s)`` inside. ``|sdt|`` is the distance of each voxel to the nearest
+voxel of the other class (the field of Karimi 2019 / ``monai.losses.HausdorffDTLoss``). A mask that is empty or fills
+the whole image has no boundary, so neither distance exists: its map is 0 everywhere (MONAI's convention).
+
+How it is computed: the outside part by one SimpleITK ``SignedMaurerDistanceMap`` over the image (its positive values
+are exact Euclidean distances to the nearest foreground voxel), the inside part by a second one on the complement,
+restricted to the bounding box of the foreground grown by one voxel (the nearest background voxel of a foreground
+voxel always lies in that box), which is cheap for small lesions. The masks of a batch run concurrently in a thread
+pool (SimpleITK releases the GIL), each filter with its share of SimpleITK's threads. A mask equal to, or the
+complement of, an earlier mask of the same call reuses that map (``sdt(~m) = -sdt(m)``), so the two channels of a
+binary softmax output cost one transform.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+__all__ = ["signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
+
+Spacing = tuple[float, ...]
+
+
+def default_num_threads() -> int:
+    """SimpleITK's global default number of threads (``sitk.ProcessObject.SetGlobalDefaultNumberOfThreads``)."""
+    return max(1, int(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()))
+
+
+def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") -> Spacing | None:
+    """Validate a spacing argument: None, a positive number (isotropic) or a sequence of positive numbers.
+
+    Returns a tuple (of length ``ndim`` when given and a number was passed), or None.
+    """
+    if spacing is None:
+        return None
+    if isinstance(spacing, torch.Tensor):
+        spacing = spacing.detach().cpu().tolist()
+    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
+        values: tuple[float, ...] = (float(spacing),) * (ndim or 1)
+        scalar = True
+    elif isinstance(spacing, (str, bytes)) or not isinstance(spacing, Sequence):
+        raise TypeError(f"{name} must be None, a positive number or a sequence of positive numbers (mm per voxel "
+                        f"along each spatial axis), got {type(spacing).__name__}")
+    else:
+        try:
+            values = tuple(float(v) for v in spacing)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must hold numbers, got {list(spacing)!r}") from err
+        scalar = False
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise ValueError(f"{name} values must be finite and > 0, got {values}")
+    if ndim is not None and not scalar and len(values) != ndim:
+        raise ValueError(f"{name} must have one value per spatial dim ({ndim}), got {len(values)}: {values}")
+    return values
+
+
+def spacing_from_affine(affine: torch.Tensor | np.ndarray, ndim: int) -> Spacing:
+    """Voxel spacing (column norms of the rotation-scaling block) of a ``(ndim+1, ndim+1)`` or larger affine."""
+    a = np.asarray(affine.detach().cpu() if isinstance(affine, torch.Tensor) else affine, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] < ndim + 1 or a.shape[1] < ndim + 1:
+        raise ValueError(f"affine must be a square matrix of size >= {ndim + 1}, got shape {a.shape}")
+    return tuple(float(v) for v in np.sqrt((a[:ndim, :ndim] ** 2).sum(axis=0)))
+
+
+def _meta_spacings(x: Any, batch: int, ndim: int) -> list[Spacing] | None:
+    """Per-sample spacing of a batched MONAI ``MetaTensor`` (from its affine), or None for a plain tensor."""
+    affine = getattr(x, "affine", None)
+    if affine is None or not isinstance(affine, torch.Tensor):
+        return None
+    if affine.ndim == 3:
+        if affine.shape[0] != batch:
+            return None
+        return [spacing_from_affine(a, ndim) for a in affine]
+    return [spacing_from_affine(affine, ndim)] * batch
+
+
+def resolve_spacing(spacing: Spacing | None, batch: int, ndim: int, *carriers: Any) -> list[Spacing]:
+    """The spacing of each sample: ``spacing`` when given (one value per spatial dim, or one for all), else read from
+    the affine of the first ``carriers`` entry that is a MONAI ``MetaTensor`` (per sample when batched), else 1 mm.
+    """
+    sp = check_spacing(spacing, ndim)
+    if sp is not None:
+        if len(sp) == 1 and ndim > 1:
+            sp = sp * ndim
+        if len(sp) != ndim:
+            raise ValueError(f"spacing must have one value per spatial dim ({ndim}), got {sp}")
+        return [sp] * batch
+    for carrier in carriers:
+        found = _meta_spacings(carrier, batch, ndim)
+        if found is not None:
+            return found
+    return [(1.0,) * ndim] * batch
+
+
+# ------------------------------------------------------------------------------------------------ SimpleITK kernel
+
+def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
+    """Exact Euclidean distance (mm) of every voxel to the nearest True voxel of ``mask`` (valid where mask is False).
+
+    ``mask`` is a 2D or 3D bool array with at least one True voxel.
+    """
+    img = sitk.GetImageFromArray(mask.view(np.uint8))
+    img.SetSpacing(tuple(reversed(spacing)))  # SimpleITK orders axes x, y, z: the reverse of numpy's
+    f = sitk.SignedMaurerDistanceMapImageFilter()
+    f.SetInsideIsPositive(False)
+    f.SetSquaredDistance(False)
+    f.SetUseImageSpacing(True)
+    f.SetBackgroundValue(0)
+    f.SetNumberOfThreads(threads)
+    return sitk.GetArrayFromImage(f.Execute(img))
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs ``[start, stop)`` of True in a 1-D bool array."""
+    d = np.diff(np.concatenate(([False], flags, [False])).astype(np.int8))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def _foreground_boxes(mask: np.ndarray) -> list[tuple[slice, ...]]:
+    """Tight boxes covering the foreground, split along empty slabs, such that the one-voxel ring around each box
+    holds no foreground voxel (so the nearest background voxel of a voxel in a box lies in the box grown by one)."""
+    todo = [tuple(slice(0, n) for n in mask.shape)]
+    done: list[tuple[slice, ...]] = []
+    while todo:
+        box = todo.pop()
+        sub = mask[box]
+        runs_per_axis = []
+        split = False
+        for axis in range(mask.ndim):
+            other = tuple(a for a in range(mask.ndim) if a != axis)
+            runs = _runs(sub.any(axis=other) if other else sub)
+            if len(runs) > 1:
+                base = box[axis].start
+                for a, b in runs:
+                    todo.append(box[:axis] + (slice(base + a, base + b),) + box[axis + 1:])
+                split = True
+                break
+            runs_per_axis.append(runs[0])
+        if not split:
+            done.append(tuple(slice(bx.start + a, bx.start + b) for bx, (a, b) in zip(box, runs_per_axis, strict=True)))
+    return done
+
+
+def _grow(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, shape, strict=True))
+
+
+def _offsets(spacing: Spacing, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer offsets ``(M, ndim)`` with physical length in (0, radius], sorted by length, and their lengths."""
+    ranges = [np.arange(-int(radius // s), int(radius // s) + 1) for s in spacing]
+    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), -1).reshape(-1, len(spacing))
+    length = np.sqrt(((grid * np.asarray(spacing)) ** 2).sum(1))
+    keep = (length > 0) & (length <= radius + 1e-9)
+    order = np.argsort(length[keep], kind="stable")
+    return grid[keep][order], length[keep][order]
+
+
+def _shifted(shape: tuple[int, ...], off: np.ndarray) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices ``(src, dst)`` with ``dst = src + off`` inside the image."""
+    src = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(off.tolist(), shape, strict=True))
+    dst = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(off.tolist(), shape, strict=True))
+    return src, dst
+
+
+def _signed_dense(mask: np.ndarray, spacing: Spacing, radius: float) -> np.ndarray | None:
+    """Signed EDT of a mask whose boundary is dense (noise-like predictions), by an exact search of the nearest
+    opposite voxel over offsets sorted by length: whole-image shifts while many voxels are unresolved, then per voxel.
+    Returns None when a voxel has no opposite voxel within ``radius`` mm (the caller then uses Maurer)."""
+    shape = mask.shape
+    offsets, lengths = _offsets(spacing, radius)
+    dist = np.zeros(shape, dtype=np.float32)
+    resolved = np.zeros(shape, dtype=bool)
+    n = mask.size
+    i = 0
+    # dense stage: whole-image shifts, one group of equal lengths at a time
+    while i < len(offsets) and (n - np.count_nonzero(resolved)) > n // 20:
+        j = i
+        hit = np.zeros(shape, dtype=bool)
+        while j < len(offsets) and abs(lengths[j] - lengths[i]) <= 1e-9:
+            src, dst = _shifted(shape, offsets[j])
+            hit[src] |= mask[src] != mask[dst]
+            j += 1
+        new = hit & ~resolved
+        dist[new] = lengths[i]
+        resolved |= new
+        i = j
+    # sparse stage: the remaining voxels, one offset at a time
+    todo = np.flatnonzero(~resolved.ravel())
+    coords = np.stack(np.unravel_index(todo, shape), 1) if todo.size else np.zeros((0, mask.ndim), np.int64)
+    own = mask.ravel()[todo]
+    flat_dist = dist.ravel()
+    dims = np.asarray(shape)
+    while todo.size and i < len(offsets):
+        j = i
+        found = np.zeros(todo.size, dtype=bool)
+        while j < len(offsets) and abs(lengths[j] - lengths[i]) <= 1e-9:
+            q = coords + offsets[j]
+            inside = ((q >= 0) & (q < dims)).all(1)
+            qi = np.ravel_multi_index(tuple(np.where(inside[:, None], q, 0).T), shape)
+            found |= inside & (mask.ravel()[qi] != own)
+            j += 1
+        flat_dist[todo[found]] = lengths[i]
+        keep = ~found
+        todo, coords, own = todo[keep], coords[keep], own[keep]
+        i = j
+    if todo.size:
+        return None
+    return np.where(mask, -dist, dist)
+
+
+def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
+    """Signed EDT of one 2D/3D bool mask (see the module docstring); 0 for an empty or full mask."""
+    n_fg = int(np.count_nonzero(mask))
+    if n_fg == 0 or n_fg == mask.size:
+        return np.zeros(mask.shape, dtype=np.float32)
+    # a noise-like mask (most voxels next to the other class along the first axis) is solved by a local search
+    first = int(np.argmin(spacing))
+    src, dst = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
+    if np.count_nonzero(mask[src] != mask[dst]) > 0.2 * mask.size:
+        dense = _signed_dense(mask, spacing, radius=4.0 * max(spacing))
+        if dense is not None:
+            return dense.astype(np.float32, copy=False)
+    out = _maurer_outside(mask, spacing, threads)  # > 0 outside: distance to the nearest foreground voxel
+    # inside: distance to the nearest background voxel, per foreground box grown by one voxel
+    for box in _foreground_boxes(mask):
+        grown = _grow(box, mask.shape)
+        sub = mask[grown]
+        inside = _maurer_outside(~sub, spacing, threads) if not sub.all() else None
+        if inside is None:  # the box fills the image along every axis and holds no background: cannot happen for
+            raise RuntimeError("internal error: foreground box without background")  # a non-full mask
+        np.copyto(out[grown], -inside, where=sub)
+    return out.astype(np.float32, copy=False)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    if _POOL is None or _POOL_SIZE < workers:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segloss-edt")
+        _POOL_SIZE = workers
+    return _POOL
+
+
+def _reuse_plan(flat: np.ndarray) -> list[tuple[int, int]]:
+    """For each mask of ``flat`` ``(N, V)`` bool: ``(source index, sign)``; sign 0 means compute it, +1/-1 means
+    copy (negate) the map of another mask equal to (the complement of) this one. Of a complementary pair, the mask
+    with less foreground is computed (its inside part is the cheaper one)."""
+    n, size = flat.shape
+    counts = np.count_nonzero(flat, axis=1).tolist()
+    plan: list[tuple[int, int]] = [(j, 0) for j in range(n)]
+    computed: list[int] = []
+    for j in sorted(range(n), key=lambda k: counts[k]):
+        for i in computed:
+            if counts[i] == counts[j] and np.array_equal(flat[i], flat[j]):
+                plan[j] = (i, 1)
+                break
+            if counts[i] == size - counts[j] and not np.logical_and(flat[i], flat[j]).any():
+                plan[j] = (i, -1)
+                break
+        else:
+            computed.append(j)
+    return plan
+
+
+def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | None = None,
+                    num_threads: int | None = None) -> torch.Tensor:
+    """Signed Euclidean distance maps (mm) of a stack of binary masks, computed with SimpleITK.
+
+    Args:
+        masks: ``(N, *S)`` masks (bool, or anything where nonzero means foreground), 1 to 3 spatial dims, any device.
+        spacing: one spacing tuple for all masks, or a sequence of N tuples (one per mask), each with one positive
+            value per spatial dim (mm per voxel). Default None: 1 mm.
+        num_threads: threads shared by the masks (concurrent masks, then SimpleITK threads per filter). Default
+            None: SimpleITK's global default.
+
+    Returns:
+        ``(N, *S)`` float32 on the masks' device: positive outside (distance to the nearest foreground voxel),
+        negative inside (minus the distance to the nearest background voxel), 0 everywhere for an empty or full mask.
+        Equal to ``distance_transform_edt(~m, sampling) - distance_transform_edt(m, sampling)`` of SciPy.
+    """
+    if not isinstance(masks, torch.Tensor):
+        raise TypeError(f"masks must be a torch.Tensor, got {type(masks).__name__}")
+    if not 2 <= masks.ndim <= 4:
+        raise ValueError(f"masks must have shape (N, *S) with 1 to 3 spatial dims, got {tuple(masks.shape)}")
+    n, shape = masks.shape[0], tuple(masks.shape[1:])
+    ndim = len(shape)
+    if spacing is None or (len(spacing) > 0 and not isinstance(spacing[0], (Sequence, torch.Tensor, np.ndarray))):
+        one = check_spacing(spacing, ndim) or (1.0,) * ndim
+        if len(one) == 1 and ndim > 1:
+            one = one * ndim
+        spacings = [one] * n
+    else:
+        if len(spacing) != n:
+            raise ValueError(f"spacing must be one tuple or one per mask ({n}), got {len(spacing)}")
+        spacings = [check_spacing(s, ndim) for s in spacing]
+    device = masks.device
+    m = masks.detach().to("cpu") != 0
+    out = torch.zeros((n, *shape), dtype=torch.float32)
+    if n == 0 or m.numel() == 0:
+        return out.to(device)
+    arr = m.numpy()
+    plan = _reuse_plan(arr.reshape(n, -1))
+    # SimpleITK has no 1D images: a line is a (1, L) image
+    if ndim == 1:
+        arr = arr[:, None, :]
+        spacings = [(1.0, *s) for s in spacings]
+    todo = [j for j, (_, sign) in enumerate(plan) if sign == 0]
+    threads = num_threads or default_num_threads()
+    workers = max(1, min(threads, len(todo), os.cpu_count() or 1))
+    per_filter = max(1, threads // workers)
+
+    def work(j: int) -> np.ndarray:
+        return _signed_one(np.ascontiguousarray(arr[j]), spacings[j], per_filter)
+
+    if workers == 1:
+        results = [work(j) for j in todo]
+    else:
+        results = list(_pool(workers).map(work, todo))
+    out_np = out.numpy()
+    for j, res in zip(todo, results, strict=True):
+        out_np[j] = res.reshape(shape)
+    for j, (i, sign) in enumerate(plan):
+        if sign != 0:
+            out_np[j] = out_np[i] * sign
+    return out.to(device)
