@@ -147,8 +147,9 @@ def _texture(rng: np.random.Generator, shape: Sequence[int], sigma: float) -> np
     return t / np.float32(max(float(t.std()), 1e-6))
 
 
-def _soft_region(grid: list[np.ndarray], radii: Sequence[float], centre: Sequence[float], wobble: np.ndarray,
-                 edge: float) -> np.ndarray:
+def _soft_region(
+    grid: list[np.ndarray], radii: Sequence[float], centre: Sequence[float], wobble: np.ndarray, edge: float
+) -> np.ndarray:
     """Occupancy in [0, 1] of a deformed ellipsoid in normalised coordinates (soft edge of width ``edge``)."""
     r2 = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True))
     rho = np.sqrt(r2) / (1.0 + wobble)
@@ -435,13 +436,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--val-frac", type=float, default=0.15)
     p.add_argument("--test-frac", type=float, default=0.15)
-    p.add_argument("--radius", type=float, nargs=2, default=[2.0, 12.0], metavar=("MIN", "MAX"),
-                   help="lesion radius range (units of the smallest spacing), log-uniform")
+    p.add_argument(
+        "--radius",
+        type=float,
+        nargs=2,
+        default=[2.0, 12.0],
+        metavar=("MIN", "MAX"),
+        help="lesion radius range (units of the smallest spacing), log-uniform",
+    )
     p.add_argument("--contrast", type=float, nargs=2, default=[0.1, 0.6], metavar=("MIN", "MAX"))
     p.add_argument("--max-lesions", type=int, default=6)
     p.add_argument("--empty-fraction", type=float, default=0.2)
-    p.add_argument("--foreground-fraction", type=float, default=0.005,
-                   help="maximal lesion voxel fraction per case (default 0.005)")
+    p.add_argument(
+        "--foreground-fraction",
+        type=float,
+        default=0.005,
+        help="maximal lesion voxel fraction per case (default 0.005)",
+    )
     p.add_argument("--noise", type=float, default=0.05, help="noise standard deviation")
     return p
 
