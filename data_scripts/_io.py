@@ -41,6 +41,7 @@ __all__ = [
     "nifti_gz_bytes",
     "parse_checksum",
     "safe_extract",
+    "staged_output",
     "verify_checksum",
 ]
 
@@ -132,6 +133,39 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = F
             os.fsync(f.fileno())
         _commit(tmp, path, overwrite)
     return path
+
+
+@contextmanager
+def staged_output(out_dir: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Collect a whole output tree in a staging folder and move it into ``out_dir`` only when complete.
+
+    Inside the ``with`` block, write every output under the yielded staging folder (a hidden folder inside
+    ``out_dir``, so the final moves are renames on one file system). When the block ends normally each staged file is
+    moved to the same relative path under ``out_dir`` - atomically, and never over an existing file unless
+    ``overwrite`` - with a top-level ``dataset.json`` moved last, so its presence marks a complete data set. When the
+    block raises, nothing is moved: ``out_dir`` keeps its previous content (and is removed again if this call created
+    it and it is empty).
+
+    Args:
+        out_dir: the final output folder.
+        overwrite: replace existing files in ``out_dir``. Default False.
+    """
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        yield stage
+        files = sorted(p for p in stage.rglob("*") if p.is_file())
+        last = [p for p in files if p.parent == stage and p.name == "dataset.json"]
+        for p in [f for f in files if f not in last] + last:
+            dst = out_dir / p.relative_to(stage)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            _commit(p, dst, overwrite)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
 
 
 def atomic_copy(src: str | os.PathLike, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -19,7 +19,15 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ._io import atomic_copy, atomic_write_bytes, load_nifti, nifti_gz_bytes, parse_checksum, safe_extract
+from ._io import (
+    atomic_copy,
+    atomic_write_bytes,
+    load_nifti,
+    nifti_gz_bytes,
+    parse_checksum,
+    safe_extract,
+    staged_output,
+)
 from ._io import verify_checksum as _verify
 from ._layout import case_paths, check_outputs_free, dataset_json, label_stats, write_dataset_files
 
@@ -113,8 +121,10 @@ def write_public_dataset(
     """Validate ``cases`` and write them in the MSD layout with ``dataset.json`` and ``stats.json``.
 
     A single ``.nii.gz`` image is copied byte for byte; several modalities are stacked into one 4D float32 image
-    (channels last, as in MSD's multi-modal tasks); labels are rewritten as uint8. Outputs are written atomically and
-    existing ones are refused unless ``overwrite`` (checked for every output before the first write).
+    (channels last, as in MSD's multi-modal tasks); labels are rewritten as uint8. Existing outputs are refused
+    unless ``overwrite`` (checked for every output before the first write). Everything is written into a staging
+    folder and moved into ``out_dir`` only once every case has been validated and written (``dataset.json`` last), so
+    a malformed case or an interrupted run leaves ``out_dir`` as it was.
 
     Args:
         out_dir: output folder.
@@ -150,44 +160,45 @@ def write_public_dataset(
 
     split_of = {c: s for s, cs in splits.items() for c in cs}
     case_stats: dict[str, dict[str, Any]] = {}
-    for case in cases:
-        label_path = Path(case.label)
-        label_img = load_nifti(label_path, "label")
-        label = _label_array(label_img, label_path, num_classes)
-        images = [load_nifti(p, "image") for p in case.images]
-        for p, img in zip(case.images, images, strict=True):
-            _check_geometry(label_img, label_path, img, Path(p), affine_atol)
-        img_out, lab_out = case_paths(out_dir, case.case_id)
-        if len(images) == 1 and images[0].ndim in (3, 4) and str(case.images[0]).endswith(".nii.gz"):
-            atomic_copy(case.images[0], img_out, overwrite=overwrite)
-        elif len(images) == 1:
-            data = np.asarray(images[0].get_fdata(dtype=np.float32))
-            atomic_write_bytes(img_out, nifti_gz_bytes(_fresh_image(data, images[0])), overwrite=overwrite)
-        else:
-            data = np.stack([_image_array(img, Path(p)) for p, img in zip(case.images, images, strict=True)], -1)
-            atomic_write_bytes(img_out, nifti_gz_bytes(_fresh_image(data, images[0])), overwrite=overwrite)
-        atomic_write_bytes(lab_out, nifti_gz_bytes(_fresh_image(label, label_img)), overwrite=overwrite)
-        spacing = [float(z) for z in label_img.header.get_zooms()[:3]]
-        case_stats[case.case_id] = {
-            "split": split_of[case.case_id],
-            "shape": [int(s) for s in label.shape],
-            "spacing": spacing,
-            "source_images": [str(p) for p in case.images],
-            "source_label": str(label_path),
-            **label_stats(label, spacing, num_classes),
-        }
-        del images, label
-    dataset = dataset_json(
-        name=name,
-        description=description,
-        splits={s: list(splits.get(s, [])) for s in ("training", "validation", "test")},
-        labels=labels,
-        modality=modality,
-        reference=reference,
-        licence=licence,
-        extra=extra,
-    )
-    write_dataset_files(out_dir, dataset, case_stats, num_classes, overwrite)
+    with staged_output(out_dir, overwrite) as stage:  # out_dir only changes once every case succeeded
+        for case in cases:
+            label_path = Path(case.label)
+            label_img = load_nifti(label_path, "label")
+            label = _label_array(label_img, label_path, num_classes)
+            images = [load_nifti(p, "image") for p in case.images]
+            for p, img in zip(case.images, images, strict=True):
+                _check_geometry(label_img, label_path, img, Path(p), affine_atol)
+            img_out, lab_out = case_paths(stage, case.case_id)
+            if len(images) == 1 and images[0].ndim in (3, 4) and str(case.images[0]).endswith(".nii.gz"):
+                atomic_copy(case.images[0], img_out, overwrite=False)
+            elif len(images) == 1:
+                data = np.asarray(images[0].get_fdata(dtype=np.float32))
+                atomic_write_bytes(img_out, nifti_gz_bytes(_fresh_image(data, images[0])), overwrite=False)
+            else:
+                data = np.stack([_image_array(img, Path(p)) for p, img in zip(case.images, images, strict=True)], -1)
+                atomic_write_bytes(img_out, nifti_gz_bytes(_fresh_image(data, images[0])), overwrite=False)
+            atomic_write_bytes(lab_out, nifti_gz_bytes(_fresh_image(label, label_img)), overwrite=False)
+            spacing = [float(z) for z in label_img.header.get_zooms()[:3]]
+            case_stats[case.case_id] = {
+                "split": split_of[case.case_id],
+                "shape": [int(s) for s in label.shape],
+                "spacing": spacing,
+                "source_images": [str(p) for p in case.images],
+                "source_label": str(label_path),
+                **label_stats(label, spacing, num_classes),
+            }
+            del images, label
+        dataset = dataset_json(
+            name=name,
+            description=description,
+            splits={s: list(splits.get(s, [])) for s in ("training", "validation", "test")},
+            labels=labels,
+            modality=modality,
+            reference=reference,
+            licence=licence,
+            extra=extra,
+        )
+        write_dataset_files(stage, dataset, case_stats, num_classes, False)
     return out_dir / "dataset.json"
 
 

@@ -48,7 +48,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ._io import atomic_write_bytes, nifti_gz_bytes
+from ._io import atomic_write_bytes, nifti_gz_bytes, staged_output
 from ._layout import case_paths, check_outputs_free, dataset_json, label_stats, split_cases, write_dataset_files
 
 __all__ = ["TASKS", "SyntheticParams", "generate", "make_case", "main", "nifti_image"]
@@ -344,6 +344,57 @@ def nifti_image(data: np.ndarray, spacing: Sequence[float]) -> nib.Nifti1Image:
     return img
 
 
+def _write_cases(
+    folder: Path,
+    task: str,
+    case_ids: Sequence[str],
+    seed: int,
+    p: SyntheticParams,
+    split_of: dict[str, str],
+    num_classes: int,
+    case_stats: dict[str, dict[str, Any]],
+) -> None:
+    """Generate and write every case into ``folder``; fills ``case_stats``."""
+    for i, case_id in enumerate(case_ids):
+        image, label, lesions = make_case(task, i, seed, p)
+        img_path, lab_path = case_paths(folder, case_id)
+        atomic_write_bytes(img_path, nifti_gz_bytes(nifti_image(image, p.spacing)), overwrite=False)
+        atomic_write_bytes(lab_path, nifti_gz_bytes(nifti_image(label, p.spacing)), overwrite=False)
+        case_stats[case_id] = {
+            "split": split_of[case_id],
+            "shape": list(p.shape),
+            "spacing": list(p.spacing),
+            **label_stats(label, p.spacing, num_classes),
+            "generated_lesions": lesions,
+        }
+
+
+def _write_meta(
+    folder: Path,
+    task: str,
+    seed: int,
+    num_cases: int,
+    p: SyntheticParams,
+    splits: dict[str, list[str]],
+    num_classes: int,
+    case_stats: dict[str, dict[str, Any]],
+) -> None:
+    """Write ``stats.json`` and ``dataset.json`` into ``folder``."""
+    generator = {"task": task, "seed": int(seed), "num_cases": int(num_cases), **asdict(p)}
+    generator = {k: (list(v) if isinstance(v, tuple) else v) for k, v in generator.items()}
+    dataset = dataset_json(
+        name=f"synthetic_{task}",
+        description=f"Synthetic {task.replace('_', ' ')} data (monai-segloss data_scripts.synthetic)",
+        splits=splits,
+        labels=_LABELS[task],
+        modality={"0": "synthetic MRI"},
+        reference="monai-segloss data_scripts/synthetic.py",
+        licence="CC0-1.0 (generated data)",
+        extra={"generator": generator},
+    )
+    write_dataset_files(folder, dataset, case_stats, num_classes, False, extra_stats={"generator": generator})
+
+
 def generate(
     out_dir: str | os.PathLike,
     task: str = "lesion",
@@ -359,7 +410,8 @@ def generate(
     """Write a synthetic data set in the MSD layout.
 
     Writes ``out_dir/imagesTr/<task>_NNNN.nii.gz`` (float32), ``out_dir/labelsTr/<task>_NNNN.nii.gz`` (uint8),
-    ``out_dir/stats.json`` and ``out_dir/dataset.json`` (written last). Every file is written atomically.
+    ``out_dir/stats.json`` and ``out_dir/dataset.json``. The files are written into a staging folder and moved into
+    place only once all are complete (``dataset.json`` last), so an interrupted run leaves ``out_dir`` unchanged.
 
     Args:
         out_dir: output folder (created if missing).
@@ -396,32 +448,9 @@ def generate(
 
     num_classes = len(_LABELS[task])
     case_stats: dict[str, dict[str, Any]] = {}
-    for i, case_id in enumerate(case_ids):
-        image, label, lesions = make_case(task, i, seed, p)
-        img_path, lab_path = case_paths(out_dir, case_id)
-        atomic_write_bytes(img_path, nifti_gz_bytes(nifti_image(image, p.spacing)), overwrite=overwrite)
-        atomic_write_bytes(lab_path, nifti_gz_bytes(nifti_image(label, p.spacing)), overwrite=overwrite)
-        case_stats[case_id] = {
-            "split": split_of[case_id],
-            "shape": list(p.shape),
-            "spacing": list(p.spacing),
-            **label_stats(label, p.spacing, num_classes),
-            "generated_lesions": lesions,
-        }
-
-    generator = {"task": task, "seed": int(seed), "num_cases": int(num_cases), **asdict(p)}
-    generator = {k: (list(v) if isinstance(v, tuple) else v) for k, v in generator.items()}
-    dataset = dataset_json(
-        name=f"synthetic_{task}",
-        description=f"Synthetic {task.replace('_', ' ')} data (monai-segloss data_scripts.synthetic)",
-        splits=splits,
-        labels=_LABELS[task],
-        modality={"0": "synthetic MRI"},
-        reference="monai-segloss data_scripts/synthetic.py",
-        licence="CC0-1.0 (generated data)",
-        extra={"generator": generator},
-    )
-    write_dataset_files(out_dir, dataset, case_stats, num_classes, overwrite, extra_stats={"generator": generator})
+    with staged_output(out_dir, overwrite) as stage:
+        _write_cases(stage, task, case_ids, seed, p, split_of, num_classes, case_stats)
+        _write_meta(stage, task, seed, num_cases, p, splits, num_classes, case_stats)
     return out_dir / "dataset.json"
 
 

@@ -25,6 +25,7 @@ from data_scripts._io import (
     nifti_gz_bytes,
     parse_checksum,
     safe_extract,
+    staged_output,
     verify_checksum,
 )
 
@@ -213,3 +214,35 @@ def test_safe_extract_bad_inputs(tmp_path):
     (tmp_path / "junk.tar").write_bytes(b"not an archive at all" * 10)
     with pytest.raises(ValueError, match="junk.tar"):
         safe_extract(tmp_path / "junk.tar", tmp_path / "o")
+
+
+def test_staged_output_moves_all_or_nothing(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="midway"):
+        with staged_output(out) as stage:
+            atomic_write_bytes(stage / "imagesTr" / "a.nii.gz", b"a")
+            raise RuntimeError("midway")
+    assert not out.exists()  # created by the call, removed again; nothing moved
+    order = []
+    real_commit = _io._commit
+
+    def recording_commit(tmp, path, ow):
+        if ".staging-" not in str(path):  # the final moves, not the writes inside the staging folder
+            order.append(path.name)
+        real_commit(tmp, path, ow)
+
+    monkeypatch.setattr(_io, "_commit", recording_commit)
+    with staged_output(out) as stage:
+        atomic_write_json(stage / "dataset.json", {"a": 1})
+        atomic_write_bytes(stage / "imagesTr" / "a.nii.gz", b"a")
+        atomic_write_bytes(stage / "stats.json", b"{}")
+    assert order[-1] == "dataset.json" and sorted(order) == ["a.nii.gz", "dataset.json", "stats.json"]
+    assert (out / "imagesTr" / "a.nii.gz").read_bytes() == b"a"
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(FileExistsError, match="a.nii.gz"):
+        with staged_output(out) as stage:
+            atomic_write_bytes(stage / "imagesTr" / "a.nii.gz", b"b")
+    assert (out / "imagesTr" / "a.nii.gz").read_bytes() == b"a"
+    with staged_output(out, overwrite=True) as stage:
+        atomic_write_bytes(stage / "imagesTr" / "a.nii.gz", b"b")
+    assert (out / "imagesTr" / "a.nii.gz").read_bytes() == b"b"
