@@ -141,7 +141,10 @@ def summarise_stats(cases: Mapping[str, Mapping[str, Any]], num_classes: int) ->
     for st in cases.values():
         voxels += np.array([st["voxels"][str(c)] for c in range(num_classes)], dtype=np.int64)
     total = int(voxels.sum())
-    per_case_fg = [1.0 - st["fraction"]["0"] for st in cases.values()]
+    per_case_fg = [
+        sum(st["voxels"][str(c)] for c in range(1, num_classes)) / max(sum(st["voxels"].values()), 1)
+        for st in cases.values()
+    ]
     return {
         "num_cases": len(cases),
         "voxels": {str(c): int(voxels[c]) for c in range(num_classes)},

@@ -233,7 +233,7 @@ def _place_lesion(
             continue  # would touch a previous lesion; keep lesions separate so they stay distinct components
         pv_total[box] = np.maximum(pv_total[box], pv)
         label[box] |= pv >= 0.5
-        reserved[box] |= ndimage.binary_dilation(pv > 0, iterations=1)
+        reserved[box] |= ndimage.binary_dilation(pv > 0, structure=np.ones((3, 3, 3), dtype=bool))
         return {
             "centre_voxel": [round(float(c), 3) for c in centre],
             "radius": round(radius, 4),
