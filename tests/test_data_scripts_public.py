@@ -217,7 +217,8 @@ def test_msd_overwrite_and_cli(tmp_path, capsys):
 
 
 def _fake_isles(root: Path, n: int = 4, layout: str = "challenge") -> Path:
-    """ISLES'22 tree: 'challenge' = rawdata/sub/ses/*.nii.gz, 'zenodo' = sub/ses/{anat,dwi}/..."""
+    """ISLES'22 tree: 'challenge' = rawdata/sub/ses/*.nii.gz, 'zenodo' = sub/ses/{anat,dwi}/...,
+    'bids' = rawdata/sub/ses/{anat,dwi}/..."""
     for i in range(1, n + 1):
         sub = f"sub-strokecase{i:04d}"
         stem = f"{sub}_ses-0001"
@@ -228,7 +229,7 @@ def _fake_isles(root: Path, n: int = 4, layout: str = "challenge") -> Path:
             _nii(ses / f"{stem}_flair.nii.gz", np.zeros((20, 20, 12), np.float32), np.eye(4))
             (ses / f"{stem}_dwi.json").write_text("{}")
         else:
-            ses = root / sub / "ses-0001"
+            ses = (root / "rawdata" if layout == "bids" else root) / sub / "ses-0001"
             _nii(ses / "dwi" / f"{stem}_dwi.nii.gz", _image(i).astype(np.float32))
             _nii(ses / "dwi" / f"{stem}_adc.nii.gz", _image(i + 100).astype(np.float32))
             _nii(ses / "anat" / f"{stem}_FLAIR.nii.gz", np.zeros((20, 20, 12), np.float32), np.eye(4))
@@ -236,7 +237,7 @@ def _fake_isles(root: Path, n: int = 4, layout: str = "challenge") -> Path:
     return root
 
 
-@pytest.mark.parametrize("layout", ["challenge", "zenodo"])
+@pytest.mark.parametrize("layout", ["challenge", "zenodo", "bids"])
 def test_isles22_layouts(tmp_path, layout):
     root = _fake_isles(tmp_path / "ISLES-2022", layout=layout)
     out = tmp_path / "out"

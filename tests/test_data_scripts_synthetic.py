@@ -228,6 +228,22 @@ def test_cli(tmp_path, capsys):
     assert "shape" in capsys.readouterr().err
 
 
+def test_module_entry_point_matches_api(tmp_path):
+    """`python -m data_scripts.synthetic` in a fresh process (other hash seed) writes the same bytes as the API."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "data_scripts.synthetic", "--out", str(tmp_path / "cli"), "--cases", "2", "--seed",
+           "5", "--shape", *map(str, SMALL)]
+    done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    generate(tmp_path / "api", num_cases=2, seed=5, shape=SMALL)
+    assert _files(tmp_path / "cli") == _files(tmp_path / "api")
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
