@@ -12,3 +12,7 @@ from .registry import available_losses, get_loss, loss_class, register_loss
 __version__ = "0.1.0"
 
 __all__ = [*_loss_names, "available_losses", "get_loss", "loss_class", "register_loss", "functional"]
+
+from .metrics import LesionWiseMetric, LesionWiseStats, lesion_wise_stats  # noqa: E402
+
+__all__ += ["LesionWiseMetric", "LesionWiseStats", "lesion_wise_stats"]
