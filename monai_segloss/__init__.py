@@ -16,3 +16,9 @@ __all__ = [*_loss_names, "available_losses", "get_loss", "loss_class", "register
 from .metrics import LesionWiseMetric, LesionWiseStats, lesion_wise_stats  # noqa: E402
 
 __all__ += ["LesionWiseMetric", "LesionWiseStats", "lesion_wise_stats"]
+from .checkpoints import latest_checkpoint  # noqa: E402
+
+__all__ += ["latest_checkpoint"]
+from .handlers import LossScheduleHandler  # noqa: E402
+
+__all__ += ["LossScheduleHandler"]

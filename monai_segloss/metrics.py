@@ -277,6 +277,9 @@ class LesionWiseMetric(CumulativeIterationMetric):
         metric_name: what :meth:`aggregate` returns: ``"f1"``, ``"sensitivity"``, ``"precision"``, ``"dice"``,
             ``"hd95"`` or ``"size_recall"`` (one value per size bin). Default ``"f1"``.
         include_background: score channel 0. Default True (as ``monai.metrics``).
+        channels: channel ids to score, e.g. ``[2]`` for the tumour of a background/organ/tumour label map; when
+            given it replaces ``include_background``. Default None: every channel (but 0 when
+            ``include_background=False``).
         average: ``"lesion"`` pools the lesion counts of every case before the ratio (each lesion weighs the
             same); ``"case"`` averages the per-case ratios (NaN cases skipped). Dice and HD95 are always case
             means. Default ``"lesion"``.
@@ -297,6 +300,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
         self,
         metric_name: str = "f1",
         include_background: bool = True,
+        channels: Sequence[int] | None = None,
         average: str = "lesion",
         spacing: float | Sequence[float] | None = None,
         size_bins: Sequence[float] = _DEFAULT_BINS,
@@ -315,6 +319,11 @@ class LesionWiseMetric(CumulativeIterationMetric):
             raise TypeError(f"compute_hd95 must be a bool or None, got {type(compute_hd95).__name__}")
         self.metric_name = metric_name
         self.include_background = bool(include_background)
+        if channels is not None:
+            channels = [int(c) for c in channels]
+            if not channels or any(c < 0 for c in channels) or len(set(channels)) != len(channels):
+                raise ValueError(f"channels must be distinct channel ids >= 0, got {channels}")
+        self.channels = channels
         self.average = average
         self.spacing = spacing
         self.size_bins = _check_bins(size_bins)
@@ -342,9 +351,14 @@ class LesionWiseMetric(CumulativeIterationMetric):
                              f"{tuple(y.shape)}")
         if y_pred.ndim not in (4, 5):
             raise ValueError(f"y_pred must be (B, C, *S) with 2 or 3 spatial dims, got shape {tuple(y_pred.shape)}")
-        first = 0 if self.include_background else 1
-        if y_pred.shape[1] <= first:
-            raise ValueError(f"include_background=False needs at least 2 channels, got {y_pred.shape[1]}")
+        if self.channels is not None:
+            if max(self.channels) >= y_pred.shape[1]:
+                raise ValueError(f"channels {self.channels} out of range for {y_pred.shape[1]} channels")
+            kept = self.channels
+        else:
+            if not self.include_background and y_pred.shape[1] < 2:
+                raise ValueError(f"include_background=False needs at least 2 channels, got {y_pred.shape[1]}")
+            kept = list(range(0 if self.include_background else 1, y_pred.shape[1]))
         ndim = y_pred.ndim - 2
         rows = []
         for b in range(y_pred.shape[0]):
@@ -352,7 +366,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
             rows.append([
                 lesion_wise_stats(y_pred[b, c], y[b, c], spacing=spacing, size_bins=self.size_bins,
                                   full_connectivity=self.full_connectivity, hd95=self.compute_hd95).as_row()
-                for c in range(first, y_pred.shape[1])
+                for c in kept
             ])
         return torch.tensor(rows, dtype=torch.float64)
 
