@@ -1,0 +1,229 @@
+"""Lesion-wise metrics on hand-made volumes with known answers, and parity with MONAI / scipy references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+from monai.data import MetaTensor
+from monai.metrics import compute_hausdorff_distance
+
+from monai_segloss import LesionWiseMetric, lesion_wise_stats
+
+
+def _cube(shape, lo, size):
+    m = np.zeros(shape, dtype=bool)
+    m[tuple(slice(a, a + size) for a in lo)] = True
+    return m
+
+
+def _three_lesion_case():
+    """Target: lesion A (3³ cube), B (single voxel), C (2³ cube). Prediction: 1 voxel of A, all of C, and a
+    false-positive component D (2 voxels). B is missed."""
+    shape = (20, 20, 20)
+    target = _cube(shape, (2, 2, 2), 3) | _cube(shape, (10, 10, 10), 1) | _cube(shape, (15, 15, 15), 2)
+    pred = _cube(shape, (3, 3, 3), 1) | _cube(shape, (15, 15, 15), 2)
+    pred[2, 15, 5:7] = True  # D
+    return pred, target
+
+
+def test_counts_and_f1_known_case():
+    pred, target = _three_lesion_case()
+    s = lesion_wise_stats(pred, target)
+    assert (s.n_target, s.n_detected, s.n_pred, s.n_pred_tp) == (3, 2, 3, 2)
+    assert s.sensitivity == pytest.approx(2 / 3)
+    assert s.precision == pytest.approx(2 / 3)
+    # F1 = 2·TP / (2·TP + FP + FN) = 4 / (4 + 1 + 1)
+    assert s.f1 == pytest.approx(2 / 3)
+    # Dice = 2·|P∩T| / (|P| + |T|) = 2·(1 + 8) / ((1 + 8 + 2) + (27 + 1 + 8))
+    assert s.dice == pytest.approx(18 / 47)
+
+
+def test_size_bins_known_case():
+    pred, target = _three_lesion_case()
+    # volumes: A 27, B 1, C 8 voxels; spacing 2 mm isotropic -> 216, 8, 64 mm³
+    s = lesion_wise_stats(pred, target, spacing=2.0, size_bins=(10, 100))
+    assert s.bin_targets == (1, 1, 1)  # B < 10 <= C < 100 <= A
+    assert s.bin_detected == (0, 1, 1)
+    assert s.size_recall[0] == 0.0 and s.size_recall[1] == 1.0 and s.size_recall[2] == 1.0
+    # at 1 mm every lesion falls below 100 mm³
+    s1 = lesion_wise_stats(pred, target)
+    assert s1.bin_targets == (3, 0, 0) and s1.bin_detected == (2, 0, 0)
+    assert math.isnan(s1.size_recall[1])
+
+
+def test_26_connectivity():
+    t = np.zeros((8, 8, 8), dtype=bool)
+    t[2, 2, 2] = t[3, 3, 3] = True  # touch at a corner only
+    p = np.zeros_like(t)
+    p[2, 2, 2] = True
+    full = lesion_wise_stats(p, t)
+    assert full.n_target == 1 and full.n_detected == 1 and full.f1 == 1.0
+    face = lesion_wise_stats(p, t, full_connectivity=False)
+    assert face.n_target == 2 and face.n_detected == 1
+    assert face.f1 == pytest.approx(2 / 3)  # 2 / (2 + 0 + 1)
+    # 2D: 8-connectivity
+    t2 = np.zeros((6, 6), dtype=bool)
+    t2[1, 1] = t2[2, 2] = True
+    assert lesion_wise_stats(t2, t2).n_target == 1
+    assert lesion_wise_stats(t2, t2, full_connectivity=False).n_target == 2
+
+
+def test_one_component_covering_two_lesions():
+    t = _cube((12, 12, 12), (2, 2, 2), 2) | _cube((12, 12, 12), (2, 2, 7), 2)
+    p = np.zeros_like(t)
+    p[2:4, 2:4, 2:9] = True  # one bar over both
+    s = lesion_wise_stats(p, t)
+    assert (s.n_target, s.n_detected, s.n_pred, s.n_pred_tp) == (2, 2, 1, 1)
+    assert s.f1 == 1.0 and s.sensitivity == 1.0 and s.precision == 1.0
+
+
+def test_empty_cases():
+    z = np.zeros((6, 6, 6), dtype=bool)
+    s = lesion_wise_stats(z, z)
+    assert s.f1 == 1.0 and s.dice == 1.0 and s.hd95 == 0.0
+    assert math.isnan(s.sensitivity) and math.isnan(s.precision)
+    t = _cube(z.shape, (1, 1, 1), 2)
+    missed = lesion_wise_stats(z, t)
+    assert missed.f1 == 0.0 and missed.sensitivity == 0.0 and missed.dice == 0.0
+    assert math.isnan(missed.precision) and math.isnan(missed.hd95)
+    spurious = lesion_wise_stats(t, z)
+    assert spurious.f1 == 0.0 and spurious.precision == 0.0 and math.isnan(spurious.sensitivity)
+
+
+def test_hd95_single_voxels_spacing():
+    t = np.zeros((10, 10, 10), dtype=bool)
+    p = np.zeros_like(t)
+    t[5, 5, 2] = True
+    p[5, 5, 5] = True
+    assert lesion_wise_stats(p, t, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(6.0)
+    assert lesion_wise_stats(p, t).hd95 == pytest.approx(3.0)
+    # 2D, diagonal offset (3, 4) with spacing (0.5, 1): sqrt(1.5² + 4²)
+    t2 = np.zeros((10, 10), dtype=bool)
+    p2 = np.zeros_like(t2)
+    t2[1, 1] = True
+    p2[4, 5] = True
+    assert lesion_wise_stats(p2, t2, spacing=(0.5, 1.0)).hd95 == pytest.approx(math.hypot(1.5, 4.0), rel=1e-6)
+    assert math.isnan(lesion_wise_stats(p, t, hd95=False).hd95)
+
+
+def _blobs(rng, shape, level=0.53):
+    return ndi.gaussian_filter(rng.random(shape), 1.5) > level
+
+
+def _reference(pred, target, spacing):
+    """Independent scipy implementation of the definitions in the module doc."""
+    st = np.ones((3,) * pred.ndim)
+    lt, nt = ndi.label(target, st)
+    lp, npred = ndi.label(pred, st)
+    detected = sum(1 for i in range(1, nt + 1) if pred[lt == i].any())
+    tp = sum(1 for i in range(1, npred + 1) if target[lp == i].any())
+
+    def surf(m):
+        return m & ~ndi.binary_erosion(m, border_value=0)
+
+    sp, stt = surf(pred), surf(target)
+    d1 = ndi.distance_transform_edt(~stt, sampling=spacing)[sp]
+    d2 = ndi.distance_transform_edt(~sp, sampling=spacing)[stt]
+    return nt, detected, npred, tp, max(np.percentile(d1, 95), np.percentile(d2, 95))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_blobs_match_references(seed):
+    rng = np.random.default_rng(seed)
+    shape, spacing = (18, 20, 16), (1.0, 2.0, 0.7)
+    pred, target = _blobs(rng, shape), _blobs(rng, shape)
+    s = lesion_wise_stats(torch.from_numpy(pred).float(), torch.from_numpy(target), spacing=spacing)
+    nt, det, npred, tp, hd = _reference(pred, target, spacing)
+    assert (s.n_target, s.n_detected, s.n_pred, s.n_pred_tp) == (nt, det, npred, tp)
+    assert s.hd95 == pytest.approx(hd, rel=1e-5)
+    monai_hd = compute_hausdorff_distance(torch.from_numpy(pred)[None, None].float(),
+                                          torch.from_numpy(target)[None, None].float(), percentile=95,
+                                          spacing=spacing)
+    assert s.hd95 == pytest.approx(float(monai_hd), rel=1e-5)
+
+
+def _onehot(mask: np.ndarray) -> torch.Tensor:
+    fg = torch.from_numpy(mask).float()
+    return torch.stack([1 - fg, fg])
+
+
+def test_metric_class_aggregation():
+    pred_a, target_a = _three_lesion_case()  # 3 targets, 2 detected, 3 pred, 2 tp
+    z = np.zeros_like(pred_a)
+    target_b = _cube(z.shape, (4, 4, 4), 2)  # 1 target, missed; no prediction
+    y_pred = torch.stack([_onehot(pred_a), _onehot(z)])
+    y = torch.stack([_onehot(target_a), _onehot(target_b)])
+
+    metric = LesionWiseMetric(include_background=False)
+    metric(y_pred, y)
+    # pooled: TP 2, FN 2, FP 1 -> 4 / 7
+    assert metric.aggregate().item() == pytest.approx(4 / 7)
+    assert metric.aggregate("sensitivity").item() == pytest.approx(2 / 4)
+    assert metric.aggregate("precision").item() == pytest.approx(2 / 3)
+    # per case: F1 2/3 and 0; precision 2/3 and NaN (skipped)
+    assert metric.aggregate("f1", average="case").item() == pytest.approx(1 / 3)
+    assert metric.aggregate("precision", average="case").item() == pytest.approx(2 / 3)
+    assert metric.aggregate("dice").item() == pytest.approx((18 / 47 + 0) / 2)
+    assert math.isnan(metric.aggregate("hd95").item())  # not computed for metric_name="f1"
+    summary = metric.summary()
+    assert summary["cases"] == 2 and summary["n_target"] == 4 and summary["n_detected"] == 2
+    assert summary["size_recall"] == pytest.approx([0.5, float("nan"), float("nan")], nan_ok=True)
+
+    # lists of channel-first tensors (decollated batches) accumulate the same way; reset clears
+    metric.reset()
+    metric([y_pred[0], y_pred[1]], [y[0], y[1]])
+    assert metric.aggregate().item() == pytest.approx(4 / 7)
+
+
+def test_metric_channels_and_spacing_from_meta():
+    t = np.zeros((10, 10, 10), dtype=bool)
+    p = np.zeros_like(t)
+    t[5, 5, 2] = True
+    p[5, 5, 5] = True
+    y_pred = _onehot(p)[None]
+    y = MetaTensor(_onehot(t)[None], affine=torch.diag(torch.tensor([1.0, 1.0, 2.0, 1.0])))
+    hd = LesionWiseMetric(metric_name="hd95", include_background=False)
+    hd(y_pred, y)
+    assert hd.aggregate().item() == pytest.approx(6.0)
+    fixed = LesionWiseMetric(metric_name="hd95", include_background=False, spacing=0.5)
+    fixed(y_pred, y)
+    assert fixed.aggregate().item() == pytest.approx(1.5)
+    # reduction "none": one value per scored channel (background and foreground here)
+    per_channel = LesionWiseMetric(metric_name="dice", reduction="none")
+    per_channel(y_pred, y)
+    dice = per_channel.aggregate()
+    assert dice.shape == (2,)
+    assert dice[0].item() == pytest.approx(2 * 998 / 1998) and dice[1].item() == 0.0
+
+
+def test_bad_input():
+    z = np.zeros((4, 4, 4))
+    with pytest.raises(ValueError, match="pred must be binary"):
+        lesion_wise_stats(z + 0.5, z)
+    with pytest.raises(ValueError, match="same shape"):
+        lesion_wise_stats(z, np.zeros((4, 4, 5)))
+    with pytest.raises(ValueError, match="2D or 3D"):
+        lesion_wise_stats(np.zeros(4), np.zeros(4))
+    with pytest.raises(ValueError, match="spacing"):
+        lesion_wise_stats(z, z, spacing=(1.0, 1.0))
+    with pytest.raises(ValueError, match="spacing"):
+        lesion_wise_stats(z, z, spacing=-1.0)
+    with pytest.raises(ValueError, match="size_bins"):
+        lesion_wise_stats(z, z, size_bins=(100, 10))
+    with pytest.raises(TypeError, match="pred"):
+        lesion_wise_stats([[0]], z)
+    with pytest.raises(ValueError, match="metric_name"):
+        LesionWiseMetric(metric_name="iou")
+    with pytest.raises(ValueError, match="average"):
+        LesionWiseMetric(average="micro")
+    metric = LesionWiseMetric(include_background=False)
+    with pytest.raises(ValueError, match="at least 2 channels"):
+        metric(torch.zeros(1, 1, 4, 4, 4), torch.zeros(1, 1, 4, 4, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        metric(torch.zeros(1, 2, 4, 4, 4), torch.zeros(1, 2, 4, 4, 3))
+    with pytest.raises(ValueError, match="empty"):
+        LesionWiseMetric().aggregate()
