@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import os
 import sys
 from collections.abc import Sequence
@@ -93,7 +94,9 @@ class SyntheticParams:
             raise ValueError(f"shape must be three integers >= 8, got {self.shape!r}.")
         object.__setattr__(self, "shape", tuple(int(s) for s in shape))
         spacing = tuple(self.spacing)
-        if len(spacing) != 3 or not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in spacing):
+        if len(spacing) != 3 or not all(
+            isinstance(s, numbers.Real) and not isinstance(s, bool) and math.isfinite(s) and s > 0 for s in spacing
+        ):
             raise ValueError(f"spacing must be three positive numbers (mm), got {self.spacing!r}.")
         object.__setattr__(self, "spacing", tuple(float(s) for s in spacing))
         for name in ("radius_range", "contrast_range"):
