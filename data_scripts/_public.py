@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,8 @@ def extract_user_archive(
     if checksum is not None:
         algo, digest = parse_checksum(checksum)
         _verify(archive, digest, algo)
+    else:
+        warnings.warn(f"no checksum given for {archive}; its integrity is not verified (use --checksum).", stacklevel=2)
     dest = Path(extract_to) if extract_to is not None else archive.parent
     safe_extract(archive, dest)
     return dest

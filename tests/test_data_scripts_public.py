@@ -304,6 +304,9 @@ def test_isles22_zip_archive_with_checksum(tmp_path):
     assert not (tmp_path / "x").exists()
     prepare_isles22(tmp_path / "out", archive=arc, checksum=f"md5:{md5}", extract_to=tmp_path / "x")
     _check_output(tmp_path / "out", [f"sub-strokecase{i:04d}" for i in range(1, 4)], 2)
+    with pytest.warns(UserWarning, match="no checksum"):
+        prepare_isles22(tmp_path / "out2", archive=arc, extract_to=tmp_path / "y")
+    assert (tmp_path / "out2" / "dataset.json").is_file()
 
 
 def test_isles22_cli_overwrite(tmp_path, capsys):
