@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,15 +62,18 @@ def _fresh_image(data: np.ndarray, like: nib.Nifti1Image) -> nib.Nifti1Image:
     return img
 
 
-def _check_geometry(ref: nib.Nifti1Image, ref_path: Path, img: nib.Nifti1Image, path: Path, atol: float) -> None:
+def _check_geometry(ref: nib.Nifti1Image, ref_path: Path, img: nib.Nifti1Image, path: Path, tol: float) -> None:
+    """Same spatial shape, and affines equal within ``tol`` x the smallest voxel size (mm), or ValueError."""
     if tuple(img.shape[:3]) != tuple(ref.shape[:3]):
         raise ValueError(
             f"{path} has spatial shape {tuple(img.shape[:3])} but {ref_path} has {tuple(ref.shape[:3])}; "
             "image and label must be on the same voxel grid."
         )
-    if not np.allclose(img.affine, ref.affine, atol=atol):
+    atol = tol * float(min(ref.header.get_zooms()[:3]))
+    if not np.allclose(img.affine, ref.affine, rtol=0.0, atol=atol):
         raise ValueError(
-            f"{path} and {ref_path} have different affines (voxel-to-world matrices):\n{img.affine}\nvs\n{ref.affine}"
+            f"{path} and {ref_path} have different affines (voxel-to-world matrices) beyond {tol} voxel "
+            f"(affine_tol / --affine-tol):\n{img.affine}\nvs\n{ref.affine}"
         )
 
 
@@ -115,7 +119,7 @@ def write_public_dataset(
     reference: str,
     licence: str,
     overwrite: bool = False,
-    affine_atol: float = 1e-3,
+    affine_tol: float = 0.01,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Validate ``cases`` and write them in the MSD layout with ``dataset.json`` and ``stats.json``.
@@ -134,7 +138,8 @@ def write_public_dataset(
         labels: ``{"0": "background", ...}``; label values must be in ``0..len(labels)-1``.
         modality: one entry per image file of a case.
         overwrite: replace existing outputs. Default False.
-        affine_atol: tolerance when comparing image and label affines (mm). Default 1e-3.
+        affine_tol: largest allowed difference between image and label affines, as a fraction of the smallest voxel
+            size. Default 0.01 (header rounding passes, a real misregistration does not).
         extra: further ``dataset.json`` keys.
 
     Returns:
@@ -142,6 +147,8 @@ def write_public_dataset(
     """
     if not cases:
         raise ValueError("no cases found to prepare.")
+    if not 0.0 <= affine_tol < 1.0:
+        raise ValueError(f"affine_tol must be in [0, 1) (fraction of a voxel), got {affine_tol!r}.")
     ids = [c.case_id for c in cases]
     if len(set(ids)) != len(ids):
         raise ValueError(f"case ids must be unique, got duplicates in {ids}.")
@@ -167,7 +174,7 @@ def write_public_dataset(
             label = _label_array(label_img, label_path, num_classes)
             images = [load_nifti(p, "image") for p in case.images]
             for p, img in zip(case.images, images, strict=True):
-                _check_geometry(label_img, label_path, img, Path(p), affine_atol)
+                _check_geometry(label_img, label_path, img, Path(p), affine_tol)
             img_out, lab_out = case_paths(stage, case.case_id)
             if len(images) == 1 and images[0].ndim in (3, 4) and str(case.images[0]).endswith(".nii.gz"):
                 atomic_copy(case.images[0], img_out, overwrite=False)
@@ -215,6 +222,8 @@ def extract_user_archive(
     if checksum is not None:
         algo, digest = parse_checksum(checksum)
         _verify(archive, digest, algo)
+    else:
+        warnings.warn(f"no checksum given for {archive}; its integrity is not verified (use --checksum).", stacklevel=2)
     dest = Path(extract_to) if extract_to is not None else archive.parent
     safe_extract(archive, dest)
     return dest
@@ -227,6 +236,12 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-frac", type=float, default=0.15, help="test fraction (default 0.15)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--affine-tol",
+        type=float,
+        default=0.01,
+        help="allowed image/label affine difference, fraction of a voxel (default 0.01)",
+    )
 
 
 def run_cli(fn: Callable[[], Path]) -> int:

@@ -96,6 +96,7 @@ def prepare_atlas(
     test_frac: float = 0.15,
     seed: int = 0,
     overwrite: bool = False,
+    affine_tol: float = 0.01,
 ) -> Path:
     """Prepare ATLAS v2.0 ``Training`` into ``out_dir`` (MSD layout, labels 0/1, ``stats.json``).
 
@@ -107,6 +108,7 @@ def prepare_atlas(
         extract_to: where to extract ``archive``; default its folder.
         val_frac, test_frac, seed: deterministic split (see :func:`data_scripts._layout.split_cases`).
         overwrite: replace existing outputs. Default False.
+        affine_tol: allowed image/label affine difference as a fraction of a voxel. Default 0.01.
     """
     if (root is None) == (archive is None):
         raise ValueError("give exactly one of root (--root) or archive (--archive).")
@@ -125,6 +127,7 @@ def prepare_atlas(
         reference="https://atlas.grand-challenge.org/ (Liew et al. 2022, Sci Data 9:320)",
         licence="ATLAS data-use agreement (see the ATLAS download page)",
         overwrite=overwrite,
+        affine_tol=affine_tol,
         extra={"source": {"dataset": "ATLAS v2.0", "seed": seed}},
     )
 
@@ -150,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_frac=a.test_frac,
             seed=a.seed,
             overwrite=a.overwrite,
+            affine_tol=a.affine_tol,
         )
     )
 

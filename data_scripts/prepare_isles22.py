@@ -105,6 +105,7 @@ def prepare_isles22(
     test_frac: float = 0.15,
     seed: int = 0,
     overwrite: bool = False,
+    affine_tol: float = 0.01,
 ) -> Path:
     """Prepare ISLES'22 into ``out_dir`` (MSD layout, labels 0/1, ``stats.json``).
 
@@ -117,6 +118,7 @@ def prepare_isles22(
         modalities: image channels. Default ``("dwi", "adc")``.
         val_frac, test_frac, seed: deterministic split (see :func:`data_scripts._layout.split_cases`).
         overwrite: replace existing outputs. Default False.
+        affine_tol: allowed image/label affine difference as a fraction of a voxel. Default 0.01.
     """
     if (root is None) == (archive is None):
         raise ValueError("give exactly one of root (--root) or archive (--archive).")
@@ -136,6 +138,7 @@ def prepare_isles22(
         reference="https://isles22.grand-challenge.org/ (Hernandez Petzsche et al. 2022, Sci Data 9:762)",
         licence="CC BY-SA 4.0",
         overwrite=overwrite,
+        affine_tol=affine_tol,
         extra={"source": {"dataset": "ISLES 2022", "modalities": mods, "seed": seed}},
     )
 
@@ -163,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_frac=a.test_frac,
             seed=a.seed,
             overwrite=a.overwrite,
+            affine_tol=a.affine_tol,
         )
     )
 

@@ -90,6 +90,7 @@ def prepare_msd(
     test_frac: float = 0.15,
     seed: int = 0,
     overwrite: bool = False,
+    affine_tol: float = 0.01,
     expected_md5: str | None = None,
 ) -> Path:
     """Prepare MSD ``task`` into ``out_dir`` (MSD layout with training / validation / test and ``stats.json``).
@@ -104,6 +105,7 @@ def prepare_msd(
         test_frac: test fraction of all labelled cases. Default 0.15.
         seed: split seed (``DecathlonDataset``'s shuffle). Default 0.
         overwrite: replace existing outputs. Default False.
+        affine_tol: allowed image/label affine difference as a fraction of a voxel. Default 0.01.
         expected_md5: override MONAI's md5 for the archive (e.g. a mirror); default None uses MONAI's table.
 
     Returns:
@@ -187,6 +189,7 @@ def prepare_msd(
         reference="http://medicaldecathlon.com/ (Antonelli et al. 2022, Nat Commun 13:4128)",
         licence="CC-BY-SA 4.0",
         overwrite=overwrite,
+        affine_tol=affine_tol,
         extra={"source": {"task": task, "seed": seed, "val_frac": val_frac, "test_frac": test_frac}},
     )
 
@@ -212,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_frac=a.test_frac,
             seed=a.seed,
             overwrite=a.overwrite,
+            affine_tol=a.affine_tol,
         )
     )
 

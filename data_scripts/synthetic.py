@@ -36,7 +36,9 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import numbers
 import os
 import sys
 from collections.abc import Sequence
@@ -51,7 +53,7 @@ from scipy import ndimage
 from ._io import atomic_write_bytes, nifti_gz_bytes, staged_output
 from ._layout import case_paths, check_outputs_free, dataset_json, label_stats, split_cases, write_dataset_files
 
-__all__ = ["TASKS", "SyntheticParams", "generate", "make_case", "main", "nifti_image"]
+__all__ = ["TASKS", "SyntheticParams", "ensure_generated", "generate", "make_case", "main", "nifti_image"]
 
 TASKS = {"lesion": 1, "organ_tumour": 2}  # task -> code mixed into the seed
 _LABELS = {
@@ -93,7 +95,9 @@ class SyntheticParams:
             raise ValueError(f"shape must be three integers >= 8, got {self.shape!r}.")
         object.__setattr__(self, "shape", tuple(int(s) for s in shape))
         spacing = tuple(self.spacing)
-        if len(spacing) != 3 or not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in spacing):
+        if len(spacing) != 3 or not all(
+            isinstance(s, numbers.Real) and not isinstance(s, bool) and math.isfinite(s) and s > 0 for s in spacing
+        ):
             raise ValueError(f"spacing must be three positive numbers (mm), got {self.spacing!r}.")
         object.__setattr__(self, "spacing", tuple(float(s) for s in spacing))
         for name in ("radius_range", "contrast_range"):
@@ -369,19 +373,30 @@ def _write_cases(
         }
 
 
+def _record(
+    task: str, seed: int, num_cases: int, p: SyntheticParams, val_frac: float, test_frac: float
+) -> dict[str, Any]:
+    """The generator settings stored in ``dataset.json`` / ``stats.json`` (JSON types only)."""
+    rec = {
+        "task": task,
+        "seed": int(seed),
+        "num_cases": int(num_cases),
+        "val_frac": float(val_frac),
+        "test_frac": float(test_frac),
+        **asdict(p),
+    }
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in rec.items()}
+
+
 def _write_meta(
     folder: Path,
     task: str,
-    seed: int,
-    num_cases: int,
-    p: SyntheticParams,
+    generator: dict[str, Any],
     splits: dict[str, list[str]],
     num_classes: int,
     case_stats: dict[str, dict[str, Any]],
 ) -> None:
     """Write ``stats.json`` and ``dataset.json`` into ``folder``."""
-    generator = {"task": task, "seed": int(seed), "num_cases": int(num_cases), **asdict(p)}
-    generator = {k: (list(v) if isinstance(v, tuple) else v) for k, v in generator.items()}
     dataset = dataset_json(
         name=f"synthetic_{task}",
         description=f"Synthetic {task.replace('_', ' ')} data (monai-segloss data_scripts.synthetic)",
@@ -450,8 +465,65 @@ def generate(
     case_stats: dict[str, dict[str, Any]] = {}
     with staged_output(out_dir, overwrite) as stage:
         _write_cases(stage, task, case_ids, seed, p, split_of, num_classes, case_stats)
-        _write_meta(stage, task, seed, num_cases, p, splits, num_classes, case_stats)
+        _write_meta(
+            stage, task, _record(task, seed, num_cases, p, val_frac, test_frac), splits, num_classes, case_stats
+        )
     return out_dir / "dataset.json"
+
+
+def ensure_generated(
+    out_dir: str | os.PathLike,
+    task: str = "lesion",
+    num_cases: int = 10,
+    seed: int = 0,
+    shape: Sequence[int] = (64, 64, 48),
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    **params: Any,
+) -> Path:
+    """Generate the data set unless ``out_dir`` already holds exactly this one; for bundle configs and scripts.
+
+    Same arguments as :func:`generate` (without ``overwrite``). When ``out_dir/dataset.json`` exists and records the
+    same generator settings, nothing is written; when it records different settings, ``FileExistsError`` explains
+    the difference (existing data are never replaced implicitly). ``dataset.json`` is moved into place last, so
+    its presence means the data set is complete.
+
+    Returns:
+        The path of ``dataset.json``.
+    """
+    out_dir = Path(out_dir)
+    unknown = sorted(set(params) - set(SyntheticParams.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; valid: {sorted(SyntheticParams.__dataclass_fields__)}.")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}.")
+    wanted = _record(
+        task,
+        seed,
+        num_cases,
+        SyntheticParams(shape=tuple(shape), spacing=tuple(spacing), **params),
+        val_frac,
+        test_frac,
+    )
+    path = out_dir / "dataset.json"
+    if not path.is_file():
+        try:
+            return generate(out_dir, task, num_cases, seed, shape, spacing, False, val_frac, test_frac, **params)
+        except FileExistsError:
+            if not path.is_file():  # leftovers of another data set without dataset.json
+                raise
+    try:
+        found = json.loads(path.read_text()).get("generator")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable dataset.json: {err}") from err
+    if found != wanted:
+        diff = sorted(k for k in set(wanted) | set(found or {}) if (found or {}).get(k) != wanted.get(k))
+        raise FileExistsError(
+            f"{path} holds a different synthetic data set (differs in {diff}); choose another folder or regenerate "
+            "with generate(..., overwrite=True)."
+        )
+    return path
 
 
 def _parser() -> argparse.ArgumentParser:

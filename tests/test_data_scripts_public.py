@@ -304,6 +304,9 @@ def test_isles22_zip_archive_with_checksum(tmp_path):
     assert not (tmp_path / "x").exists()
     prepare_isles22(tmp_path / "out", archive=arc, checksum=f"md5:{md5}", extract_to=tmp_path / "x")
     _check_output(tmp_path / "out", [f"sub-strokecase{i:04d}" for i in range(1, 4)], 2)
+    with pytest.warns(UserWarning, match="no checksum"):
+        prepare_isles22(tmp_path / "out2", archive=arc, extract_to=tmp_path / "y")
+    assert (tmp_path / "out2" / "dataset.json").is_file()
 
 
 def test_isles22_cli_overwrite(tmp_path, capsys):
@@ -380,3 +383,20 @@ def test_atlas_overwrite_refused_keeps_files(tmp_path):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == stamp
     assert atlas_mod.main(["--root", str(root), "--out", str(out), "--seed", "3", "--overwrite"]) == 0
     assert _read_json(out / "dataset.json")["source"]["seed"] == 3
+
+
+def test_affine_tolerance(tmp_path):
+    root = _fake_atlas(tmp_path / "ATLAS_2", subjects=(("R001", 1), ("R002", 1), ("R003", 1)))
+    t1 = next(root.rglob(f"sub-r002s001{T1}"))
+    jitter = AFFINE.copy()
+    jitter[:3, 3] += 2e-4  # header rounding: accepted
+    _nii(t1, _image(1).astype(np.float32), jitter)
+    prepare_atlas(tmp_path / "a", root=root)
+    shifted = AFFINE.copy()
+    shifted[0, 3] += 0.4  # half a voxel (0.8 mm spacing): a real misalignment
+    _nii(t1, _image(1).astype(np.float32), shifted)
+    with pytest.raises(ValueError, match=f"sub-r002s001{T1}.*affine"):
+        prepare_atlas(tmp_path / "b", root=root)
+    assert atlas_mod.main(["--root", str(root), "--out", str(tmp_path / "c"), "--affine-tol", "0.6"]) == 0
+    with pytest.raises(ValueError, match="affine_tol"):
+        prepare_atlas(tmp_path / "d", root=root, affine_tol=2.0)

@@ -263,3 +263,22 @@ def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         generate(tmp_path, **{"num_cases": 1, "shape": SMALL, **kwargs})
     assert not (tmp_path / "dataset.json").exists()
+
+
+def test_ensure_generated(tmp_path):
+    from data_scripts.synthetic import ensure_generated
+
+    kw = {"task": "lesion", "num_cases": 2, "seed": 1, "shape": SMALL}
+    path = ensure_generated(tmp_path, **kw)
+    before = _files(tmp_path)
+    stamp = path.stat().st_mtime_ns
+    assert ensure_generated(tmp_path, **kw) == path  # same settings: nothing rewritten
+    assert path.stat().st_mtime_ns == stamp and _files(tmp_path) == before
+    with pytest.raises(FileExistsError, match="num_cases"):
+        ensure_generated(tmp_path, **{**kw, "num_cases": 3})
+    with pytest.raises(FileExistsError, match="noise_std"):
+        ensure_generated(tmp_path, **kw, noise_std=0.1)
+    gen = json.loads(path.read_text())["generator"]
+    assert gen["val_frac"] == 0.15 and gen["shape"] == list(SMALL) and gen["seed"] == 1
+    with pytest.raises(ValueError, match="bogus"):
+        ensure_generated(tmp_path / "x", bogus=1)
