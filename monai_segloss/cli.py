@@ -33,7 +33,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(steps=args.steps, seed=args.seed, losses=args.losses)
+    run_demo(out_dir=args.out, losses=args.losses, quick=args.quick, seed=args.seed, cache_dir=args.cache_dir)
     return 0
 
 
@@ -72,11 +72,13 @@ def _profile(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train a small 3D network with several losses on synthetic lesions")
-    demo.add_argument("--steps", type=int, default=300, help="training steps per loss (default 300)")
+    demo = sub.add_parser("demo", help="train the small-lesion bundle with several losses and compare them")
+    demo.add_argument("--out", default="demo_report", help="report folder (default demo_report)")
+    demo.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--losses", nargs="+", default=["dice", "tversky", "focal_tversky"],
-                      help="registry keys of the losses to compare")
+    demo.add_argument("--losses", nargs="+", default=["dice", "dice_ce", "focal_tversky", "unified_focal"],
+                      help="registry keys of the losses to compare (each needs a bundle override file)")
+    demo.add_argument("--cache-dir", default=".demo_cache", help="where the synthetic data are cached")
     demo.set_defaults(func=_demo)
     prof = sub.add_parser("profile", help="profile a label data set and recommend a loss")
     prof.add_argument("dataset", help="dataset.json, a folder with one, or a folder of label NIfTIs")

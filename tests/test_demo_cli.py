@@ -1,30 +1,45 @@
-"""The short demo and the command line run end to end."""
+"""`monai-segloss demo --quick` end to end, and the command line."""
 
-import numpy as np
+import json
+import math
+
 import pytest
 
-from monai_segloss.cli import build_parser
-from monai_segloss.demo import make_volumes, run_demo
+from monai_segloss.cli import build_parser, main
 
 
-def test_make_volumes_are_deterministic_and_labelled():
-    a_img, a_lab = make_volumes(2, 12, np.random.default_rng(3))
-    b_img, b_lab = make_volumes(2, 12, np.random.default_rng(3))
-    assert a_img.shape == (2, 1, 12, 12, 12) and a_lab.shape == (2, 1, 12, 12, 12)
-    assert (a_img == b_img).all() and (a_lab == b_lab).all()
-    assert set(np.unique(a_lab.numpy())) == {0.0, 1.0}
-    # lesions are brighter than the background on average
-    assert a_img[a_lab > 0].mean() > a_img[a_lab == 0].mean() + 0.5
-
-
-def test_run_demo_reports_metrics_in_range():
-    results = run_demo(steps=3, seed=1, losses=["dice", "focal_tversky"], size=12)
-    assert set(results) == {"dice", "focal_tversky"}
-    for r in results.values():
-        assert 0.0 <= r["dice"] <= 1.0 and 0.0 <= r["lesion_hit_rate"] <= 1.0
-        assert np.isfinite(r["final_loss"]) and r["seconds"] > 0
+@pytest.mark.slow
+def test_quick_demo_writes_report_metrics_and_figures(tmp_path):
+    out, cache = tmp_path / "report", tmp_path / "cache"
+    assert main(["demo", "--quick", "--out", str(out), "--cache-dir", str(cache),
+                 "--losses", "dice", "focal_tversky"]) == 0
+    for name in ("report.md", "metrics.json", "training_curves.png", "recall_by_size.png", "examples.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "metrics.json").read_text())
+    assert set(data["losses"]) == {"dice", "focal_tversky"}
+    for run in data["losses"].values():
+        m = run["metrics"]
+        for key in ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "small_lesion_recall"):
+            assert math.isnan(m[key]) or 0.0 <= m[key] <= 1.0, key
+        assert m["train_seconds"] > 0
+        assert len(run["train_loss"]) > 0 and all(math.isfinite(v) for _, v in run["train_loss"])
+        assert sum(run["lesions_by_size"].values()) > 0  # the held-out cases hold lesions
+    text = (out / "report.md").read_text()
+    assert "| `dice` |" in text and "| `focal_tversky` |" in text
+    # the cached data are reused: a second run does not regenerate (dataset.json untouched)
+    stamp = next(cache.glob("*/dataset.json")).stat().st_mtime_ns
+    assert main(["demo", "--quick", "--out", str(tmp_path / "again"), "--cache-dir", str(cache),
+                 "--losses", "dice"]) == 0
+    assert next(cache.glob("*/dataset.json")).stat().st_mtime_ns == stamp
 
 
 def test_cli_rejects_unknown_command():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["nope"])
+
+
+def test_demo_rejects_loss_without_override(tmp_path):
+    from monai_segloss.demo import QUICK, train_and_evaluate
+
+    with pytest.raises(ValueError, match="no override file for loss 'jaccard'"):
+        train_and_evaluate("jaccard", QUICK, tmp_path, tmp_path, 0)
