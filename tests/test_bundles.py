@@ -85,10 +85,21 @@ def _tiny_dataset(out: Path, task: str, n: int = 7, shape=(24, 24, 16), seed: in
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict[str, Path]:
+    """Tiny data sets (24x24x16, 4 training / 2 validation / 1 test case) from the project's synthetic generator
+    (data_scripts/synthetic.py) when it is present, from the small stand-in above otherwise."""
     root = tmp_path_factory.mktemp("bundle_data")
+    try:
+        from data_scripts.synthetic import generate
+    except ImportError:
+        generate = None
     out = {}
     for task in ("lesion", "organ_tumour"):
-        _tiny_dataset(root / task, task)
+        if generate is not None:
+            generate(root / task, task=task, num_cases=7, seed=0, shape=(24, 24, 16), val_frac=0.3, test_frac=0.15)
+        else:
+            _tiny_dataset(root / task, task)
+        splits = json.loads((root / task / "dataset.json").read_text())
+        assert [len(splits[k]) for k in ("training", "validation", "test")] == [4, 2, 1]
         out[task] = root / task
     return out
 
@@ -137,8 +148,10 @@ def test_train_evaluate_infer(bundle, task, data, tmp_path):
     assert (tmp_path / "eval" / "metrics.csv").is_file()
 
     _run(_workflow(bundle, ["inference.json"], "infer", tmp_path, data[task]))
-    seg = nib.load(tmp_path / "eval" / "case6_seg.nii.gz").get_fdata()
-    assert seg.shape == (24, 24, 16)
+    test_case = json.loads((data[task] / "dataset.json").read_text())["test"][0]["image"]
+    name = Path(test_case).name.replace(".nii.gz", "")
+    seg = nib.load(tmp_path / "eval" / f"{name}_seg.nii.gz").get_fdata()
+    assert seg.shape == nib.load(data[task] / test_case).shape  # back in the input geometry
     assert set(np.unique(seg)) <= set(range(3 if bundle is ORGAN else 2))
 
 
