@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -283,6 +284,12 @@ def test_multi_gpu_config_torchrun_gloo(data, tmp_path):
     # 4 training cases, 1 sample each, batch 2, split over 2 ranks: 1 iteration per rank and epoch
     assert saved["trainer"]["epoch_length"] == 1
     assert (tmp_path / "models" / "model.pt").is_file()
+    # the validation metric was gathered over both ranks (one validation case each): evaluating the saved model on
+    # the whole validation split in one process gives the same lesion F1
+    match = re.search(r"Key metric: val_lesion_f1 best value: ([0-9.eE+-]+) at epoch: 1", log)
+    assert match, log[-3000:]
+    single = _run(_workflow(LESION, ["train.json", "evaluate.json"], "eval", tmp_path, data["lesion"]))
+    assert single.evaluator.state.metrics["val_lesion_f1"] == pytest.approx(float(match.group(1)))
 
 
 # ------------------------------------------------------------------------------- metadata and network
