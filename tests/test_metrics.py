@@ -227,3 +227,30 @@ def test_bad_input():
         metric(torch.zeros(1, 2, 4, 4, 4), torch.zeros(1, 2, 4, 4, 3))
     with pytest.raises(ValueError, match="empty"):
         LesionWiseMetric().aggregate()
+
+
+def test_metric_channel_selection_and_size_recall():
+    """channels=[2] scores only the tumour of a background/organ/tumour one-hot; size_recall has one value per bin."""
+    shape = (12, 12, 12)
+    organ = _cube(shape, (1, 1, 1), 10)
+    t_small = _cube(shape, (2, 2, 2), 1)  # 1 voxel
+    t_big = _cube(shape, (6, 6, 6), 3)  # 27 voxels
+    tumour_t = t_small | t_big
+    tumour_p = _cube(shape, (7, 7, 7), 1)  # finds the big one only
+
+    def onehot(tumour):
+        lab = np.where(tumour, 2, np.where(organ, 1, 0))
+        return torch.nn.functional.one_hot(torch.from_numpy(lab), 3).permute(3, 0, 1, 2).float()[None]
+
+    metric = LesionWiseMetric(metric_name="size_recall", channels=[2], size_bins=(10,))
+    metric(onehot(tumour_p), onehot(tumour_t))
+    assert metric.aggregate().tolist() == [0.0, 1.0]  # the 1-voxel lesion missed, the 27-voxel one found
+    assert metric.aggregate("sensitivity").item() == 0.5
+    assert metric.aggregate("f1").item() == pytest.approx(2 / 3)  # 2·1 / (2·1 + 0 + 1)
+    organ_only = LesionWiseMetric(metric_name="f1", channels=[1])
+    organ_only(onehot(tumour_p), onehot(tumour_t))
+    assert organ_only.aggregate().item() == 1.0
+    with pytest.raises(ValueError, match="out of range"):
+        LesionWiseMetric(channels=[3])(onehot(tumour_p), onehot(tumour_t))
+    with pytest.raises(ValueError, match="channels"):
+        LesionWiseMetric(channels=[1, 1])
