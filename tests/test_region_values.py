@@ -262,3 +262,21 @@ def test_functional_forms_equal_the_modules():
     for key, fn in pairs.items():
         torch.testing.assert_close(fn(p, y, to_onehot_y=True, reduction="none"),
                                    get_loss(key, to_onehot_y=True, reduction="none")(p, y))
+
+
+@pytest.mark.parametrize("key", ["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
+                                 "sensitivity_specificity"])
+def test_label_map_is_never_expanded_to_one_hot(key, monkeypatch):
+    """The region losses score a label map without building a (B, C, *S) one-hot tensor (DESIGN.md §2)."""
+    p, y = _b()
+    expected = get_loss(key, reduction="none")(p, _onehot(y))  # the one-hot path, before one_hot is forbidden
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("one_hot was called")
+
+    monkeypatch.setattr(torch.nn.functional, "one_hot", forbidden)
+    x = p.clone().requires_grad_(True)
+    out = get_loss(key, to_onehot_y=True, reduction="none")(x, y)
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
