@@ -193,6 +193,30 @@ def test_generalized_dice_multiclass_by_hand():
     assert 1 - (2 * (1.3 / 4 + 1.9 / 9 + 0.5)) / (1 + 5.5 / 9 + 2.5) == pytest.approx(0.495946, abs=1e-6)
 
 
+def test_generalized_dice_user_weight_multiplies_sudre_weights():
+    """weight = [1, 2, 0.5] scales the Sudre weights [1/4, 1/9, 1] of example B; include_background=False with a
+    weight of the kept channels' length scores classes 1 and 2 only."""
+    p, y = _b()
+    w = [1 / 4 * 1.0, 1 / 9 * 2.0, 1.0 * 0.5]
+    numer = 2 * sum(w[c] * TP_B[c] for c in range(3)) + S
+    denom = sum(w[c] * (PSUM_B[c] + GSUM_B[c]) for c in range(3)) + S
+    _close(get_loss("generalized_dice", to_onehot_y=True, weight=[1.0, 2.0, 0.5])(p, y), 1 - numer / denom)
+    w = [1 / 9 * 2.0, 1.0 * 0.5]
+    numer = 2 * (w[0] * TP_B[1] + w[1] * TP_B[2]) + S
+    denom = w[0] * (PSUM_B[1] + GSUM_B[1]) + w[1] * (PSUM_B[2] + GSUM_B[2]) + S
+    _close(get_loss("generalized_dice", to_onehot_y=True, include_background=False, weight=[2.0, 0.5])(p, y),
+           1 - numer / denom)
+
+
+def test_exclude_channels_with_kept_weight_by_hand():
+    p, y = _b()
+    d = [_dice_b(c) for c in range(3)]
+    _close(get_loss("dice", to_onehot_y=True, exclude_channels=[1], weight=[2.0, 4.0], reduction="sum")(p, y),
+           2 * d[0] + 4 * d[2])
+    _close(get_loss("tversky", to_onehot_y=True, exclude_channels=[0, 2], reduction="none")(p, y),
+           [[_tversky_b(1)]])
+
+
 def test_generalized_dice_empty_class_takes_the_largest_weight():
     """Class 2 removed from the target (v2 relabelled 1): its weight 1/0² is replaced by the largest weight of the
     sample, 1/4 (class 0), as in MONAI. Class 1 then has Σg = 4, TP = 1.9 + 0.3 = 2.2."""
