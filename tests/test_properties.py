@@ -235,3 +235,57 @@ def test_ignore_index_gradient_is_zero_on_ignored_voxels(key):
         assert torch.equal(x.grad[..., -1], torch.zeros_like(x.grad[..., -1]))
 
     check()
+
+
+# ---------------------------------------------------------------- label map == one-hot; batch == one long sample
+
+@pytest.mark.parametrize("key", REGION_KEYS)
+def test_label_map_path_equals_one_hot_path(key):
+    """The label-map statistics (no one-hot tensor) give the one-hot path's values and input gradients, with
+    ignored voxels and masks."""
+
+    @PROPS
+    @given(setup=setups(key, min_channels=2), ignore=st.booleans(), use_mask=st.booleans())
+    def check(setup, ignore, use_mask):
+        if setup.target == "soft":
+            return
+        opts = {k: v for k, v in setup.options.items() if k != "to_onehot_y"}
+        x, _ = setup.data()
+        gen = torch.Generator().manual_seed(setup.seed + 1)
+        labels = torch.randint(0, setup.channels, (setup.batch, 1, *setup.spatial), generator=gen)
+        onehot = torch.nn.functional.one_hot(labels[:, 0], setup.channels).movedim(-1, 1).double()
+        mask = (torch.rand(setup.batch, 1, *setup.spatial, generator=gen) > 0.3).double() if use_mask else None
+        if ignore:
+            drop = torch.rand(setup.batch, 1, *setup.spatial, generator=gen) < 0.3
+            labels = labels.masked_fill(drop, IGNORE)
+            onehot = onehot.masked_fill(drop, IGNORE)
+            opts["ignore_index"] = IGNORE
+        for reduction in ("mean", "none"):
+            xa = x.clone().requires_grad_(True)
+            xb = x.clone().requires_grad_(True)
+            a = get_loss(key, to_onehot_y=True, reduction=reduction, **opts)(xa, labels, mask=mask)
+            b = get_loss(key, reduction=reduction, **opts)(xb, onehot, mask=mask)
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+            a.sum().backward()
+            b.sum().backward()
+            torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-7, atol=1e-12)
+
+    check()
+
+
+@pytest.mark.parametrize("key", REGION_KEYS)
+def test_batch_statistics_equal_one_long_sample(key):
+    """``batch=True`` on (B, C, *S) equals ``batch=False`` on the samples laid end to end as one sample."""
+
+    @PROPS
+    @given(setup=setups(key))
+    def check(setup):
+        x, y = setup.data()
+        opts = {**setup.options, "batch": True}
+        long_x = torch.cat(list(x), dim=-1).unsqueeze(0)
+        long_y = torch.cat(list(y), dim=-1).unsqueeze(0)
+        batched = get_loss(key, **opts)(x, y)
+        single = get_loss(key, **{**opts, "batch": False})(long_x, long_y)
+        torch.testing.assert_close(batched, single, rtol=1e-9, atol=1e-12)
+
+    check()
