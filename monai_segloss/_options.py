@@ -124,7 +124,8 @@ class RegionOptions(InputOptions):
         smooth_dr: added to the denominator of the score. Default 1e-5.
         empty: policy for a (sample, class) with no target voxel: ``"smooth"`` (scored by the smoothing terms,
             as MONAI does), ``"skip"`` (left out of the mean) or ``"fp"`` (scored by its false-positive rate
-            FP / (FP + TN), which pushes every predicted voxel down). Default ``"smooth"``.
+            FP / (FP + TN) in place of ``1 - score``, through the loss's transform such as the focal power or
+            log-cosh, which pushes every predicted voxel down). Default ``"smooth"``.
     """
 
     batch: bool = False

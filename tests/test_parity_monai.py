@@ -224,3 +224,20 @@ def test_float32_parity():
     x = x.float()
     for v in [{}, {"batch": True}, {"squared_pred": True}]:
         torch.testing.assert_close(SoftDiceLoss(**kw, **v)(x, y), DiceLoss(**kw, **v)(x, y), rtol=1e-5, atol=1e-7)
+
+
+def test_metatensor_input_and_target():
+    """MONAI pipelines hand over ``MetaTensor``s: same values and gradients as plain tensors, plain output."""
+    from monai.data import MetaTensor
+
+    x, y, kw = _data(3, 3, "softmax", "label", seed=11)
+    xm = MetaTensor(x.clone(), meta={"filename_or_obj": "case0"}).requires_grad_(True)
+    xp = x.clone().requires_grad_(True)
+    out_meta = SoftDiceLoss(**kw)(xm, MetaTensor(y))
+    out_plain = SoftDiceLoss(**kw)(xp, y)
+    assert type(out_meta) is torch.Tensor
+    torch.testing.assert_close(out_meta, out_plain)
+    out_meta.backward()
+    out_plain.backward()
+    torch.testing.assert_close(xm.grad.as_subclass(torch.Tensor), xp.grad)
+    torch.testing.assert_close(out_plain, DiceLoss(**kw)(x, y), rtol=1e-5, atol=1e-10)

@@ -88,7 +88,9 @@ def test_every_exported_class_is_a_loss_module_with_a_key():
     registered = {loss_class(k) for k in available_losses()}
     for name, cls in classes.items():
         if issubclass(cls, torch.nn.Module) and cls in registered:
-            assert cls.__doc__ and "Args:" in cls.__doc__, name
+            assert cls.__doc__ and len(cls.__doc__.strip()) > 40, f"{name} has no docstring"
+    for name in REGION.values():
+        assert "Args:" in classes[name].__doc__ and "reduction" in classes[name].__doc__, name
 
 
 def test_component_locator_resolves_every_class_to_one_module_of_ours():

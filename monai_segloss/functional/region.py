@@ -122,15 +122,22 @@ class SensitivitySpecificityOptions(RegionOptions):
 
 
 def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, opts: RegionOptions,
-                per_unit: Callable[[RegionStats], torch.Tensor], squared: bool = False) -> torch.Tensor:
+                per_unit: Callable[[RegionStats], torch.Tensor], squared: bool = False,
+                transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """The region pipeline: prepare, confusion statistics, ``per_unit`` loss of each (sample, class), reduce.
 
     ``per_unit`` maps :class:`~monai_segloss.stats.RegionStats` to per-unit losses of the same shape.
+    ``transform``: the loss's map of ``1 - score`` (focal power, log-cosh) when it has one; with ``empty="fp"`` the
+    false-positive rate that replaces ``1 - score`` of an empty unit goes through it too, so that the loss keeps
+    its range.
     """
     prep = prepare_input(input, target, opts, mask)
     st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed)
+    fp_rate = safe_ratio(st.fp, st.n, 0.0)
+    if transform is not None:
+        fp_rate = transform(fp_rate)
     return reduce_units(per_unit(st), opts.reduction, weight=prep.weight, present=st.present, empty=st.empty,
-                        policy=opts.empty, fp_rate=safe_ratio(st.fp, st.n, 0.0))
+                        policy=opts.empty, fp_rate=fp_rate)
 
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
@@ -155,13 +162,13 @@ def _focal_tversky(input, target, mask, o: FocalTverskyOptions) -> torch.Tensor:
     def per_unit(s: RegionStats) -> torch.Tensor:
         return focal_power(1 - tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), o.gamma)
 
-    return region_loss(input, target, mask, o, per_unit)
+    return region_loss(input, target, mask, o, per_unit, transform=lambda t: focal_power(t, o.gamma))
 
 
 def _log_cosh_dice(input, target, mask, o: LogCoshDiceOptions) -> torch.Tensor:
     return region_loss(input, target, mask, o,
                        lambda s: log_cosh(1 - dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr)),
-                       squared=o.squared_pred)
+                       squared=o.squared_pred, transform=log_cosh)
 
 
 def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.Tensor:

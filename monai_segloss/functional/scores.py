@@ -18,7 +18,8 @@ def dice_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float
 
 
 def jaccard_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
-    """Soft Jaccard in MONAI's form: ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` (twice the IoU when unsmoothed)."""
+    """Soft Jaccard in MONAI's form: ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)``, the IoU TP / (TP + FP + FN) when
+    unsmoothed."""
     return safe_ratio(2 * tp + s_nr, 2 * (tp + fp + fn) + s_dr)
 
 

@@ -42,7 +42,8 @@ COMMON_REGION_DOC = COMMON_INPUT_DOC + """
         smooth_dr: added to the denominator. Default 1e-5.
         empty: a (sample, class) with no target voxel is scored by the smoothing terms (``"smooth"``, MONAI's
             behaviour), left out of the mean (``"skip"``) or scored by its false-positive rate FP / (FP + TN)
-            (``"fp"``). Default ``"smooth"``.
+            in place of ``1 - score`` (then the loss's focal power or log-cosh, if any) (``"fp"``). Default
+            ``"smooth"``.
 
     Returns: a scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` with K kept channels (``(K,)`` with
     ``batch=True``), 0 where a unit does not count (no valid voxel, or skipped as empty).
