@@ -127,8 +127,8 @@ def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
 
 def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                    squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: float32 cascade sums within a chunk (within
-    1e-7 of exact), float64 across chunks and in the per-class bincounts."""
+    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: ``tp`` sums ``p`` at each voxel's class
+    (one gather) per class (one float64 bincount), ``psum`` is a float32 cascade sum, ``gsum`` a count."""
     c = p.shape[1]
     plain = valid is None and not squared
     psum = p.sum(2).double() if plain else 0  # (a dtype= argument would cast a copy of p)
@@ -146,24 +146,30 @@ def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | 
 
 def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                     dtp: torch.Tensor, dpsum: torch.Tensor, act: str, squared: bool) -> torch.Tensor:
-    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``."""
+    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``.
+
+    With ``a = dL/dpsum`` and ``g = dL/dtp`` at the voxel's class, ``dL/dx`` is a dense part in ``a`` plus a
+    label part added at each voxel's class only (one scatter): softmax ``p_c(a_c' - s) + [y=c]·p_y·g`` with
+    ``a_c' = a_c`` (``2a_c·p_c`` when squared) and ``s = Σ_k p_k a_k' + p_y·g``; sigmoid ``p_c(1-p_c)·a_c'`` +
+    ``[y=c]·p_y(1-p_y)·g``; none ``a_c' + [y=c]·g``.
+    """
     a = dpsum.unsqueeze(-1)  # (B, C, 1)
     for sl in _chunks(p.shape):
         pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
-        py = pc.gather(1, y)  # (B, 1, k), read before pc is overwritten
-        gy = dtp.gather(1, y.squeeze(1)).unsqueeze(1)  # dL/dtp at each voxel's class
-        h = pc * (2 * a) if squared else a  # dL/dp without the label term
+        g = dtp.gather(1, y.squeeze(1)).unsqueeze(1)  # (B, 1, k)
+        py = pc.gather(1, y)  # read before pc is overwritten
+        dense = pc * (2 * a) if squared else a  # dL/dp_c without the label part
         if act == "softmax":
-            s = (pc * h).sum(1, keepdim=True) + py * gy  # Σ_k p_k h_k
-            torch.mul(pc, h - s, out=oc)
-            label_term = py * gy
+            label = py * g
+            s = (pc * dense).sum(1, keepdim=True) + label
+            torch.mul(pc, dense - s, out=oc)
         elif act == "sigmoid":
-            label_term = py * (1 - py) * gy
-            torch.mul(pc * (1 - pc), h, out=oc)
+            label = py * (1 - py) * g
+            torch.mul(pc * (1 - pc), dense, out=oc)
         else:
-            label_term = gy
-            oc.copy_(h.expand_as(pc))
-        oc.scatter_add_(1, y, label_term)
+            label = g
+            oc.copy_(dense.expand_as(oc))
+        oc.scatter_add_(1, y, label)
         if valid is not None:
             oc.masked_fill_(~valid[:, sl].unsqueeze(1), 0)
     return out
