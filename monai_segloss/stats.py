@@ -23,23 +23,36 @@ from .distributed import global_sum
 __all__ = ["RegionStats", "confusion_stats", "class_sum", "class_sums", "kept_and_batched", "valid_counts"]
 
 
+def _bin_index(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Flat ``(sample, class)`` bin of each voxel of ``labels`` ``(B, N)``; invalid voxels go to a spare bin."""
+    bins = num_classes + 1  # the last bin of each sample collects the invalid voxels
+    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
+    return (y + bins * torch.arange(labels.shape[0], device=y.device).unsqueeze(1)).flatten()
+
+
+def _binned_sums(index: torch.Tensor, values: torch.Tensor | None, batch: int, num_classes: int) -> torch.Tensor:
+    """``(B, C)`` float64 sums of ``values`` ``(B, N)`` (counts when None) over the bins of :func:`_bin_index`.
+
+    One ``bincount`` in float64: its sequential accumulation would drift by ~1e-5 relative over a million voxels
+    in float32. Not differentiable; the callers supply the backward.
+    """
+    bins = num_classes + 1
+    w = None if values is None else values.flatten().to(torch.float64)
+    if index.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount is not deterministic
+        ones = torch.ones_like(index, dtype=torch.float64) if w is None else w
+        sums = torch.stack([torch.where(index == i, ones, 0).sum() for i in range(batch * bins)])
+    else:
+        sums = torch.bincount(index, weights=w, minlength=batch * bins)
+    return sums.view(batch, bins)[:, :num_classes].to(torch.float64)
+
+
 def _grouped_sums(values: torch.Tensor | None, labels: torch.Tensor, valid: torch.Tensor | None,
                   num_classes: int) -> torch.Tensor:
     """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]`` over the valid ``n`` (a count when ``values`` is None).
 
-    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64. One
-    ``bincount`` over ``(sample, class)`` bins, in float64: its sequential accumulation would drift by ~1e-5
-    relative over a million voxels in float32. Not differentiable; the callers supply the backward.
+    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64.
     """
-    b, bins = labels.shape[0], num_classes + 1  # the last bin of each sample collects the invalid voxels
-    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
-    w = None if values is None else values.to(torch.float64)
-    if y.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount has no deterministic kernel
-        ones = torch.ones_like(y, dtype=torch.float64) if w is None else w
-        return torch.stack([torch.where(y == c, ones, 0).sum(1) for c in range(num_classes)], dim=1)
-    idx = y + bins * torch.arange(b, device=y.device).unsqueeze(1)
-    sums = torch.bincount(idx.flatten(), weights=None if w is None else w.flatten(), minlength=b * bins)
-    return sums.view(b, bins)[:, :num_classes].to(torch.float64)
+    return _binned_sums(_bin_index(labels, valid, num_classes), values, labels.shape[0], num_classes)
 
 
 class _ClassSum(torch.autograd.Function):
@@ -136,8 +149,9 @@ def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | 
     for sl in _chunks(p.shape):
         pc, y = p[:, :, sl], labels[:, sl]
         v = None if valid is None else valid[:, sl]
-        tp = tp + _grouped_sums(pc.gather(1, y.unsqueeze(1)).squeeze(1), y, v, c)
-        gsum = gsum + _grouped_sums(None, y, v, c)
+        index = _bin_index(y, v, c)
+        tp = tp + _binned_sums(index, pc.gather(1, y.unsqueeze(1)), p.shape[0], c)
+        gsum = gsum + _binned_sums(index, None, p.shape[0], c)
         if not plain:
             q = pc * pc if squared else pc
             psum = psum + (q if v is None else q * v.unsqueeze(1)).sum(2).double()
