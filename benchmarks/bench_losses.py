@@ -10,10 +10,11 @@ DESIGN.md §6. For every key of ``monai_segloss.available_losses()`` and every s
 
 Timing alternates the implementations (A B C D A B C D ...) and quotes the median of the pairwise ratios, so load
 from other processes hits every column alike. Peak extra memory is measured on CPU in a fresh child process per
-row: the kernel's high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs`` right before the run) minus
-the resident size at that moment, the minimum of a few runs; glibc is told to return freed blocks to the system at
-once (``MALLOC_MMAP_THRESHOLD_``) so consecutive runs in one child do not see each other's memory. On a GPU it is
-``torch.cuda.max_memory_allocated`` above the memory allocated before the run.
+shape (C and size; its losses one after the other): the kernel's high-water mark (``VmHWM``, reset through
+``/proc/self/clear_refs`` right before the run) minus the resident size at that moment, the minimum of a few runs.
+glibc is told to return freed blocks to the system at once (``MALLOC_MMAP_THRESHOLD_``), so consecutive runs in
+one child do not see each other's memory. On a GPU it is ``torch.cuda.max_memory_allocated`` above the memory
+allocated before the run.
 
 Usage::
 
@@ -348,8 +349,8 @@ def _target_verdict(row: Row, c: int) -> str:
 def run_benchmark(keys: Sequence[str], shapes: dict[str, tuple[int, ...]], channels: Sequence[int], device: str,
                   min_reps: int, max_reps: int, budget_s: float, mem_runs: int, memory: bool, in_process: bool,
                   threads: int | None, log: Callable[[str], None] = print) -> list[Row]:
-    """Time every (key, shape, C) in this process and measure its memory (on CPU in a fresh child process per row,
-    or here with ``in_process``, as the smoke run does); returns the rows."""
+    """Time every (key, shape, C) in this process and measure its memory (on CPU in a fresh child process per
+    shape, or here with ``in_process``, as the smoke run does); returns the rows."""
     rows: list[Row] = []
     pending: list[tuple[Row, dict[str, Any]]] = []
     resolved = {key: resolve_kwargs(key, device) for key in keys}
@@ -380,11 +381,11 @@ def run_benchmark(keys: Sequence[str], shapes: dict[str, tuple[int, ...]], chann
                 case = {"key": key, "kwargs": kwargs, "b": b, "c": c, "spatial": list(spatial), "impls": impls,
                         "monai": None if counterpart is None else vars(counterpart)}
                 pending.append((row, case))
-                if memory:
-                    _fill_memory(pending, mem_runs, device, threads, in_process)
-                    pending = []
                 log(_progress(row, c))
             del x, y
+            if memory:  # one fresh child per shape: every loss of that shape, one after the other
+                _fill_memory(pending, mem_runs, device, threads, in_process)
+                pending = []
     for row in rows:
         row.target = _target_verdict(row, row.shape[1])
     return rows
@@ -508,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "monai": monai.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": quick, "mem_runs": mem_runs,
             "memory_where": "" if dev.type != "cpu" else " in-process (smoke run)" if quick
-            else " in a fresh child process per row",
+            else " in a fresh child process per shape (the losses one after the other, each from its own baseline)",
             "shapes": shapes, "channels": channels, "columns": COLUMNS}
     table = render_markdown(rows, meta)
     out = Path(args.out)
