@@ -10,10 +10,11 @@ DESIGN.md §6. For every key of ``monai_segloss.available_losses()`` and every s
 
 Timing alternates the implementations (A B C D A B C D ...) and quotes the median of the pairwise ratios, so load
 from other processes hits every column alike. Peak extra memory is measured on CPU in a fresh child process per
-row: the kernel's high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs`` right before the run) minus
-the resident size at that moment, the minimum of a few runs; glibc is told to return freed blocks to the system at
-once (``MALLOC_MMAP_THRESHOLD_``) so consecutive runs in one child do not see each other's memory. On a GPU it is
-``torch.cuda.max_memory_allocated`` above the memory allocated before the run.
+shape (C and size; its losses one after the other): the kernel's high-water mark (``VmHWM``, reset through
+``/proc/self/clear_refs`` right before the run) minus the resident size at that moment, the minimum of a few runs.
+glibc is told to return freed blocks to the system at once (``MALLOC_MMAP_THRESHOLD_``), so consecutive runs in
+one child do not see each other's memory. On a GPU it is ``torch.cuda.max_memory_allocated`` above the memory
+allocated before the run.
 
 Usage::
 
@@ -205,7 +206,6 @@ def peak_extra_bytes(fn: Callable, x: torch.Tensor, y: torch.Tensor) -> int:
     first (``/proc/self/clear_refs``). GPU: ``torch.cuda.max_memory_allocated`` minus the allocated memory before.
     """
     x.grad = None
-    gc.collect()
     if x.device.type == "cuda":
         _sync(x.device)
         torch.cuda.reset_peak_memory_stats(x.device)
@@ -222,10 +222,16 @@ def peak_extra_bytes(fn: Callable, x: torch.Tensor, y: torch.Tensor) -> int:
     return int(peak)
 
 
-def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str) -> list[dict[str, int | str]]:
-    """Peak extra bytes of each implementation of each case: minimum over ``runs`` alternated runs."""
+def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str,
+                          collect: bool = True) -> list[dict[str, int | str]]:
+    """Peak extra bytes of each implementation of each case: minimum over ``runs`` alternated runs.
+
+    ``collect``: run the garbage collector before each case (slow with MONAI imported; skipped by the smoke run).
+    """
     results = []
     for case in cases:
+        if collect:
+            gc.collect()
         counterpart = Counterpart(**case["monai"]) if case["monai"] else None
         fns = {impl: _loss_fn(impl, case["key"], case["kwargs"], counterpart) for impl in case["impls"]}
         try:
@@ -244,7 +250,6 @@ def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str) -
         except Exception as err:  # noqa: BLE001 - reported in the table, never hidden
             best = {"error": f"{type(err).__name__}: {err}"[:300]}
         results.append(best)
-        gc.collect()
     return results
 
 
@@ -327,7 +332,8 @@ def _ratios(times: dict[str, list[float]]) -> dict[str, float]:
 
 
 def _target_verdict(row: Row, c: int) -> str:
-    if row.key not in TARGET_KEYS or row.dim != "3d" or c not in MEM_TARGET or row.error:
+    full_3d = tuple(row.shape[2:]) == FULL_SHAPES["3d"][1:]
+    if row.key not in TARGET_KEYS or not full_3d or c not in MEM_TARGET or row.error:
         return ""
     misses = []
     t, m = row.time_ratio.get("monai"), row.mem_ratio.get("monai")
@@ -341,9 +347,10 @@ def _target_verdict(row: Row, c: int) -> str:
 
 
 def run_benchmark(keys: Sequence[str], shapes: dict[str, tuple[int, ...]], channels: Sequence[int], device: str,
-                  min_reps: int, max_reps: int, budget_s: float, mem_runs: int, memory: bool, shared_child: bool,
+                  min_reps: int, max_reps: int, budget_s: float, mem_runs: int, memory: bool, in_process: bool,
                   threads: int | None, log: Callable[[str], None] = print) -> list[Row]:
-    """Time every (key, shape, C) in this process and measure its memory in child processes; returns the rows."""
+    """Time every (key, shape, C) in this process and measure its memory (on CPU in a fresh child process per
+    shape, or here with ``in_process``, as the smoke run does); returns the rows."""
     rows: list[Row] = []
     pending: list[tuple[Row, dict[str, Any]]] = []
     resolved = {key: resolve_kwargs(key, device) for key in keys}
@@ -374,24 +381,23 @@ def run_benchmark(keys: Sequence[str], shapes: dict[str, tuple[int, ...]], chann
                 case = {"key": key, "kwargs": kwargs, "b": b, "c": c, "spatial": list(spatial), "impls": impls,
                         "monai": None if counterpart is None else vars(counterpart)}
                 pending.append((row, case))
-                if memory and not shared_child:
-                    _fill_memory(pending, mem_runs, device, threads)
-                    pending = []
                 log(_progress(row, c))
             del x, y
-    if memory and pending:
-        _fill_memory(pending, mem_runs, device, threads)
+            if memory:  # one fresh child per shape: every loss of that shape, one after the other
+                _fill_memory(pending, mem_runs, device, threads, in_process)
+                pending = []
     for row in rows:
         row.target = _target_verdict(row, row.shape[1])
     return rows
 
 
-def _fill_memory(pending: list[tuple[Row, dict[str, Any]]], runs: int, device: str, threads: int | None) -> None:
+def _fill_memory(pending: list[tuple[Row, dict[str, Any]]], runs: int, device: str, threads: int | None,
+                 in_process: bool) -> None:
     cases = [case for _, case in pending]
-    if device == "cpu":
+    if device == "cpu" and not in_process:
         results = measure_memory_in_child(cases, runs, device, threads)
     else:  # the CUDA counters start afresh per run; no child needed
-        results = _measure_memory_cases(cases, runs, device)
+        results = _measure_memory_cases(cases, runs, device, collect=not in_process)
     for (row, _), res in zip(pending, results, strict=True):
         if "error" in res:
             row.error = (row.error + "; " if row.error else "") + str(res["error"])
@@ -422,7 +428,7 @@ def render_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     lines = [f"Benchmark on {meta['device']} ({meta['device_name']}), torch {meta['torch']}, MONAI {meta['monai']}, "
              f"{meta['threads']} threads, {meta['date']}. Forward + backward, label-map targets. Time: median of "
              "pairwise ratios of alternated runs. Memory: peak extra bytes, min of "
-             f"{meta['mem_runs']} runs{' in a fresh child process per row' if meta['device'] == 'cpu' else ''}.",
+             f"{meta['mem_runs']} runs{meta['memory_where']}.",
              "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         shape = "×".join(map(str, r.shape))
@@ -449,7 +455,8 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monai-segloss bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--quick", action="store_true", help="smoke run: tiny shapes, C=3, one repetition pair")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: tiny shapes, C=3, two repetitions, memory measured in-process")
     p.add_argument("--keys", nargs="*", default=None, help="registry keys (default: every registered loss)")
     p.add_argument("--channels", nargs="*", type=int, default=None, help="class counts (default 2 3 14)")
     p.add_argument("--dims", nargs="*", choices=["2d", "3d"], default=None, help="which of the default shapes")
@@ -471,8 +478,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         return _child_main()
     args = build_parser().parse_args(argv)
-    import monai
-
     import monai_segloss
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -490,17 +495,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(keys) - set(monai_segloss.available_losses()))
     if unknown:
         raise SystemExit(f"--keys: unknown loss keys {unknown}; available: {monai_segloss.available_losses()}")
+    import monai
+
     mem_runs = args.mem_runs or (1 if quick else 3)
     rows = run_benchmark(keys, shapes, channels, args.device,
                          min_reps=args.min_reps or (2 if quick else 5), max_reps=args.max_reps or (2 if quick else 15),
                          budget_s=args.budget if args.budget is not None else (0.0 if quick else 8.0),
-                         mem_runs=mem_runs, memory=not args.no_memory, shared_child=quick, threads=args.threads,
+                         mem_runs=mem_runs, memory=not args.no_memory, in_process=quick, threads=args.threads,
                          log=(lambda s: None) if quick else (lambda s: print(s, flush=True)))
     dev = torch.device(args.device)
     meta = {"device": dev.type, "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
             else platform.processor() or platform.machine(), "torch": torch.__version__,
             "monai": monai.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": quick, "mem_runs": mem_runs,
+            "memory_where": "" if dev.type != "cpu" else " in-process (smoke run)" if quick
+            else " in a fresh child process per shape (the losses one after the other, each from its own baseline)",
             "shapes": shapes, "channels": channels, "columns": COLUMNS}
     table = render_markdown(rows, meta)
     out = Path(args.out)

@@ -229,13 +229,15 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         y = y.long()
         if ignore is not None:
             invalid = y == ignore
-        bad = (y < 0) | (y >= c)
-        if invalid is not None:
-            bad = bad & ~invalid
-        if bool(bad.any()):
-            found = torch.unique(y[bad])[:8].tolist()
-            raise ValueError(f"target holds label values outside [0, {c}) (C = input channels): {found}"
-                             + ("" if ignore is None else f"; ignore_index={ignore}"))
+        lo, hi = torch.aminmax(y)  # one pass; the per-voxel check below only when some value is out of range
+        if lo < 0 or hi >= c:
+            bad = (y < 0) | (y >= c)
+            if invalid is not None:
+                bad = bad & ~invalid
+            if bool(bad.any()):
+                found = torch.unique(y[bad])[:8].tolist()
+                raise ValueError(f"target holds label values outside [0, {c}) (C = input channels): {found}"
+                                 + ("" if ignore is None else f"; ignore_index={ignore}"))
         labels = y if invalid is None else y.masked_fill(invalid, 0)
     else:
         if y.shape != x.shape:

@@ -3,11 +3,13 @@
 Notation, per kept channel c and sample b over the valid voxels v (DESIGN.md §4): p probability, g target,
 TP = Σ p·g, FP = Σ p·(1-g), FN = Σ (1-p)·g, TN = Σ (1-p)·(1-g).
 
-A label-map target is never turned into a one-hot tensor: with ``y`` the class id of each voxel,
-``Σ_v p[c]·[y=c]`` is the sum of ``p[y]`` (one gather) over the voxels of class c, computed by
-:func:`class_sum`, whose backward is a single gather of the incoming gradient. ``Σ p`` is a plain sum, ``Σ g`` a
-count. Sums are plain (cascade) ``torch.sum`` calls in float32 (float64 for float64 input), which stay within
-1e-7 relative of a float64 reference over millions of voxels, unlike sequential ``scatter_add_``.
+A label-map target is never turned into a one-hot tensor. Every region loss goes through one fast path for it,
+:class:`_LabelMapStats`: from the raw input and the labels straight to the ``(B, C)`` statistics, with a closed-form
+backward that writes the input's gradient into the buffer of the probabilities, so a forward + backward needs one
+buffer of the input's size (the gradient) plus chunk-sized temporaries. ``Σ p`` is a plain (cascade) float32 sum,
+within 1e-7 relative of exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``bincount``
+accumulations (a sequential float32 ``scatter_add_`` would drift by ~1e-5 relative). One-hot or soft targets use
+plain autograd algebra.
 """
 
 from __future__ import annotations
@@ -23,23 +25,36 @@ from .distributed import global_sum
 __all__ = ["RegionStats", "confusion_stats", "class_sum", "class_sums", "kept_and_batched", "valid_counts"]
 
 
+def _bin_index(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Flat ``(sample, class)`` bin of each voxel of ``labels`` ``(B, N)``; invalid voxels go to a spare bin."""
+    bins = num_classes + 1  # the last bin of each sample collects the invalid voxels
+    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
+    return (y + bins * torch.arange(labels.shape[0], device=y.device).unsqueeze(1)).flatten()
+
+
+def _binned_sums(index: torch.Tensor, values: torch.Tensor | None, batch: int, num_classes: int) -> torch.Tensor:
+    """``(B, C)`` float64 sums of ``values`` ``(B, N)`` (counts when None) over the bins of :func:`_bin_index`.
+
+    One ``bincount`` in float64: its sequential accumulation would drift by ~1e-5 relative over a million voxels
+    in float32. Not differentiable; the callers supply the backward.
+    """
+    bins = num_classes + 1
+    w = None if values is None else values.flatten().to(torch.float64)
+    if index.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount is not deterministic
+        ones = torch.ones_like(index, dtype=torch.float64) if w is None else w
+        sums = torch.stack([torch.where(index == i, ones, 0).sum() for i in range(batch * bins)])
+    else:
+        sums = torch.bincount(index, weights=w, minlength=batch * bins)
+    return sums.view(batch, bins)[:, :num_classes].to(torch.float64)
+
+
 def _grouped_sums(values: torch.Tensor | None, labels: torch.Tensor, valid: torch.Tensor | None,
                   num_classes: int) -> torch.Tensor:
     """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]`` over the valid ``n`` (a count when ``values`` is None).
 
-    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64. One
-    ``bincount`` over ``(sample, class)`` bins, in float64: its sequential accumulation would drift by ~1e-5
-    relative over a million voxels in float32. Not differentiable; the callers supply the backward.
+    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64.
     """
-    b, bins = labels.shape[0], num_classes + 1  # the last bin of each sample collects the invalid voxels
-    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
-    w = None if values is None else values.to(torch.float64)
-    if y.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount has no deterministic kernel
-        ones = torch.ones_like(y, dtype=torch.float64) if w is None else w
-        return torch.stack([torch.where(y == c, ones, 0).sum(1) for c in range(num_classes)], dim=1)
-    idx = y + bins * torch.arange(b, device=y.device).unsqueeze(1)
-    sums = torch.bincount(idx.flatten(), weights=None if w is None else w.flatten(), minlength=b * bins)
-    return sums.view(b, bins)[:, :num_classes].to(torch.float64)
+    return _binned_sums(_bin_index(labels, valid, num_classes), values, labels.shape[0], num_classes)
 
 
 class _ClassSum(torch.autograd.Function):
@@ -127,8 +142,8 @@ def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
 
 def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                    squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: float32 cascade sums within a chunk (within
-    1e-7 of exact), float64 across chunks and in the per-class bincounts."""
+    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: ``tp`` sums ``p`` at each voxel's class
+    (one gather) per class (one float64 bincount), ``psum`` is a float32 cascade sum, ``gsum`` a count."""
     c = p.shape[1]
     plain = valid is None and not squared
     psum = p.sum(2).double() if plain else 0  # (a dtype= argument would cast a copy of p)
@@ -136,8 +151,9 @@ def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | 
     for sl in _chunks(p.shape):
         pc, y = p[:, :, sl], labels[:, sl]
         v = None if valid is None else valid[:, sl]
-        tp = tp + _grouped_sums(pc.gather(1, y.unsqueeze(1)).squeeze(1), y, v, c)
-        gsum = gsum + _grouped_sums(None, y, v, c)
+        index = _bin_index(y, v, c)
+        tp = tp + _binned_sums(index, pc.gather(1, y.unsqueeze(1)), p.shape[0], c)
+        gsum = gsum + _binned_sums(index, None, p.shape[0], c)
         if not plain:
             q = pc * pc if squared else pc
             psum = psum + (q if v is None else q * v.unsqueeze(1)).sum(2).double()
@@ -146,24 +162,23 @@ def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | 
 
 def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                     dtp: torch.Tensor, dpsum: torch.Tensor, act: str, squared: bool) -> torch.Tensor:
-    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``."""
+    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``.
+
+    Per chunk: ``h = dL/dp`` is ``dL/dpsum`` (times ``2p`` when squared) plus ``dL/dtp`` scattered at each voxel's
+    class, then the activation's closed-form backward maps it to ``dL/dx``.
+    """
     a = dpsum.unsqueeze(-1)  # (B, C, 1)
     for sl in _chunks(p.shape):
         pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
-        py = pc.gather(1, y)  # (B, 1, k), read before pc is overwritten
-        gy = dtp.gather(1, y.squeeze(1)).unsqueeze(1)  # dL/dtp at each voxel's class
-        h = pc * (2 * a) if squared else a  # dL/dp without the label term
+        h = pc * (2 * a) if squared else a.expand_as(pc).contiguous()
+        h.scatter_add_(1, y, dtp.gather(1, y.squeeze(1)).unsqueeze(1))
         if act == "softmax":
-            s = (pc * h).sum(1, keepdim=True) + py * gy  # Σ_k p_k h_k
-            torch.mul(pc, h - s, out=oc)
-            label_term = py * gy
+            h.sub_((pc * h).sum(1, keepdim=True))
+            torch.mul(pc, h, out=oc)
         elif act == "sigmoid":
-            label_term = py * (1 - py) * gy
-            torch.mul(pc * (1 - pc), h, out=oc)
+            torch.mul(h.mul_(pc), 1 - pc, out=oc)
         else:
-            label_term = gy
-            oc.copy_(h.expand_as(pc))
-        oc.scatter_add_(1, y, label_term)
+            oc.copy_(h)
         if valid is not None:
             oc.masked_fill_(~valid[:, sl].unsqueeze(1), 0)
     return out

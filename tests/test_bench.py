@@ -1,0 +1,56 @@
+"""The benchmark's smoke mode: the table and the JSON file have the documented shape (never checks a timing)."""
+
+from __future__ import annotations
+
+import json
+
+import monai_segloss
+from benchmarks import bench_losses as bench
+
+
+def test_quick_bench_outputs(tmp_path):
+    assert bench.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "bench_cpu_quick.json").read_text())
+    keys = monai_segloss.available_losses()
+    rows = data["rows"]
+    assert data["meta"]["device"] == "cpu" and data["meta"]["columns"] == bench.COLUMNS
+    assert sorted((r["key"], r["dim"]) for r in rows) == sorted((k, d) for k in keys for d in ("2d", "3d"))
+    for r in rows:
+        assert r["shape"][1] == 3 and len(r["shape"]) == {"2d": 4, "3d": 5}[r["dim"]]
+        if r["key"] in bench.TARGET_KEYS:  # our own region losses must always run
+            assert r["error"] is None, r
+        if r["error"]:
+            continue
+        has_monai = r["monai"] is not None
+        impls = {"ours", "ce", "floor"} | ({"monai"} if has_monai else set())
+        assert set(r["time_ms"]) == impls and set(r["mem_mb"]) == impls
+        assert set(r["time_ratio"]) == set(r["mem_ratio"]) == impls - {"ours"}
+        assert all(v > 0 for v in r["time_ms"].values()) and r["reps"] == 2
+        assert (r["rel_diff"] is not None) == (has_monai and bench.SPECS[r["key"]][1].same_value)
+        assert r["target"] == ""  # verdicts only at the full 3D size
+    lines = (tmp_path / "bench_cpu_quick.md").read_text().splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert [c.strip() for c in table[0].strip("|").split("|")] == bench.COLUMNS
+    assert len(table) == 2 + len(rows)
+    assert all(line.count("|") == len(bench.COLUMNS) + 1 for line in table)
+
+
+def test_parse_shape_and_unknown_key(tmp_path):
+    assert bench._parse_shape("2x64x64x64") == (2, 64, 64, 64)
+    try:
+        bench.main(["--quick", "--keys", "no_such_loss", "--out", str(tmp_path)])
+    except SystemExit as err:
+        assert "no_such_loss" in str(err)
+    else:
+        raise AssertionError("an unknown key must be refused")
+
+
+def test_memory_child_process():
+    """The per-row child process measures a fresh interpreter's peak; the floor's extra is about its gradient."""
+    case = {"key": "dice", "kwargs": bench.LABEL_KW, "b": 2, "c": 3, "spatial": [64, 64, 64],
+            "impls": ["ours", "floor"], "monai": None}
+    (res,) = bench.measure_memory_in_child([case], runs=1, device="cpu", threads=1)
+    grad_bytes = 2 * 3 * 64 ** 3 * 4
+    assert "error" not in res, res
+    assert 0.8 * grad_bytes <= res["floor"] <= 2.0 * grad_bytes
+    assert res["ours"] >= 0.8 * grad_bytes
