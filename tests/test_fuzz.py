@@ -311,7 +311,8 @@ def two_activations(ex, data):
 
 @mutation(_has("other_act"))
 def other_act_not_callable(ex, data):
-    ex.kwargs.update(sigmoid=False, softmax=False, other_act="relu")
+    bad = data.draw(st.sampled_from(["relu", 1, lambda t: t.tolist(), lambda t: t.detach().numpy()]))
+    ex.kwargs.update(sigmoid=False, softmax=False, other_act=bad)
     return ("other_act",)
 
 
@@ -333,13 +334,13 @@ def bad_weight(ex, data):
 
 @mutation(_has("exclude_channels"))
 def bad_exclude_channels(ex, data):
-    kind = data.draw(st.sampled_from(["out of range", "negative", "all", "string", "float"]))
+    kind = data.draw(st.sampled_from(["out of range", "negative", "all", "string", "float", "0-d tensor", "int"]))
     c = ex.channels
     if kind == "all" and c == 1:
         kind = "out of range"
     ex.kwargs.pop("include_background", None)
     ex.kwargs["exclude_channels"] = {"out of range": [c], "negative": [-1], "all": list(range(c)), "string": "0",
-                                     "float": [0.5]}[kind]
+                                     "float": [0.5], "0-d tensor": torch.tensor(0), "int": 0}[kind]
     return ("exclude_channels",)
 
 
@@ -433,7 +434,7 @@ def input_empty(ex, data):
 @mutation(lambda ex, d: activation_of(ex.kwargs) == "none")
 def probabilities_out_of_range(ex, data):
     x = ex.x.detach().clone()
-    x.view(-1)[0] = data.draw(st.sampled_from([1.5, -0.25]))
+    x.view(-1)[0] = data.draw(st.sampled_from([1.5, -0.25, math.nan, math.inf]))
     ex.x = x
     return ("input",)
 
@@ -483,7 +484,7 @@ def label_not_integer(ex, data):
 @mutation(lambda ex, d: not ex.label_map)
 def dense_target_out_of_range(ex, data):
     t = ex.target.clone().float()
-    t.view(-1)[0] = data.draw(st.sampled_from([2.0, -0.5, 1.0001]))
+    t.view(-1)[0] = data.draw(st.sampled_from([2.0, -0.5, 1.0001, math.nan]))
     if ex.kwargs.get("ignore_index") is not None:
         ex.kwargs.pop("ignore_index")
         t = t.clamp(0, 1)
