@@ -91,6 +91,9 @@ class InputOptions:
         excl = self.exclude_channels
         if isinstance(excl, (str, bytes)) or not isinstance(excl, (Sequence, torch.Tensor)):
             raise TypeError(f"exclude_channels must be a sequence of channel ids, got {type(excl).__name__}")
+        if isinstance(excl, torch.Tensor) and excl.ndim != 1:
+            raise TypeError(f"exclude_channels must be a sequence of channel ids, got a tensor of shape "
+                            f"{tuple(excl.shape)}")
         ids = tuple(excl.tolist()) if isinstance(excl, torch.Tensor) else tuple(excl)
         if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
             raise ValueError(f"exclude_channels must hold non-negative int channel ids, got {list(ids)!r}")

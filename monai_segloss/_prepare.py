@@ -74,7 +74,10 @@ class PreparedInput:
             elif act == "softmax":  # exp of the cached log-softmax: one softmax (and backward) serves both
                 p = torch.exp(self.log_probs()[0])
             elif act == "other":
-                p = plain_tensor(self.options.other_act(x))
+                p = self.options.other_act(x)
+                if not isinstance(p, torch.Tensor):
+                    raise TypeError(f"other_act must return a torch.Tensor, got {type(p).__name__}")
+                p = plain_tensor(p)
                 if p.shape != x.shape:
                     raise ValueError(f"other_act must return a tensor of the input's shape {tuple(x.shape)}, "
                                      f"got {tuple(p.shape)}")
@@ -251,7 +254,7 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
         if check.numel():
             lo, hi = torch.aminmax(check.detach())
-            if lo < 0 or hi > 1:
+            if not (lo >= 0 and hi <= 1):  # written so that NaN fails too
                 raise ValueError(f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
                                  f"range [{float(lo):g}, {float(hi):g}]"
                                  + ("" if c == 1 else "; set to_onehot_y=True for a label map"))
@@ -267,7 +270,7 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
     # ---- input range (probabilities expected when no activation is set)
     if opts.activation == "none":
         lo, hi = torch.aminmax(x.detach())
-        if lo < 0 or hi > 1:
+        if not (lo >= 0 and hi <= 1):  # written so that NaN fails too
             raise ValueError(f"input must hold probabilities in [0, 1] when no activation is set, got range "
                              f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
 

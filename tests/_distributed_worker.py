@@ -8,12 +8,14 @@ Every check builds the same global batch on both ranks (fixed seed), computes th
 ``batch=True, distributed=False`` on the concatenated batch, then the rank's loss on its slice with
 ``distributed=True``, and compares (see ``monai_segloss/distributed.py`` for the gradient convention):
 
-- ``region:*``: loss equals the reference; the rank's input gradient divided by the world size equals the slice of
-  the reference input gradient.
+- ``region:*`` (losses computed from the statistics alone, unequal split, mask and ignored voxels): each rank's
+  loss equals the reference; the rank's input gradient divided by the world size equals the slice of the reference
+  input gradient.
+- ``objective:*`` (every loss with a ``distributed`` option, including the hybrids with a locally averaged voxel
+  term, and the compound presets; equal split): the mean of the rank losses (the DDP objective) equals the
+  reference, and the rank's input gradient divided by the world size equals the slice of the reference gradient.
 - ``ddp:*``: a small convolution wrapped in ``DistributedDataParallel`` (which averages gradients over ranks) gets
   exactly the parameter gradients of the same model trained in one process on the concatenated batch.
-- ``compound:*``: the same for a compound loss with a region term and a locally averaged voxel term, whose rank
-  losses differ; their mean over ranks (the DDP objective) equals the reference loss.
 """
 
 from __future__ import annotations
@@ -43,13 +45,19 @@ class Check:
     channels: int = 3
     masked: bool = False
     ignore: int | None = None
-    kind: str = "region"  # "region", "ddp" or "compound"
+    kind: str = "region"  # "region", "objective" or "ddp"
     kwargs: dict[str, Any] = field(default_factory=dict)
     split: tuple[int, ...] = BATCH_PER_RANK  # samples per rank
+    compound: str | None = None  # class name of a compound loss (skipped while not available)
 
 
-def _region_keys() -> list[str]:
-    """Every registered loss whose options include ``distributed`` (the region family and anything built on it)."""
+ISSUE_REGION_KEYS = ("dice", "tversky", "generalized_dice", "focal_tversky", "log_cosh_dice", "jaccard",
+                     "sensitivity_specificity")
+COMPOUNDS = ("DiceCECompoundLoss", "DiceFocalCompoundLoss")
+
+
+def distributed_keys() -> list[str]:
+    """Every registered loss whose options include ``distributed`` (the region family and its hybrids)."""
     import monai_segloss
 
     keys = []
@@ -61,41 +69,57 @@ def _region_keys() -> list[str]:
     return keys
 
 
-def _compound_cls() -> type | None:
+def statistics_only(key: str) -> bool:
+    """A loss computed from the (global) region statistics alone: the region family. Its hybrids (combo, exp_log,
+    unified_focal …) add a voxel term averaged on each rank's own voxels, so their rank losses differ."""
     import monai_segloss
 
-    return getattr(monai_segloss, "DiceCECompoundLoss", None)
+    return key in ISSUE_REGION_KEYS or monai_segloss.loss_class(key).__module__ == "monai_segloss.losses.region"
+
+
+def compound_cls(name: str) -> type | None:
+    import monai_segloss
+
+    return getattr(monai_segloss, name, None)
 
 
 def checks() -> list[Check]:
-    """The checks, identical in the test process and in both ranks."""
+    """The checks, identical in the test process and in both ranks.
+
+    ``region``: statistics-only losses, on an unequal split with a mask and ignored voxels: each rank's loss is the
+    single-process loss. ``objective``: every loss with a ``distributed`` option and the compound presets, on an
+    equal split (as ``DistributedSampler`` gives) without ignored voxels: the mean of the rank losses (the DDP
+    objective) is the single-process loss. Both: rank gradient / W is the slice of the single-process gradient.
+    ``ddp``: parameter gradients of a model wrapped in ``DistributedDataParallel``.
+    """
     import monai_segloss
 
     out: list[Check] = []
-    for key in _region_keys():
+    label = {"softmax": True, "to_onehot_y": True}
+    for key in distributed_keys():
         def build(distributed: bool, key: str = key, **kw: Any) -> torch.nn.Module:
             return monai_segloss.get_loss(key, batch=True, distributed=distributed, **kw)
 
-        out.append(Check(f"region:{key}:softmax-label-ignore-mask", build, "multiclass", channels=3, masked=True,
-                         ignore=255, kwargs={"softmax": True, "to_onehot_y": True, "ignore_index": 255,
-                                             "include_background": False}))
-        out.append(Check(f"region:{key}:sigmoid-onehot-skip-empty", build, "multilabel", channels=4,
-                         kwargs={"sigmoid": True, "empty": "skip"}))
-    for key in ("dice", "tversky"):
-        if key in _region_keys():
-            def build_ddp(distributed: bool, key: str = key, **kw: Any) -> torch.nn.Module:
-                return monai_segloss.get_loss(key, batch=True, distributed=distributed, **kw)
+        if statistics_only(key):
+            out.append(Check(f"region:{key}:softmax-label-ignore-mask", build, "multiclass", channels=3, masked=True,
+                             ignore=255, kwargs={**label, "ignore_index": 255, "include_background": False}))
+            out.append(Check(f"region:{key}:sigmoid-onehot-skip-empty", build, "multilabel", channels=4,
+                             kwargs={"sigmoid": True, "empty": "skip"}))
+        out.append(Check(f"objective:{key}:softmax-label", build, "multiclass", kind="objective",
+                         split=EQUAL_SPLIT, kwargs=label))
+        out.append(Check(f"objective:{key}:sigmoid-onehot", build, "multilabel", kind="objective",
+                         split=EQUAL_SPLIT, kwargs={"sigmoid": True}))
+        if key in ("dice", "tversky", "combo", "unified_focal"):
+            split = BATCH_PER_RANK if statistics_only(key) else EQUAL_SPLIT
+            out.append(Check(f"ddp:{key}", build, "multiclass", kind="ddp", split=split, kwargs=label))
 
-            out.append(Check(f"ddp:{key}", build_ddp, "multiclass", kind="ddp",
-                             kwargs={"softmax": True, "to_onehot_y": True}))
+    for name in COMPOUNDS:
+        def build_compound(distributed: bool, name: str = name, **kw: Any) -> torch.nn.Module:
+            return compound_cls(name)(**label, batch=True, distributed=distributed, **kw)
 
-    def build_compound(distributed: bool, **kw: Any) -> torch.nn.Module:
-        cls = _compound_cls()
-        return cls(softmax=True, to_onehot_y=True, batch=True, distributed=distributed, **kw)
-
-    out.append(Check("compound:DiceCECompoundLoss", build_compound, "multiclass", kind="compound",
-                     split=EQUAL_SPLIT))
-    out.append(Check("ddp-compound:DiceCECompoundLoss", build_compound, "multiclass", kind="ddp", split=EQUAL_SPLIT))
+        out.append(Check(f"objective:{name}", build_compound, "multiclass", kind="objective", split=EQUAL_SPLIT,
+                         compound=name))
+        out.append(Check(f"ddp:{name}", build_compound, "multiclass", kind="ddp", split=EQUAL_SPLIT, compound=name))
     return out
 
 
@@ -143,7 +167,7 @@ def _run_region(check: Check, rank: int, seed: int) -> dict[str, Any]:
     mean_loss /= WORLD
     if check.kind == "region":
         loss_err = abs(float(loss) - float(ref)) / max(abs(float(ref)), 1e-12)
-    else:  # compound: the rank losses differ (local voxel terms); their mean is the DDP objective
+    else:  # objective: the rank losses may differ (local voxel terms); their mean is the DDP objective
         loss_err = abs(float(mean_loss) - float(ref)) / max(abs(float(ref)), 1e-12)
     grad_err = float((grad - xr.grad[s]).abs().max())
     return {"loss_err": loss_err, "grad_err": grad_err, "grad_scale": float(xr.grad[s].abs().max()),
@@ -189,8 +213,8 @@ def run(rank: int, world: int, port: int, out_dir: str) -> None:
     results: dict[str, Any] = {}
     try:
         for i, check in enumerate(checks()):
-            if check.name.split(":", 1)[0] in ("compound", "ddp-compound") and _compound_cls() is None:
-                results[check.name] = {"skip": "monai_segloss.DiceCECompoundLoss is not available (not merged yet)"}
+            if check.compound is not None and compound_cls(check.compound) is None:
+                results[check.name] = {"skip": f"monai_segloss.{check.compound} is not available (not merged yet)"}
                 continue
             try:
                 run_one = _run_ddp if check.kind == "ddp" else _run_region
