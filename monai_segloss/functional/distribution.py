@@ -348,14 +348,7 @@ class UnifiedFocalOptions(RegionOptions):
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
 
-def _no_softmax(name: str, o: InputOptions) -> None:
-    if o.softmax:
-        raise ValueError(f"{name} is a per-channel (sigmoid) binary cross-entropy; softmax=True is not supported, "
-                         f"use cross_entropy (or focal) for softmax outputs")
-
-
 def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
-    _no_softmax("bce", o)
     prep = prepare_input(input, target, o, mask)
     pos = 1.0 if o.pos_weight is None else prep.keep(_per_class("pos_weight", o.pos_weight, prep).unsqueeze(0))[0]
     loss = _binary_terms(prep, pos, 1.0)
@@ -365,7 +358,6 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
 
 
 def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
-    _no_softmax("balanced_ce", o)
     prep = prepare_input(input, target, o, mask)
     if o.beta == "auto":  # Xie & Tu: β = |Y-| / |Y| per sample and channel, over the valid voxels (a constant)
         with torch.no_grad():
