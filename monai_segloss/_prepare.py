@@ -56,6 +56,8 @@ class PreparedInput:
     weight: torch.Tensor | None
     _probs: torch.Tensor | None = field(default=None, repr=False)
     _log_probs: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, repr=False)
+    _label_log_probs: torch.Tensor | None = field(default=None, repr=False)
+    _label_probs: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -101,6 +103,22 @@ class PreparedInput:
                 tiny = torch.finfo(p.dtype).tiny
                 self._log_probs = (torch.log(p.clamp_min(tiny)), torch.log((1 - p).clamp_min(tiny)))
         return self._log_probs
+
+    def label_log_probs(self) -> torch.Tensor:
+        """``(B, 1, *S)`` log-probability of each voxel's class, for a label-map target (one gather, cached)."""
+        if self._label_log_probs is None:
+            self._label_log_probs = self.log_probs()[0].gather(1, self.labels.unsqueeze(1))
+        return self._label_log_probs
+
+    def label_probs(self) -> torch.Tensor:
+        """``(B, 1, *S)`` probability of each voxel's class, for a label-map target (cached). Under softmax it is
+        ``exp`` of :meth:`label_log_probs`, so losses that use both share one gather (and one gather backward)."""
+        if self._label_probs is None:
+            if self.options.activation == "softmax":
+                self._label_probs = torch.exp(self.label_log_probs())
+            else:
+                self._label_probs = self.probs().gather(1, self.labels.unsqueeze(1))
+        return self._label_probs
 
     def target_onehot(self) -> torch.Tensor:
         """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""

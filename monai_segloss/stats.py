@@ -7,7 +7,9 @@ A label-map target is never turned into a one-hot tensor: with ``y`` the class i
 ``Σ_v p[c]·[y=c]`` is the sum of ``p[y]`` (one gather) over the voxels of class c, computed by
 :func:`class_sum`, whose backward is a single gather of the incoming gradient. ``Σ p`` is a plain sum, ``Σ g`` a
 count. Sums are plain (cascade) ``torch.sum`` calls in float32 (float64 for float64 input), which stay within
-1e-7 relative of a float64 reference over millions of voxels, unlike sequential ``scatter_add_``.
+1e-7 relative of a float64 reference over millions of voxels; the per-class sums of a label map are one
+``scatter_add_`` into float64 bins (a sequential float32 scatter would not be accurate enough), the class counts
+one ``bincount``.
 """
 
 from __future__ import annotations
@@ -20,34 +22,43 @@ import torch
 from ._prepare import PreparedInput
 from .distributed import global_sum
 
-__all__ = ["RegionStats", "confusion_stats", "class_sum", "class_sums", "kept_and_batched", "valid_counts"]
+__all__ = ["RegionStats", "confusion_stats", "class_counts", "class_sum", "class_sums", "kept_and_batched",
+           "valid_counts"]
 
 
 class _ClassSum(torch.autograd.Function):
     """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]``; labels of -1 belong to no class."""
 
     @staticmethod
-    def forward(ctx, values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-        out = values.new_zeros(values.shape[0], num_classes)
-        zero = values.new_zeros(())
-        for c in range(num_classes):
-            out[:, c] = torch.where(labels == c, values, zero).sum(dim=1)
-        ctx.save_for_backward(labels)
-        return out
+    def forward(ctx, values: torch.Tensor, labels: torch.Tensor, num_classes: int, has_none: bool) -> torch.Tensor:
+        # one pass: scatter-add into float64 bins (bin C collects the labels of -1), exact to ~N·1e-16 relative
+        bins = labels.masked_fill(labels < 0, num_classes) if has_none else labels
+        out = values.new_zeros(values.shape[0], num_classes + 1, dtype=torch.float64)
+        out.scatter_add_(1, bins, values.to(torch.float64))
+        ctx.save_for_backward(bins)
+        ctx.num_classes = num_classes
+        return out[:, :num_classes].to(values.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (labels,) = ctx.saved_tensors
-        g = grad.gather(1, labels.clamp_min(0))
-        return g.masked_fill(labels < 0, 0), None, None
+        (bins,) = ctx.saved_tensors
+        padded = torch.cat([grad, grad.new_zeros(grad.shape[0], 1)], dim=1)  # bin C (no class) gets 0
+        return padded.gather(1, bins), None, None, None
 
 
-def class_sum(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(B, C)`` int64 number of voxels of each class in ``labels`` ``(B, N)`` (int64, -1 = none)."""
+    return torch.stack([torch.bincount(row[row >= 0] if bool((row < 0).any()) else row, minlength=num_classes)
+                        [:num_classes] for row in labels])
+
+
+def class_sum(values: torch.Tensor, labels: torch.Tensor, num_classes: int, has_none: bool = True) -> torch.Tensor:
     """Per-class sums of ``values`` ``(B, N)`` grouped by ``labels`` ``(B, N)`` (int64, -1 = none) -> ``(B, C)``.
 
     Differentiable in ``values``; the backward pass is one gather, and nothing of size ``(B, C, N)`` is made.
+    ``has_none=False`` promises that no label is -1 (skips a masking pass).
     """
-    return _ClassSum.apply(values, labels, num_classes)
+    return _ClassSum.apply(values, labels, num_classes, has_none)
 
 
 def _flat_labels(prep: PreparedInput) -> torch.Tensor:
@@ -76,9 +87,10 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
     base = f(p, zero)
     if v is not None:
         base = base * v
-    py = p.gather(1, prep.labels.unsqueeze(1)).flatten(1)
+    py = prep.label_probs().flatten(1)
     one = torch.ones((), dtype=p.dtype, device=p.device)
-    return base.flatten(2).sum(2) + class_sum(f(py, one) - f(py, zero), _flat_labels(prep), c)
+    return base.flatten(2).sum(2) + class_sum(f(py, one) - f(py, zero), _flat_labels(prep), c,
+                                              prep.valid is not None)
 
 
 @dataclass
@@ -163,9 +175,9 @@ def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool =
         gsum = (g * g if squared else g).flatten(2).sum(2)
     else:
         y = _flat_labels(prep)
-        py = p.gather(1, prep.labels.unsqueeze(1)).flatten(1)
-        tp = class_sum(py, y, c)
-        gsum = torch.stack([(y == k).sum(1) for k in range(c)], dim=1).to(p.dtype)
+        py = prep.label_probs().flatten(1)
+        tp = class_sum(py, y, c, prep.valid is not None)
+        gsum = class_counts(y, c).to(p.dtype)
     stacked = torch.stack([tp, psum, gsum, valid_counts(prep).expand_as(tp)])
     tp, psum, gsum, n = kept_and_batched(prep, stacked, batch, distributed).unbind(0)
     return RegionStats(tp=tp, psum=psum, gsum=gsum, n=n)

@@ -194,7 +194,7 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
         terms = _masked(prep.keep(terms), prep)
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
-    per_voxel = phi(lp.gather(1, y), y)
+    per_voxel = phi(prep.label_log_probs(), y)
     if coef is not None:
         per_voxel = coef.view(1, -1, *([1] * (lp.ndim - 2))).expand_as(lp).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
