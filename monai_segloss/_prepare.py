@@ -181,12 +181,16 @@ def _input_key(options: InputOptions) -> tuple:
 
 def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
                   mask: torch.Tensor | None = None) -> PreparedInput:
-    """:func:`_prepare_input`, shared inside a :func:`shared_preparation` block."""
+    """Validate ``input``/``target``/``mask`` and return the :class:`PreparedInput` every loss works on (one
+    shared object for equal calls inside a :func:`shared_preparation` block). See :func:`_prepare_input`."""
     cache = _SHARED.get()
     if cache is None:
         return _prepare_input(input, target, options, mask)
     key = (id(input), id(target), id(mask), _input_key(options))
-    hit = cache.get(key)
+    try:
+        hit = cache.get(key)
+    except TypeError:  # an unhashable other_act: no sharing
+        return _prepare_input(input, target, options, mask)
     if hit is not None and hit[0] is input and hit[1] is target and hit[2] is mask:
         return hit[3]
     prep = _prepare_input(input, target, options, mask)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -537,16 +537,9 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     return _combine(prep, o, voxel, o.w_cross, dice_units, o.w_dice, st, categorical, prep.weight)
 
 
-def _region_fields(o: RegionOptions) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(o, f.name) for f in fields(RegionOptions)}
-
-
-def _input_fields(o: InputOptions) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(o, f.name) for f in fields(InputOptions)}
+def _fields_of(o: InputOptions, cls: type) -> dict[str, Any]:
+    """The values of ``o``'s fields that ``cls`` (a parent options class) declares."""
+    return {f.name: getattr(o, f.name) for f in fields(cls)}
 
 
 def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
@@ -554,11 +547,11 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
         prep = prepare_input(input, target, o, mask)
         st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
         units = 1 - dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
-        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
+        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
     with shared_preparation():
-        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
-        dice = R._dice(input, target, mask, R.DiceOptions(**_region_fields(o)))
+        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
+        dice = R._dice(input, target, mask, R.DiceOptions(**_fields_of(o, RegionOptions)))
     return o.alpha * ce + (1 - o.alpha) * dice
 
 
