@@ -185,8 +185,8 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     A label-map target is never expanded to one-hot unless ``per_channel`` is asked: one gather of the
     log-probability of each voxel's class.
     """
-    lp = prep.log_probs()[0]
     if prep.labels is None:
+        lp = prep.log_probs()[0]
         cls = torch.arange(prep.num_classes, device=lp.device).view(1, -1, *([1] * (lp.ndim - 2)))
         terms = prep.dense * phi(lp, cls)
         if coef is not None:
@@ -194,13 +194,14 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
         terms = _masked(prep.keep(terms), prep)
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
+    x = prep.input
     per_voxel = phi(prep.label_log_probs(), y)
     if coef is not None:
-        per_voxel = coef.view(1, -1, *([1] * (lp.ndim - 2))).expand_as(lp).gather(1, y) * per_voxel
+        per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
     if not per_channel:
         return per_voxel
-    return prep.keep(torch.zeros_like(lp).scatter(1, y, per_voxel.unsqueeze(1)))
+    return prep.keep(torch.zeros_like(x).scatter(1, y, per_voxel.unsqueeze(1)))
 
 
 def _focal_factor(lpt: torch.Tensor, gamma: float) -> torch.Tensor:
