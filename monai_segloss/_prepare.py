@@ -20,6 +20,41 @@ from ._options import InputOptions
 __all__ = ["PreparedInput", "prepare_input", "plain_tensor", "shared_preparation"]
 
 
+class _SoftmaxAtLabels(torch.autograd.Function):
+    """``(softmax(x), log_softmax(x) at the labels)`` over dim 1, with one fused backward.
+
+    ``log p_t`` is taken as ``x_t - x_max + log p_max`` (``p_max >= 1/C``, so the log is well conditioned and the
+    result is as exact as ``log_softmax``). The backward,
+    ``∂/∂x_j = p_j·(g_p,j - Σ_c p_c·g_p,c - g_t) + g_t·[j = t]``, saves only the probabilities: no log-softmax
+    tensor is kept and no one-hot or zero-filled gradient of the gather is made.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, labels: torch.Tensor):
+        ctx.set_materialize_grads(False)
+        p = torch.softmax(x, dim=1)
+        # the largest probability belongs to the largest logit (amax: no index needed, much faster than max)
+        lpt = x.gather(1, labels) - x.amax(dim=1, keepdim=True) + torch.log(p.amax(dim=1, keepdim=True))
+        ctx.save_for_backward(p, labels)
+        return p, lpt
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_p: torch.Tensor | None, g_lpt: torch.Tensor | None):
+        p, labels = ctx.saved_tensors
+        inner = None
+        if g_p is not None:
+            inner = g_p - (p * g_p).sum(dim=1, keepdim=True)
+        if g_lpt is not None:
+            inner = -g_lpt if inner is None else inner - g_lpt
+        if inner is None:
+            return None, None
+        grad = p * inner
+        if g_lpt is not None:
+            grad.scatter_add_(1, labels, g_lpt)
+        return grad, None
+
+
 def plain_tensor(x: torch.Tensor) -> torch.Tensor:
     """Drop a tensor subclass (such as MONAI's ``MetaTensor``) without breaking autograd."""
     return x if type(x) is torch.Tensor else x.as_subclass(torch.Tensor)
@@ -56,6 +91,8 @@ class PreparedInput:
     weight: torch.Tensor | None
     _probs: torch.Tensor | None = field(default=None, repr=False)
     _log_probs: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, repr=False)
+    _label_log_probs: torch.Tensor | None = field(default=None, repr=False)
+    _label_probs: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -71,6 +108,8 @@ class PreparedInput:
             x, act = self.input, self.options.activation
             if act == "sigmoid":
                 p = torch.sigmoid(x)
+            elif act == "softmax" and self.labels is not None:
+                p, self._label_log_probs = _SoftmaxAtLabels.apply(x, self.labels.unsqueeze(1))
             elif act == "softmax":  # exp of the cached log-softmax: one softmax (and backward) serves both
                 p = torch.exp(self.log_probs()[0])
             elif act == "other":
@@ -104,6 +143,25 @@ class PreparedInput:
                 tiny = torch.finfo(p.dtype).tiny
                 self._log_probs = (torch.log(p.clamp_min(tiny)), torch.log((1 - p).clamp_min(tiny)))
         return self._log_probs
+
+    def label_log_probs(self) -> torch.Tensor:
+        """``(B, 1, *S)`` log-probability of each voxel's class, for a label-map target (one gather, cached)."""
+        if self._label_log_probs is None:
+            if self.options.activation == "softmax":
+                self.probs()  # the fused softmax sets both
+            else:
+                self._label_log_probs = self.log_probs()[0].gather(1, self.labels.unsqueeze(1))
+        return self._label_log_probs
+
+    def label_probs(self) -> torch.Tensor:
+        """``(B, 1, *S)`` probability of each voxel's class, for a label-map target (cached). Under softmax it is
+        ``exp`` of :meth:`label_log_probs`, so losses that use both share one gather (and one gather backward)."""
+        if self._label_probs is None:
+            if self.options.activation == "softmax":
+                self._label_probs = torch.exp(self.label_log_probs())
+            else:
+                self._label_probs = self.probs().gather(1, self.labels.unsqueeze(1))
+        return self._label_probs
 
     def target_onehot(self) -> torch.Tensor:
         """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""
@@ -166,12 +224,16 @@ def _input_key(options: InputOptions) -> tuple:
 
 def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
                   mask: torch.Tensor | None = None) -> PreparedInput:
-    """:func:`_prepare_input`, shared inside a :func:`shared_preparation` block."""
+    """Validate ``input``/``target``/``mask`` and return the :class:`PreparedInput` every loss works on (one
+    shared object for equal calls inside a :func:`shared_preparation` block). See :func:`_prepare_input`."""
     cache = _SHARED.get()
     if cache is None:
         return _prepare_input(input, target, options, mask)
     key = (id(input), id(target), id(mask), _input_key(options))
-    hit = cache.get(key)
+    try:
+        hit = cache.get(key)
+    except TypeError:  # an unhashable other_act: no sharing
+        return _prepare_input(input, target, options, mask)
     if hit is not None and hit[0] is input and hit[1] is target and hit[2] is mask:
         return hit[3]
     prep = _prepare_input(input, target, options, mask)

@@ -89,6 +89,14 @@ def test_bce_equals_bce_with_logits(pos_weight):
     _close(MF.bce_loss(x, t_ign, sigmoid=True, ignore_index=-1), ref_mean)
 
 
+def test_bce_softmax_is_per_channel_binary_on_softmax_probabilities():
+    x = _logits(2, 3, 5)
+    t = F.one_hot(_labels(2, 3, 5), 3).movedim(-1, 1).to(D64)
+    p = torch.softmax(x, 1)
+    _close(MF.bce_loss(x, t, softmax=True), F.binary_cross_entropy(p, t), 1e-12)
+    _close(MF.combo_loss(x, t, softmax=True, alpha=1.0, ce_beta=0.5), 0.5 * F.binary_cross_entropy(p, t), 1e-12)
+
+
 def test_focal_gamma0_equals_bce_and_cross_entropy():
     x = _logits(2, 3, 6)
     t = (_logits(2, 3, 6, seed=2) > 0).to(D64)
@@ -208,7 +216,7 @@ def test_focal_alpha_per_class_binary_is_lin_per_channel():
     ("focal", {"sigmoid": True}), ("focal", {"softmax": True}), ("focal", {"softmax": True, "gamma": 0.5}),
     ("bce", {"sigmoid": True}), ("balanced_ce", {"sigmoid": True}), ("cross_entropy", {"softmax": True}),
     ("unified_focal", {"softmax": True}), ("unified_focal", {"sigmoid": True}), ("exp_log", {"softmax": True}),
-    ("combo", {"sigmoid": True}),
+    ("combo", {"sigmoid": True}), ("combo", {"softmax": True}), ("bce", {"softmax": True}),
 ])
 def test_finite_at_logits_100(key, kw):
     x = torch.tensor([[100.0, -100.0, 100.0, -100.0], [-100.0, 100.0, -100.0, 100.0]]).view(1, 2, 4)
@@ -268,8 +276,6 @@ def test_bad_options_name_the_argument():
     y = _labels(1, 3, 4).unsqueeze(1)
     with pytest.raises(ValueError, match="alpha must have length"):
         M.SegFocalLoss(softmax=True, to_onehot_y=True, alpha=[0.1, 0.2])(x, y)
-    with pytest.raises(ValueError, match="softmax"):
-        M.BinaryCrossEntropyLoss(softmax=True)(x, y)
     with pytest.raises(ValueError, match="bce"):
         M.SegCrossEntropyLoss(sigmoid=True)(x, F.one_hot(y[:, 0], 3).movedim(-1, 1).to(D64))
     with pytest.raises(ValueError, match="label values outside"):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -185,8 +185,8 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     A label-map target is never expanded to one-hot unless ``per_channel`` is asked: one gather of the
     log-probability of each voxel's class.
     """
-    lp = prep.log_probs()[0]
     if prep.labels is None:
+        lp = prep.log_probs()[0]
         cls = torch.arange(prep.num_classes, device=lp.device).view(1, -1, *([1] * (lp.ndim - 2)))
         terms = prep.dense * phi(lp, cls)
         if coef is not None:
@@ -194,13 +194,14 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
         terms = _masked(prep.keep(terms), prep)
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
-    per_voxel = phi(lp.gather(1, y), y)
+    x = prep.input
+    per_voxel = phi(prep.label_log_probs(), y)
     if coef is not None:
-        per_voxel = coef.view(1, -1, *([1] * (lp.ndim - 2))).expand_as(lp).gather(1, y) * per_voxel
+        per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
     if not per_channel:
         return per_voxel
-    return prep.keep(torch.zeros_like(lp).scatter(1, y, per_voxel.unsqueeze(1)))
+    return prep.keep(torch.zeros_like(x).scatter(1, y, per_voxel.unsqueeze(1)))
 
 
 def _focal_factor(lpt: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -348,14 +349,7 @@ class UnifiedFocalOptions(RegionOptions):
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
 
-def _no_softmax(name: str, o: InputOptions) -> None:
-    if o.softmax:
-        raise ValueError(f"{name} is a per-channel (sigmoid) binary cross-entropy; softmax=True is not supported, "
-                         f"use cross_entropy (or focal) for softmax outputs")
-
-
 def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
-    _no_softmax("bce", o)
     prep = prepare_input(input, target, o, mask)
     pos = 1.0 if o.pos_weight is None else prep.keep(_per_class("pos_weight", o.pos_weight, prep).unsqueeze(0))[0]
     loss = _binary_terms(prep, pos, 1.0)
@@ -365,7 +359,6 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
 
 
 def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
-    _no_softmax("balanced_ce", o)
     prep = prepare_input(input, target, o, mask)
     if o.beta == "auto":  # Xie & Tu: β = |Y-| / |Y| per sample and channel, over the valid voxels (a constant)
         with torch.no_grad():
@@ -545,16 +538,9 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     return _combine(prep, o, voxel, o.w_cross, dice_units, o.w_dice, st, categorical, prep.weight)
 
 
-def _region_fields(o: RegionOptions) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(o, f.name) for f in fields(RegionOptions)}
-
-
-def _input_fields(o: InputOptions) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(o, f.name) for f in fields(InputOptions)}
+def _fields_of(o: InputOptions, cls: type) -> dict[str, Any]:
+    """The values of ``o``'s fields that ``cls`` (a parent options class) declares."""
+    return {f.name: getattr(o, f.name) for f in fields(cls)}
 
 
 def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
@@ -562,11 +548,11 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
         prep = prepare_input(input, target, o, mask)
         st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
         units = 1 - dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
-        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
+        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
     with shared_preparation():
-        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_input_fields(o), beta=o.ce_beta))
-        dice = R._dice(input, target, mask, R.DiceOptions(**_region_fields(o)))
+        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
+        dice = R._dice(input, target, mask, R.DiceOptions(**_fields_of(o, RegionOptions)))
     return o.alpha * ce + (1 - o.alpha) * dice
 
 

@@ -44,9 +44,10 @@ class BinaryCrossEntropyLoss(SegLoss):
     ``-w_c·[β_c·g·log p + (1-g)·log(1-p)]``; β = ``pos_weight`` gives the weighted BCE.
 
     Equals ``torch.nn.BCEWithLogitsLoss(weight=w, pos_weight=β)`` over the valid voxels (``"mean"`` divides by the
-    number of valid voxels times K, whatever the weights). ``softmax=True`` is refused (use ``cross_entropy``);
-    without an activation ``input`` holds probabilities and a probability of exactly 0 or 1 gives the float type's
-    most negative finite log.
+    number of valid voxels times K, whatever the weights). With ``softmax=True`` each channel's softmax probability
+    is scored as a binary problem (``log(1 - p)`` computed without cancellation); for the categorical loss use
+    ``cross_entropy``. Without an activation ``input`` holds probabilities and a probability of exactly 0 or 1 gives
+    the float type's most negative finite log.
 
     Args:
         pos_weight: β, a number or one per class (length C or K). Default None (β = 1).
@@ -63,7 +64,8 @@ class BalancedCrossEntropyLoss(SegLoss):
 
     Xie S. & Tu Z., "Holistically-nested edge detection", ICCV 2015. With ``beta="auto"``, β = |Y-|/|Y| is the
     fraction of negative voxels of each (sample, channel) over the valid voxels, treated as a constant (no
-    gradient), so the rare positives weigh as much as the negatives in total. ``softmax=True`` is refused.
+    gradient), so the rare positives weigh as much as the negatives in total. With ``softmax=True`` each channel's
+    softmax probability is scored as a binary problem.
 
     Args:
         beta: β in [0, 1] or ``"auto"``. Default ``"auto"``.
@@ -157,7 +159,8 @@ class ComboLoss(SegLoss):
     Taghanaki S. A. et al., "Combo loss: handling input and output imbalance in multi-organ segmentation",
     CMIG 2019. The first term is :class:`BalancedCrossEntropyLoss` with a fixed β (``ce_beta``; β > 0.5 penalises
     false negatives more), the second :class:`SoftDiceLoss` on the same options; the paper's ``-(1-α)·Dice`` differs
-    by the constant 1-α. Per-channel (binary) cross-entropy: ``softmax=True`` is refused.
+    by the constant 1-α. The cross-entropy is per channel (binary), also with ``softmax=True`` (each channel's
+    softmax probability against its one-hot target, as in the paper's multi-organ setting).
 
     Args:
         alpha: α in [0, 1], weight of the cross-entropy. Default 0.5.
