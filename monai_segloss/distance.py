@@ -32,7 +32,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-__all__ = ["signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
+__all__ = ["KINDS", "signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
 
 Spacing = tuple[float, ...]
 
@@ -171,8 +171,10 @@ def _offsets(spacing: Spacing, radius: float) -> tuple[np.ndarray, np.ndarray]:
     return grid[keep][order], length[keep][order]
 
 
-def _shifted(shape: tuple[int, ...], off: np.ndarray) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Slices ``(src, dst)`` with ``dst = src + off`` inside the image."""
+def _shifted(shape: tuple[int, ...], off: np.ndarray) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Slices ``(src, dst)`` with ``dst = src + off`` inside the image; None when no voxel has its shift inside."""
+    if any(abs(o) >= n for o, n in zip(off.tolist(), shape, strict=True)):
+        return None
     src = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(off.tolist(), shape, strict=True))
     dst = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(off.tolist(), shape, strict=True))
     return src, dst
@@ -193,8 +195,9 @@ def _signed_dense(mask: np.ndarray, spacing: Spacing, radius: float) -> np.ndarr
         j = i
         hit = np.zeros(shape, dtype=bool)
         while j < len(offsets) and abs(lengths[j] - lengths[i]) <= 1e-9:
-            src, dst = _shifted(shape, offsets[j])
-            hit[src] |= mask[src] != mask[dst]
+            pair = _shifted(shape, offsets[j])
+            if pair is not None:
+                hit[pair[0]] |= mask[pair[0]] != mask[pair[1]]
             j += 1
         new = hit & ~resolved
         dist[new] = lengths[i]
@@ -231,8 +234,8 @@ def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
         return np.zeros(mask.shape, dtype=np.float32)
     # a noise-like mask (most voxels next to the other class along the first axis) is solved by a local search
     first = int(np.argmin(spacing))
-    src, dst = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
-    if np.count_nonzero(mask[src] != mask[dst]) > 0.2 * mask.size:
+    pair = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
+    if pair is not None and np.count_nonzero(mask[pair[0]] != mask[pair[1]]) > 0.2 * mask.size:
         dense = _signed_dense(mask, spacing, radius=4.0 * max(spacing))
         if dense is not None:
             return dense.astype(np.float32, copy=False)
@@ -283,9 +286,12 @@ def _reuse_plan(flat: np.ndarray) -> list[tuple[int, int]]:
     return plan
 
 
+KINDS = ("signed", "unsigned", "level_set")
+
+
 def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | None = None,
-                    num_threads: int | None = None) -> torch.Tensor:
-    """Signed Euclidean distance maps (mm) of a stack of binary masks, computed with SimpleITK.
+                    num_threads: int | None = None, kind: str = "signed") -> torch.Tensor:
+    """Euclidean distance maps (mm) of a stack of binary masks, computed with SimpleITK.
 
     Args:
         masks: ``(N, *S)`` masks (bool, or anything where nonzero means foreground), 1 to 3 spatial dims, any device.
@@ -293,16 +299,22 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
             value per spatial dim (mm per voxel). Default None: 1 mm.
         num_threads: threads shared by the masks (concurrent masks, then SimpleITK threads per filter). Default
             None: SimpleITK's global default.
+        kind: ``"signed"`` (default) the signed EDT ``sdt``; ``"unsigned"`` ``|sdt|``, the distance to the nearest
+            voxel of the other class; ``"level_set"`` the boundary-loss map ``φ = sdt + δ·[inside]``, δ the smallest
+            spacing, so the innermost foreground layer is 0 (Kervadec 2019; MONAI ``BoundaryLoss`` with 1 mm).
 
     Returns:
-        ``(N, *S)`` float32 on the masks' device: positive outside (distance to the nearest foreground voxel),
-        negative inside (minus the distance to the nearest background voxel), 0 everywhere for an empty or full mask.
-        Equal to ``distance_transform_edt(~m, sampling) - distance_transform_edt(m, sampling)`` of SciPy.
+        ``(N, *S)`` float32 on the masks' device. ``sdt`` is positive outside (distance to the nearest foreground
+        voxel) and negative inside (minus the distance to the nearest background voxel): it equals SciPy's
+        ``distance_transform_edt(~m, sampling) - distance_transform_edt(m, sampling)``. Every kind is 0 everywhere
+        for an empty or full mask.
     """
     if not isinstance(masks, torch.Tensor):
         raise TypeError(f"masks must be a torch.Tensor, got {type(masks).__name__}")
     if not 2 <= masks.ndim <= 4:
         raise ValueError(f"masks must have shape (N, *S) with 1 to 3 spatial dims, got {tuple(masks.shape)}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     n, shape = masks.shape[0], tuple(masks.shape[1:])
     ndim = len(shape)
     if spacing is None or (len(spacing) > 0 and not isinstance(spacing[0], (Sequence, torch.Tensor, np.ndarray))):
@@ -314,33 +326,45 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
         if len(spacing) != n:
             raise ValueError(f"spacing must be one tuple or one per mask ({n}), got {len(spacing)}")
         spacings = [check_spacing(s, ndim) for s in spacing]
+    deltas = [min(s) for s in spacings]
     device = masks.device
-    m = masks.detach().to("cpu") != 0
+    m = masks.detach().to("cpu")
+    m = m if m.dtype == torch.bool else m != 0
     out = torch.zeros((n, *shape), dtype=torch.float32)
     if n == 0 or m.numel() == 0:
         return out.to(device)
     arr = m.numpy()
     plan = _reuse_plan(arr.reshape(n, -1))
     # SimpleITK has no 1D images: a line is a (1, L) image
-    if ndim == 1:
-        arr = arr[:, None, :]
-        spacings = [(1.0, *s) for s in spacings]
+    img = arr[:, None, :] if ndim == 1 else arr
+    img_spacings = [(1.0, *s) for s in spacings] if ndim == 1 else spacings
     todo = [j for j, (_, sign) in enumerate(plan) if sign == 0]
     threads = num_threads or default_num_threads()
     workers = max(1, min(threads, len(todo), os.cpu_count() or 1))
     per_filter = max(1, threads // workers)
+    out_np = out.numpy()
 
-    def work(j: int) -> np.ndarray:
-        return _signed_one(np.ascontiguousarray(arr[j]), spacings[j], per_filter)
+    def work(j: int) -> None:
+        res = _signed_one(np.ascontiguousarray(img[j]), img_spacings[j], per_filter).reshape(shape)
+        dst = out_np[j]
+        if kind == "unsigned":
+            np.abs(res, out=dst)
+        else:
+            np.copyto(dst, res)
+            if kind == "level_set":
+                np.add(dst, deltas[j], out=dst, where=res < 0)
 
     if workers == 1:
-        results = [work(j) for j in todo]
+        for j in todo:
+            work(j)
     else:
-        results = list(_pool(workers).map(work, todo))
-    out_np = out.numpy()
-    for j, res in zip(todo, results, strict=True):
-        out_np[j] = res.reshape(shape)
+        list(_pool(workers).map(work, todo))
+    size = arr[0].size
     for j, (i, sign) in enumerate(plan):
-        if sign != 0:
-            out_np[j] = out_np[i] * sign
+        if sign == 1 or (sign == -1 and kind == "unsigned"):
+            out_np[j] = out_np[i]
+        elif sign == -1 and kind == "signed":
+            np.negative(out_np[i], out=out_np[j])
+        elif sign == -1 and 0 < np.count_nonzero(arr[i]) < size:  # level set of the complement: δ - φ
+            np.subtract(deltas[j], out_np[i], out=out_np[j])
     return out.to(device)
