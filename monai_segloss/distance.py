@@ -11,13 +11,18 @@ outside and ``-distance_transform_edt(m, sampling=s)`` inside. ``|sdt|`` is the 
 voxel of the other class (the field of Karimi 2019 / ``monai.losses.HausdorffDTLoss``). A mask that is empty or fills
 the whole image has no boundary, so neither distance exists: its map is 0 everywhere (MONAI's convention).
 
-How it is computed: the outside part by one SimpleITK ``SignedMaurerDistanceMap`` over the image (its positive values
-are exact Euclidean distances to the nearest foreground voxel), the inside part by a second one on the complement,
-restricted to the bounding box of the foreground grown by one voxel (the nearest background voxel of a foreground
-voxel always lies in that box), which is cheap for small lesions. The masks of a batch run concurrently in a thread
-pool (SimpleITK releases the GIL), each filter with its share of SimpleITK's threads. A mask equal to, or the
-complement of, an earlier mask of the same call reuses that map (``sdt(~m) = -sdt(m)``), so the two channels of a
-binary softmax output cost one transform.
+How it is computed (every way is exact): the outside part by one SimpleITK ``SignedMaurerDistanceMap`` over the
+image (its positive values are exact Euclidean distances to the nearest foreground voxel); the inside part by more
+of them on the complement, restricted to boxes around the foreground: the foreground is split along empty slabs into
+tight boxes whose one-voxel ring holds no foreground, so the nearest background voxel of a voxel in a box lies in
+the box grown by one voxel; for lesions this costs little. The masks of a batch run concurrently in a thread pool
+(SimpleITK releases the GIL), each filter with its share of SimpleITK's threads. A mask equal to, or the complement
+of, another mask of the same call reuses that map (``sdt(~m) = -sdt(m)``), so the two channels of a binary softmax
+output cost one transform. Two cases avoid SimpleITK: a noise-like mask (a random-logit prediction, where most voxels
+touch the other class) is solved by searching the nearest voxel of the other class over offsets sorted by length
+(whole-image shifts first, then the few remaining voxels), falling back to SimpleITK when that search would go
+beyond 4 voxels; and an image of at most 1024 voxels is solved by comparing all voxel pairs, cheaper there than a
+SimpleITK pipeline.
 """
 
 from __future__ import annotations
@@ -227,11 +232,29 @@ def _signed_dense(mask: np.ndarray, spacing: Spacing, radius: float) -> np.ndarr
     return np.where(mask, -dist, dist)
 
 
+_BRUTE_MAX_VOXELS = 1024  # images this small are solved exactly by comparing every pair of voxels
+
+
+def _signed_brute(mask: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """Signed EDT of a tiny non-trivial mask from all (background, foreground) voxel pairs: exact, and cheaper
+    than a SimpleITK pipeline on images of a few hundred voxels."""
+    coords = np.indices(mask.shape).reshape(mask.ndim, -1).T * np.asarray(spacing)
+    flat = mask.ravel()
+    fg, bg = coords[flat], coords[~flat]
+    d2 = ((bg[:, None, :] - fg[None, :, :]) ** 2).sum(-1)  # (n_bg, n_fg)
+    out = np.empty(mask.size, dtype=np.float64)
+    out[~flat] = np.sqrt(d2.min(1))
+    out[flat] = -np.sqrt(d2.min(0))
+    return out.reshape(mask.shape).astype(np.float32)
+
+
 def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
     """Signed EDT of one 2D/3D bool mask (see the module docstring); 0 for an empty or full mask."""
     n_fg = int(np.count_nonzero(mask))
     if n_fg == 0 or n_fg == mask.size:
         return np.zeros(mask.shape, dtype=np.float32)
+    if mask.size <= _BRUTE_MAX_VOXELS:
+        return _signed_brute(mask, spacing)
     # a noise-like mask (most voxels next to the other class along the first axis) is solved by a local search
     first = int(np.argmin(spacing))
     pair = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
@@ -251,6 +274,7 @@ def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+_PARALLEL_MIN_VOXELS = 1 << 16  # below this many voxels in a call, masks are processed in the calling thread
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
 
@@ -341,7 +365,9 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
     todo = [j for j, (_, sign) in enumerate(plan) if sign == 0]
     threads = num_threads or default_num_threads()
     workers = max(1, min(threads, len(todo), os.cpu_count() or 1))
-    per_filter = max(1, threads // workers)
+    if arr[0].size * len(todo) < _PARALLEL_MIN_VOXELS:  # small work: thread hand-offs would cost more than it
+        workers = 1
+    per_filter = max(1, threads // workers) if arr[0].size >= _PARALLEL_MIN_VOXELS else 1
     out_np = out.numpy()
 
     def work(j: int) -> None:
