@@ -48,9 +48,8 @@ def default_num_threads() -> int:
 
 
 def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") -> Spacing | None:
-    """Validate a spacing argument: None, a positive number (isotropic) or a sequence of positive numbers.
-
-    Returns a tuple (of length ``ndim`` when given and a number was passed), or None.
+    """Validate a spacing argument: None, a positive number or 1-sequence (isotropic), or a sequence of positive
+    numbers, one per spatial dim. Returns a tuple (of length ``ndim`` when ``ndim`` is given), or None.
     """
     if spacing is None:
         return None
@@ -70,6 +69,8 @@ def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") 
         scalar = False
     if not values or any(not math.isfinite(v) or v <= 0 for v in values):
         raise ValueError(f"{name} values must be finite and > 0, got {values}")
+    if ndim is not None and len(values) == 1:  # one value for every axis
+        return values * ndim
     if ndim is not None and not scalar and len(values) != ndim:
         raise ValueError(f"{name} must have one value per spatial dim ({ndim}), got {len(values)}: {values}")
     return values

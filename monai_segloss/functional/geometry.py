@@ -142,7 +142,10 @@ class BlobOptions(InputOptions):
         super().__post_init__()
         from ..registry import loss_class
 
-        cls = loss_class(self.region)
+        try:
+            cls = loss_class(self.region)
+        except ValueError as err:
+            raise ValueError(f"region must name a registered region loss: {err}") from err
         opts_cls = getattr(cls, "options_cls", None)
         if opts_cls is None or not issubclass(opts_cls, RegionOptions):
             raise ValueError(f"region must name a registered region loss (dice, tversky, …), got {self.region!r}")
