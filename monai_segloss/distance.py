@@ -116,10 +116,10 @@ def resolve_spacing(spacing: Spacing | None, batch: int, ndim: int, *carriers: A
 
 # ------------------------------------------------------------------------------------------------ SimpleITK kernel
 
-def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
+def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int, out: np.ndarray | None = None) -> np.ndarray:
     """Exact Euclidean distance (mm) of every voxel to the nearest True voxel of ``mask`` (valid where mask is False).
 
-    ``mask`` is a 2D or 3D bool array with at least one True voxel.
+    ``mask`` is a 2D or 3D bool array with at least one True voxel. Written into ``out`` (float32) when given.
     """
     img = sitk.GetImageFromArray(mask.view(np.uint8))
     img.SetSpacing(tuple(reversed(spacing)))  # SimpleITK orders axes x, y, z: the reverse of numpy's
@@ -129,7 +129,11 @@ def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndar
     f.SetUseImageSpacing(True)
     f.SetBackgroundValue(0)
     f.SetNumberOfThreads(threads)
-    return sitk.GetArrayFromImage(f.Execute(img))
+    result = f.Execute(img)
+    if out is None:
+        return sitk.GetArrayFromImage(result)
+    np.copyto(out, sitk.GetArrayViewFromImage(result))
+    return out
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -249,30 +253,64 @@ def _signed_brute(mask: np.ndarray, spacing: Spacing) -> np.ndarray:
     return out.reshape(mask.shape).astype(np.float32)
 
 
-def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
-    """Signed EDT of one 2D/3D bool mask (see the module docstring); 0 for an empty or full mask."""
+def _inside_distances(mask: np.ndarray, spacing: Spacing, threads: int) -> list[tuple[tuple[slice, ...], np.ndarray,
+                                                                                   np.ndarray]]:
+    """Distance (mm) of each foreground voxel to the nearest background voxel, as ``(crop, sub-mask, distances)``
+    per foreground box grown by one voxel. The crops are packed along the first axis into one image, surrounded by
+    foreground (which adds no background). Two crops may touch when the facing end layers of both are background
+    (a crop's own end layer is then nearer to its voxels than anything beyond it); otherwise foreground separates
+    them, thicker than any crop's diagonal, so no crop sees another's background."""
+    crops = [_grow(box, mask.shape) for box in _foreground_boxes(mask)]
+    subs = [mask[c] for c in crops]
+    sp = np.asarray(spacing)
+    diag = max(float(np.sqrt(((np.asarray(sub.shape) * sp) ** 2).sum())) for sub in subs)
+    wide = int(math.ceil(diag / sp[0])) + 1
+    gaps = [0 if not (a[-1].any() or b[0].any()) else wide for a, b in zip(subs[:-1], subs[1:], strict=True)]
+    other = [max(sub.shape[d] for sub in subs) for d in range(1, mask.ndim)]
+    starts = np.cumsum([0] + [sub.shape[0] + gap for sub, gap in zip(subs[:-1], gaps, strict=True)]).tolist()
+    canvas = np.zeros((starts[-1] + subs[-1].shape[0], *other), dtype=bool)  # False = foreground of ~canvas below
+    for start, sub in zip(starts, subs, strict=True):
+        canvas[(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:]))] = ~sub
+    if not canvas.any():  # no background anywhere: only a full mask, excluded by the caller
+        raise RuntimeError("internal error: foreground boxes without background")
+    dist = _maurer_outside(canvas, spacing, threads)  # at foreground voxels: distance to the nearest background
+    return [(crop, sub, dist[(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:]))])
+            for crop, sub, start in zip(crops, subs, starts, strict=True)]
+
+
+def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int, out: np.ndarray, kind: str = "signed",
+                delta: float | None = None) -> None:
+    """Distance map of one 2D/3D bool mask (see the module docstring) written into ``out`` (float32, zeros on
+    entry): ``kind`` ``"signed"``, ``"unsigned"`` or ``"level_set"`` (inner offset ``delta``, default the smallest
+    spacing); 0 for an empty or full mask."""
     n_fg = int(np.count_nonzero(mask))
     if n_fg == 0 or n_fg == mask.size:
-        return np.zeros(mask.shape, dtype=np.float32)
+        return
+    delta = min(spacing) if delta is None else delta
+    res = None
     if mask.size <= _BRUTE_MAX_VOXELS:
-        return _signed_brute(mask, spacing)
-    # a noise-like mask (most voxels next to the other class along the first axis) is solved by a local search
-    first = int(np.argmin(spacing))
-    pair = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
-    if pair is not None and np.count_nonzero(mask[pair[0]] != mask[pair[1]]) > 0.2 * mask.size:
-        dense = _signed_dense(mask, spacing, radius=4.0 * max(spacing))
-        if dense is not None:
-            return dense.astype(np.float32, copy=False)
-    out = _maurer_outside(mask, spacing, threads)  # > 0 outside: distance to the nearest foreground voxel
-    # inside: distance to the nearest background voxel, per foreground box grown by one voxel
-    for box in _foreground_boxes(mask):
-        grown = _grow(box, mask.shape)
-        sub = mask[grown]
-        inside = _maurer_outside(~sub, spacing, threads) if not sub.all() else None
-        if inside is None:  # the box fills the image along every axis and holds no background: cannot happen for
-            raise RuntimeError("internal error: foreground box without background")  # a non-full mask
-        np.copyto(out[grown], -inside, where=sub)
-    return out.astype(np.float32, copy=False)
+        res = _signed_brute(mask, spacing)
+    else:  # a noise-like mask (most voxels next to the other class along one axis) is solved by a local search
+        first = int(np.argmin(spacing))
+        pair = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
+        if pair is not None and np.count_nonzero(mask[pair[0]] != mask[pair[1]]) > 0.2 * mask.size:
+            res = _signed_dense(mask, spacing, radius=4.0 * max(spacing))
+    if res is not None:
+        if kind == "unsigned":
+            np.abs(res, out=out)
+        else:
+            np.copyto(out, res)
+            if kind == "level_set":
+                np.add(out, delta, out=out, where=mask)
+        return
+    _maurer_outside(mask, spacing, threads, out=out)  # > 0 outside: distance to the nearest foreground voxel
+    for crop, sub, inside in _inside_distances(mask, spacing, threads):
+        if kind == "unsigned":
+            np.copyto(out[crop], inside, where=sub)
+        elif kind == "signed":
+            np.copyto(out[crop], -inside, where=sub)
+        else:
+            np.copyto(out[crop], delta - inside, where=sub)
 
 
 _PARALLEL_MIN_VOXELS = 1 << 16  # below this many voxels in a call, masks are processed in the calling thread
@@ -372,14 +410,8 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
     out_np = out.numpy()
 
     def work(j: int) -> None:
-        res = _signed_one(np.ascontiguousarray(img[j]), img_spacings[j], per_filter).reshape(shape)
-        dst = out_np[j]
-        if kind == "unsigned":
-            np.abs(res, out=dst)
-        else:
-            np.copyto(dst, res)
-            if kind == "level_set":
-                np.add(dst, deltas[j], out=dst, where=res < 0)
+        _signed_one(np.ascontiguousarray(img[j]), img_spacings[j], per_filter, out_np[j].reshape(img[j].shape),
+                    kind, deltas[j])
 
     if workers == 1:
         for j in todo:
