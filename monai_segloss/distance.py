@@ -318,6 +318,16 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
 
 
+def _forget_pool_after_fork() -> None:
+    """A forked child (e.g. a DataLoader worker) inherits the pool object but not its threads: start afresh."""
+    global _POOL, _POOL_SIZE
+    _POOL, _POOL_SIZE = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
     if _POOL is None or _POOL_SIZE < workers:

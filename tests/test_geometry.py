@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from monai.data import MetaTensor, list_data_collate
 from monai.losses import BoundaryLoss, HausdorffDTLoss
 from scipy import ndimage as ndi
@@ -430,3 +432,29 @@ def test_linear_ramp():
         M.LinearRamp(length=-1)
     with pytest.raises(TypeError, match="step"):
         r("3")
+
+
+def test_distance_maps_in_a_forked_worker_after_the_pool_started():
+    """DataLoader workers are forked after the loss ran in the parent: the thread pool must not be inherited."""
+    import multiprocessing as mp
+
+    masks = torch.zeros(2, 48, 48, 32, dtype=torch.bool)
+    masks[0, 5:9, 5:9, 5:9] = True
+    masks[1, 20:30, 3:8, 9:20] = True
+    ref = signed_distance(masks)  # starts the pool (large enough to run in parallel)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(signed_distance, (masks,)).get(timeout=60)
+    torch.testing.assert_close(got, ref)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(1, 14), min_size=1, max_size=3),
+       spacing=st.lists(st.floats(0.3, 4.0), min_size=3, max_size=3),
+       p=st.floats(0.02, 0.98), seed=st.integers(0, 2**16))
+def test_distance_maps_match_scipy_property(shape, spacing, p, seed):
+    sp = tuple(spacing[: len(shape)])
+    m = np.random.default_rng(seed).random(shape) < p
+    got = signed_distance(torch.from_numpy(m[None]), sp).numpy()[0]
+    ref = _scipy_sdt(m, sp) if 0 < m.sum() < m.size else np.zeros(m.shape)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
