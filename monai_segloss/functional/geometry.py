@@ -361,7 +361,7 @@ def _structural_similarity(input, target, mask, o: StructuralSimilarityOptions) 
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=count)
 
 
-_BLOB_CHUNK = 1 << 25  # voxels per batch of lesion units given to the inner loss
+_BLOB_CHUNK = 1 << 23  # voxels per batch of lesion units given to the inner loss (bounds the memory)
 
 
 def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
