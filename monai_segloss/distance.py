@@ -290,7 +290,8 @@ def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int, out: np.ndarra
     res = None
     if mask.size <= _BRUTE_MAX_VOXELS:
         res = _signed_brute(mask, spacing)
-    else:  # a noise-like mask (most voxels next to the other class along one axis) is solved by a local search
+    elif 0.1 * mask.size < n_fg < 0.9 * mask.size:  # (a mask with fewer voxels of one class is never noise-like)
+        # a noise-like mask (most voxels next to the other class along one axis) is solved by a local search
         first = int(np.argmin(spacing))
         pair = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
         if pair is not None and np.count_nonzero(mask[pair[0]] != mask[pair[1]]) > 0.2 * mask.size:
