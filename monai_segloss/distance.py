@@ -11,13 +11,18 @@ outside and ``-distance_transform_edt(m, sampling=s)`` inside. ``|sdt|`` is the 
 voxel of the other class (the field of Karimi 2019 / ``monai.losses.HausdorffDTLoss``). A mask that is empty or fills
 the whole image has no boundary, so neither distance exists: its map is 0 everywhere (MONAI's convention).
 
-How it is computed: the outside part by one SimpleITK ``SignedMaurerDistanceMap`` over the image (its positive values
-are exact Euclidean distances to the nearest foreground voxel), the inside part by a second one on the complement,
-restricted to the bounding box of the foreground grown by one voxel (the nearest background voxel of a foreground
-voxel always lies in that box), which is cheap for small lesions. The masks of a batch run concurrently in a thread
-pool (SimpleITK releases the GIL), each filter with its share of SimpleITK's threads. A mask equal to, or the
-complement of, an earlier mask of the same call reuses that map (``sdt(~m) = -sdt(m)``), so the two channels of a
-binary softmax output cost one transform.
+How it is computed (every way is exact): the outside part by one SimpleITK ``SignedMaurerDistanceMap`` over the
+image (its positive values are exact Euclidean distances to the nearest foreground voxel); the inside part by more
+of them on the complement, restricted to boxes around the foreground: the foreground is split along empty slabs into
+tight boxes whose one-voxel ring holds no foreground, so the nearest background voxel of a voxel in a box lies in
+the box grown by one voxel; for lesions this costs little. The masks of a batch run concurrently in a thread pool
+(SimpleITK releases the GIL), each filter with its share of SimpleITK's threads. A mask equal to, or the complement
+of, another mask of the same call reuses that map (``sdt(~m) = -sdt(m)``), so the two channels of a binary softmax
+output cost one transform. Two cases avoid SimpleITK: a noise-like mask (a random-logit prediction, where most voxels
+touch the other class) is solved by searching the nearest voxel of the other class over offsets sorted by length
+(whole-image shifts first, then the few remaining voxels), falling back to SimpleITK when that search would go
+beyond 4 voxels; and an image of at most 1024 voxels is solved by comparing all voxel pairs, cheaper there than a
+SimpleITK pipeline.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-__all__ = ["signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
+__all__ = ["KINDS", "signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
 
 Spacing = tuple[float, ...]
 
@@ -43,9 +48,8 @@ def default_num_threads() -> int:
 
 
 def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") -> Spacing | None:
-    """Validate a spacing argument: None, a positive number (isotropic) or a sequence of positive numbers.
-
-    Returns a tuple (of length ``ndim`` when given and a number was passed), or None.
+    """Validate a spacing argument: None, a positive number or 1-sequence (isotropic), or a sequence of positive
+    numbers, one per spatial dim. Returns a tuple (of length ``ndim`` when ``ndim`` is given), or None.
     """
     if spacing is None:
         return None
@@ -65,6 +69,8 @@ def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") 
         scalar = False
     if not values or any(not math.isfinite(v) or v <= 0 for v in values):
         raise ValueError(f"{name} values must be finite and > 0, got {values}")
+    if ndim is not None and len(values) == 1:  # one value for every axis
+        return values * ndim
     if ndim is not None and not scalar and len(values) != ndim:
         raise ValueError(f"{name} must have one value per spatial dim ({ndim}), got {len(values)}: {values}")
     return values
@@ -110,10 +116,10 @@ def resolve_spacing(spacing: Spacing | None, batch: int, ndim: int, *carriers: A
 
 # ------------------------------------------------------------------------------------------------ SimpleITK kernel
 
-def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
+def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int, out: np.ndarray | None = None) -> np.ndarray:
     """Exact Euclidean distance (mm) of every voxel to the nearest True voxel of ``mask`` (valid where mask is False).
 
-    ``mask`` is a 2D or 3D bool array with at least one True voxel.
+    ``mask`` is a 2D or 3D bool array with at least one True voxel. Written into ``out`` (float32) when given.
     """
     img = sitk.GetImageFromArray(mask.view(np.uint8))
     img.SetSpacing(tuple(reversed(spacing)))  # SimpleITK orders axes x, y, z: the reverse of numpy's
@@ -123,7 +129,11 @@ def _maurer_outside(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndar
     f.SetUseImageSpacing(True)
     f.SetBackgroundValue(0)
     f.SetNumberOfThreads(threads)
-    return sitk.GetArrayFromImage(f.Execute(img))
+    result = f.Execute(img)
+    if out is None:
+        return sitk.GetArrayFromImage(result)
+    np.copyto(out, sitk.GetArrayViewFromImage(result))
+    return out
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -171,8 +181,10 @@ def _offsets(spacing: Spacing, radius: float) -> tuple[np.ndarray, np.ndarray]:
     return grid[keep][order], length[keep][order]
 
 
-def _shifted(shape: tuple[int, ...], off: np.ndarray) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Slices ``(src, dst)`` with ``dst = src + off`` inside the image."""
+def _shifted(shape: tuple[int, ...], off: np.ndarray) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Slices ``(src, dst)`` with ``dst = src + off`` inside the image; None when no voxel has its shift inside."""
+    if any(abs(o) >= n for o, n in zip(off.tolist(), shape, strict=True)):
+        return None
     src = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(off.tolist(), shape, strict=True))
     dst = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(off.tolist(), shape, strict=True))
     return src, dst
@@ -193,8 +205,9 @@ def _signed_dense(mask: np.ndarray, spacing: Spacing, radius: float) -> np.ndarr
         j = i
         hit = np.zeros(shape, dtype=bool)
         while j < len(offsets) and abs(lengths[j] - lengths[i]) <= 1e-9:
-            src, dst = _shifted(shape, offsets[j])
-            hit[src] |= mask[src] != mask[dst]
+            pair = _shifted(shape, offsets[j])
+            if pair is not None:
+                hit[pair[0]] |= mask[pair[0]] != mask[pair[1]]
             j += 1
         new = hit & ~resolved
         dist[new] = lengths[i]
@@ -224,32 +237,96 @@ def _signed_dense(mask: np.ndarray, spacing: Spacing, radius: float) -> np.ndarr
     return np.where(mask, -dist, dist)
 
 
-def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int) -> np.ndarray:
-    """Signed EDT of one 2D/3D bool mask (see the module docstring); 0 for an empty or full mask."""
+_BRUTE_MAX_VOXELS = 1024  # images this small are solved exactly by comparing every pair of voxels
+
+
+def _signed_brute(mask: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """Signed EDT of a tiny non-trivial mask from all (background, foreground) voxel pairs: exact, and cheaper
+    than a SimpleITK pipeline on images of a few hundred voxels."""
+    coords = np.indices(mask.shape).reshape(mask.ndim, -1).T * np.asarray(spacing)
+    flat = mask.ravel()
+    fg, bg = coords[flat], coords[~flat]
+    d2 = ((bg[:, None, :] - fg[None, :, :]) ** 2).sum(-1)  # (n_bg, n_fg)
+    out = np.empty(mask.size, dtype=np.float64)
+    out[~flat] = np.sqrt(d2.min(1))
+    out[flat] = -np.sqrt(d2.min(0))
+    return out.reshape(mask.shape).astype(np.float32)
+
+
+def _inside_distances(mask: np.ndarray, spacing: Spacing, threads: int) -> list[tuple[tuple[slice, ...], np.ndarray,
+                                                                                   np.ndarray]]:
+    """Distance (mm) of each foreground voxel to the nearest background voxel, as ``(crop, sub-mask, distances)``
+    per foreground box grown by one voxel. The crops are packed along the first axis into one image, surrounded by
+    foreground (which adds no background). Two crops may touch when the facing end layers of both are background
+    (a crop's own end layer is then nearer to its voxels than anything beyond it); otherwise foreground separates
+    them, thicker than any crop's diagonal, so no crop sees another's background."""
+    crops = [_grow(box, mask.shape) for box in _foreground_boxes(mask)]
+    subs = [mask[c] for c in crops]
+    sp = np.asarray(spacing)
+    diag = max(float(np.sqrt(((np.asarray(sub.shape) * sp) ** 2).sum())) for sub in subs)
+    wide = int(math.ceil(diag / sp[0])) + 1
+    gaps = [0 if not (a[-1].any() or b[0].any()) else wide for a, b in zip(subs[:-1], subs[1:], strict=True)]
+    other = [max(sub.shape[d] for sub in subs) for d in range(1, mask.ndim)]
+    starts = np.cumsum([0] + [sub.shape[0] + gap for sub, gap in zip(subs[:-1], gaps, strict=True)]).tolist()
+    canvas = np.zeros((starts[-1] + subs[-1].shape[0], *other), dtype=bool)  # False = foreground of ~canvas below
+    for start, sub in zip(starts, subs, strict=True):
+        canvas[(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:]))] = ~sub
+    if not canvas.any():  # no background anywhere: only a full mask, excluded by the caller
+        raise RuntimeError("internal error: foreground boxes without background")
+    dist = _maurer_outside(canvas, spacing, threads)  # at foreground voxels: distance to the nearest background
+    return [(crop, sub, dist[(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:]))])
+            for crop, sub, start in zip(crops, subs, starts, strict=True)]
+
+
+def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int, out: np.ndarray, kind: str = "signed",
+                delta: float | None = None) -> None:
+    """Distance map of one 2D/3D bool mask (see the module docstring) written into ``out`` (float32, zeros on
+    entry): ``kind`` ``"signed"``, ``"unsigned"`` or ``"level_set"`` (inner offset ``delta``, default the smallest
+    spacing); 0 for an empty or full mask."""
     n_fg = int(np.count_nonzero(mask))
     if n_fg == 0 or n_fg == mask.size:
-        return np.zeros(mask.shape, dtype=np.float32)
-    # a noise-like mask (most voxels next to the other class along the first axis) is solved by a local search
-    first = int(np.argmin(spacing))
-    src, dst = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
-    if np.count_nonzero(mask[src] != mask[dst]) > 0.2 * mask.size:
-        dense = _signed_dense(mask, spacing, radius=4.0 * max(spacing))
-        if dense is not None:
-            return dense.astype(np.float32, copy=False)
-    out = _maurer_outside(mask, spacing, threads)  # > 0 outside: distance to the nearest foreground voxel
-    # inside: distance to the nearest background voxel, per foreground box grown by one voxel
-    for box in _foreground_boxes(mask):
-        grown = _grow(box, mask.shape)
-        sub = mask[grown]
-        inside = _maurer_outside(~sub, spacing, threads) if not sub.all() else None
-        if inside is None:  # the box fills the image along every axis and holds no background: cannot happen for
-            raise RuntimeError("internal error: foreground box without background")  # a non-full mask
-        np.copyto(out[grown], -inside, where=sub)
-    return out.astype(np.float32, copy=False)
+        return
+    delta = min(spacing) if delta is None else delta
+    res = None
+    if mask.size <= _BRUTE_MAX_VOXELS:
+        res = _signed_brute(mask, spacing)
+    elif 0.1 * mask.size < n_fg < 0.9 * mask.size:  # (a mask with fewer voxels of one class is never noise-like)
+        # a noise-like mask (most voxels next to the other class along one axis) is solved by a local search
+        first = int(np.argmin(spacing))
+        pair = _shifted(mask.shape, np.eye(mask.ndim, dtype=np.int64)[first])
+        if pair is not None and np.count_nonzero(mask[pair[0]] != mask[pair[1]]) > 0.2 * mask.size:
+            res = _signed_dense(mask, spacing, radius=4.0 * max(spacing))
+    if res is not None:
+        if kind == "unsigned":
+            np.abs(res, out=out)
+        else:
+            np.copyto(out, res)
+            if kind == "level_set":
+                np.add(out, delta, out=out, where=mask)
+        return
+    _maurer_outside(mask, spacing, threads, out=out)  # > 0 outside: distance to the nearest foreground voxel
+    for crop, sub, inside in _inside_distances(mask, spacing, threads):
+        if kind == "unsigned":
+            np.copyto(out[crop], inside, where=sub)
+        elif kind == "signed":
+            np.copyto(out[crop], -inside, where=sub)
+        else:
+            np.copyto(out[crop], delta - inside, where=sub)
 
 
+_PARALLEL_MIN_VOXELS = 1 << 16  # below this many voxels in a call, masks are processed in the calling thread
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child (e.g. a DataLoader worker) inherits the pool object but not its threads: start afresh."""
+    global _POOL, _POOL_SIZE
+    _POOL, _POOL_SIZE = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -283,9 +360,12 @@ def _reuse_plan(flat: np.ndarray) -> list[tuple[int, int]]:
     return plan
 
 
+KINDS = ("signed", "unsigned", "level_set")
+
+
 def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | None = None,
-                    num_threads: int | None = None) -> torch.Tensor:
-    """Signed Euclidean distance maps (mm) of a stack of binary masks, computed with SimpleITK.
+                    num_threads: int | None = None, kind: str = "signed") -> torch.Tensor:
+    """Euclidean distance maps (mm) of a stack of binary masks, computed with SimpleITK.
 
     Args:
         masks: ``(N, *S)`` masks (bool, or anything where nonzero means foreground), 1 to 3 spatial dims, any device.
@@ -293,16 +373,22 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
             value per spatial dim (mm per voxel). Default None: 1 mm.
         num_threads: threads shared by the masks (concurrent masks, then SimpleITK threads per filter). Default
             None: SimpleITK's global default.
+        kind: ``"signed"`` (default) the signed EDT ``sdt``; ``"unsigned"`` ``|sdt|``, the distance to the nearest
+            voxel of the other class; ``"level_set"`` the boundary-loss map ``φ = sdt + δ·[inside]``, δ the smallest
+            spacing, so the innermost foreground layer is 0 (Kervadec 2019; MONAI ``BoundaryLoss`` with 1 mm).
 
     Returns:
-        ``(N, *S)`` float32 on the masks' device: positive outside (distance to the nearest foreground voxel),
-        negative inside (minus the distance to the nearest background voxel), 0 everywhere for an empty or full mask.
-        Equal to ``distance_transform_edt(~m, sampling) - distance_transform_edt(m, sampling)`` of SciPy.
+        ``(N, *S)`` float32 on the masks' device. ``sdt`` is positive outside (distance to the nearest foreground
+        voxel) and negative inside (minus the distance to the nearest background voxel): it equals SciPy's
+        ``distance_transform_edt(~m, sampling) - distance_transform_edt(m, sampling)``. Every kind is 0 everywhere
+        for an empty or full mask.
     """
     if not isinstance(masks, torch.Tensor):
         raise TypeError(f"masks must be a torch.Tensor, got {type(masks).__name__}")
     if not 2 <= masks.ndim <= 4:
         raise ValueError(f"masks must have shape (N, *S) with 1 to 3 spatial dims, got {tuple(masks.shape)}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     n, shape = masks.shape[0], tuple(masks.shape[1:])
     ndim = len(shape)
     if spacing is None or (len(spacing) > 0 and not isinstance(spacing[0], (Sequence, torch.Tensor, np.ndarray))):
@@ -314,33 +400,41 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
         if len(spacing) != n:
             raise ValueError(f"spacing must be one tuple or one per mask ({n}), got {len(spacing)}")
         spacings = [check_spacing(s, ndim) for s in spacing]
+    deltas = [min(s) for s in spacings]
     device = masks.device
-    m = masks.detach().to("cpu") != 0
+    m = masks.detach().to("cpu")
+    m = m if m.dtype == torch.bool else m != 0
     out = torch.zeros((n, *shape), dtype=torch.float32)
     if n == 0 or m.numel() == 0:
         return out.to(device)
     arr = m.numpy()
     plan = _reuse_plan(arr.reshape(n, -1))
     # SimpleITK has no 1D images: a line is a (1, L) image
-    if ndim == 1:
-        arr = arr[:, None, :]
-        spacings = [(1.0, *s) for s in spacings]
+    img = arr[:, None, :] if ndim == 1 else arr
+    img_spacings = [(1.0, *s) for s in spacings] if ndim == 1 else spacings
     todo = [j for j, (_, sign) in enumerate(plan) if sign == 0]
     threads = num_threads or default_num_threads()
     workers = max(1, min(threads, len(todo), os.cpu_count() or 1))
-    per_filter = max(1, threads // workers)
+    if arr[0].size * len(todo) < _PARALLEL_MIN_VOXELS:  # small work: thread hand-offs would cost more than it
+        workers = 1
+    per_filter = max(1, threads // workers) if arr[0].size >= _PARALLEL_MIN_VOXELS else 1
+    out_np = out.numpy()
 
-    def work(j: int) -> np.ndarray:
-        return _signed_one(np.ascontiguousarray(arr[j]), spacings[j], per_filter)
+    def work(j: int) -> None:
+        _signed_one(np.ascontiguousarray(img[j]), img_spacings[j], per_filter, out_np[j].reshape(img[j].shape),
+                    kind, deltas[j])
 
     if workers == 1:
-        results = [work(j) for j in todo]
+        for j in todo:
+            work(j)
     else:
-        results = list(_pool(workers).map(work, todo))
-    out_np = out.numpy()
-    for j, res in zip(todo, results, strict=True):
-        out_np[j] = res.reshape(shape)
+        list(_pool(workers).map(work, todo))
+    size = arr[0].size
     for j, (i, sign) in enumerate(plan):
-        if sign != 0:
-            out_np[j] = out_np[i] * sign
+        if sign == 1 or (sign == -1 and kind == "unsigned"):
+            out_np[j] = out_np[i]
+        elif sign == -1 and kind == "signed":
+            np.negative(out_np[i], out=out_np[j])
+        elif sign == -1 and 0 < np.count_nonzero(arr[i]) < size:  # level set of the complement: δ - φ
+            np.subtract(deltas[j], out_np[i], out=out_np[j])
     return out.to(device)

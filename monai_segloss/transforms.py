@@ -83,10 +83,12 @@ class _LabelTransform(MapTransform):
 class SignedDistanceMapd(_LabelTransform):
     """Signed Euclidean distance map (mm) of each class of a label, for the distance-map losses.
 
-    Writes ``data[f"{key}_{output_postfix}"]``: ``(C, *S)`` float32, positive outside class c (distance to its
-    nearest voxel), negative inside (minus the distance to the nearest voxel outside), 0 for a class that is absent
-    or fills the image; a MetaTensor with the label's affine when the label is one. Pass it to the loss as
-    ``distance`` (batched by the data loader to ``(B, C, *S)``).
+    Writes ``data[f"{key}_{output_postfix}"]``: ``(C, *S)`` float32, the boundary level set φ of each class:
+    positive outside class c (distance to its nearest voxel), ``-(d - δ)`` inside with d the distance to the nearest
+    voxel outside and δ the smallest spacing (so the innermost layer is 0, as in Kervadec 2019 and
+    ``monai.losses.BoundaryLoss``), 0 everywhere for a class that is absent or fills the image; a MetaTensor with
+    the label's affine when the label is one. Pass it to the loss as ``distance`` (batched by the data loader to
+    ``(B, C, *S)``).
 
     Args:
         keys: label keys.
@@ -107,7 +109,7 @@ class SignedDistanceMapd(_LabelTransform):
     def compute(self, label: Any, masks: torch.Tensor) -> torch.Tensor:
         ndim = masks.ndim - 1
         sp = resolve_spacing(self.spacing, 1, ndim, label)[0]
-        return signed_distance(masks, sp)
+        return signed_distance(masks, sp, kind="level_set")
 
 
 class LesionInstancesd(_LabelTransform):

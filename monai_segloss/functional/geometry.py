@@ -5,14 +5,17 @@ Every function takes ``(input, target, mask=None, <precomputed>=None, **options)
 
 Distances are Euclidean, in millimetres, from the voxel ``spacing`` (an option; when it is None and ``target`` (or the
 precomputed map) is a MONAI ``MetaTensor``, the spacing is read from its affine, per sample; otherwise 1 mm). They come
-from :func:`monai_segloss.distance.signed_distance` (SimpleITK), or from a map precomputed by
-:class:`monai_segloss.transforms.SignedDistanceMapd`, passed as ``distance``: ``(B, C, *S)`` (or ``(B, K, *S)`` for the
-K kept channels), the signed distance transform ``sdt`` of each class mask (positive outside, negative inside, 0 for
-an empty or full mask). With ``sdt`` of the target and ``δ`` the smallest spacing of the sample:
+from :func:`monai_segloss.distance.signed_distance` (SimpleITK). With ``sdt`` the signed distance transform of a class
+mask (positive outside: distance to the nearest foreground voxel; negative inside: minus the distance to the nearest
+background voxel) and ``δ`` the smallest spacing of the sample, the losses use
 
 - the unsigned boundary field ``d = |sdt|`` (distance to the nearest voxel of the other class; Karimi 2019);
 - the boundary-loss level set ``φ = sdt`` outside and ``sdt + δ`` inside (0 on the innermost foreground layer;
   with 1 mm spacing exactly ``monai.losses.BoundaryLoss``'s map).
+
+The target's φ can be precomputed in the data pipeline by :class:`monai_segloss.transforms.SignedDistanceMapd` and
+passed as ``distance``: ``(B, C, *S)`` (or ``(B, K, *S)`` for the K kept channels); every distance loss derives what
+it needs from it (``d = φ`` outside, ``δ - φ`` inside) and the result equals the on-the-fly computation.
 
 Class masks are ``target > 0.5`` (soft targets are thresholded as in MONAI) and predicted masks ``p > 0.5``, both
 restricted to the valid voxels; voxels ignored by ``mask``/``ignore_index`` are outside every mask and count in no
@@ -98,7 +101,7 @@ class DistancePenalizedOptions(GeometryOptions):
 @dataclass(frozen=True)
 class StructuralSimilarityOptions(InputOptions):
     """``beta``: a voxel is selected when its structural error exceeds ``beta`` times the largest of its (sample,
-    class) (default 0.1); ``kernel_size``: odd side of the window of the local statistics (default 3); ``c4``:
+    class) (default 0.1); ``kernel_size``: odd side (>= 3) of the window of the local statistics (default 3); ``c4``:
     stabiliser of the normalisation (default 0.01)."""
 
     beta: float = 0.1
@@ -112,8 +115,8 @@ class StructuralSimilarityOptions(InputOptions):
             raise ValueError(f"beta must lie in [0, 1), got {beta}")
         object.__setattr__(self, "beta", beta)
         k = self.kernel_size
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
-            raise ValueError(f"kernel_size must be an odd int >= 1, got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 3 or k % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd int >= 3 (a 1-voxel window has no structure), got {k!r}")
         object.__setattr__(self, "c4", _number("c4", self.c4, 0.0, allow_low=False))
 
 
@@ -139,7 +142,10 @@ class BlobOptions(InputOptions):
         super().__post_init__()
         from ..registry import loss_class
 
-        cls = loss_class(self.region)
+        try:
+            cls = loss_class(self.region)
+        except ValueError as err:
+            raise ValueError(f"region must name a registered region loss: {err}") from err
         opts_cls = getattr(cls, "options_cls", None)
         if opts_cls is None or not issubclass(opts_cls, RegionOptions):
             raise ValueError(f"region must name a registered region loss (dice, tversky, …), got {self.region!r}")
@@ -170,11 +176,11 @@ def _valid_masks(prep: PreparedInput, values: torch.Tensor) -> torch.Tensor:
     return m
 
 
-def _sdt(masks: torch.Tensor, spacings: list[tuple[float, ...]], dtype: torch.dtype) -> torch.Tensor:
-    """Signed distance maps of ``(B', K, *S)`` masks, sample b' using ``spacings[b' % B]``."""
+def _maps(masks: torch.Tensor, spacings: list[tuple[float, ...]], dtype: torch.dtype, kind: str) -> torch.Tensor:
+    """Distance maps (``kind`` of :func:`signed_distance`) of ``(B', K, *S)`` masks, b' using ``spacings[b' % B]``."""
     b, k = masks.shape[:2]
     per_mask = [spacings[(i // k) % len(spacings)] for i in range(b * k)]
-    return signed_distance(masks.flatten(0, 1), per_mask).view(masks.shape).to(dtype)
+    return signed_distance(masks.flatten(0, 1), per_mask, kind=kind).view(masks.shape).to(dtype)
 
 
 def _precomputed(name: str, value: Any, prep: PreparedInput, integral: bool = False) -> torch.Tensor:
@@ -203,16 +209,18 @@ def _precomputed(name: str, value: Any, prep: PreparedInput, integral: bool = Fa
     return out.to(x.dtype).as_subclass(torch.Tensor)
 
 
-def _target_sdt(prep: PreparedInput, g: torch.Tensor, spacings, distance: Any) -> torch.Tensor:
+def _target_level_set(prep: PreparedInput, g: torch.Tensor, spacings, distance: Any) -> torch.Tensor:
+    """The target's level set φ ``(B, K, *S)``: precomputed (``distance``) or computed now."""
     if distance is not None:
         return _precomputed("distance", distance, prep)
-    return _sdt(_valid_masks(prep, g), spacings, prep.input.dtype)
+    return _maps(_valid_masks(prep, g), spacings, prep.input.dtype, "level_set")
 
 
-def _level_set(sdt: torch.Tensor, spacings) -> torch.Tensor:
-    """Boundary-loss map φ: ``sdt`` outside, ``sdt + δ`` inside, δ the smallest spacing of each sample."""
-    delta = sdt.new_tensor([min(s) for s in spacings]).view(-1, *([1] * (sdt.ndim - 1)))
-    return torch.where(sdt < 0, sdt + delta, sdt)
+def _unsigned_from_level_set(phi: torch.Tensor, spacings) -> torch.Tensor:
+    """``|sdt|`` from φ: φ outside (φ > 0), δ - φ inside; 0 for a map without boundary (φ = 0 everywhere)."""
+    delta = phi.new_tensor([min(s) for s in spacings]).view(-1, *([1] * (phi.ndim - 1)))
+    has_boundary = phi.flatten(2).amax(2).view(*phi.shape[:2], *([1] * (phi.ndim - 2))) > 0
+    return torch.where(phi > 0, phi, (delta - phi) * has_boundary)
 
 
 def _with_weight_and_validity(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
@@ -266,13 +274,18 @@ def _hausdorff_dt(input, target, mask, o: HausdorffOptions, distance=None) -> to
     p = prep.keep(prep.probs())
     g = prep.keep(prep.target_onehot())
     pred_masks = _valid_masks(prep, p)
-    if distance is None:  # one batched call: target and prediction maps share the thread pool
-        both = _sdt(torch.cat([_valid_masks(prep, g), pred_masks]), spacings, p.dtype)
-        d_g, d_p = both.abs().chunk(2)
-    else:
-        d_g = _precomputed("distance", distance, prep).abs()
-        d_p = _sdt(pred_masks, spacings, p.dtype).abs()
-    loss = (p - g) ** 2 * (d_g ** o.alpha + d_p ** o.alpha)
+    with torch.no_grad():
+        if distance is None:  # one batched call: target and prediction maps share the thread pool
+            d_g, d_p = _maps(torch.cat([_valid_masks(prep, g), pred_masks]), spacings, p.dtype, "unsigned").chunk(2)
+        else:
+            d_g = _unsigned_from_level_set(_precomputed("distance", distance, prep), spacings)
+            d_p = _maps(pred_masks, spacings, p.dtype, "unsigned")
+        if o.alpha == 2.0:
+            w = d_g.mul_(d_g).addcmul_(d_p, d_p)
+        else:
+            w = d_g.pow_(o.alpha).add_(d_p.pow_(o.alpha))
+    diff = p - g
+    loss = diff * diff * w
     return reduce_voxels(_with_weight_and_validity(loss, prep), o.reduction, valid=prep.valid)
 
 
@@ -281,7 +294,7 @@ def _boundary(input, target, mask, o: BoundaryOptions, distance=None) -> torch.T
     spacings = _spacings(o, prep, target, distance)
     p = prep.keep(prep.probs())
     g = prep.keep(prep.target_onehot())
-    phi = _level_set(_target_sdt(prep, g, spacings, distance), spacings)
+    phi = _target_level_set(prep, g, spacings, distance)
     return reduce_voxels(_with_weight_and_validity(p * phi, prep), o.reduction, valid=prep.valid)
 
 
@@ -291,7 +304,7 @@ def _shape_aware(input, target, mask, o: ShapeAwareOptions, distance=None) -> to
     p = prep.keep(prep.probs())
     g = prep.keep(prep.target_onehot())
     with torch.no_grad():
-        phi = _level_set(_target_sdt(prep, g, spacings, distance), spacings).abs()
+        phi = _target_level_set(prep, g, spacings, distance).abs()
         contour = _inner_contour(_valid_masks(prep, p)).to(p.dtype)
         e = safe_ratio((contour * phi).flatten(2).sum(2), contour.flatten(2).sum(2), 0.0)  # (B, K) mm
     loss = (1 + e.view(*e.shape, *([1] * (p.ndim - 2)))) * _ce_terms(prep, g)
@@ -304,7 +317,7 @@ def _distance_penalized_ce(input, target, mask, o: DistancePenalizedOptions, dis
     spacings = _spacings(o, prep, target, distance)
     g = prep.keep(prep.target_onehot())
     with torch.no_grad():
-        d = _target_sdt(prep, g, spacings, distance).abs()
+        d = _target_level_set(prep, g, spacings, distance).abs()
         if prep.valid is not None:
             d = d * prep.valid.unsqueeze(1)
         dmax = d.flatten(2).amax(2).view(*d.shape[:2], *([1] * (d.ndim - 2)))
@@ -314,37 +327,41 @@ def _distance_penalized_ce(input, target, mask, o: DistancePenalizedOptions, dis
 
 
 def _local_mean_std(x: torch.Tensor, v: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation of ``x`` over the valid voxels of a ``k``-wide window (0 without any)."""
+    """Mean and standard deviation of ``x`` over the valid voxels of a ``k``-wide window (0 without any).
+
+    The deviation is ``sqrt(var + 1e-12)``: differentiable where a window is uniform."""
     pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[x.ndim - 3]
+    pad = [k // 2] * (2 * (x.ndim - 2))
 
-    def avg(t: torch.Tensor) -> torch.Tensor:
-        return pool(t, k, stride=1, padding=k // 2, count_include_pad=True)
+    def avg(t: torch.Tensor) -> torch.Tensor:  # zero padding: the valid-voxel counts make it a masked mean
+        return pool(F.pad(t, pad), k, stride=1)
 
-    vm = avg(v)
-    mean = safe_ratio(avg(x * v), vm.expand_as(x), 0.0)
-    sq = safe_ratio(avg(x * x * v), vm.expand_as(x), 0.0)
-    return mean, (sq - mean * mean).clamp_min(0).sqrt()
+    vm = avg(v).expand_as(x)
+    mean = safe_ratio(avg(x * v), vm, 0.0)
+    sq = safe_ratio(avg(x * x * v), vm, 0.0)
+    return mean, ((sq - mean * mean).clamp_min(0) + 1e-12).sqrt()
 
 
 def _structural_similarity(input, target, mask, o: StructuralSimilarityOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     p = prep.keep(prep.probs())
     g = prep.keep(prep.target_onehot())
+    v = prep.valid_float()
+    v = torch.ones_like(p[:, :1]) if v is None else v
     with torch.no_grad():
-        v = prep.valid_float()
-        v = torch.ones_like(p[:, :1]) if v is None else v
         mu_g, sd_g = _local_mean_std(g, v, o.kernel_size)
-        mu_p, sd_p = _local_mean_std(p.detach(), v, o.kernel_size)
-        e = ((g - mu_g) / (sd_g + o.c4) - (p.detach() - mu_p) / (sd_p + o.c4)).abs() * v
+        g_norm = (g - mu_g) / (sd_g + o.c4)
+    mu_p, sd_p = _local_mean_std(p, v, o.kernel_size)
+    e = (g_norm - (p - mu_p) / (sd_p + o.c4)).abs() * v
+    with torch.no_grad():
         e_max = e.flatten(2).amax(2).view(*e.shape[:2], *([1] * (e.ndim - 2)))
         selected = (e > o.beta * e_max) & (v > 0)
-        w = e * selected
-    loss = _with_weight_and_validity(w * _ce_terms(prep, g), prep)
+    loss = _with_weight_and_validity(e * selected * _ce_terms(prep, g), prep)
     count = selected.sum().to(loss.dtype)
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=count)
 
 
-_BLOB_CHUNK = 1 << 25  # voxels per batch of lesion units given to the inner loss
+_BLOB_CHUNK = 1 << 23  # voxels per batch of lesion units given to the inner loss (bounds the memory)
 
 
 def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:

@@ -22,9 +22,9 @@ _SPACING_DOC = """
             read per sample from the affine of ``target`` when it is a MONAI ``MetaTensor`` (else of ``distance``),
             otherwise 1 mm.
 
-    Forward: ``loss(input, target, mask=None, distance=None)``. ``distance``: optional precomputed signed distance
-    maps of the target, ``(B, C, *S)`` (or ``(B, K, *S)`` for the kept channels), as made by
-    ``monai_segloss.transforms.SignedDistanceMapd`` (keys of a MONAI dict batch, e.g.
+    Forward: ``loss(input, target, mask=None, distance=None)``. ``distance``: optional precomputed level sets φ of
+    the target classes (signed distances in mm, the innermost foreground layer at 0), ``(B, C, *S)`` (or
+    ``(B, K, *S)`` for the kept channels), as made by ``monai_segloss.transforms.SignedDistanceMapd`` (e.g.
     ``loss(out, batch["label"], distance=batch["label_dist"])``); None (default) computes them on the fly with
     SimpleITK. Distances are taken as given: build them from the same target, spacing and ignored voxels.
 """
@@ -122,10 +122,11 @@ class DistancePenalizedCELoss(_DistanceLoss):
     """Distance-map-penalised cross-entropy: ``(1 + λ·Φ) · CE`` per voxel.
 
     Calivà F. et al., "Distance map loss penalty term for semantic segmentation", MIDL 2019. Φ is the inverted
-    distance map of the target, normalised per (sample, class): ``Φ = 1 - d / max d`` with ``d = |sdt|`` the
-    distance (mm) to the nearest voxel of the other class, so voxels at the boundary weigh up to ``1 + λ`` and the
-    farthest ones 1. A target without boundary (empty or full) gives Φ = 0: plain cross-entropy. The cross-entropy is
-    as in :class:`ShapeAwareLoss` (categorical with softmax or a label map, binary per channel otherwise).
+    distance map of the target, normalised per (sample, class): ``Φ = 1 - d / max d`` with ``d = |φ_g|`` the
+    distance (mm) to the target boundary (the boundary-loss level set: distance to the nearest target voxel outside,
+    to the innermost target layer inside), so voxels at the boundary weigh ``1 + λ`` and the farthest ones 1. A
+    target without boundary (empty or full) gives Φ = 0: plain cross-entropy. The cross-entropy is as in
+    :class:`ShapeAwareLoss` (categorical with softmax or a label map, binary per channel otherwise).
 
     Args:
         penalty: λ. Default 1.
@@ -142,9 +143,10 @@ class StructuralSimilarityLoss(SegLoss):
 
     Zhao S. et al., "Correlation maximized structural similarity loss for semantic segmentation", arXiv 2019. With
     local means μ and standard deviations σ over a ``kernel_size`` window (valid voxels only), the structural error
-    is ``e = |(g - μ_g)/(σ_g + C4) - (p - μ_p)/(σ_p + C4)|`` (detached), ``f = [e > β · max e]`` selects the voxels
-    of large error per (sample, class), and M is the number of selected (voxel, class) pairs. The cross-entropy is
-    as in :class:`ShapeAwareLoss`. A perfect prediction has e = 0 and CE = 0.
+    is ``e = |(g - μ_g)/(σ_g + C4) - (p - μ_p)/(σ_p + C4)|`` (differentiable in p, so the gradient also aligns the
+    local structure of p with that of g), ``f = [e > β · max e]`` selects the voxels of large error per (sample,
+    class), and M is the number of selected (voxel, class) pairs. The cross-entropy is as in
+    :class:`ShapeAwareLoss`. A perfect prediction has e = 0 and CE = 0.
 
     Args:
         beta: β. Default 0.1.

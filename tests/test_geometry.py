@@ -1,0 +1,460 @@
+"""Geometry losses (issue 4): distance maps against SciPy, parity with MONAI, hand-computed values, precomputed ==
+on-the-fly, empty / all-foreground targets, anisotropic spacing, blob-loss lesion weighting, transforms, LinearRamp."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from monai.data import MetaTensor, list_data_collate
+from monai.losses import BoundaryLoss, HausdorffDTLoss
+from scipy import ndimage as ndi
+
+import monai_segloss as M
+from monai_segloss import functional as Fn
+from monai_segloss.distance import resolve_spacing, signed_distance
+from monai_segloss.instances import lesion_instances
+from monai_segloss.transforms import LesionInstancesd, SignedDistanceMapd
+
+F = torch.nn.functional
+
+
+def _scipy_sdt(m: np.ndarray, spacing) -> np.ndarray:
+    return ndi.distance_transform_edt(~m, sampling=spacing) - ndi.distance_transform_edt(m, sampling=spacing)
+
+
+def _non_trivial(rng, shape, p, n):
+    out = []
+    while len(out) < n:
+        m = rng.random(shape) < p
+        if 0 < m.sum() < m.size:
+            out.append(m)
+    return np.stack(out)
+
+
+# ------------------------------------------------------------------------------------------------ distance maps
+
+@pytest.mark.parametrize("shape,spacing", [((40, 33), (0.8, 3.0)), ((24, 20, 14), (0.8, 0.8, 3.0)),
+                                           ((9, 7, 5), (1.3, 0.7, 2.2)), ((50,), (0.6,))])
+@pytest.mark.parametrize("p", [0.03, 0.5, 0.9])  # sparse (SimpleITK + boxes), noise-like (local search), dense
+def test_distance_maps_match_scipy(shape, spacing, p):
+    rng = np.random.default_rng(int(100 * p) + len(shape))
+    masks = _non_trivial(rng, shape, p, 3)
+    ref = np.stack([_scipy_sdt(m, spacing) for m in masks])
+    got = signed_distance(torch.from_numpy(masks), spacing).numpy()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
+    unsigned = signed_distance(torch.from_numpy(masks), spacing, kind="unsigned").numpy()
+    np.testing.assert_allclose(unsigned, np.abs(ref), rtol=0, atol=1e-4)
+    level = signed_distance(torch.from_numpy(masks), spacing, kind="level_set").numpy()
+    np.testing.assert_allclose(level, np.where(masks, ref + min(spacing), ref), rtol=0, atol=1e-4)
+
+
+def test_distance_maps_lesions_and_complements_3d():
+    """Separated blobs (several boxes), a blob touching the border, and complementary / repeated masks (reused)."""
+    m = np.zeros((30, 26, 22), bool)
+    m[2:6, 3:9, 4:7] = True
+    m[20:29, 15:26, 10:21] = True  # touches two borders
+    m[12, 12, 12] = True
+    masks = np.stack([m, ~m, m, np.zeros_like(m), np.ones_like(m)])
+    sp = (0.8, 0.8, 3.0)
+    got = signed_distance(torch.from_numpy(masks), sp).numpy()
+    ref = _scipy_sdt(m, sp)
+    np.testing.assert_allclose(got[0], ref, atol=1e-4)
+    np.testing.assert_allclose(got[1], -ref, atol=1e-4)
+    np.testing.assert_allclose(got[2], ref, atol=1e-4)
+    assert not got[3].any() and not got[4].any()  # empty and full masks: no boundary, map 0
+    level = signed_distance(torch.from_numpy(masks[:2]), sp, kind="level_set").numpy()
+    np.testing.assert_allclose(level[1], np.where(~m, -ref + 0.8, -ref), atol=1e-4)
+
+
+def test_per_mask_spacing_and_bad_arguments():
+    rng = np.random.default_rng(0)
+    masks = _non_trivial(rng, (12, 10), 0.2, 2)
+    sps = [(1.0, 2.0), (0.5, 0.5)]
+    got = signed_distance(torch.from_numpy(masks), sps).numpy()
+    for i in range(2):
+        np.testing.assert_allclose(got[i], _scipy_sdt(masks[i], sps[i]), atol=1e-4)
+    with pytest.raises(ValueError, match="spacing"):
+        signed_distance(torch.from_numpy(masks), (1.0, -1.0))
+    with pytest.raises(ValueError, match="spacing"):
+        signed_distance(torch.from_numpy(masks), (1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="kind"):
+        signed_distance(torch.from_numpy(masks), kind="squared")
+    with pytest.raises(TypeError, match="masks"):
+        signed_distance(masks)
+
+
+def test_spacing_read_from_metatensor():
+    aff = [torch.diag(torch.tensor([0.8, 0.8, 3.0, 1.0], dtype=torch.float64)),
+           torch.diag(torch.tensor([2.0, 1.0, 1.0, 1.0], dtype=torch.float64))]
+    batch = list_data_collate([{"l": MetaTensor(torch.zeros(1, 4, 4, 4), affine=a)} for a in aff])["l"]
+    assert resolve_spacing(None, 2, 3, batch) == [(0.8, 0.8, 3.0), (2.0, 1.0, 1.0)]
+    assert resolve_spacing((1.5, 1.0, 1.0), 2, 3, batch) == [(1.5, 1.0, 1.0)] * 2  # the option wins
+    assert resolve_spacing(None, 2, 3, torch.zeros(2)) == [(1.0, 1.0, 1.0)] * 2
+    # the loss on a MetaTensor target equals the loss with the same spacing given explicitly
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 2, 6, 5, 4, generator=gen)
+    y = torch.randint(0, 2, (2, 1, 6, 5, 4), generator=gen)
+    ym = list_data_collate([{"l": MetaTensor(y[i].float(), affine=aff[i])} for i in range(2)])["l"]
+    kw = {"softmax": True, "to_onehot_y": True, "reduction": "none"}
+    got = M.SurfaceBoundaryLoss(**kw)(x, ym)
+    for i in range(2):
+        ref = M.SurfaceBoundaryLoss(**kw, spacing=tuple(np.diag(aff[i].numpy())[:3]))(x[i:i + 1], y[i:i + 1])
+        torch.testing.assert_close(got[i:i + 1], ref)
+
+
+# ------------------------------------------------------------------------------------------------ MONAI parity
+
+def _data(dim: int, c: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    spatial = (11, 9, 7)[:dim]
+    x = 2 * torch.randn(2, c, *spatial, generator=gen)
+    y = torch.randint(0, c, (2, 1, *spatial), generator=gen)
+    y[1, 0, :4] = 0  # a class boundary, some structure
+    return x, y, F.one_hot(y[:, 0], c).movedim(-1, 1).float()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("kw", [{"softmax": True}, {"softmax": True, "include_background": False},
+                                {"sigmoid": True}])
+def test_hausdorff_and_boundary_equal_monai_with_unit_spacing(dim, kw):
+    x, y, onehot = _data(dim, 3)
+    ours_h = M.HausdorffDistanceLoss(**kw)(x, onehot)
+    monai_h = HausdorffDTLoss(**{"include_background": True, **kw})(x, onehot)
+    torch.testing.assert_close(ours_h, monai_h, rtol=1e-5, atol=0)
+    torch.testing.assert_close(M.SurfaceBoundaryLoss(**kw)(x, onehot), BoundaryLoss(**kw)(x, onehot),
+                               rtol=1e-5, atol=1e-7)
+    # label maps give the same values as their one-hot form
+    lab_kw = {**kw, "to_onehot_y": True}
+    if not kw.get("sigmoid"):
+        torch.testing.assert_close(M.HausdorffDistanceLoss(**lab_kw)(x, y), ours_h)
+
+
+def test_spacing_differs_from_monai_as_documented():
+    x, y, onehot = _data(3, 2)
+    monai_h, monai_b = HausdorffDTLoss(softmax=True, include_background=True)(x, onehot), \
+        BoundaryLoss(softmax=True)(x, onehot)
+    # isotropic 2 mm: distances double, so α = 2 gives 4 x MONAI and the boundary loss 2 x MONAI
+    torch.testing.assert_close(M.HausdorffDistanceLoss(softmax=True, spacing=2.0)(x, onehot), 4 * monai_h)
+    torch.testing.assert_close(M.SurfaceBoundaryLoss(softmax=True, spacing=2.0)(x, onehot), 2 * monai_b)
+    # anisotropic: not a rescaling of MONAI, but the same formula on SciPy's mm distances
+    sp = (0.8, 0.8, 3.0)
+    p = torch.softmax(x, 1)
+    g = onehot.bool().numpy()
+    pm = (p > 0.5).numpy()
+    d_g = torch.from_numpy(np.abs(np.stack([[_scipy_sdt(m, sp) for m in s] for s in g]))).float()
+    d_p = torch.from_numpy(np.abs(np.stack([[_scipy_sdt(m, sp) for m in s] for s in pm]))).float()
+    ref_h = ((p - onehot) ** 2 * (d_g ** 2 + d_p ** 2)).mean()
+    got_h = M.HausdorffDistanceLoss(softmax=True, spacing=sp)(x, onehot)
+    torch.testing.assert_close(got_h, ref_h, rtol=1e-5, atol=0)
+    assert not math.isclose(got_h.item(), monai_h.item(), rel_tol=1e-2)
+    phi = np.stack([[np.where(m, _scipy_sdt(m, sp) + 0.8, _scipy_sdt(m, sp)) for m in s] for s in g])
+    ref_b = (p * torch.from_numpy(phi).float()).mean()
+    torch.testing.assert_close(M.SurfaceBoundaryLoss(softmax=True, spacing=sp)(x, onehot), ref_b, rtol=1e-5,
+                               atol=1e-7)
+
+
+# ------------------------------------------------------------------------------------------------ hand-computed
+
+# 1D example, spacing 2 mm: target [0,0,1,1,1,0], probabilities p, no activation (C = 1)
+G1 = torch.tensor([[[0.0, 0, 1, 1, 1, 0]]])
+P1 = torch.tensor([[[0.3, 0.6, 0.8, 0.4, 0.9, 0.7]]])
+
+
+def _bce(p, g):
+    return [-(gi * math.log(pi) + (1 - gi) * math.log(1 - pi)) for pi, gi in zip(p, g, strict=True)]
+
+
+def test_hausdorff_hand_computed():
+    # target: d_g = [4,2,2,4,2,2] mm; prediction p > 0.5 = [0,1,1,0,1,1]: d_p = [2,2,2,2,2,4] mm
+    p, g = P1[0, 0].tolist(), G1[0, 0].tolist()
+    w = [4**2 + 2**2, 2**2 + 2**2, 2**2 + 2**2, 4**2 + 2**2, 2**2 + 2**2, 2**2 + 4**2]  # d_g² + d_p²
+    expected = sum((pi - gi) ** 2 * wi for pi, gi, wi in zip(p, g, w, strict=True)) / 6
+    got = Fn.hausdorff_dt_loss(P1, G1, spacing=2.0)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    d_g, d_p = [4, 2, 2, 4, 2, 2], [2, 2, 2, 2, 2, 4]
+    expected_a1 = sum((pi - gi) ** 2 * (a + b) for pi, gi, a, b in zip(p, g, d_g, d_p, strict=True)) / 6
+    assert M.HausdorffDistanceLoss(spacing=(2.0,), alpha=1.0)(P1, G1).item() == pytest.approx(expected_a1, rel=1e-6)
+
+
+def test_boundary_hand_computed():
+    # φ (δ = 2 mm): outside distances [4, 2, ., ., ., 2]; inside -(d - 2): d = [2, 4, 2] -> [0, -2, 0]
+    phi = [4.0, 2.0, 0.0, -2.0, 0.0, 2.0]
+    expected = sum(pi * f for pi, f in zip(P1[0, 0].tolist(), phi, strict=True)) / 6
+    assert Fn.boundary_loss(P1, G1, spacing=2.0).item() == pytest.approx(expected, rel=1e-6)
+    none = M.SurfaceBoundaryLoss(spacing=2.0, reduction="none")(P1, G1)
+    torch.testing.assert_close(none, P1 * torch.tensor(phi))
+
+
+def test_shape_aware_hand_computed():
+    # predicted contour (p > 0.5 = [0,1,1,0,1,1], voxels with a face neighbour outside): {1, 2, 4};
+    # |φ_g| there = [2, 0, 0] -> E = 2/3 mm
+    ce = _bce(P1[0, 0].tolist(), G1[0, 0].tolist())
+    expected = (1 + 2 / 3) * sum(ce) / 6
+    assert Fn.shape_aware_loss(P1, G1, spacing=2.0).item() == pytest.approx(expected, rel=1e-6)
+    # a prediction whose contour lies on the target's innermost layer: E = 0, plain BCE
+    p2 = torch.tensor([[[0.3, 0.1, 0.8, 0.6, 0.9, 0.2]]])
+    assert Fn.shape_aware_loss(p2, G1, spacing=2.0).item() == pytest.approx(
+        sum(_bce(p2[0, 0].tolist(), G1[0, 0].tolist())) / 6, rel=1e-6)
+
+
+def test_distance_penalized_ce_hand_computed():
+    # d = |φ| = [4, 2, 0, 2, 0, 2], max 4 -> Φ = 1 - d/4 = [0, .5, 1, .5, 1, .5]
+    phi_w = [0, 0.5, 1, 0.5, 1, 0.5]
+    ce = _bce(P1[0, 0].tolist(), G1[0, 0].tolist())
+    for lam in (1.0, 3.0):
+        expected = sum((1 + lam * w) * c for w, c in zip(phi_w, ce, strict=True)) / 6
+        got = Fn.distance_penalized_ce_loss(P1, G1, spacing=2.0, penalty=lam)
+        assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def _ssl_reference(p, g, k, beta, c4):
+    """The structural similarity loss of one 1D channel, written out with plain Python."""
+    n, r = len(p), k // 2
+
+    def stats(x, i):
+        w = [x[j] for j in range(max(0, i - r), min(n, i + r + 1))]
+        mu = sum(w) / len(w)
+        return mu, math.sqrt(max(sum(v * v for v in w) / len(w) - mu * mu, 0) + 1e-12)
+
+    e = []
+    for i in range(n):
+        mg, sg = stats(g, i)
+        mp, sp = stats(p, i)
+        e.append(abs((g[i] - mg) / (sg + c4) - (p[i] - mp) / (sp + c4)))
+    sel = [ei > beta * max(e) for ei in e]
+    ce = _bce(p, g)
+    return sum(ei * c for ei, c, s in zip(e, ce, sel, strict=True) if s) / sum(sel)
+
+
+def test_structural_similarity_hand_computed():
+    p, g = P1[0, 0].tolist(), G1[0, 0].tolist()
+    for k, beta in ((3, 0.1), (5, 0.5)):
+        expected = _ssl_reference(p, g, k, beta, 0.01)
+        got = Fn.structural_similarity_loss(P1, G1, kernel_size=k, beta=beta)
+        assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def _dice_loss(p, g, keep, s=1e-5):
+    tp = sum(pi * gi for pi, gi, k in zip(p, g, keep, strict=True) if k)
+    ps = sum(pi for pi, k in zip(p, keep, strict=True) if k)
+    gs = sum(gi for gi, k in zip(g, keep, strict=True) if k)
+    return 1 - (2 * tp + s) / (ps + gs + s)
+
+
+def test_blob_hand_computed():
+    # two lesions {0, 1} and {5}; each is scored with the other masked out
+    g = [1.0, 1, 0, 0, 0, 1, 0, 0]
+    p = [0.9, 0.6, 0.2, 0.1, 0.3, 0.4, 0.2, 0.1]
+    x, y = torch.tensor([[p]]), torch.tensor([[g]])
+    glob = _dice_loss(p, g, [1] * 8)
+    lesion_a = _dice_loss(p, g, [1, 1, 1, 1, 1, 0, 1, 1])
+    lesion_b = _dice_loss(p, g, [0, 0, 1, 1, 1, 1, 1, 1])
+    expected = 2 * glob + (lesion_a + lesion_b) / 2
+    assert Fn.blob_loss(x, y).item() == pytest.approx(expected, rel=1e-6)
+    got = Fn.blob_loss(x, y, global_weight=0.5, lesion_weight=3.0)
+    assert got.item() == pytest.approx(0.5 * glob + 3.0 * (lesion_a + lesion_b) / 2, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ blob properties
+
+def test_blob_weights_small_and_large_lesions_equally():
+    s = 24
+    y = torch.zeros(1, 1, s, s, s)
+    y[0, 0, 2:14, 2:14, 2:14] = 1  # large lesion: 1728 voxels
+    y[0, 0, 20:22, 20:22, 20:22] = 1  # small lesion: 8 voxels
+    big = y.clone()
+    big[0, 0, 20:22, 20:22, 20:22] = 0
+    small = y - big
+    miss_small, miss_big = big.clone(), small.clone()  # perfect on one lesion, nothing on the other
+    lesion_only = M.BlobLoss(global_weight=0.0, lesion_weight=1.0)
+    a, b = lesion_only(miss_small, y).item(), lesion_only(miss_big, y).item()
+    assert a == pytest.approx(0.5, abs=1e-4) and b == pytest.approx(0.5, abs=1e-4)  # one lesion lost of two
+    d_small, d_big = Fn.dice_loss(miss_small, y).item(), Fn.dice_loss(miss_big, y).item()
+    assert d_small < 0.01 and d_big > 0.99  # the global Dice all but ignores the small lesion
+
+
+def test_blob_sample_without_lesion_falls_back_to_global():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 1, 8, 8, generator=gen)
+    y = torch.zeros(2, 1, 8, 8)
+    y[0, 0, 1:3, 1:3] = 1
+    y[0, 0, 5:7, 4:8] = 1
+    per_sample = M.BlobLoss(sigmoid=True, reduction="none")(x, y)
+    glob = Fn.dice_loss(x, y, sigmoid=True, reduction="none")
+    torch.testing.assert_close(per_sample[1], 3 * glob[1])  # (α + β) x the global term
+    assert not torch.allclose(per_sample[0], 3 * glob[0])
+
+
+def test_blob_options_are_validated():
+    with pytest.raises(ValueError, match="region"):
+        M.BlobLoss(region="bce_does_not_exist")
+    with pytest.raises(ValueError, match="region"):
+        M.BlobLoss(region="hausdorff_dt")  # not a region loss
+    with pytest.raises(ValueError, match="region_kwargs"):
+        M.BlobLoss(region_kwargs={"sigmoid": True})
+    with pytest.raises(ValueError, match="unexpected"):
+        M.BlobLoss(region="tversky", region_kwargs={"gamma": 2.0})
+    with pytest.raises(TypeError, match="instances"):
+        M.BlobLoss()(torch.rand(1, 1, 4, 4), torch.ones(1, 1, 4, 4), instances=torch.ones(1, 1, 4, 4))
+
+
+# ------------------------------------------------------------------------------------------------ edge cases
+
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_empty_and_all_foreground_targets(fill):
+    """No boundary in the target: its maps are 0. Boundary loss 0 (with zero gradient); Hausdorff scores the
+    prediction's own boundary only; the CE losses are plain cross-entropy."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 1, 6, 5, 4, generator=gen, requires_grad=True)
+    y = torch.full((2, 1, 6, 5, 4), fill)
+    b = M.SurfaceBoundaryLoss(sigmoid=True)(x, y)
+    b.backward()
+    assert b.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x.grad))
+    p = torch.sigmoid(x.detach())
+    d_p = signed_distance((p > 0.5)[:, 0], kind="unsigned").unsqueeze(1)
+    torch.testing.assert_close(M.HausdorffDistanceLoss(sigmoid=True)(x, y), ((p - y) ** 2 * d_p ** 2).mean())
+    bce = F.binary_cross_entropy_with_logits(x, y)
+    torch.testing.assert_close(M.DistancePenalizedCELoss(sigmoid=True)(x, y), bce)
+    # perfect prediction of an empty / full target: every distance loss is 0
+    perfect = 60 * (2 * y - 1)
+    for key in ("hausdorff_dt", "boundary", "distance_penalized_ce", "shape_aware"):
+        assert M.get_loss(key, sigmoid=True)(perfect, y).abs().item() < 1e-6
+
+
+def test_boundary_minimum_is_the_perfect_prediction():
+    _, y, onehot = _data(3, 3, seed=5)
+    loss = M.SurfaceBoundaryLoss(to_onehot_y=True)
+    best = loss(onehot, y)
+    phi = signed_distance(onehot.flatten(0, 1).bool(), kind="level_set").view(onehot.shape)
+    torch.testing.assert_close(best, phi.clamp_max(0).mean())  # p = [φ < 0] minimises mean(p·φ) over [0, 1]
+    assert best < 0
+    for seed in range(3):
+        p = torch.softmax(torch.randn(onehot.shape, generator=torch.Generator().manual_seed(seed)), 1)
+        assert loss(p, y) > best
+
+
+def test_anisotropic_precomputed_equals_on_the_fly_for_every_loss():
+    """Transforms on MetaTensor labels with 0.8 x 0.8 x 3 mm voxels, collated to a batch, give the on-the-fly
+    values (spacing read from the MetaTensor in both paths)."""
+    gen = torch.Generator().manual_seed(7)
+    aff = torch.diag(torch.tensor([0.8, 0.8, 3.0, 1.0], dtype=torch.float64))
+    labels = torch.randint(0, 3, (2, 1, 10, 9, 6), generator=gen)
+    labels[0, 0, :, :5] = 0
+    sdm = SignedDistanceMapd(keys="label", num_classes=3)
+    inst = LesionInstancesd(keys="label", num_classes=3)
+    batch = list_data_collate([inst(sdm({"label": MetaTensor(lab, affine=aff)})) for lab in labels])
+    x = torch.randn(2, 3, 10, 9, 6, generator=gen)
+    kw = {"softmax": True, "to_onehot_y": True}
+    for key in ("hausdorff_dt", "boundary", "shape_aware", "distance_penalized_ce"):
+        loss = M.get_loss(key, **kw)
+        on_the_fly = loss(x, batch["label"])
+        torch.testing.assert_close(loss(x, batch["label"], distance=batch["label_dist"]), on_the_fly)
+        plain = M.get_loss(key, **kw, spacing=(0.8, 0.8, 3.0))  # plain tensors, explicit spacing
+        torch.testing.assert_close(plain(x, labels, distance=batch["label_dist"].as_tensor()), on_the_fly)
+        # kept channels only
+        nobg = M.get_loss(key, **kw, include_background=False)
+        torch.testing.assert_close(nobg(x, batch["label"], distance=batch["label_dist"][:, 1:]),
+                                   nobg(x, batch["label"]))
+    blob = M.BlobLoss(**kw)
+    torch.testing.assert_close(blob(x, labels, instances=batch["label_instances"]), blob(x, labels))
+
+
+def test_precomputed_maps_are_validated():
+    x, y, onehot = _data(2, 3)
+    loss = M.SurfaceBoundaryLoss(softmax=True)
+    with pytest.raises(ValueError, match="distance"):
+        loss(x, onehot, distance=torch.zeros(2, 2, 5, 5))
+    with pytest.raises(TypeError, match="distance"):
+        loss(x, onehot, distance=torch.zeros(onehot.shape, dtype=torch.long))
+    with pytest.raises(ValueError, match="spacing"):
+        M.SurfaceBoundaryLoss(spacing=(1.0, 0.0))
+    with pytest.raises(ValueError, match="spacing"):
+        M.SurfaceBoundaryLoss(softmax=True, spacing=(1.0, 1.0, 1.0))(x, onehot)  # 2D input
+    with pytest.raises(ValueError, match="kernel_size"):
+        M.StructuralSimilarityLoss(kernel_size=4)
+
+
+def test_reduction_none_shapes_and_masked_voxels():
+    x, y, onehot = _data(3, 3)
+    mask = torch.ones(2, 1, *x.shape[2:])
+    mask[:, :, :3] = 0
+    for key in ("hausdorff_dt", "boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
+        out = M.get_loss(key, softmax=True, to_onehot_y=True, include_background=False, reduction="none")(
+            x, y, mask=mask)
+        assert out.shape == (2, 2, *x.shape[2:])
+        assert torch.equal(out[:, :, :3], torch.zeros_like(out[:, :, :3]))
+    assert M.BlobLoss(softmax=True, to_onehot_y=True, reduction="none")(x, y).shape == (2, 3)
+
+
+# ------------------------------------------------------------------------------------------------ transforms
+
+def test_lesion_instances_connectivity():
+    m = torch.zeros(1, 4, 4, 4, dtype=torch.bool)
+    m[0, 0, 0, 0] = m[0, 1, 1, 1] = True  # corner contact: one lesion with 26-connectivity
+    m[0, 3, 3, 3] = True
+    assert lesion_instances(m).max().item() == 2
+    assert lesion_instances(m, fully_connected=False).max().item() == 3
+    out = LesionInstancesd(keys="y", fully_connected=True)({"y": m.float()})["y_instances"]
+    assert out.dtype == torch.int32 and out.shape == (1, 4, 4, 4) and out.max().item() == 2
+
+
+def test_signed_distance_transform_outputs():
+    lab = torch.zeros(1, 7, 6, dtype=torch.long)
+    lab[0, 2:4, 1:3] = 2
+    d = SignedDistanceMapd(keys="label", num_classes=3, spacing=(0.5, 2.0))({"label": lab})["label_dist"]
+    assert d.shape == (3, 7, 6)
+    assert not d[1].any()  # absent class
+    m = (lab[0] == 2).numpy()
+    np.testing.assert_allclose(d[2].numpy(), np.where(m, _scipy_sdt(m, (0.5, 2.0)) + 0.5, _scipy_sdt(m, (0.5, 2.0))),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="label values"):
+        SignedDistanceMapd(keys="label", num_classes=2)({"label": lab})
+    with pytest.raises(ValueError, match="num_classes"):
+        SignedDistanceMapd(keys="label", num_classes=0)
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+
+def test_linear_ramp():
+    r = M.LinearRamp(start=0.0, end=1.0, length=10, delay=5)
+    assert [r(s) for s in (0, 5, 10, 15, 100)] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert M.LinearRamp(0.2, 0.8, length=0, delay=3)(3) == 0.8
+    region, boundary = M.LinearRamp.kervadec()
+    assert region(0) == 1.0 and boundary(0) == 0.0
+    assert region(99) == pytest.approx(0.01) and region(500) == pytest.approx(0.01)
+    assert all(region(s) + boundary(s) == pytest.approx(1.0) for s in range(0, 120, 7))
+    with pytest.raises(ValueError, match="length"):
+        M.LinearRamp(length=-1)
+    with pytest.raises(TypeError, match="step"):
+        r("3")
+
+
+def test_distance_maps_in_a_forked_worker_after_the_pool_started():
+    """DataLoader workers are forked after the loss ran in the parent: the thread pool must not be inherited."""
+    import multiprocessing as mp
+
+    masks = torch.zeros(2, 48, 48, 32, dtype=torch.bool)
+    masks[0, 5:9, 5:9, 5:9] = True
+    masks[1, 20:30, 3:8, 9:20] = True
+    ref = signed_distance(masks)  # starts the pool (large enough to run in parallel)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(signed_distance, (masks,)).get(timeout=60)
+    torch.testing.assert_close(got, ref)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(1, 14), min_size=1, max_size=3),
+       spacing=st.lists(st.floats(0.3, 4.0), min_size=3, max_size=3),
+       p=st.floats(0.02, 0.98), seed=st.integers(0, 2**16))
+def test_distance_maps_match_scipy_property(shape, spacing, p, seed):
+    sp = tuple(spacing[: len(shape)])
+    m = np.random.default_rng(seed).random(shape) < p
+    got = signed_distance(torch.from_numpy(m[None]), sp).numpy()[0]
+    ref = _scipy_sdt(m, sp) if 0 < m.sum() < m.size else np.zeros(m.shape)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
