@@ -416,7 +416,7 @@ def _progress(row: Row, c: int) -> str:
 # ---------------------------------------------------------------- output
 
 COLUMNS = ["loss", "shape", "MONAI counterpart", "ours ms", "MONAI ms", "time ×MONAI", "time ×CE", "time ×floor",
-           "ours MB", "MONAI MB", "mem ×MONAI", "mem ×CE", "mem ×floor", "rel Δ vs MONAI", "target"]
+           "ours MiB", "MONAI MiB", "mem ×MONAI", "mem ×CE", "mem ×floor", "rel Δ vs MONAI", "target"]
 
 
 def _fmt(v: float | None, spec: str) -> str:
@@ -427,7 +427,7 @@ def render_markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     """The table: one row per (loss, shape); ratios are ours / theirs (below 1 = ours faster or leaner)."""
     lines = [f"Benchmark on {meta['device']} ({meta['device_name']}), torch {meta['torch']}, MONAI {meta['monai']}, "
              f"{meta['threads']} threads, {meta['date']}. Forward + backward, label-map targets. Time: median of "
-             "pairwise ratios of alternated runs. Memory: peak extra bytes, min of "
+             "pairwise ratios of alternated runs. Memory: peak extra MiB (2^20 bytes), min of "
              f"{meta['mem_runs']} runs{meta['memory_where']}.",
              "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:

@@ -122,13 +122,15 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
 # The forward keeps only p (besides the caller's x and labels); the backward writes dL/dx into p's own buffer.
 # Both walk the voxels in chunks, so every temporary is chunk-sized: one buffer of the input's size in all.
 
-_CHUNK_ELEMENTS = 1 << 20  # (B, C, chunk) temporaries of about 4 MB in float32
+_CHUNK_ELEMENTS = 1 << 20  # (B, C, chunk) temporaries of at most about 4 MB in float32 ...
+_MIN_CHUNKS = 8  # ... and at most 1/8 of the input's size
 
 
 def _chunks(shape: torch.Size) -> list[slice]:
-    """Slices of the voxel dim N of a ``(B, C, N)`` tensor, each of about ``_CHUNK_ELEMENTS`` elements."""
+    """Slices of the voxel dim N of a ``(B, C, N)`` tensor, each of about ``min(_CHUNK_ELEMENTS, B·C·N / 8)``
+    elements."""
     b, c, n = shape
-    step = max(1, _CHUNK_ELEMENTS // (b * c))
+    step = max(1, min(_CHUNK_ELEMENTS // (b * c), n // _MIN_CHUNKS))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
