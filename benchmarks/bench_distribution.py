@@ -10,8 +10,9 @@ Forward + backward on label-map targets:
 on (2, 3, 96, 96, 96) and (2, 14, 64, 64, 64) by default. Time: identical tensors, the two losses alternated
 A B A B, the median of the pairwise ratios (and each side's median time); CPU time of the process on CPU (see
 :func:`step`), wall time on CUDA. Memory: each loss in a fresh child
-process, the peak resident set (``VmHWM``, reset with ``/proc/self/clear_refs`` right before the loss) minus the
-resident set just before the loss; the minimum over ``--mem-runs`` children.
+process with a fixed glibc mmap threshold (so that the resident set follows the live tensors), the peak resident set
+(``VmHWM``, reset with ``/proc/self/clear_refs`` right before the loss) minus the resident set just before the loss;
+the minimum over ``--mem-runs`` children. On CUDA, ``max_memory_allocated`` above the baseline.
 
 Usage: ``python benchmarks/bench_distribution.py [--pairs 7] [--mem-runs 3] [--device cpu|cuda] [--threads N]
 [--shapes 2,3,96,96,96 2,14,64,64,64] [--json out.json]``.
@@ -117,7 +118,11 @@ def memory(name: str, shape: tuple[int, ...], runs: int, device: str, threads: i
     for _ in range(runs):
         cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--shape", ",".join(map(str, shape)),
                "--device", device, "--threads", str(threads)]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        # a fixed glibc mmap threshold: every tensor buffer is mapped on allocation and unmapped when freed, so the
+        # resident set follows the live tensors (with glibc's dynamic threshold, freed 20 MB buffers stay in the
+        # heap and the peak depends on the allocation history: ±40 % between identical runs here)
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+        res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         out.append(int(res.stdout.strip().splitlines()[-1]))
     return min(out)
 

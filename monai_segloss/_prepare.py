@@ -42,14 +42,19 @@ class _SoftmaxAtLabels(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_p: torch.Tensor | None, g_lpt: torch.Tensor | None):
         p, labels = ctx.saved_tensors
-        inner = None
-        if g_p is not None:
-            inner = g_p - (p * g_p).sum(dim=1, keepdim=True)
-        if g_lpt is not None:
-            inner = -g_lpt if inner is None else inner - g_lpt
-        if inner is None:
+        if g_p is None and g_lpt is None:
             return None, None
-        grad = p * inner
+        # grad = p·(g_p - Σ_c p_c·g_p,c - g_t) + g_t·onehot, built in place in one (B, C, *S) buffer
+        if g_p is not None:
+            s = p[:, :1] * g_p[:, :1]
+            for c in range(1, p.shape[1]):  # Σ_c p_c·g_c without a (B, C, *S) temporary
+                s.addcmul_(p[:, c:c + 1], g_p[:, c:c + 1])
+            if g_lpt is not None:
+                s.add_(g_lpt)
+            grad = g_p - s
+        else:
+            grad = (-g_lpt).expand_as(p).clone()
+        grad.mul_(p)
         if g_lpt is not None:
             grad.scatter_add_(1, labels, g_lpt)
         return grad, None
