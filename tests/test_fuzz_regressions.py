@@ -107,3 +107,23 @@ def test_unscored_units_keep_their_loss_values():
                                                                                                   y[b:b + 1])
         torch.testing.assert_close(out[b], alone[0])
     assert out[1, 2] == 0 and not out[2].any()
+
+
+def test_log_cosh_dice_with_numerator_smoothing_above_the_denominator_is_finite():
+    """Was: ``smooth_nr=1.0`` (above the default ``smooth_dr=1e-5``) lets an empty class score
+    ``1 / (FP + 1e-5)`` ~ 2e4; ``log(cosh(1 - score))`` overflowed to inf. Checked against the closed form
+    ``log cosh x = |x| - log 2 + log1p(exp(-2|x|))`` of the hand-computed Dice scores."""
+    x = torch.tensor([[[10.0], [0.0], [0.0], [0.0]]], requires_grad=True)
+    y = torch.tensor([[0]])
+    w = [0.2, 1.0, 2.0, 0.5]
+    loss = get_loss("log_cosh_dice", softmax=True, to_onehot_y=True, batch=True, weight=w, smooth_nr=1.0)(x, y)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+    p = torch.softmax(x.detach().double()[0, :, 0], 0)
+    g = torch.tensor([1.0, 0, 0, 0], dtype=torch.float64)
+    tp, fp, fn = p * g, p * (1 - g), (1 - p) * g
+    score = (2 * tp + 1.0) / (2 * tp + fp + fn + 1e-5)
+    d = (1 - score).abs()
+    expected = (torch.tensor(w, dtype=torch.float64) * (d - math.log(2) + torch.log1p(torch.exp(-2 * d)))).mean()
+    assert float(score.max()) > 1e4  # the overflow regime of cosh
+    torch.testing.assert_close(loss.detach().double(), expected, rtol=1e-5, atol=0)
