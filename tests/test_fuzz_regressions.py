@@ -70,3 +70,60 @@ def test_other_act_returning_a_non_tensor_is_named(act):
     x, y = torch.randn(1, 2, 4), torch.randint(0, 2, (1, 1, 4))
     with pytest.raises(TypeError, match="other_act must return a torch.Tensor"):
         get_loss("dice", other_act=act, to_onehot_y=True)(x, y)
+
+
+@pytest.mark.parametrize("empty", ["skip", "fp"])
+@pytest.mark.parametrize("key", REGION_KEYS)
+def test_unscored_empty_unit_with_a_tiny_denominator_has_a_finite_gradient(key, empty):
+    """Was (found for focal_tversky, also dice, jaccard, tversky, log_cosh_dice): with ``smooth_dr=0`` and
+    ``empty="skip"``/``"fp"``, an empty class predicted with a probability of ~1e-32 has a score of
+    ``s_nr / 1e-32`` whose derivative overflows; the score is discarded by a ``where``, but 0·inf gave a NaN input
+    gradient. Logits (29.3, -43.3, -182.0) at one voxel of class 0, background not scored: both kept classes are
+    empty."""
+    x = torch.tensor([[[29.2608], [-43.3159], [-182.0195]]], requires_grad=True)
+    y = torch.tensor([[0]])
+    loss = get_loss(key, softmax=True, to_onehot_y=True, include_background=False, empty=empty, smooth_dr=0.0)(x, y)
+    loss.backward()
+    loss = loss.detach()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all(), (loss, x.grad)
+    if empty == "skip":  # no unit counts: 0 with a zero gradient
+        assert float(loss) == 0 and not x.grad.any()
+    else:  # scored by false-positive rates of ~1e-32 (through the loss's transform where it has one)
+        assert 0 <= float(loss) < 1e-12
+
+
+def test_unscored_units_keep_their_loss_values():
+    """The zeroed statistics of units that do not count change no value: ``reduction="none"`` on a case with scored,
+    skipped and absent (all-masked) units equals the unit-by-unit losses computed on their own."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 4, 4)
+    y = torch.randint(1, 3, (3, 1, 4, 4))
+    y[1] = 1  # sample 1: class 2 empty
+    mask = torch.ones(3, 1, 4, 4)
+    mask[2] = 0  # sample 2: no valid voxel
+    out = get_loss("tversky", softmax=True, to_onehot_y=True, empty="skip", reduction="none")(x, y, mask=mask)
+    for b in range(2):
+        alone = get_loss("tversky", softmax=True, to_onehot_y=True, empty="skip", reduction="none")(x[b:b + 1],
+                                                                                                  y[b:b + 1])
+        torch.testing.assert_close(out[b], alone[0])
+    assert out[1, 2] == 0 and not out[2].any()
+
+
+def test_log_cosh_dice_with_numerator_smoothing_above_the_denominator_is_finite():
+    """Was: ``smooth_nr=1.0`` (above the default ``smooth_dr=1e-5``) lets an empty class score
+    ``1 / (FP + 1e-5)`` ~ 2e4; ``log(cosh(1 - score))`` overflowed to inf. Checked against the closed form
+    ``log cosh x = |x| - log 2 + log1p(exp(-2|x|))`` of the hand-computed Dice scores."""
+    x = torch.tensor([[[10.0], [0.0], [0.0], [0.0]]], requires_grad=True)
+    y = torch.tensor([[0]])
+    w = [0.2, 1.0, 2.0, 0.5]
+    loss = get_loss("log_cosh_dice", softmax=True, to_onehot_y=True, batch=True, weight=w, smooth_nr=1.0)(x, y)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+    p = torch.softmax(x.detach().double()[0, :, 0], 0)
+    g = torch.tensor([1.0, 0, 0, 0], dtype=torch.float64)
+    tp, fp, fn = p * g, p * (1 - g), (1 - p) * g
+    score = (2 * tp + 1.0) / (2 * tp + fp + fn + 1e-5)
+    d = (1 - score).abs()
+    expected = (torch.tensor(w, dtype=torch.float64) * (d - math.log(2) + torch.log1p(torch.exp(-2 * d)))).mean()
+    assert float(score.max()) > 1e4  # the overflow regime of cosh
+    torch.testing.assert_close(loss.detach().double(), expected, rtol=1e-5, atol=0)

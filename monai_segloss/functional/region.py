@@ -136,8 +136,23 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     fp_rate = safe_ratio(st.fp, st.n, 0.0)
     if transform is not None:
         fp_rate = transform(fp_rate)
-    return reduce_units(per_unit(st), opts.reduction, weight=prep.weight, present=st.present, empty=st.empty,
-                        policy=opts.empty, fp_rate=fp_rate)
+    return reduce_units(per_unit(_scored_only(st, opts.empty)), opts.reduction, weight=prep.weight,
+                        present=st.present, empty=st.empty, policy=opts.empty, fp_rate=fp_rate)
+
+
+def _scored_only(st: RegionStats, policy: str) -> RegionStats:
+    """``st`` with zeros in the units whose score is not used (no valid voxel; empty under ``"skip"``/``"fp"``).
+
+    Their score is discarded by a ``torch.where``, whose backward sends them a zero gradient; but a score whose
+    denominator is tiny without being 0 (``smooth_dr=0`` and a predicted mass of 1e-32) has an infinite local
+    derivative there, and 0·inf is NaN. Zero statistics give a 0/0 score, which ``safe_ratio`` handles.
+    """
+    drop = ~st.present
+    if policy in ("skip", "fp"):
+        drop = drop | st.empty
+    zero = torch.zeros((), dtype=st.tp.dtype, device=st.tp.device)
+    return RegionStats(tp=torch.where(drop, zero, st.tp), psum=torch.where(drop, zero, st.psum),
+                       gsum=torch.where(drop, zero, st.gsum), n=st.n)
 
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)

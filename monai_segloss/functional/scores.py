@@ -5,6 +5,8 @@ All take and return tensors of the same shape (one value per unit); ``s_nr``/``s
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..reduce import safe_ratio
@@ -47,5 +49,12 @@ def focal_power(loss: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 def log_cosh(loss: torch.Tensor) -> torch.Tensor:
-    """Log-cosh transform (Jadon 2020): ``log(cosh(loss))``; ``loss`` lies in [0, 1], where cosh cannot overflow."""
-    return torch.log(torch.cosh(loss))
+    """Log-cosh transform (Jadon 2020): ``log(cosh(loss))``.
+
+    ``loss`` lies in [0, 1] with the usual smoothing, but a numerator smoothing larger than the denominator's
+    (``smooth_nr > smooth_dr``) lets an empty class score far above 1, where ``cosh`` overflows: beyond |x| = 10 the
+    equal form ``|x| + log1p(exp(-2|x|)) - log 2`` is used (exact there; near 0 it would cancel)."""
+    a = loss.abs()
+    near = torch.log(torch.cosh(a.clamp(max=10.0)))
+    far = a + torch.log1p(torch.exp(-2 * a)) - math.log(2.0)
+    return torch.where(a < 10.0, near, far)
