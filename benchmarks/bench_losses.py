@@ -92,7 +92,8 @@ SPECS: dict[str, tuple[dict[str, Any], Counterpart | None]] = {
                                     same_value=False)),  # MONAI's softmax focal mean is ×C (DESIGN §3)
     "dice_ce": (LABEL_KW, Counterpart("DiceCELoss", LABEL_KW)),
     "dice_focal": (LABEL_KW, Counterpart("DiceFocalLoss", {**LABEL_KW, "gamma": 2.0}, same_value=False)),
-    "hausdorff_dt": (LABEL_KW, Counterpart("HausdorffDTLoss", LABEL_KW)),
+    # MONAI's HausdorffDTLoss leaves the background out by default; ours scores it: compare on the same channels
+    "hausdorff_dt": (LABEL_KW, Counterpart("HausdorffDTLoss", {**LABEL_KW, "include_background": True})),
     "boundary": (LABEL_KW, Counterpart("BoundaryLoss", LABEL_KW)),
 }
 
