@@ -18,9 +18,10 @@ For each registered key, two tests:
 Tensors are tiny and built by torch from a drawn seed, so an example costs about a millisecond or two.
 
 Example budget: ``SEGLOSS_FUZZ_PROFILE`` selects ``ci`` (default: at least ``SEGLOSS_FUZZ_EXAMPLES`` = 2400
-examples in total over all tests, derandomized so CI is reproducible), ``dev`` (about 10 per test, for local runs)
-or ``explore`` (``SEGLOSS_FUZZ_EXAMPLES`` in total, default 40000, random seeds: run it by hand to search for new
-failures; every failure found becomes a test in ``tests/test_fuzz_regressions.py``).
+examples in total over all tests, derandomized so CI is reproducible, no shrinking), ``dev`` (about 10 per test,
+for local runs) or ``explore`` (``SEGLOSS_FUZZ_EXAMPLES`` in total, default 40000, random seeds, shrinking: run it
+by hand to search for new failures, e.g. ``SEGLOSS_FUZZ_PROFILE=explore pytest tests/test_fuzz.py -x``; every
+failure found becomes a test in ``tests/test_fuzz_regressions.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from monai_segloss import available_losses, get_loss, loss_class
@@ -54,7 +55,11 @@ _TOTAL = int(os.environ.get("SEGLOSS_FUZZ_EXAMPLES", {"ci": 2400, "dev": 0, "exp
 N_TESTS = 2 * max(len(KEYS), 1)
 PER_TEST = 10 if _PROFILE == "dev" and _TOTAL == 0 else max(20, math.ceil(_TOTAL / N_TESTS))
 
+# no shrinking in CI and dev runs: a failure there is reported as found (with the example's description), without
+# minutes of shrinking; ``explore`` shrinks, to turn what it finds into small regression tests
+_PHASES = tuple(Phase) if _PROFILE == "explore" else tuple(p for p in Phase if p != Phase.shrink)
 FUZZ = settings(max_examples=PER_TEST, deadline=None, derandomize=_PROFILE != "explore", print_blob=True,
+                phases=_PHASES,
                 database=None if _PROFILE != "explore" else settings.default.database,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
