@@ -157,6 +157,8 @@ def train_and_evaluate(key: str, setting: DemoSetting, data_dir: Path, out_dir: 
     wf.initialize()
     trainer = wf.parser.get_parsed_content("train#trainer")
     evaluator = wf.parser.get_parsed_content("validate#evaluator")
+    for engine in (trainer, evaluator):  # the bundle's StatsHandlers log through the engines' loggers
+        engine.logger.setLevel(logging.WARNING)
     losses: list[tuple[int, float]] = []
     val: list[tuple[int, float]] = []
     bar = _progress(setting.epochs * len(trainer.data_loader), f"{key}: training")
@@ -195,7 +197,8 @@ def run_demo(out_dir: str | Path = "demo_report", losses: tuple[str, ...] | list
     # the bundle's per-iteration log lines would bury the progress bars: keep warnings only during the demo
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("ignite").setLevel(logging.WARNING)
-    data_dir = Path(cache_dir) / f"lesion_{'quick' if quick else 'default'}_seed{seed}"
+    # the folder name carries the data settings, so a changed setting never meets a stale cache
+    data_dir = Path(cache_dir) / f"lesion_{setting.num_cases}x{'x'.join(map(str, setting.shape))}_seed{seed}"
     print(f"data: {data_dir} ({setting.num_cases} synthetic cases of {setting.shape}, generated once)", flush=True)
     ensure_generated(data_dir, task="lesion", num_cases=setting.num_cases, seed=seed, shape=setting.shape)
     torch.set_num_threads(max(1, torch.get_num_threads()))
