@@ -92,8 +92,9 @@ def _kept_by_channel(prep: PreparedInput, kept_values: torch.Tensor | None = Non
 
 
 def _bcast(v: torch.Tensor, ndim: int) -> torch.Tensor:
-    """``(K,)`` -> ``(1, K, 1, ...)`` for a ``ndim``-dim tensor."""
-    return v.view(1, -1, *([1] * (ndim - 2)))
+    """``(K,)`` -> ``(1, K, 1, ...)`` for a ``ndim``-dim tensor; a tensor that already has ``ndim`` dims (such as
+    per-sample coefficients ``(B, K, 1, ...)``) is returned as it is."""
+    return v if v.ndim == ndim else v.view(1, -1, *([1] * (ndim - 2)))
 
 
 # ---------------------------------------------------------------- shared numerical parts
