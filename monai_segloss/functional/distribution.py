@@ -28,6 +28,7 @@ import torch
 
 from .._options import InputOptions, RegionOptions, parse_options
 from .._prepare import PreparedInput, prepare_input, shared_preparation
+from ..distributed import global_sum
 from ..reduce import reduce_units, reduce_voxels, safe_ratio
 from ..stats import RegionStats, confusion_stats
 from . import region as R
@@ -284,7 +285,7 @@ class FocalOptions(InputOptions):
 class ExpLogOptions(RegionOptions):
     """``gamma_dice``/``gamma_cross``: exponents γ_d, γ_c > 0 (default 0.3); ``w_dice``/``w_cross``: weights of
     the two terms (default 0.8, 0.2); ``frequency_weighting``: Wong's label weights ``(Σ_k f_k / f_l)^0.5`` from the
-    batch's label frequencies (default True)."""
+    batch's label frequencies (the global batch's with ``distributed=True``) (default True)."""
 
     gamma_dice: float = 0.3
     gamma_cross: float = 0.3
@@ -507,6 +508,16 @@ def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w
     return voxel_w * vox + unit_w * region
 
 
+def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The label counts ``freq`` ``(C,)`` and the valid-voxel count ``n`` of Wong's weights, summed over every DDP
+    rank with ``batch=True, distributed=True`` (as the Dice statistics are), so that each rank weights its voxel
+    term with the weights of the global batch."""
+    if not (o.batch and o.distributed):
+        return freq, n
+    summed = global_sum(torch.cat([freq, n.reshape(1).to(freq.dtype)]))
+    return summed[:-1], summed[-1]
+
+
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
@@ -522,7 +533,8 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
                 freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else \
                     torch.bincount(prep.labels[prep.valid] if prep.valid is not None else prep.labels.flatten(),
                                    minlength=prep.num_classes).to(coef.dtype)
-                coef = coef * _wong_weights(freq, _n_valid(prep))
+                freq, n = _label_frequencies(freq, _n_valid(prep), o)
+                coef = coef * _wong_weights(freq, n)
         voxel = _categorical_terms(prep, lambda lp, cls: safe_pow(-lp, gc), coef, per_channel=True)
     else:
         w = 1.0 if prep.weight is None else prep.weight
@@ -530,8 +542,7 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
         if o.frequency_weighting:
             with torch.no_grad():
                 g = prep.keep(prep.target_onehot())
-                f_pos = g.transpose(0, 1).flatten(1).sum(1)
-                n = _n_valid(prep)
+                f_pos, n = _label_frequencies(g.transpose(0, 1).flatten(1).sum(1), _n_valid(prep), o)
                 pos_w = pos_w * _wong_weights(f_pos, n)
                 neg_w = neg_w * _wong_weights(n - f_pos, n)
         voxel = _binary_terms(prep, pos_w, neg_w, lambda lp, l1p: safe_pow(-lp, gc),
