@@ -32,7 +32,7 @@ from ..distributed import global_sum
 from ..reduce import reduce_units, reduce_voxels, safe_ratio
 from ..stats import RegionStats, confusion_stats
 from . import region as R
-from .scores import dice_score, safe_pow, tversky_index
+from .scores import dice_score, neg_log, safe_pow, tversky_index
 
 __all__ = [
     "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "ExpLogOptions", "ComboOptions",
@@ -521,8 +521,8 @@ def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) ->
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-    dice = dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
-    dice_units = safe_pow(-torch.log(dice), o.gamma_dice)
+    sc = R.scored_only(st, o.empty)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
+    dice_units = safe_pow(neg_log(dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)), o.gamma_dice)
     gc = o.gamma_cross
     categorical = not is_binary_mode(prep)
     if categorical:
@@ -559,7 +559,8 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
     if o.reduction == "none":  # the unit shares are needed: compute both parts once on one prepared input
         prep = prepare_input(input, target, o, mask)
         st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-        units = 1 - dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
+        sc = R.scored_only(st, o.empty)
+        units = 1 - dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)
         ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
     with shared_preparation():
@@ -581,7 +582,8 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         if o.rare_classes is not None:
             raise ValueError("rare_classes applies to categorical (softmax) inputs; with sigmoid or a single channel "
                              "the positive class of every channel is the rare one")
-        units = 0.5 * (ft(st.tn, st.fn, st.fp, not asym) + ft(st.tp, st.fp, st.fn, True))
+        sc = R.scored_only(st, o.empty)
+        units = 0.5 * (ft(sc.tn, sc.fn, sc.fp, not asym) + ft(sc.tp, sc.fp, sc.fn, True))
 
         def pos(lp, l1p):  # rare (positive): δ·(1-p)^γ·CE (symmetric) or δ·CE (asymmetric)
             return -lp if asym else -torch.exp(g * l1p) * lp
@@ -601,7 +603,8 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         rare = torch.zeros(c, dtype=torch.bool, device=prep.input.device)
         rare[list(rare_ids)] = True
         rare_k = rare[prep.channels]
-        units = torch.where(rare_k, ft(st.tp, st.fp, st.fn, True), ft(st.tp, st.fp, st.fn, not asym))
+        sc = R.scored_only(st, o.empty)
+        units = torch.where(rare_k, ft(sc.tp, sc.fp, sc.fn, True), ft(sc.tp, sc.fp, sc.fn, not asym))
         coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, prep.input.new_tensor(d), 1 - d)
         focal_cls = ~rare if asym else torch.ones_like(rare)
 

@@ -138,7 +138,8 @@ class ExpLogLoss(SegLoss):
     over every DDP rank's batch with ``batch=True, distributed=True``; ``frequency_weighting=False`` gives
     w_l = 1). In binary mode each channel has two labels, positive and
     negative, each with its own frequency weight. ``weight`` multiplies both terms of a class. Powers below 1 are
-    continued linearly below 1e-12 so the gradient stays finite at a perfect prediction.
+    continued linearly below 1e-12 so the gradient stays finite at a perfect prediction, and so is ``-ln`` below a
+    Dice of 1e-12 (a Dice of 0, possible only with ``smooth_nr=0``, gives a finite loss: about 28.6^γ_d).
 
     Args:
         gamma_dice: γ_d > 0. Default 0.3.
