@@ -172,9 +172,7 @@ def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, va
     a = dpsum.unsqueeze(-1)  # (B, C, 1)
     for sl in _chunks(p.shape):
         pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
-        # a fresh buffer: ``a.expand_as(pc).contiguous()`` would be ``a`` itself for a one-voxel chunk, and the
-        # in-place updates below would then write into dL/dpsum
-        h = pc * (2 * a) if squared else pc.new_empty(pc.shape).copy_(a.expand_as(pc))
+        h = pc * (2 * a) if squared else a.expand_as(pc).contiguous()
         h.scatter_add_(1, y, dtp.gather(1, y.squeeze(1)).unsqueeze(1))
         if act == "softmax":
             h.sub_((pc * h).sum(1, keepdim=True))

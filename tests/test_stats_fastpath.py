@@ -46,24 +46,6 @@ def test_gradcheck_label_map_stats(act, squared, masked, monkeypatch):
 
 
 @pytest.mark.parametrize("act", ACTS, ids=["softmax", "sigmoid", "other", "probs"])
-@pytest.mark.parametrize("squared", [False, True])
-def test_gradcheck_one_voxel_chunks(act, squared, monkeypatch):
-    """Was: with chunks of one voxel (any input of fewer than 16 voxels), the unsquared backward's buffer
-    ``dL/dpsum.expand_as(chunk).contiguous()`` was dL/dpsum itself, and the in-place scatter of dL/dtp accumulated
-    into it from chunk to chunk: wrong gradients for every tiny label-map input (the float64 gradchecks of the
-    promise harness)."""
-    monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 1)
-    x, y, _ = _case(5, shape=(1, 3, 4), act=act)
-    opts = RegionOptions(to_onehot_y=True, **act)
-
-    def stats(inp):
-        s = confusion_stats(prepare_input(inp, y, opts), squared=squared)
-        return s.tp, s.psum
-
-    assert torch.autograd.gradcheck(stats, (x.requires_grad_(),))
-
-
-@pytest.mark.parametrize("act", ACTS, ids=["softmax", "sigmoid", "other", "probs"])
 @pytest.mark.parametrize("key,kw", [
     ("dice", {}), ("dice", {"squared_pred": True}), ("jaccard", {"batch": True}),
     ("tversky", {"include_background": False}), ("focal_tversky", {"exclude_channels": [1]}),
