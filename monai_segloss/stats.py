@@ -172,7 +172,8 @@ def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, va
     a = dpsum.unsqueeze(-1)  # (B, C, 1)
     for sl in _chunks(p.shape):
         pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
-        h = pc * (2 * a) if squared else a.expand_as(pc).contiguous()
+        # clone, not contiguous(): for a one-voxel chunk expand_as is a no-op and contiguous() would return `a`
+        h = pc * (2 * a) if squared else a.expand_as(pc).clone()
         h.scatter_add_(1, y, dtp.gather(1, y.squeeze(1)).unsqueeze(1))
         if act == "softmax":
             h.sub_((pc * h).sum(1, keepdim=True))

@@ -110,3 +110,13 @@ def test_autocast_bf16_stats_in_float32():
         out = loss(x.bfloat16().requires_grad_(), y)
     assert out.dtype == torch.float32
     assert abs(float(out.detach()) - float(ref)) < 1e-2
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 2, 2), (2, 3, 3, 2)])
+def test_gradcheck_one_voxel_chunks(shape):
+    """Fewer than 16 voxels give one-voxel chunks, where the backward once wrote into ``dL/dpsum`` itself."""
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, shape[1], (shape[0], 1, *shape[2:]))
+    loss = msl.SoftDiceLoss(softmax=True, to_onehot_y=True)
+    assert torch.autograd.gradcheck(lambda inp: loss(inp, y), (x,))
