@@ -6,7 +6,7 @@ Every loss is a ``torch.nn.Module`` (``monai_segloss.SoftDiceLoss`` …) over a 
 
 from . import functional
 from .checkpoints import latest_checkpoint
-from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss, LinearWeightSchedule
+from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss
 from .deep_supervision import DeepSupervisionWrapper
 from .handlers import LossScheduleHandler
 from .losses import *  # noqa: F401,F403  (registers every loss)
@@ -17,7 +17,7 @@ from .schedules import LinearRamp
 
 __version__ = "0.1.0"
 
-__all__ = [*_loss_names, "CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss", "LinearWeightSchedule",
+__all__ = [*_loss_names, "CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
            "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats", "lesion_wise_stats",
            "latest_checkpoint", "LossScheduleHandler", "available_losses", "get_loss", "loss_class",
            "register_loss", "functional"]

@@ -30,8 +30,9 @@ from ._prepare import shared_preparation
 from .functional.distribution import BCEOptions, CrossEntropyOptions, FocalOptions
 from .functional.region import DiceOptions
 from .registry import get_loss, register_loss
+from .schedules import LinearRamp
 
-__all__ = ["CompoundLoss", "LinearWeightSchedule", "DiceFocalCompoundLoss", "DiceCECompoundLoss", "SCHEDULE_UNITS"]
+__all__ = ["CompoundLoss", "DiceFocalCompoundLoss", "DiceCECompoundLoss", "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
@@ -43,39 +44,6 @@ def _finite(name: str, value: Any) -> float:
     return float(value)
 
 
-class LinearWeightSchedule:
-    """A linear ramp of a term's weight factor: ``start`` until ``delay``, then linearly to ``end`` over ``length``
-    steps (or epochs), then ``end``.
-
-    ``factor(t) = start + (end - start)·clip((t - delay) / length, 0, 1)``; with ``length=0`` the factor jumps to
-    ``end`` at ``t = delay``. Used, e.g., to bring in a boundary loss (Kervadec 2019) after a region loss.
-
-    Args:
-        start: factor at ``t <= delay``. Default 0.
-        end: factor at ``t >= delay + length``. Default 1.
-        length: number of steps/epochs of the ramp, >= 0. Default 100.
-        delay: first step/epoch of the ramp, >= 0. Default 0.
-    """
-
-    def __init__(self, start: float = 0.0, end: float = 1.0, length: int = 100, delay: int = 0) -> None:
-        self.start = _finite("start", start)
-        self.end = _finite("end", end)
-        for name, value in (("length", length), ("delay", delay)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        self.length, self.delay = length, delay
-
-    def __call__(self, t: int) -> float:
-        if self.length == 0:
-            frac = 1.0 if t >= self.delay else 0.0
-        else:
-            frac = min(max((t - self.delay) / self.length, 0.0), 1.0)
-        return self.start + (self.end - self.start) * frac
-
-    def __repr__(self) -> str:
-        return f"LinearWeightSchedule(start={self.start}, end={self.end}, length={self.length}, delay={self.delay})"
-
-
 def _schedule(spec: Any, where: str) -> Callable[[int], float] | None:
     if spec is None or callable(spec):
         return spec
@@ -84,7 +52,10 @@ def _schedule(spec: Any, where: str) -> Callable[[int], float] | None:
         if unknown:
             raise ValueError(f"{where}: unknown schedule keys {unknown}; a linear ramp takes start, end, length, "
                              f"delay (and unit)")
-        return LinearWeightSchedule(**{k: v for k, v in spec.items() if k != "unit"})
+        try:
+            return LinearRamp(**{k: v for k, v in spec.items() if k != "unit"})
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}: schedule: {err}") from err
     raise TypeError(f"{where}: schedule must be None, a callable step -> factor, or a dict "
                     f"{{start, end, length, delay, unit}}, got {type(spec).__name__}")
 
@@ -102,8 +73,8 @@ class CompoundLoss(nn.Module):
     Args:
         terms: sequence of term specs. A spec is a registry key (``"dice"``), a loss module, or a mapping with
             ``"loss"`` (key or module), ``"weight"`` (w_i, default 1), ``"kwargs"`` (options of a key, merged over
-            ``shared``), ``"schedule"`` (s_i: None, a callable ``t -> factor`` such as a ``LinearRamp``, or a dict
-            ``{"start", "end", "length", "delay"}`` for a :class:`LinearWeightSchedule`), ``"unit"`` (``"step"``
+            ``shared``), ``"schedule"`` (s_i: None, a callable ``t -> factor``, or a dict
+            ``{"start", "end", "length", "delay"}`` of a :class:`~monai_segloss.LinearRamp`), ``"unit"`` (``"step"``
             (default) or ``"epoch"``: which counter the schedule reads; a dict schedule may also carry it) and
             ``"name"`` (the logging name; default the key or class name, made unique).
         shared: options given to every term built from a key (e.g. ``{"softmax": True, "to_onehot_y": True}``).
@@ -271,6 +242,7 @@ class DiceFocalCompoundLoss(CompoundLoss):
     """
 
     def __init__(self, lambda_dice: float = 1.0, lambda_focal: float = 1.0, **options: Any) -> None:
+        lambda_dice, lambda_focal = _finite("lambda_dice", lambda_dice), _finite("lambda_focal", lambda_focal)
         kw = _route(type(self).__name__, options, {"dice": DiceOptions, "focal": FocalOptions})
         super().__init__([{"loss": "dice", "weight": lambda_dice, "kwargs": kw["dice"]},
                           {"loss": "focal", "weight": lambda_focal, "kwargs": kw["focal"]}])
@@ -292,6 +264,7 @@ class DiceCECompoundLoss(CompoundLoss):
     """
 
     def __init__(self, lambda_dice: float = 1.0, lambda_ce: float = 1.0, **options: Any) -> None:
+        lambda_dice, lambda_ce = _finite("lambda_dice", lambda_dice), _finite("lambda_ce", lambda_ce)
         sigmoid = options.get("sigmoid", False)
         ce_key, ce_cls = ("bce", BCEOptions) if sigmoid is True else ("cross_entropy", CrossEntropyOptions)
         kw = _route(type(self).__name__, options, {"dice": DiceOptions, "ce": ce_cls})

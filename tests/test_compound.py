@@ -83,13 +83,15 @@ def test_schedule_changes_weights_over_steps():
     assert (other.step, other.epoch) == (8, 3)
 
 
-def test_linear_weight_schedule():
-    s = M.LinearWeightSchedule(start=1.0, end=0.0, length=10, delay=5)
+def test_dict_schedule_is_a_linear_ramp():
+    loss = M.CompoundLoss([{"loss": "dice", "schedule": {"start": 1.0, "end": 0.0, "length": 10, "delay": 5}},
+                           {"loss": "focal", "schedule": {"length": 0, "delay": 3, "unit": "epoch"}}])
+    s, jump = loss.schedules
+    assert isinstance(s, M.LinearRamp) and isinstance(jump, M.LinearRamp)
     assert [s(t) for t in (0, 5, 10, 15, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
-    jump = M.LinearWeightSchedule(length=0, delay=3)
     assert [jump(t) for t in (2, 3)] == [0.0, 1.0]
-    with pytest.raises(ValueError, match="length"):
-        M.LinearWeightSchedule(length=-1)
+    with pytest.raises(ValueError, match=r"terms\[0\]: schedule: length"):
+        M.CompoundLoss([{"loss": "dice", "schedule": {"length": -1}}])
 
 
 def test_mask_and_extra_kwargs_reach_the_terms():
@@ -124,6 +126,17 @@ def test_compound_bad_specs():
         M.CompoundLoss([{"loss": "dice", "schedule": 3}])
     with pytest.raises(ValueError, match="valid keywords"):
         M.CompoundLoss([{"loss": "dice", "kwargs": {"gamma": 2.0}}])
+
+
+@pytest.mark.parametrize(("cls", "name"), [("DiceCECompoundLoss", "lambda_dice"), ("DiceCECompoundLoss", "lambda_ce"),
+                                           ("DiceFocalCompoundLoss", "lambda_dice"),
+                                           ("DiceFocalCompoundLoss", "lambda_focal")])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "0.5", None])
+def test_preset_lambdas_are_named(cls, name, bad):
+    """Was (found by fuzzing): ``lambda_ce=nan`` raised "terms[1]: weight must be a finite number", naming an
+    internal term, not the argument the user passed."""
+    with pytest.raises(ValueError, match=name):
+        getattr(M, cls)(softmax=True, to_onehot_y=True, **{name: bad})
 
 
 def test_compound_from_bundle_config():

@@ -116,6 +116,26 @@ def test_balanced_ce_auto_beta_by_hand():
     _close(MF.balanced_ce_loss(p, g, beta=0.3), fixed, 1e-12)
 
 
+
+@pytest.mark.parametrize("softmax", [False, True])
+def test_balanced_ce_auto_beta_per_sample_and_channel(softmax):
+    """beta is a (B, K) constant (the negative fraction of each sample's channel): B > 1 and a label map under
+    softmax used to be broadcast as if it were (K,)."""
+    b, c = 2, 3
+    x = _logits(b, c, 5, 4)
+    y = _labels(b, c, 5, 4)
+    g = F.one_hot(y, c).movedim(-1, 1).to(D64)
+    if softmax:
+        lp, l1p = torch.log_softmax(x, 1), torch.log1p(-torch.softmax(x, 1))
+        got = MF.balanced_ce_loss(x, y.unsqueeze(1), softmax=True, to_onehot_y=True)
+    else:
+        lp, l1p = F.logsigmoid(x), F.logsigmoid(-x)
+        got = MF.balanced_ce_loss(x, g, sigmoid=True)
+    beta = 1 - g.mean(dim=(2, 3), keepdim=True)
+    expected = -(beta * g * lp + (1 - beta) * (1 - g) * l1p).mean()
+    _close(got, expected, 1e-10)
+
+
 # ---------------------------------------------------------------- focal: Lin et al. and MONAI
 
 def _lin_sigmoid_focal(x, t, gamma, alpha):

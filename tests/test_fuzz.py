@@ -197,9 +197,12 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
     if label_map and ignore is not None and 0 <= ignore < c:
         excluded.add(ignore)
     kept = [i for i in range(c) if i not in excluded]
-    if not kept:  # nothing left to score would be invalid: undo the fuzzer's own exclusions
-        kw.pop("exclude_channels", None)
-        kw.pop("include_background", None)
+    if not kept:  # nothing left to score would be invalid: undo the fuzzer's own exclusions (keep the case's)
+        for name in ("exclude_channels", "include_background"):
+            if name in case.kwargs:
+                kw[name] = case.kwargs[name]
+            else:
+                kw.pop(name, None)
         excluded = set(case.kwargs.get("exclude_channels", ())) | (
             {0} if case.kwargs.get("include_background", True) is False else set())
         if label_map and ignore is not None and 0 <= ignore < c:

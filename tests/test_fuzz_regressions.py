@@ -127,3 +127,33 @@ def test_log_cosh_dice_with_numerator_smoothing_above_the_denominator_is_finite(
     expected = (torch.tensor(w, dtype=torch.float64) * (d - math.log(2) + torch.log1p(torch.exp(-2 * d)))).mean()
     assert float(score.max()) > 1e4  # the overflow regime of cosh
     torch.testing.assert_close(loss.detach().double(), expected, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("key", ["exp_log", "combo", "unified_focal"])
+@pytest.mark.parametrize("empty", ["skip", "fp"])
+def test_hybrid_discarded_empty_unit_has_zero_gradient(key, empty):
+    """Was (exp_log, found by fuzzing): with ``empty="skip"`` and ``smooth_nr = smooth_dr = 0`` the empty unit's
+    discarded 0/0 Dice still sent a NaN gradient through ``-ln``. The hybrids now zero the statistics of discarded
+    units as the region losses do; the loss is the one of the scored units alone."""
+    x = torch.tensor([[[0.3109, -1.2]]], requires_grad=True)
+    loss = get_loss(key, sigmoid=True, empty=empty, smooth_nr=0.0, smooth_dr=0.0, reduction="none")
+    value = loss(x, torch.zeros(1, 1, 2, dtype=torch.long))
+    value.sum().backward()
+    assert torch.isfinite(value).all() and torch.isfinite(x.grad).all()
+
+
+def test_exp_log_zero_dice_is_finite():
+    """Was (found by fuzzing): ``smooth_nr=0`` and an empty class under ``empty="smooth"`` give Dice = 0, and
+    ``-ln 0`` made the loss inf (NaN with a zero class weight). ``-ln`` is continued by its tangent below 1e-12:
+    the Dice term of that unit is ``(-ln 1e-12 + 1)^γ_d``."""
+    x = torch.tensor([[[0.3109]]], requires_grad=True)
+    o = {"gamma_dice": 0.3, "gamma_cross": 0.3, "w_dice": 0.8, "w_cross": 0.2}
+    loss = get_loss("exp_log", sigmoid=True, smooth_nr=0.0, **o)(x, torch.zeros(1, 1, 1, dtype=torch.long))
+    loss.backward()
+    # one negative voxel: Wong weight sqrt(1/1) = 1 on the negative term, -ln(1 - p) = softplus(x)
+    cross = torch.nn.functional.softplus(x.detach()) ** 0.3
+    expected = 0.8 * (-math.log(1e-12) + 1) ** 0.3 + 0.2 * cross
+    torch.testing.assert_close(loss.detach(), expected.reshape(()), rtol=1e-6, atol=0)
+    assert torch.isfinite(x.grad).all()
+    zero_w = get_loss("exp_log", sigmoid=True, smooth_nr=0.0, weight=[0.0])(x, torch.zeros(1, 1, 1, dtype=torch.long))
+    assert float(zero_w) == 0.0

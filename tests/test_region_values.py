@@ -304,3 +304,16 @@ def test_label_map_is_never_expanded_to_one_hot(key, monkeypatch):
     torch.testing.assert_close(out, expected)
     out.sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_neg_log_is_minus_log_above_eps_and_its_tangent_below():
+    from monai_segloss.functional.scores import neg_log
+
+    x = torch.tensor([1.0, 0.5, 1e-6, 1e-12, 5e-13, 0.0], dtype=torch.float64, requires_grad=True)
+    y = neg_log(x)
+    eps = 1e-12
+    expected = [0.0, math.log(2), -math.log(1e-6), -math.log(eps), -math.log(eps) + 0.5, -math.log(eps) + 1]
+    assert y.tolist() == pytest.approx(expected, rel=1e-12)
+    y.sum().backward()
+    assert x.grad.tolist()[:3] == pytest.approx([-1.0, -2.0, -1e6], rel=1e-12)
+    assert x.grad.tolist()[4:] == pytest.approx([-1 / eps, -1 / eps], rel=1e-12)

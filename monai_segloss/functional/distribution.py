@@ -28,10 +28,11 @@ import torch
 
 from .._options import InputOptions, RegionOptions, parse_options
 from .._prepare import PreparedInput, prepare_input, shared_preparation
+from ..distributed import global_sum
 from ..reduce import reduce_units, reduce_voxels, safe_ratio
 from ..stats import RegionStats, confusion_stats
 from . import region as R
-from .scores import dice_score, safe_pow, tversky_index
+from .scores import dice_score, neg_log, safe_pow, tversky_index
 
 __all__ = [
     "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "ExpLogOptions", "ComboOptions",
@@ -92,8 +93,9 @@ def _kept_by_channel(prep: PreparedInput, kept_values: torch.Tensor | None = Non
 
 
 def _bcast(v: torch.Tensor, ndim: int) -> torch.Tensor:
-    """``(K,)`` -> ``(1, K, 1, ...)`` for a ``ndim``-dim tensor."""
-    return v.view(1, -1, *([1] * (ndim - 2)))
+    """``(K,)`` -> ``(1, K, 1, ...)`` for a ``ndim``-dim tensor; a tensor that already has ``ndim`` dims (such as
+    per-sample coefficients ``(B, K, 1, ...)``) is returned as it is."""
+    return v if v.ndim == ndim else v.view(1, -1, *([1] * (ndim - 2)))
 
 
 # ---------------------------------------------------------------- shared numerical parts
@@ -283,7 +285,7 @@ class FocalOptions(InputOptions):
 class ExpLogOptions(RegionOptions):
     """``gamma_dice``/``gamma_cross``: exponents γ_d, γ_c > 0 (default 0.3); ``w_dice``/``w_cross``: weights of
     the two terms (default 0.8, 0.2); ``frequency_weighting``: Wong's label weights ``(Σ_k f_k / f_l)^0.5`` from the
-    batch's label frequencies (default True)."""
+    batch's label frequencies (the global batch's with ``distributed=True``) (default True)."""
 
     gamma_dice: float = 0.3
     gamma_cross: float = 0.3
@@ -506,11 +508,21 @@ def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w
     return voxel_w * vox + unit_w * region
 
 
+def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The label counts ``freq`` ``(C,)`` and the valid-voxel count ``n`` of Wong's weights, summed over every DDP
+    rank with ``batch=True, distributed=True`` (as the Dice statistics are), so that each rank weights its voxel
+    term with the weights of the global batch."""
+    if not (o.batch and o.distributed):
+        return freq, n
+    summed = global_sum(torch.cat([freq, n.reshape(1).to(freq.dtype)]))
+    return summed[:-1], summed[-1]
+
+
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-    dice = dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
-    dice_units = safe_pow(-torch.log(dice), o.gamma_dice)
+    sc = R.scored_only(st, o.empty)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
+    dice_units = safe_pow(neg_log(dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)), o.gamma_dice)
     gc = o.gamma_cross
     categorical = not is_binary_mode(prep)
     if categorical:
@@ -521,7 +533,8 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
                 freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else \
                     torch.bincount(prep.labels[prep.valid] if prep.valid is not None else prep.labels.flatten(),
                                    minlength=prep.num_classes).to(coef.dtype)
-                coef = coef * _wong_weights(freq, _n_valid(prep))
+                freq, n = _label_frequencies(freq, _n_valid(prep), o)
+                coef = coef * _wong_weights(freq, n)
         voxel = _categorical_terms(prep, lambda lp, cls: safe_pow(-lp, gc), coef, per_channel=True)
     else:
         w = 1.0 if prep.weight is None else prep.weight
@@ -529,8 +542,7 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
         if o.frequency_weighting:
             with torch.no_grad():
                 g = prep.keep(prep.target_onehot())
-                f_pos = g.transpose(0, 1).flatten(1).sum(1)
-                n = _n_valid(prep)
+                f_pos, n = _label_frequencies(g.transpose(0, 1).flatten(1).sum(1), _n_valid(prep), o)
                 pos_w = pos_w * _wong_weights(f_pos, n)
                 neg_w = neg_w * _wong_weights(n - f_pos, n)
         voxel = _binary_terms(prep, pos_w, neg_w, lambda lp, l1p: safe_pow(-lp, gc),
@@ -547,7 +559,8 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
     if o.reduction == "none":  # the unit shares are needed: compute both parts once on one prepared input
         prep = prepare_input(input, target, o, mask)
         st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-        units = 1 - dice_score(st.tp, st.fp, st.fn, o.smooth_nr, o.smooth_dr)
+        sc = R.scored_only(st, o.empty)
+        units = 1 - dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)
         ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
     with shared_preparation():
@@ -569,7 +582,8 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         if o.rare_classes is not None:
             raise ValueError("rare_classes applies to categorical (softmax) inputs; with sigmoid or a single channel "
                              "the positive class of every channel is the rare one")
-        units = 0.5 * (ft(st.tn, st.fn, st.fp, not asym) + ft(st.tp, st.fp, st.fn, True))
+        sc = R.scored_only(st, o.empty)
+        units = 0.5 * (ft(sc.tn, sc.fn, sc.fp, not asym) + ft(sc.tp, sc.fp, sc.fn, True))
 
         def pos(lp, l1p):  # rare (positive): δ·(1-p)^γ·CE (symmetric) or δ·CE (asymmetric)
             return -lp if asym else -torch.exp(g * l1p) * lp
@@ -589,7 +603,8 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         rare = torch.zeros(c, dtype=torch.bool, device=prep.input.device)
         rare[list(rare_ids)] = True
         rare_k = rare[prep.channels]
-        units = torch.where(rare_k, ft(st.tp, st.fp, st.fn, True), ft(st.tp, st.fp, st.fn, not asym))
+        sc = R.scored_only(st, o.empty)
+        units = torch.where(rare_k, ft(sc.tp, sc.fp, sc.fn, True), ft(sc.tp, sc.fp, sc.fn, not asym))
         coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, prep.input.new_tensor(d), 1 - d)
         focal_cls = ~rare if asym else torch.ones_like(rare)
 

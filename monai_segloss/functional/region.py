@@ -136,11 +136,11 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     fp_rate = safe_ratio(st.fp, st.n, 0.0)
     if transform is not None:
         fp_rate = transform(fp_rate)
-    return reduce_units(per_unit(_scored_only(st, opts.empty)), opts.reduction, weight=prep.weight,
+    return reduce_units(per_unit(scored_only(st, opts.empty)), opts.reduction, weight=prep.weight,
                         present=st.present, empty=st.empty, policy=opts.empty, fp_rate=fp_rate)
 
 
-def _scored_only(st: RegionStats, policy: str) -> RegionStats:
+def scored_only(st: RegionStats, policy: str) -> RegionStats:
     """``st`` with zeros in the units whose score is not used (no valid voxel; empty under ``"skip"``/``"fp"``).
 
     Their score is discarded by a ``torch.where``, whose backward sends them a zero gradient; but a score whose

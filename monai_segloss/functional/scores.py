@@ -11,7 +11,7 @@ import torch
 
 from ..reduce import safe_ratio
 
-__all__ = ["dice_score", "jaccard_score", "tversky_index", "focal_power", "log_cosh", "safe_pow"]
+__all__ = ["dice_score", "jaccard_score", "tversky_index", "focal_power", "log_cosh", "safe_pow", "neg_log"]
 
 
 def dice_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
@@ -41,6 +41,16 @@ def safe_pow(x: torch.Tensor, exponent: float, eps: float = 1e-12) -> torch.Tens
         return x.clamp_min(0).pow(exponent)
     big = x > eps
     return torch.where(big, x.clamp_min(eps).pow(exponent), x * eps ** (exponent - 1))
+
+
+def neg_log(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``-ln x`` for a score ``x`` in [0, 1] whose value and gradient stay finite at 0.
+
+    Below ``eps`` it is continued by its tangent at ``eps`` (``-ln eps + (eps - x) / eps``), as :func:`safe_pow`
+    continues a power: identical to ``-ln x`` for every ``x >= eps``, and at most ``-ln eps + 1`` (about 28.6).
+    """
+    big = x > eps
+    return torch.where(big, -torch.log(x.clamp_min(eps)), -math.log(eps) + (eps - x) / eps)
 
 
 def focal_power(loss: torch.Tensor, gamma: float) -> torch.Tensor:

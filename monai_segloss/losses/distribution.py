@@ -135,9 +135,11 @@ class ExpLogLoss(SegLoss):
     Wong K. C. L. et al., "3D segmentation with exponential logarithmic loss for highly unbalanced object sizes",
     MICCAI 2018. Dice_c is the soft Dice of each unit (as :class:`SoftDiceLoss`); l is the true label of voxel v
     and ``w_l = (Σ_k f_k / f_l)^0.5`` with f_k the number of valid voxels of label k in the batch (a constant;
-    ``frequency_weighting=False`` gives w_l = 1). In binary mode each channel has two labels, positive and
+    over every DDP rank's batch with ``batch=True, distributed=True``; ``frequency_weighting=False`` gives
+    w_l = 1). In binary mode each channel has two labels, positive and
     negative, each with its own frequency weight. ``weight`` multiplies both terms of a class. Powers below 1 are
-    continued linearly below 1e-12 so the gradient stays finite at a perfect prediction.
+    continued linearly below 1e-12 so the gradient stays finite at a perfect prediction, and so is ``-ln`` below a
+    Dice of 1e-12 (a Dice of 0, possible only with ``smooth_nr=0``, gives a finite loss: about 28.6^γ_d).
 
     Args:
         gamma_dice: γ_d > 0. Default 0.3.
