@@ -103,12 +103,18 @@ def _findings(runs: list[LossRun]) -> list[str]:
     return lines
 
 
-def _plot_curves(runs: list[LossRun], path: Path) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _plot_curves(runs: list[LossRun], path: Path) -> None:
+    plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for r in runs:
         if r.train_loss:
@@ -128,11 +134,7 @@ def _plot_curves(runs: list[LossRun], path: Path) -> None:
 
 
 def _plot_recall(runs: list[LossRun], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     bins = list(runs[0].recall_by_size) if runs else []
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(len(runs), 1)
@@ -151,11 +153,7 @@ def _plot_recall(runs: list[LossRun], path: Path) -> None:
 
 
 def _plot_examples(runs: list[LossRun], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     ncols = max((len(r.examples) for r in runs), default=0)
     if ncols == 0:
         ncols = 1
