@@ -9,6 +9,7 @@ to a report folder (:mod:`monai_segloss.report`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -42,11 +43,20 @@ class DemoSetting:
     channels: tuple[int, ...]
     learning_rate: float
     val_interval: int
+    test_frac: float = 0.15
+    data: tuple[tuple[str, object], ...] = ()  # further data_scripts.synthetic.SyntheticParams
+
+    def data_tag(self, seed: int) -> str:
+        """A folder name for the data of this setting (a changed setting never meets a stale cache)."""
+        digest = hashlib.sha1(repr((self.num_cases, self.shape, self.test_frac, self.data)).encode()).hexdigest()
+        return f"lesion_{self.num_cases}x{'x'.join(map(str, self.shape))}_seed{seed}_{digest[:8]}"
 
 
 # about 2-3 minutes of training per loss on 2 CPU cores; the whole demo stays under 15 minutes
 DEFAULT = DemoSetting(num_cases=56, shape=(64, 64, 48), epochs=12, patch_size=(48, 48, 32), batch_size=2,
-                      num_samples=2, channels=(16, 32, 64, 128), learning_rate=3e-3, val_interval=3)
+                      num_samples=2, channels=(16, 32, 64, 128), learning_rate=3e-3, val_interval=3,
+                      test_frac=0.25, data=(("radius_range", (1.5, 6.0)), ("contrast_range", (0.08, 0.5)),
+                                            ("noise_std", 0.08), ("max_lesions", 8)))
 # a smoke run (seconds per loss), used by the tests
 QUICK = DemoSetting(num_cases=10, shape=(32, 32, 24), epochs=2, patch_size=(32, 32, 16), batch_size=2,
                     num_samples=1, channels=(8, 16, 32), learning_rate=3e-3, val_interval=1)
@@ -157,8 +167,9 @@ def train_and_evaluate(key: str, setting: DemoSetting, data_dir: Path, out_dir: 
     wf.initialize()
     trainer = wf.parser.get_parsed_content("train#trainer")
     evaluator = wf.parser.get_parsed_content("validate#evaluator")
-    for engine in (trainer, evaluator):  # the bundle's StatsHandlers log through the engines' loggers
-        engine.logger.setLevel(logging.WARNING)
+    # the bundle's StatsHandlers log through the engines' loggers and the root logger (set to INFO on attach)
+    for logger in (trainer.logger, evaluator.logger, logging.getLogger()):
+        logger.setLevel(logging.WARNING)
     losses: list[tuple[int, float]] = []
     val: list[tuple[int, float]] = []
     bar = _progress(setting.epochs * len(trainer.data_loader), f"{key}: training")
@@ -197,10 +208,10 @@ def run_demo(out_dir: str | Path = "demo_report", losses: tuple[str, ...] | list
     # the bundle's per-iteration log lines would bury the progress bars: keep warnings only during the demo
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("ignite").setLevel(logging.WARNING)
-    # the folder name carries the data settings, so a changed setting never meets a stale cache
-    data_dir = Path(cache_dir) / f"lesion_{setting.num_cases}x{'x'.join(map(str, setting.shape))}_seed{seed}"
+    data_dir = Path(cache_dir) / setting.data_tag(seed)
     print(f"data: {data_dir} ({setting.num_cases} synthetic cases of {setting.shape}, generated once)", flush=True)
-    ensure_generated(data_dir, task="lesion", num_cases=setting.num_cases, seed=seed, shape=setting.shape)
+    ensure_generated(data_dir, task="lesion", num_cases=setting.num_cases, seed=seed, shape=setting.shape,
+                     test_frac=setting.test_frac, **dict(setting.data))
     torch.set_num_threads(max(1, torch.get_num_threads()))
     runs = []
     for key in losses:

@@ -434,17 +434,26 @@ def test_linear_ramp():
         r("3")
 
 
+class _MapsDataset(torch.utils.data.Dataset):
+    def __init__(self, masks):
+        self.masks = masks
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return signed_distance(self.masks)
+
+
 def test_distance_maps_in_a_forked_worker_after_the_pool_started():
     """DataLoader workers are forked after the loss ran in the parent: the thread pool must not be inherited."""
-    import multiprocessing as mp
-
     masks = torch.zeros(2, 48, 48, 32, dtype=torch.bool)
     masks[0, 5:9, 5:9, 5:9] = True
     masks[1, 20:30, 3:8, 9:20] = True
     ref = signed_distance(masks)  # starts the pool (large enough to run in parallel)
-    ctx = mp.get_context("fork")
-    with ctx.Pool(1) as pool:
-        got = pool.apply_async(signed_distance, (masks,)).get(timeout=60)
+    loader = torch.utils.data.DataLoader(_MapsDataset(masks), batch_size=None, num_workers=1,
+                                         multiprocessing_context="fork", timeout=60)
+    (got,) = list(loader)
     torch.testing.assert_close(got, ref)
 
 

@@ -398,8 +398,12 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
         keep = (lab == 0) | (lab == ids)  # every other lesion of the class is masked out
         if valid is not None:
             keep = keep & valid[bi]
-        per_lesion = inner(p[bi, ki].unsqueeze(1), g[bi, ki].unsqueeze(1), mask=keep.unsqueeze(1))[:, 0]
         flat = bi * k + ki
+        # index_select, not p[bi, ki]: the backward of advanced indexing with repeated (sample, class) pairs
+        # accumulates with parallel atomic adds on CPU (not bitwise reproducible); index_select's is an index_add
+        pl = p.flatten(0, 1).index_select(0, flat).unsqueeze(1)
+        gl = g.flatten(0, 1).index_select(0, flat).unsqueeze(1)
+        per_lesion = inner(pl, gl, mask=keep.unsqueeze(1))[:, 0]
         sums = sums + torch.zeros(b * k, dtype=p.dtype, device=p.device).index_add(0, flat, per_lesion).view(b, k)
         counts = counts + torch.bincount(flat, minlength=b * k).view(b, k).to(p.dtype)
     lesion_term = torch.where(counts > 0, sums / counts.clamp_min(1), global_term)
