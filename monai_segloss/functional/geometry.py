@@ -209,8 +209,8 @@ def _precomputed(name: str, value: Any, prep: PreparedInput, integral: bool = Fa
     return out.to(x.dtype).as_subclass(torch.Tensor)
 
 
-def _target_level_set(prep: PreparedInput, g: torch.Tensor, spacings, distance: Any) -> torch.Tensor:
-    """The target's level set φ ``(B, K, *S)``: precomputed (``distance``) or computed now."""
+def _target_level_set(prep: PreparedInput, g: torch.Tensor | None, spacings, distance: Any) -> torch.Tensor:
+    """The target's level set φ ``(B, K, *S)``: precomputed (``distance``) or computed now from ``g``."""
     if distance is not None:
         return _precomputed("distance", distance, prep)
     return _maps(_valid_masks(prep, g), spacings, prep.input.dtype, "level_set")
@@ -293,7 +293,7 @@ def _boundary(input, target, mask, o: BoundaryOptions, distance=None) -> torch.T
     prep = prepare_input(input, target, o, mask)
     spacings = _spacings(o, prep, target, distance)
     p = prep.keep(prep.probs())
-    g = prep.keep(prep.target_onehot())
+    g = None if distance is not None else prep.keep(prep.target_onehot())  # precomputed φ needs no one-hot
     phi = _target_level_set(prep, g, spacings, distance)
     return reduce_voxels(_with_weight_and_validity(p * phi, prep), o.reduction, valid=prep.valid)
 
