@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from .._options import parse_options
 
-__all__ = ["SegLoss", "COMMON_INPUT_DOC", "COMMON_REGION_DOC"]
+__all__ = ["SegLoss", "COMMON_INPUT_DOC", "COMMON_REGION_DOC", "append_doc"]
 
 COMMON_INPUT_DOC = """
     Common arguments (keyword only; names and meaning as in ``monai.losses``):
@@ -48,6 +48,16 @@ COMMON_REGION_DOC = COMMON_INPUT_DOC + """
     Returns: a scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` with K kept channels (``(K,)`` with
     ``batch=True``), 0 where a unit does not count (no valid voxel, or skipped as empty).
 """
+
+
+def append_doc(*blocks: str) -> Callable[[type], type]:
+    """Class decorator: append shared docstring blocks (common arguments, modes) to a loss class's docstring."""
+
+    def deco(cls: type) -> type:
+        cls.__doc__ = (cls.__doc__ or "") + "".join(blocks)
+        return cls
+
+    return deco
 
 
 class SegLoss(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..functional import distribution as D
 from ..registry import register_loss
-from .base import COMMON_INPUT_DOC, COMMON_REGION_DOC, SegLoss
+from .base import COMMON_INPUT_DOC, COMMON_REGION_DOC, SegLoss, append_doc
 
 __all__ = ["BinaryCrossEntropyLoss", "BalancedCrossEntropyLoss", "SegCrossEntropyLoss", "SegFocalLoss",
            "ExpLogLoss", "ComboLoss", "UnifiedFocalLoss"]
@@ -29,16 +29,8 @@ MODES_DOC = """
 """
 
 
-def _doc(extra: str):
-    def deco(cls):
-        cls.__doc__ = (cls.__doc__ or "") + extra
-        return cls
-
-    return deco
-
-
 @register_loss("bce")
-@_doc(VOXEL_DOC)
+@append_doc(VOXEL_DOC)
 class BinaryCrossEntropyLoss(SegLoss):
     """Binary cross-entropy per voxel and kept channel, from logits with ``sigmoid=True``:
     ``-w_c·[β_c·g·log p + (1-g)·log(1-p)]``; β = ``pos_weight`` gives the weighted BCE.
@@ -58,7 +50,7 @@ class BinaryCrossEntropyLoss(SegLoss):
 
 
 @register_loss("balanced_ce")
-@_doc(VOXEL_DOC)
+@append_doc(VOXEL_DOC)
 class BalancedCrossEntropyLoss(SegLoss):
     """Class-balanced cross-entropy per voxel and kept channel: ``-w_c·[β·g·log p + (1-β)·(1-g)·log(1-p)]``.
 
@@ -76,7 +68,7 @@ class BalancedCrossEntropyLoss(SegLoss):
 
 
 @register_loss("cross_entropy")
-@_doc(VOXEL_DOC)
+@append_doc(VOXEL_DOC)
 class SegCrossEntropyLoss(SegLoss):
     """Categorical cross-entropy ``-Σ_c w_c·g_c·log p_c``, identical to ``torch.nn.functional.cross_entropy``.
 
@@ -97,7 +89,7 @@ class SegCrossEntropyLoss(SegLoss):
 
 
 @register_loss("focal")
-@_doc(VOXEL_DOC + MODES_DOC)
+@append_doc(VOXEL_DOC + MODES_DOC)
 class SegFocalLoss(SegLoss):
     """Focal loss ``-α_t·(1-p_t)^γ·log p_t``.
 
@@ -128,7 +120,7 @@ class SegFocalLoss(SegLoss):
 
 
 @register_loss("exp_log")
-@_doc(HYBRID_DOC + MODES_DOC)
+@append_doc(HYBRID_DOC + MODES_DOC)
 class ExpLogLoss(SegLoss):
     """Exponential logarithmic loss: ``w_d·E_c[(-ln Dice_c)^γ_d] + w_c·E_v[w_l·(-ln p_l)^γ_c]``.
 
@@ -154,7 +146,7 @@ class ExpLogLoss(SegLoss):
 
 
 @register_loss("combo")
-@_doc(HYBRID_DOC)
+@append_doc(HYBRID_DOC)
 class ComboLoss(SegLoss):
     """Combo loss: ``α·(β-weighted cross-entropy) + (1-α)·(1 - Dice)``.
 
@@ -174,7 +166,7 @@ class ComboLoss(SegLoss):
 
 
 @register_loss("unified_focal")
-@_doc(HYBRID_DOC + MODES_DOC)
+@append_doc(HYBRID_DOC + MODES_DOC)
 class UnifiedFocalLoss(SegLoss):
     """Unified focal loss: ``λ·L_mF + (1-λ)·L_mFT``, symmetric or asymmetric.
 

@@ -11,7 +11,7 @@ import torch
 
 from ..functional import geometry as G
 from ..registry import register_loss
-from .base import COMMON_INPUT_DOC, SegLoss
+from .base import COMMON_INPUT_DOC, SegLoss, append_doc
 
 __all__ = ["HausdorffDistanceLoss", "SurfaceBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
            "StructuralSimilarityLoss", "BlobLoss"]
@@ -34,14 +34,6 @@ _VOXEL_RETURNS = """
 """
 
 
-def _doc(*blocks: str):
-    def deco(cls):
-        cls.__doc__ = (cls.__doc__ or "") + "".join(blocks)
-        return cls
-
-    return deco
-
-
 class _DistanceLoss(SegLoss):
     """A loss that takes an optional precomputed ``distance`` map in its forward."""
 
@@ -51,7 +43,7 @@ class _DistanceLoss(SegLoss):
 
 
 @register_loss("hausdorff_dt")
-@_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
+@append_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
 class HausdorffDistanceLoss(_DistanceLoss):
     """Distance-transform Hausdorff loss: ``mean_v (p - g)² · (d_g^α + d_p^α)``.
 
@@ -75,7 +67,7 @@ class HausdorffDistanceLoss(_DistanceLoss):
 
 
 @register_loss("boundary")
-@_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
+@append_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
 class SurfaceBoundaryLoss(_DistanceLoss):
     """Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
@@ -96,7 +88,7 @@ class SurfaceBoundaryLoss(_DistanceLoss):
 
 
 @register_loss("shape_aware")
-@_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
+@append_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
 class ShapeAwareLoss(_DistanceLoss):
     """Shape-aware loss: ``(1 + E_{b,c}) · CE`` per voxel.
 
@@ -117,7 +109,7 @@ class ShapeAwareLoss(_DistanceLoss):
 
 
 @register_loss("distance_penalized_ce")
-@_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
+@append_doc(COMMON_INPUT_DOC, _SPACING_DOC, _VOXEL_RETURNS)
 class DistancePenalizedCELoss(_DistanceLoss):
     """Distance-map-penalised cross-entropy: ``(1 + λ·Φ) · CE`` per voxel.
 
@@ -137,7 +129,7 @@ class DistancePenalizedCELoss(_DistanceLoss):
 
 
 @register_loss("structural_similarity")
-@_doc(COMMON_INPUT_DOC, _VOXEL_RETURNS)
+@append_doc(COMMON_INPUT_DOC, _VOXEL_RETURNS)
 class StructuralSimilarityLoss(SegLoss):
     """Structural similarity loss: ``(1/M) Σ_{v,c} f_{v,c} e_{v,c} CE_{v,c}``.
 
@@ -159,7 +151,7 @@ class StructuralSimilarityLoss(SegLoss):
 
 
 @register_loss("blob")
-@_doc(COMMON_INPUT_DOC)
+@append_doc(COMMON_INPUT_DOC)
 class BlobLoss(SegLoss):
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from ..functional import region as R
 from ..registry import register_loss
-from .base import COMMON_REGION_DOC, SegLoss
+from .base import COMMON_REGION_DOC, SegLoss, append_doc
 
 __all__ = ["SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "FocalTverskyLoss",
            "LogCoshDiceLoss", "SensitivitySpecificityLoss"]
 
 
-def _with_common_doc(cls):
-    cls.__doc__ = (cls.__doc__ or "") + COMMON_REGION_DOC
-    return cls
-
-
 @register_loss("dice")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class SoftDiceLoss(SegLoss):
     """Soft Dice loss, per (sample, class): ``1 - (2TP + s_nr) / (2TP + FP + FN + s_dr)``.
 
@@ -33,7 +28,7 @@ class SoftDiceLoss(SegLoss):
 
 
 @register_loss("jaccard")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class SoftJaccardLoss(SegLoss):
     """Soft Jaccard (IoU) loss in MONAI's form, per unit: ``1 - (2TP + s_nr) / (2(TP + FP + FN) + s_dr)``.
 
@@ -49,7 +44,7 @@ class SoftJaccardLoss(SegLoss):
 
 
 @register_loss("generalized_dice")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class SoftGeneralizedDiceLoss(SegLoss):
     """Generalised Dice loss, per sample (or once with ``batch=True``):
     ``1 - (2 Σ_c w_c TP_c + s_nr) / (Σ_c w_c (Σp_c + Σg_c) + s_dr)``.
@@ -71,7 +66,7 @@ class SoftGeneralizedDiceLoss(SegLoss):
 
 
 @register_loss("tversky")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class SoftTverskyLoss(SegLoss):
     """Tversky loss, per unit: ``1 - (TP + s_nr) / (TP + α·FP + β·FN + s_dr)``.
 
@@ -88,7 +83,7 @@ class SoftTverskyLoss(SegLoss):
 
 
 @register_loss("focal_tversky")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class FocalTverskyLoss(SegLoss):
     """Focal Tversky loss, per unit: ``(1 - TI)^(1/γ)`` with TI the Tversky index.
 
@@ -107,7 +102,7 @@ class FocalTverskyLoss(SegLoss):
 
 
 @register_loss("log_cosh_dice")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class LogCoshDiceLoss(SegLoss):
     """Log-cosh Dice loss, per unit: ``log(cosh(1 - Dice))``.
 
@@ -123,7 +118,7 @@ class LogCoshDiceLoss(SegLoss):
 
 
 @register_loss("sensitivity_specificity")
-@_with_common_doc
+@append_doc(COMMON_REGION_DOC)
 class SensitivitySpecificityLoss(SegLoss):
     """Sensitivity-specificity loss, per unit:
     ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)``.
