@@ -2,8 +2,9 @@
 
 Lesion-like targets ``(B, 2, *S)`` (one-hot background/lesion, default ``(2, 2, 96, 96, 96)``, several spherical
 lesions of very different radii per sample) and two kinds of prediction: random logits (early training) and a
-near-converged prediction (the target with noise on its boundary). Each comparison times ours and MONAI's
-alternately (A B A B …) and quotes the median of the pairwise ratios MONAI / ours, with the medians of each.
+near-converged prediction (the target with noise on its boundary). Every tensor is contiguous, as a network's
+output and a collated batch are. Each comparison times ours and MONAI's alternately (A B A B …) and quotes the
+median of the pairwise ratios MONAI / ours, with the medians of each.
 
     python benchmarks/bench_geometry.py [--repeats 5] [--size 96] [--batch 2] [--device cpu] [--json out.json]
 
@@ -54,7 +55,7 @@ def near_converged_logits(labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
     flip = band & (torch.rand(band.shape, generator=gen) < 0.3)
     pred = torch.where(flip, 1 - y, y)[:, 0].long()
     onehot = torch.nn.functional.one_hot(pred, 2).movedim(-1, 1).float()
-    return 4 * (2 * onehot - 1) + 0.5 * torch.randn(onehot.shape, generator=gen)
+    return (4 * (2 * onehot - 1) + 0.5 * torch.randn(onehot.shape, generator=gen)).contiguous()
 
 
 def step(loss_fn, x: torch.Tensor, *args, **kwargs) -> float:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     dev = torch.device(args.device)
 
     labels = lesion_targets(args.batch, args.size)
-    onehot = torch.nn.functional.one_hot(labels, 2).movedim(-1, 1).float()
+    onehot = torch.nn.functional.one_hot(labels, 2).movedim(-1, 1).float().contiguous()
     sdm = SignedDistanceMapd(keys="label", num_classes=2)
     dist = torch.stack([sdm({"label": lab[None]})["label_dist"] for lab in labels])
     gen = torch.Generator().manual_seed(1)

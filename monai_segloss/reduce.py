@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["reduce_units", "reduce_voxels", "safe_ratio"]
+__all__ = ["reduce_units", "reduce_voxels", "safe_ratio", "voxel_count"]
 
 
 def safe_ratio(num: torch.Tensor, den: torch.Tensor, at_zero: float = 1.0) -> torch.Tensor:
@@ -62,6 +62,12 @@ def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None
     if reduction == "sum":
         return total
     if count is None:
-        count = loss.new_tensor(float(loss.numel())) if valid is None \
-            else valid.sum().to(loss.dtype) * loss.shape[1]
+        count = voxel_count(loss, valid)
     return total / count.clamp_min(1)
+
+
+def voxel_count(loss: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """The divisor of a voxel-wise mean of ``loss`` ``(B, K, *S)``: its size, or the valid voxels times K."""
+    if valid is None:
+        return loss.new_tensor(float(loss.numel()))
+    return valid.sum().to(loss.dtype) * loss.shape[1]

@@ -338,6 +338,50 @@ def test_boundary_minimum_is_the_perfect_prediction():
         assert loss(p, y) > best
 
 
+@pytest.mark.parametrize("kw", [{}, {"include_background": False}, {"weight": [0.5, 2.0, 1.0]},
+                                {"exclude_channels": (1,), "weight": [3.0, 2.0]}, {"reduction": "sum"}])
+@pytest.mark.parametrize("masked", [False, True])
+def test_boundary_fused_softmax_dot_equals_plain_autograd(kw, masked):
+    """Under softmax the boundary loss takes Σ softmax(x)·φ in one fused op with a closed-form backward: value and
+    gradient equal autograd through torch.softmax, with dropped channels, class weights, a mask and a non-contiguous
+    (channels-last) input."""
+    gen = torch.Generator().manual_seed(3)
+    x_ = torch.randn(2, 6, 5, 4, 3, generator=gen).movedim(-1, 1).requires_grad_(True)  # channels-last strides
+    assert not x_.is_contiguous()
+    phi = torch.randn(2, 3, 6, 5, 4, generator=gen)
+    y = torch.softmax(torch.randn(2, 3, 6, 5, 4, generator=gen), 1)
+    mask = (torch.rand(2, 1, 6, 5, 4, generator=gen) > 0.3).float() if masked else None
+    loss = M.SurfaceBoundaryLoss(softmax=True, **kw)(x_, y, mask=mask, distance=phi)
+    if kw.get("reduction") == "sum":  # the fused op itself, not the plain product
+        assert type(loss.grad_fn).__name__ == "_SoftmaxDotBackward"
+    (gx,) = torch.autograd.grad(loss, x_)
+    kept = [c for c in range(3) if not (c == 0 and kw.get("include_background") is False)
+            and c not in kw.get("exclude_channels", ())]
+    w = torch.tensor(kw.get("weight", [1.0] * len(kept)))
+    v = torch.ones(2, 1, 6, 5, 4) if mask is None else mask
+    xr = x_.detach().contiguous().requires_grad_(True)
+    terms = torch.softmax(xr, 1)[:, kept] * phi[:, kept] * w.view(1, -1, 1, 1, 1) * v
+    expected = terms.sum() if kw.get("reduction") == "sum" else terms.sum() / (v.sum() * len(kept))
+    (g_expected,) = torch.autograd.grad(expected, xr)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(gx, g_expected)
+    # float64 gradcheck of the fused op itself
+    x64 = torch.randn(1, 3, 4, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    phi64 = torch.randn(1, 3, 4, 3, dtype=torch.float64, generator=gen)
+    assert torch.autograd.gradcheck(lambda t: M.SurfaceBoundaryLoss(softmax=True, **kw)(
+        t, torch.softmax(phi64, 1), distance=phi64), (x64,))
+
+
+def test_boundary_after_another_term_shares_the_softmax():
+    """In a compound loss the boundary term reuses the probabilities the region term made (no fused op)."""
+    x, y, onehot = _data(3, 3, seed=2)
+    compound = M.CompoundLoss(["dice", {"loss": "boundary", "weight": 0.5}],
+                              shared={"softmax": True, "to_onehot_y": True})
+    expected = M.get_loss("dice", softmax=True, to_onehot_y=True)(x, y) \
+        + 0.5 * M.get_loss("boundary", softmax=True, to_onehot_y=True)(x, y)
+    torch.testing.assert_close(compound(x, y), expected)
+
+
 def test_anisotropic_precomputed_equals_on_the_fly_for_every_loss():
     """Transforms on MetaTensor labels with 0.8 x 0.8 x 3 mm voxels, collated to a batch, give the on-the-fly
     values (spacing read from the MetaTensor in both paths)."""

@@ -37,7 +37,7 @@ from .._options import InputOptions, RegionOptions, parse_options
 from .._prepare import PreparedInput, prepare_input
 from ..distance import check_spacing, resolve_spacing, signed_distance
 from ..instances import lesion_instances
-from ..reduce import reduce_units, reduce_voxels, safe_ratio
+from ..reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
 
 __all__ = [
     "GeometryOptions", "HausdorffOptions", "BoundaryOptions", "ShapeAwareOptions", "DistancePenalizedOptions",
@@ -292,10 +292,12 @@ def _hausdorff_dt(input, target, mask, o: HausdorffOptions, distance=None) -> to
 def _boundary(input, target, mask, o: BoundaryOptions, distance=None) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     spacings = _spacings(o, prep, target, distance)
-    p = prep.keep(prep.probs())
     g = None if distance is not None else prep.keep(prep.target_onehot())  # precomputed φ needs no one-hot
     phi = _target_level_set(prep, g, spacings, distance)
-    return reduce_voxels(_with_weight_and_validity(p * phi, prep), o.reduction, valid=prep.valid)
+    if o.reduction == "none":
+        return _with_weight_and_validity(prep.keep(prep.probs()) * phi, prep)
+    total = prep.prob_dot(_with_weight_and_validity(phi, prep))  # linear in p: weights and validity go into φ
+    return total if o.reduction == "sum" else total / voxel_count(phi, prep.valid).clamp_min(1)
 
 
 def _shape_aware(input, target, mask, o: ShapeAwareOptions, distance=None) -> torch.Tensor:

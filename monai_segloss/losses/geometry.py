@@ -81,6 +81,10 @@ class SurfaceBoundaryLoss(_DistanceLoss):
     With ``spacing`` 1 this equals ``monai.losses.BoundaryLoss`` on shared options (``reduction="mean"``: the sum
     over voxels divided by their number, averaged over samples and channels). With another spacing the map is in
     mm and the inner offset is δ (MONAI, which knows no spacing, uses voxel units and an offset of 1).
+
+    Speed: the loss is linear in p, so under softmax (with ``reduction`` ``"mean"``/``"sum"``) it is one fused
+    softmax-and-product with a closed-form backward; with φ precomputed by
+    :class:`~monai_segloss.transforms.SignedDistanceMapd` a step costs about one softmax forward and backward.
     """
 
     options_cls = G.BoundaryOptions
