@@ -8,7 +8,7 @@ from . import functional
 from .checkpoints import latest_checkpoint
 from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss
 from .deep_supervision import DeepSupervisionWrapper
-from .handlers import LossScheduleHandler
+from .handlers import BatchMapsHandler, LossScheduleHandler
 from .losses import *  # noqa: F401,F403  (registers every loss)
 from .losses import __all__ as _loss_names
 from .metrics import LesionWiseMetric, LesionWiseStats, lesion_wise_stats
@@ -19,5 +19,5 @@ __version__ = "0.1.0"
 
 __all__ = [*_loss_names, "CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
            "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats", "lesion_wise_stats",
-           "latest_checkpoint", "LossScheduleHandler", "available_losses", "get_loss", "loss_class",
+           "latest_checkpoint", "BatchMapsHandler", "LossScheduleHandler", "available_losses", "get_loss", "loss_class",
            "register_loss", "functional"]

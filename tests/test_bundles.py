@@ -41,8 +41,8 @@ LOSS_OVERRIDES = {  # override file -> monai_segloss names it needs
     "dice.json": ["SoftDiceLoss"],
     "dice_ce.json": ["DiceCECompoundLoss"],
     "unified_focal.json": ["UnifiedFocalLoss"],
-    "boundary.json": ["CompoundLoss", "SurfaceBoundaryLoss", "LinearRamp"],
-    "blob.json": ["BlobLoss"],
+    "boundary.json": ["CompoundLoss", "SurfaceBoundaryLoss", "LinearRamp", "BatchMapsHandler"],
+    "blob.json": ["BlobLoss", "BatchMapsHandler"],
 }
 ORGAN_DEFAULT_NEEDS = ["CompoundLoss", "UnifiedFocalLoss"]
 FALLBACK_LOSS = {"_target_": "monai_segloss.FocalTverskyLoss", "softmax": True, "to_onehot_y": True,
@@ -180,6 +180,10 @@ def test_loss_override_one_iteration(override, data, tmp_path):
     assert type(loss_fn).__name__ == cfg["loss"]["_target_"].rsplit(".", 1)[1]
     assert wf.trainer.state.iteration == 1
     assert math.isfinite(float(wf.trainer.state.output[0]["loss"]))
+    maps = {"boundary.json": "label_dist", "blob.json": "label_instances"}.get(override)
+    if maps is not None:  # precomputed by the transform in the loader, handed to the loss by BatchMapsHandler
+        batch = wf.trainer.state.batch  # decollated after the iteration: a list of dicts
+        assert maps in batch[0] and wf.trainer.loss_function.batch_maps_handler is not None
     if override == "boundary.json":  # the ramp starts at epoch 0: region weight 1, boundary weight 0
         assert loss_fn.epoch == 0
         assert loss_fn.current_weights() == pytest.approx({"region": 1.0, "boundary": 0.0})

@@ -26,7 +26,9 @@ _SPACING_DOC = """
     the target classes (signed distances in mm, the innermost foreground layer at 0), ``(B, C, *S)`` (or
     ``(B, K, *S)`` for the kept channels), as made by ``monai_segloss.transforms.SignedDistanceMapd`` (e.g.
     ``loss(out, batch["label"], distance=batch["label_dist"])``); None (default) computes them on the fly with
-    SimpleITK. Distances are taken as given: build them from the same target, spacing and ignored voxels.
+    SimpleITK. Distances are taken as given: build them from the same target, spacing and ignored voxels. In a
+    MONAI trainer, which calls ``loss(pred, label)`` only, ``monai_segloss.handlers.BatchMapsHandler`` passes the
+    batch's maps.
 """
 
 _VOXEL_RETURNS = """
@@ -174,7 +176,8 @@ class BlobLoss(SegLoss):
 
     Forward: ``loss(input, target, mask=None, instances=None)``; ``instances``: optional precomputed lesion labels
     ``(B, C, *S)`` (or ``(B, K, *S)``) int, as made by ``monai_segloss.transforms.LesionInstancesd``; None (default)
-    computes them on the fly with SimpleITK.
+    computes them on the fly with SimpleITK. In a MONAI trainer, pass them with
+    ``monai_segloss.handlers.BatchMapsHandler({"instances": "label_instances"})``.
 
     Returns: a scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"``.
     """
