@@ -3,10 +3,11 @@
 Notation, per kept channel c and sample b over the valid voxels v (DESIGN.md §4): p probability, g target,
 TP = Σ p·g, FP = Σ p·(1-g), FN = Σ (1-p)·g, TN = Σ (1-p)·(1-g).
 
-A label-map target is never turned into a one-hot tensor. Every region loss goes through one fast path for it,
-:class:`_LabelMapStats`: from the raw input and the labels straight to the ``(B, C)`` statistics, with a closed-form
-backward that writes the input's gradient into the buffer of the probabilities, so a forward + backward needs one
-buffer of the input's size (the gradient) plus chunk-sized temporaries. ``Σ p`` is a plain (cascade) float32 sum,
+A label-map target is never turned into a one-hot tensor. Every region loss goes through a fast path for it,
+:class:`_LabelMapStats` (and :class:`_LabelMapSquaredErrors` for the sensitivity-specificity errors): from the raw
+input and the labels straight to the ``(B, C)`` statistics, with a closed-form backward that writes the input's
+gradient into the buffer of the probabilities, so a forward + backward needs one buffer of the input's size (the
+gradient) plus chunk-sized temporaries. ``Σ p`` is a plain (cascade) float32 sum,
 within 1e-7 relative of exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``bincount``
 accumulations (a sequential float32 ``scatter_add_`` would drift by ~1e-5 relative). One-hot or soft targets use
 plain autograd algebra.
@@ -22,7 +23,8 @@ import torch
 from ._prepare import PreparedInput
 from .distributed import global_sum
 
-__all__ = ["RegionStats", "confusion_stats", "class_sum", "class_sums", "kept_and_batched", "valid_counts"]
+__all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
+           "valid_counts"]
 
 
 def _bin_index(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
@@ -48,67 +50,14 @@ def _binned_sums(index: torch.Tensor, values: torch.Tensor | None, batch: int, n
     return sums.view(batch, bins)[:, :num_classes].to(torch.float64)
 
 
-def _grouped_sums(values: torch.Tensor | None, labels: torch.Tensor, valid: torch.Tensor | None,
-                  num_classes: int) -> torch.Tensor:
-    """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]`` over the valid ``n`` (a count when ``values`` is None).
-
-    ``labels`` ``(B, N)`` int64 in ``[0, C)``; ``valid`` ``(B, N)`` bool or None. Returns ``(B, C)`` float64.
-    """
-    return _binned_sums(_bin_index(labels, valid, num_classes), values, labels.shape[0], num_classes)
-
-
-class _ClassSum(torch.autograd.Function):
-    """``out[b, c] = Σ_n values[b, n]·[labels[b, n] == c]``; labels of -1 belong to no class."""
-
-    @staticmethod
-    def forward(ctx, values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-        ctx.save_for_backward(labels)
-        return _grouped_sums(values, labels.clamp_min(0), labels >= 0, num_classes).to(values.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (labels,) = ctx.saved_tensors
-        g = grad.gather(1, labels.clamp_min(0))
-        return g.masked_fill(labels < 0, 0), None, None
-
-
-def class_sum(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per-class sums of ``values`` ``(B, N)`` grouped by ``labels`` ``(B, N)`` (int64, -1 = none) -> ``(B, C)``.
-
-    Differentiable in ``values``; the backward pass is one gather, and nothing of size ``(B, C, N)`` is made.
-    """
-    return _ClassSum.apply(values, labels, num_classes)
-
-
-def _flat_labels(prep: PreparedInput) -> torch.Tensor:
-    """``(B, N)`` class ids with -1 at invalid voxels."""
-    y = prep.labels.flatten(1)
-    if prep.valid is not None:
-        y = y.masked_fill(~prep.valid.flatten(1), -1)
-    return y
-
-
 def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """``Σ_v f(p, g)`` over the valid voxels, per (sample, channel) for *every* channel -> ``(B, C)``.
-
-    ``f`` is an elementwise function of the probability and the target. For a label map, the sum is taken as
-    ``Σ_v f(p, 0) + Σ_{v: y=c} [f(p_y, 1) - f(p_y, 0)]``, without a one-hot tensor.
-    """
-    p = prep.probs()
-    b, c = p.shape[:2]
+    """``Σ_v f(p, g)`` over the valid voxels, per (sample, channel) for *every* channel -> ``(B, C)``, for a one-hot
+    or soft target (``f`` elementwise, through autograd). Label maps have closed-form fast paths instead."""
+    if prep.labels is not None:
+        raise ValueError("class_sums takes a one-hot or soft target; label maps go through the fast paths")
+    vals = f(prep.probs(), prep.dense)
     v = prep.valid_float()
-    if prep.labels is None:
-        vals = f(p, prep.dense)
-        if v is not None:
-            vals = vals * v
-        return vals.flatten(2).sum(2)
-    zero = torch.zeros((), dtype=p.dtype, device=p.device)
-    base = f(p, zero)
-    if v is not None:
-        base = base * v
-    py = p.gather(1, prep.labels.unsqueeze(1)).flatten(1)
-    one = torch.ones((), dtype=p.dtype, device=p.device)
-    return base.flatten(2).sum(2) + class_sum(f(py, one) - f(py, zero), _flat_labels(prep), c)
+    return (vals if v is None else vals * v).flatten(2).sum(2)
 
 
 # ---------------------------------------------------------------- the label-map fast path
@@ -175,16 +124,33 @@ def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, va
         # clone, not contiguous(): for a one-voxel chunk expand_as is a no-op and contiguous() would return `a`
         h = pc * (2 * a) if squared else a.expand_as(pc).clone()
         h.scatter_add_(1, y, dtp.gather(1, y.squeeze(1)).unsqueeze(1))
-        if act == "softmax":
-            h.sub_((pc * h).sum(1, keepdim=True))
-            torch.mul(pc, h, out=oc)
-        elif act == "sigmoid":
-            torch.mul(h.mul_(pc), 1 - pc, out=oc)
-        else:
-            oc.copy_(h)
-        if valid is not None:
-            oc.masked_fill_(~valid[:, sl].unsqueeze(1), 0)
+        _activation_backward(pc, h, oc, act, None if valid is None else valid[:, sl])
     return out
+
+
+def _activation_backward(pc: torch.Tensor, h: torch.Tensor, oc: torch.Tensor, act: str,
+                         valid: torch.Tensor | None) -> None:
+    """Write ``dL/dx`` of one chunk into ``oc`` from ``h = dL/dp`` (overwritten) in closed form; 0 at invalid
+    voxels (``valid`` ``(B, n)`` bool or None)."""
+    if act == "softmax":
+        h.sub_((pc * h).sum(1, keepdim=True))
+        torch.mul(pc, h, out=oc)
+    elif act == "sigmoid":
+        torch.mul(h.mul_(pc), 1 - pc, out=oc)
+    else:
+        oc.copy_(h)
+    if valid is not None:
+        oc.masked_fill_(~valid.unsqueeze(1), 0)
+
+
+def _probs_and_grad_buffer(ctx, x: torch.Tensor, act: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probabilities a fast path's forward kept (recomputed on a retained graph), and the buffer its backward
+    writes ``dL/dx`` into: the probabilities' own, or a new one when ``x`` holds them (no activation)."""
+    if act == "none":
+        return x, torch.empty_like(x)
+    p = ctx.probs if ctx.probs is not None else _activate(x, act)
+    ctx.probs = None  # consumed: overwritten by dL/dx
+    return p, p
 
 
 class _LabelMapStats(torch.autograd.Function):
@@ -206,26 +172,77 @@ class _LabelMapStats(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor):
         x, labels, valid = ctx.saved_tensors
-        act = ctx.act
-        if act == "none":
-            p, out = x, torch.empty_like(x)
-        else:
-            p = ctx.probs if ctx.probs is not None else _activate(x, act)  # recomputed on a retained graph
-            ctx.probs, out = None, p
+        p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
         with torch.autocast(x.device.type, enabled=False):
-            grad = _stats_backward(p, out, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype), act, ctx.squared)
+            grad = _stats_backward(p, out, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype), ctx.act, ctx.squared)
         return grad, None, None, None, None
 
 
-def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(tp, psum, gsum)`` ``(B, C)`` of every channel for a label-map target, through :class:`_LabelMapStats`."""
+class _LabelMapSquaredErrors(torch.autograd.Function):
+    """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g))`` ``(B, C)`` from the raw input ``x`` ``(B, C, N)`` and a label map
+    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` (float64 bincount) and the off-class sums
+    ``Σ_{y≠c} p_c²``, each of non-negative terms (no cancellation near a perfect prediction). Their gradient
+    reaches p as ``dL/dp_c = 2p_c·dL/doff_c`` off class and ``-2(1-p_y)·dL/don_y`` at the voxel's class, then x
+    through the activation in closed form, chunk by chunk, as in :class:`_LabelMapStats`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                act: str) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c = x.shape[:2]
+        with torch.autocast(x.device.type, enabled=False):
+            p = _activate(x, act)
+            on = off = 0
+            for sl in _chunks(p.shape):
+                pc, y = p[:, :, sl], labels[:, sl]
+                v = None if valid is None else valid[:, sl]
+                miss = 1 - pc.gather(1, y.unsqueeze(1))
+                on = on + _binned_sums(_bin_index(y, v, c), miss * miss, b, c)
+                sq = (pc * pc).scatter_(1, y.unsqueeze(1), 0)
+                off = off + (sq if v is None else sq * v.unsqueeze(1)).sum(2).double()
+        ctx.save_for_backward(x, labels, valid)
+        ctx.act = act
+        ctx.probs = p if act != "none" else None
+        return on.to(x.dtype), off.to(x.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, don: torch.Tensor, doff: torch.Tensor):
+        x, labels, valid = ctx.saved_tensors
+        p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
+        with torch.autocast(x.device.type, enabled=False):
+            don, doff2 = don.to(p.dtype), (2 * doff).to(p.dtype).unsqueeze(-1)
+            for sl in _chunks(p.shape):
+                pc, y = p[:, :, sl], labels[:, sl].unsqueeze(1)
+                h = pc * doff2
+                h.scatter_(1, y, (pc.gather(1, y) - 1).mul_(2 * don.gather(1, y.squeeze(1)).unsqueeze(1)))
+                _activation_backward(pc, h, out[:, :, sl], ctx.act, None if valid is None else valid[:, sl])
+        return out, None, None, None
+
+
+def _fast_path_args(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, str]:
+    """``(x (B, C, N), labels (B, N), valid (B, N) or None, activation)`` for the label-map fast paths. A user's
+    ``other_act`` stays in autograd: the fast path then starts from its output, with no activation."""
     act = prep.options.activation
-    if act == "other":  # the user's activation stays in autograd; the statistics start from its output
+    if act == "other":
         x, act = prep.probs(), "none"
     else:
         x = prep.input
     valid = None if prep.valid is None else prep.valid.flatten(1)
-    return _LabelMapStats.apply(x.flatten(2), prep.labels.flatten(1), valid, act, squared)
+    return x.flatten(2), prep.labels.flatten(1), valid, act
+
+
+def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tp, psum, gsum)`` ``(B, C)`` of every channel for a label-map target, through :class:`_LabelMapStats`."""
+    return _LabelMapStats.apply(*_fast_path_args(prep), squared)
+
+
+def squared_error_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g))`` over the valid voxels, per (sample, channel) for every channel: two
+    ``(B, C)`` (the numerators of the sensitivity and specificity errors, Brosch 2015). A label map goes through
+    the closed-form :class:`_LabelMapSquaredErrors`, a one-hot or soft target through autograd."""
+    if prep.labels is not None:
+        return _LabelMapSquaredErrors.apply(*_fast_path_args(prep))
+    return (class_sums(prep, lambda p, g: (g - p) ** 2 * g), class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g)))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The label-map fast path of the region statistics (``stats._LabelMapStats``): exact values and gradients.
+"""The label-map fast paths of the region statistics (``stats._LabelMapStats``, ``stats._LabelMapSquaredErrors``):
+exact values and gradients.
 
 Checked against the autograd path of a one-hot target (same quantity, computed by plain tensor algebra), against
 float64 ``gradcheck``, and for a retained graph (a second backward recomputes what the first consumed).
@@ -14,7 +15,7 @@ import monai_segloss as msl
 from monai_segloss import stats as stats_module
 from monai_segloss._options import RegionOptions
 from monai_segloss._prepare import prepare_input
-from monai_segloss.stats import class_sum, confusion_stats
+from monai_segloss.stats import class_sums, confusion_stats, squared_error_sums
 
 ACTS = [{"softmax": True}, {"sigmoid": True}, {"other_act": lambda t: torch.softmax(t, 1)}, {}]
 
@@ -93,13 +94,31 @@ def test_stats_float32_accumulation_is_accurate():
         torch.testing.assert_close(a.double(), b, rtol=1e-6, atol=0)
 
 
-def test_class_sum_values_and_gradient():
-    v = torch.tensor([[1.0, 2.0, 3.0, 4.0]], dtype=torch.float64, requires_grad=True)
-    lab = torch.tensor([[0, 2, -1, 2]])
-    out = class_sum(v, lab, 3)
-    torch.testing.assert_close(out, torch.tensor([[1.0, 0.0, 6.0]], dtype=torch.float64))
-    out.backward(torch.tensor([[10.0, 20.0, 30.0]], dtype=torch.float64))
-    torch.testing.assert_close(v.grad, torch.tensor([[10.0, 30.0, 0.0, 30.0]], dtype=torch.float64))
+@pytest.mark.parametrize("act", ACTS, ids=["softmax", "sigmoid", "other", "probs"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_squared_error_sums_fast_path(act, masked, monkeypatch):
+    """``(Σ (g-p)²g, Σ (g-p)²(1-g))`` of a label map: equal to the one-hot autograd sums and to a direct loop,
+    float64 gradcheck over several chunks."""
+    monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 30)
+    x, y, mask = _case(5, act=act)
+    m = mask if masked else None
+    opts = RegionOptions(to_onehot_y=True, **act)
+    on, off = squared_error_sums(prepare_input(x, y, opts, m))
+    onehot = F.one_hot(y[:, 0], 3).movedim(-1, 1).to(x.dtype)
+    dense = prepare_input(x, onehot, RegionOptions(**act), m)
+    torch.testing.assert_close(on, class_sums(dense, lambda p, g: (g - p) ** 2 * g), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(off, class_sums(dense, lambda p, g: (g - p) ** 2 * (1 - g)), rtol=1e-12, atol=1e-12)
+    p, v = dense.probs(), (torch.ones_like(mask) if m is None else m)
+    for b in range(2):  # the definition, voxel by voxel
+        for c in range(3):
+            own = (y[b, 0] == c) & (v[b, 0] > 0)
+            other = (y[b, 0] != c) & (v[b, 0] > 0)
+            torch.testing.assert_close(on[b, c], ((1 - p[b, c][own]) ** 2).sum())
+            torch.testing.assert_close(off[b, c], (p[b, c][other] ** 2).sum())
+    assert torch.autograd.gradcheck(
+        lambda t: torch.stack(squared_error_sums(prepare_input(t, y, opts, m))), (x.clone().requires_grad_(),))
+    with pytest.raises(ValueError, match="label maps"):
+        class_sums(prepare_input(x, y, opts, m), lambda p, g: p * g)
 
 
 def test_autocast_bf16_stats_in_float32():

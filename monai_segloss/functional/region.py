@@ -15,7 +15,7 @@ import torch
 from .._options import RegionOptions, parse_options
 from .._prepare import prepare_input
 from ..reduce import reduce_units, safe_ratio
-from ..stats import RegionStats, class_sums, confusion_stats, kept_and_batched
+from ..stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
 from .scores import dice_score, focal_power, jaccard_score, log_cosh, tversky_index
 
 __all__ = [
@@ -212,8 +212,7 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-    errors = torch.stack([class_sums(prep, lambda p, g: (g - p) ** 2 * g),
-                          class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g))])
+    errors = torch.stack(squared_error_sums(prep))
     sens_num, spec_num = kept_and_batched(prep, errors, o.batch, o.distributed).unbind(0)
     gsum, n = st.gsum, st.n
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
