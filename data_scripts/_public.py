@@ -244,6 +244,21 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def common_kwargs(a: argparse.Namespace) -> dict:
+    """The keyword arguments of a preparation function that :func:`add_common_args` parsed (all but ``--out``)."""
+    return {"val_frac": a.val_frac, "test_frac": a.test_frac, "seed": a.seed, "overwrite": a.overwrite,
+            "affine_tol": a.affine_tol}
+
+
+def add_folder_or_archive_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--root`` (a downloaded folder) or ``--archive`` (a local archive, with ``--checksum``/``--extract-to``)."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--root", help=f"the downloaded {what} folder")
+    src.add_argument("--archive", help="a local archive of it (extracted safely)")
+    p.add_argument("--checksum", help="md5:<hex> or sha256:<hex> of --archive")
+    p.add_argument("--extract-to", help="where to extract --archive (default: its folder)")
+
+
 def run_cli(fn: Callable[[], Path]) -> int:
     """Run a preparation and turn expected failures into a one-line error and exit status 2."""
     try:

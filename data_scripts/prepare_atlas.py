@@ -26,7 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._layout import split_cases
-from ._public import SourceCase, add_common_args, extract_user_archive, run_cli, write_public_dataset
+from ._public import (
+    SourceCase,
+    add_common_args,
+    add_folder_or_archive_args,
+    common_kwargs,
+    extract_user_archive,
+    run_cli,
+    write_public_dataset,
+)
 
 __all__ = ["find_atlas_cases", "main", "prepare_atlas"]
 
@@ -135,28 +143,11 @@ def prepare_atlas(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog="python -m data_scripts.prepare_atlas", description=__doc__.split("\n\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--root", help="the downloaded (decrypted) ATLAS v2.0 folder")
-    src.add_argument("--archive", help="a local decrypted archive of it (extracted safely)")
-    p.add_argument("--checksum", help="md5:<hex> or sha256:<hex> of --archive")
-    p.add_argument("--extract-to", help="where to extract --archive (default: its folder)")
+    add_folder_or_archive_args(p, "(decrypted) ATLAS v2.0")
     add_common_args(p)
     a = p.parse_args(argv)
-    return run_cli(
-        lambda: prepare_atlas(
-            a.out,
-            root=a.root,
-            archive=a.archive,
-            checksum=a.checksum,
-            extract_to=a.extract_to,
-            val_frac=a.val_frac,
-            test_frac=a.test_frac,
-            seed=a.seed,
-            overwrite=a.overwrite,
-            affine_tol=a.affine_tol,
-        )
-    )
-
+    return run_cli(lambda: prepare_atlas(a.out, root=a.root, archive=a.archive, checksum=a.checksum,
+                                         extract_to=a.extract_to, **common_kwargs(a)))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,7 +27,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._layout import split_cases
-from ._public import SourceCase, add_common_args, extract_user_archive, run_cli, write_public_dataset
+from ._public import (
+    SourceCase,
+    add_common_args,
+    add_folder_or_archive_args,
+    common_kwargs,
+    extract_user_archive,
+    run_cli,
+    write_public_dataset,
+)
 
 __all__ = ["MODALITIES", "find_isles22_cases", "main", "prepare_isles22"]
 
@@ -146,30 +154,12 @@ def prepare_isles22(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog="python -m data_scripts.prepare_isles22", description=__doc__.split("\n\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--root", help="the downloaded ISLES'22 folder")
-    src.add_argument("--archive", help="a local archive of it (extracted safely)")
-    p.add_argument("--checksum", help="md5:<hex> or sha256:<hex> of --archive")
-    p.add_argument("--extract-to", help="where to extract --archive (default: its folder)")
+    add_folder_or_archive_args(p, "ISLES'22")
     p.add_argument("--modalities", nargs="+", default=["dwi", "adc"], choices=sorted(MODALITIES))
     add_common_args(p)
     a = p.parse_args(argv)
-    return run_cli(
-        lambda: prepare_isles22(
-            a.out,
-            root=a.root,
-            archive=a.archive,
-            checksum=a.checksum,
-            extract_to=a.extract_to,
-            modalities=a.modalities,
-            val_frac=a.val_frac,
-            test_frac=a.test_frac,
-            seed=a.seed,
-            overwrite=a.overwrite,
-            affine_tol=a.affine_tol,
-        )
-    )
-
+    return run_cli(lambda: prepare_isles22(a.out, root=a.root, archive=a.archive, checksum=a.checksum,
+                                           extract_to=a.extract_to, modalities=a.modalities, **common_kwargs(a)))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ._io import safe_extract, verify_checksum
 from ._layout import split_cases
-from ._public import SourceCase, add_common_args, run_cli, write_public_dataset
+from ._public import SourceCase, add_common_args, common_kwargs, run_cli, write_public_dataset
 
 __all__ = ["MSD_TASKS", "locate_task", "main", "prepare_msd"]
 
@@ -204,21 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--download", help="download the task .tar into this folder (md5-checked)")
     add_common_args(p)
     a = p.parse_args(argv)
-    return run_cli(
-        lambda: prepare_msd(
-            a.out,
-            a.task,
-            msd_root=a.msd_root,
-            archive=a.archive,
-            download=a.download,
-            val_frac=a.val_frac,
-            test_frac=a.test_frac,
-            seed=a.seed,
-            overwrite=a.overwrite,
-            affine_tol=a.affine_tol,
-        )
-    )
-
+    return run_cli(lambda: prepare_msd(a.out, a.task, msd_root=a.msd_root, archive=a.archive, download=a.download,
+                                       **common_kwargs(a)))
 
 if __name__ == "__main__":
     sys.exit(main())
