@@ -403,7 +403,7 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
     deltas = [min(s) for s in spacings]
     device = masks.device
     m = masks.detach().to("cpu")
-    m = m if m.dtype == torch.bool else m != 0
+    m = (m if m.dtype == torch.bool else m != 0).contiguous()  # one copy here, not one per mask below
     out = torch.zeros((n, *shape), dtype=torch.float32)
     if n == 0 or m.numel() == 0:
         return out.to(device)
