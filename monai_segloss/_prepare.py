@@ -71,8 +71,7 @@ class _SoftmaxDot(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor):
-        p = torch.softmax(x.contiguous(), dim=1)  # channels-last logits: one copy, then every pass is contiguous
-        w = w.contiguous()
+        p = torch.softmax(x, dim=1)
         s = p[:, :1] * w[:, :1]
         for c in range(1, p.shape[1]):  # Σ_c p_c·w_c without a (B, C, *S) temporary
             s.addcmul_(p[:, c:c + 1], w[:, c:c + 1])
