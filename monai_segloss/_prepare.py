@@ -221,6 +221,15 @@ class PreparedInput:
         return x if self.all_channels_kept else x.index_select(1, self.channels)
 
 
+def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(min, max)`` of ``t`` in one pass. A dense tensor in another memory layout (a channels-last tensor, or a
+    one-hot target made by ``one_hot(y).movedim(-1, 1)``) is read in its memory order: a strided reduction over it
+    takes about 9x longer."""
+    order = sorted(range(t.ndim), key=lambda d: -t.stride(d))
+    in_memory_order = t.permute(order)
+    return torch.aminmax(in_memory_order if in_memory_order.is_contiguous() else t)
+
+
 def _check_integral(name: str, t: torch.Tensor) -> None:
     if t.is_floating_point() and not torch.equal(t, t.round()):
         raise ValueError(f"{name} must hold integer class ids, got non-integer values")
@@ -334,7 +343,7 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         y = y.long()
         if ignore is not None:
             invalid = y == ignore
-        lo, hi = torch.aminmax(y)  # one pass; the per-voxel check below only when some value is out of range
+        lo, hi = _value_range(y)  # one pass; the per-voxel check below only when some value is out of range
         if lo < 0 or hi >= c:
             bad = (y < 0) | (y >= c)
             if invalid is not None:
@@ -355,7 +364,7 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
             invalid = (y == ignore).all(dim=1)
         check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
         if check.numel():
-            lo, hi = torch.aminmax(check.detach())
+            lo, hi = _value_range(check.detach())
             if not (lo >= 0 and hi <= 1):  # written so that NaN fails too
                 raise ValueError(f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
                                  f"range [{float(lo):g}, {float(hi):g}]"
@@ -371,7 +380,7 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
 
     # ---- input range (probabilities expected when no activation is set)
     if opts.activation == "none":
-        lo, hi = torch.aminmax(x.detach())
+        lo, hi = _value_range(x.detach())
         if not (lo >= 0 and hi <= 1):  # written so that NaN fails too
             raise ValueError(f"input must hold probabilities in [0, 1] when no activation is set, got range "
                              f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")

@@ -234,3 +234,25 @@ def test_unknown_keyword_lists_the_valid_ones(key):
     for name in ("sigmoid", "softmax", "include_background", "weight", "ignore_index", "reduction", "batch",
                  "empty", "smooth_nr", "smooth_dr"):
         assert f"'{name}'" in msg, name
+
+
+@pytest.mark.parametrize("key", ["dice", "boundary", "cross_entropy"])
+def test_range_checks_read_other_memory_layouts(key):
+    """Channels-last inputs and one-hot views (``one_hot(y).movedim(-1, 1)``) are range-checked in their memory order:
+    the same errors, and the same values as contiguous tensors."""
+    y = torch.randint(0, C, (B, 5, 4, 3), generator=torch.Generator().manual_seed(2))
+    onehot = torch.nn.functional.one_hot(y, C).movedim(-1, 1).float()
+    x = torch.randn(B, 5, 4, 3, C, generator=torch.Generator().manual_seed(3)).movedim(-1, 1)
+    assert not onehot.is_contiguous() and not x.is_contiguous()
+    loss = get_loss(key, softmax=True)
+    torch.testing.assert_close(loss(x, onehot), loss(x.contiguous(), onehot.contiguous()))
+    bad = onehot.clone(memory_format=torch.preserve_format)
+    bad[1, 2, 4, 3, 2] = 1.5
+    assert not bad.is_contiguous()
+    with pytest.raises(ValueError, match=r"target must hold values in \[0, 1\].*1\.5"):
+        loss(x, bad)
+    probs = torch.softmax(x, 1).contiguous(memory_format=torch.channels_last_3d)
+    probs[0, 0, 0, 0, 0] = -0.25
+    assert not probs.is_contiguous()
+    with pytest.raises(ValueError, match=r"input must hold probabilities in \[0, 1\].*-0\.25"):
+        get_loss(key)(probs, onehot)
