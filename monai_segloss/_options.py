@@ -22,22 +22,30 @@ REDUCTIONS = ("mean", "sum", "none")
 EMPTY_POLICIES = ("smooth", "skip", "fp")
 
 
+def float_sequence(name: str, value: Any, expected: str) -> tuple[float, ...]:
+    """``value`` (a sequence of numbers or a 1-D tensor) as a tuple of floats.
+
+    Raises:
+        TypeError: not a sequence (``f"{name} must be {expected}"``), or an entry that is not a number.
+        ValueError: a tensor of more than one dim.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.ndim > 1:
+            raise ValueError(f"{name} must be a 1-D sequence, got a tensor of shape {tuple(value.shape)}")
+        value = value.detach().cpu().reshape(-1).tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    try:
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must hold numbers, got {list(value)!r}") from err
+
+
 def _as_weight(weight: Any) -> tuple[float, ...] | None:
     if weight is None:
         return None
-    if isinstance(weight, torch.Tensor):
-        if weight.ndim != 1:
-            raise ValueError(f"weight must be a 1-D sequence of per-class weights, got a tensor of shape "
-                             f"{tuple(weight.shape)}")
-        values = tuple(float(v) for v in weight.detach().cpu().tolist())
-    elif isinstance(weight, (str, bytes)) or not isinstance(weight, Sequence):
-        raise TypeError(f"weight must be a sequence of per-class weights (length C or the number of kept "
-                        f"channels), got {type(weight).__name__}")
-    else:
-        try:
-            values = tuple(float(v) for v in weight)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"weight must hold numbers, got {list(weight)!r}") from err
+    values = float_sequence("weight", weight,
+                            "a sequence of per-class weights (length C or the number of kept channels)")
     if len(values) == 0:
         raise ValueError("weight must not be empty")
     if any(not math.isfinite(v) or v < 0 for v in values):

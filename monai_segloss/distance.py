@@ -37,6 +37,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from ._options import float_sequence
+
 __all__ = ["KINDS", "signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
 
 Spacing = tuple[float, ...]
@@ -53,20 +55,14 @@ def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") 
     """
     if spacing is None:
         return None
-    if isinstance(spacing, torch.Tensor):
-        spacing = spacing.detach().cpu().tolist()
-    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
+    if isinstance(spacing, torch.Tensor) and spacing.ndim == 0:
+        spacing = spacing.item()
+    scalar = isinstance(spacing, (int, float)) and not isinstance(spacing, bool)
+    if scalar:
         values: tuple[float, ...] = (float(spacing),) * (ndim or 1)
-        scalar = True
-    elif isinstance(spacing, (str, bytes)) or not isinstance(spacing, Sequence):
-        raise TypeError(f"{name} must be None, a positive number or a sequence of positive numbers (mm per voxel "
-                        f"along each spatial axis), got {type(spacing).__name__}")
     else:
-        try:
-            values = tuple(float(v) for v in spacing)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{name} must hold numbers, got {list(spacing)!r}") from err
-        scalar = False
+        values = float_sequence(name, spacing, "None, a positive number or a sequence of positive numbers (mm per "
+                                "voxel along each spatial axis)")
     if not values or any(not math.isfinite(v) or v <= 0 for v in values):
         raise ValueError(f"{name} values must be finite and > 0, got {values}")
     if ndim is not None and len(values) == 1:  # one value for every axis
