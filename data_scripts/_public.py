@@ -32,7 +32,8 @@ from ._io import (
 from ._io import verify_checksum as _verify
 from ._layout import case_paths, check_outputs_free, dataset_json, label_stats, write_dataset_files
 
-__all__ = ["SourceCase", "add_common_args", "extract_user_archive", "run_cli", "write_public_dataset"]
+__all__ = ["SourceCase", "add_common_args", "add_folder_or_archive_args", "common_kwargs", "extract_user_archive",
+           "run_cli", "source_folder", "write_public_dataset"]
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,16 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         default=0.01,
         help="allowed image/label affine difference, fraction of a voxel (default 0.01)",
     )
+
+
+def source_folder(root: str | os.PathLike | None, archive: str | os.PathLike | None,
+                  extract_to: str | os.PathLike | None, checksum: str | None) -> Path:
+    """The data set's folder: ``root``, or ``archive`` checked and extracted (exactly one of them must be given)."""
+    if (root is None) == (archive is None):
+        raise ValueError("give exactly one of root (--root) or archive (--archive).")
+    if archive is not None:
+        return extract_user_archive(archive, extract_to, checksum)
+    return Path(root)
 
 
 def common_kwargs(a: argparse.Namespace) -> dict:

@@ -32,8 +32,8 @@ from ._public import (
     add_common_args,
     add_folder_or_archive_args,
     common_kwargs,
-    extract_user_archive,
     run_cli,
+    source_folder,
     write_public_dataset,
 )
 
@@ -128,10 +128,7 @@ def prepare_isles22(
         overwrite: replace existing outputs. Default False.
         affine_tol: allowed image/label affine difference as a fraction of a voxel. Default 0.01.
     """
-    if (root is None) == (archive is None):
-        raise ValueError("give exactly one of root (--root) or archive (--archive).")
-    if archive is not None:
-        root = extract_user_archive(archive, extract_to, checksum)
+    root = source_folder(root, archive, extract_to, checksum)
     cases = find_isles22_cases(root, modalities)
     splits = split_cases([c.case_id for c in cases], val_frac=val_frac, test_frac=test_frac, seed=seed)
     mods = [m.lower() for m in modalities]
