@@ -20,6 +20,14 @@ from ._options import InputOptions
 __all__ = ["PreparedInput", "prepare_input", "plain_tensor", "shared_preparation"]
 
 
+def _channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``Σ_c a_c·b_c`` over dim 1, ``(B, 1, *S)``, without a ``(B, C, *S)`` temporary."""
+    s = a[:, :1] * b[:, :1]
+    for c in range(1, a.shape[1]):
+        s.addcmul_(a[:, c:c + 1], b[:, c:c + 1])
+    return s
+
+
 class _SoftmaxAtLabels(torch.autograd.Function):
     """``(softmax(x), log_softmax(x) at the labels)`` over dim 1, with one fused backward.
 
@@ -46,9 +54,7 @@ class _SoftmaxAtLabels(torch.autograd.Function):
             return None, None
         # grad = p·(g_p - Σ_c p_c·g_p,c - g_t) + g_t·onehot, built in place in one (B, C, *S) buffer
         if g_p is not None:
-            s = p[:, :1] * g_p[:, :1]
-            for c in range(1, p.shape[1]):  # Σ_c p_c·g_c without a (B, C, *S) temporary
-                s.addcmul_(p[:, c:c + 1], g_p[:, c:c + 1])
+            s = _channel_dot(p, g_p)
             if g_lpt is not None:
                 s.add_(g_lpt)
             grad = g_p - s
@@ -72,9 +78,7 @@ class _SoftmaxDot(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor):
         p = torch.softmax(x, dim=1)
-        s = p[:, :1] * w[:, :1]
-        for c in range(1, p.shape[1]):  # Σ_c p_c·w_c without a (B, C, *S) temporary
-            s.addcmul_(p[:, c:c + 1], w[:, c:c + 1])
+        s = _channel_dot(p, w)
         ctx.save_for_backward(p, w, s)
         return s.sum()
 
