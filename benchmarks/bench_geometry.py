@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monai.losses import BoundaryLoss, HausdorffDTLoss  # noqa: E402
 
 from monai_segloss import HausdorffDistanceLoss, SurfaceBoundaryLoss  # noqa: E402
-from monai_segloss.transforms import SignedDistanceMapd  # noqa: E402
+from monai_segloss.geometry.transforms import SignedDistanceMapd  # noqa: E402
 
 
 def lesion_targets(batch: int, size: int, seed: int = 0) -> torch.Tensor:

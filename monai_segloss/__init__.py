@@ -5,19 +5,20 @@ Every loss is a ``torch.nn.Module`` (``monai_segloss.SoftDiceLoss`` …) over a 
 """
 
 from . import functional
-from .checkpoints import latest_checkpoint
-from .compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss
-from .deep_supervision import DeepSupervisionWrapper
-from .handlers import BatchMapsHandler, LossScheduleHandler
+from .evaluation.lesion_metrics import LesionWiseMetric, LesionWiseStats, lesion_wise_stats
+from .geometry.transforms import LesionInstancesd, SignedDistanceMapd
 from .losses import *  # noqa: F401,F403  (registers every loss)
 from .losses import __all__ as _loss_names
-from .metrics import LesionWiseMetric, LesionWiseStats, lesion_wise_stats
-from .registry import available_losses, get_loss, loss_class, register_loss
-from .schedules import LinearRamp
+from .losses.compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss
+from .losses.registry import available_losses, get_loss, loss_class, register_loss
+from .training.checkpoints import latest_checkpoint
+from .training.deep_supervision import DeepSupervisionWrapper
+from .training.handlers import BatchMapsHandler, LossScheduleHandler
+from .training.schedules import LinearRamp
 
 __version__ = "0.1.0"
 
 __all__ = [*_loss_names, "CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
            "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats", "lesion_wise_stats",
-           "latest_checkpoint", "BatchMapsHandler", "LossScheduleHandler", "available_losses", "get_loss", "loss_class",
-           "register_loss", "functional"]
+           "latest_checkpoint", "SignedDistanceMapd", "LesionInstancesd", "BatchMapsHandler", "LossScheduleHandler",
+           "available_losses", "get_loss", "loss_class", "register_loss", "functional"]

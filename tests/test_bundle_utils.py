@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from monai_segloss import BatchMapsHandler, CompoundLoss, LossScheduleHandler, latest_checkpoint
-from monai_segloss.transforms import LesionInstancesd, SignedDistanceMapd
+from monai_segloss.geometry.transforms import LesionInstancesd, SignedDistanceMapd
 
 
 def test_latest_checkpoint(tmp_path):

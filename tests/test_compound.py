@@ -242,7 +242,7 @@ def test_deep_supervision_soft_target_area_and_stacked():
 
 
 def test_deep_supervision_weights_and_errors():
-    from monai_segloss.deep_supervision import scale_weights
+    from monai_segloss.training.deep_supervision import scale_weights
 
     assert scale_weights("exp", 6) == [1.0, 0.5, 0.25, 0.125, 0.0625, 0.0625]
     assert scale_weights("same", 3) == [1.0, 1.0, 1.0]

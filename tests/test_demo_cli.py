@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from monai_segloss.cli import build_parser, main
+from monai_segloss.app.cli import build_parser, main
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_cli_rejects_unknown_command():
 
 
 def test_demo_rejects_loss_without_override(tmp_path):
-    from monai_segloss.demo import QUICK, train_and_evaluate
+    from monai_segloss.app.demo import QUICK, train_and_evaluate
 
     with pytest.raises(ValueError, match="no override file for loss 'jaccard'"):
         train_and_evaluate("jaccard", QUICK, tmp_path, tmp_path, 0)

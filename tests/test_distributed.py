@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import monai_segloss
-import monai_segloss.distributed as msd
+import monai_segloss.core.distributed as msd
 from tests._distributed_worker import WORLD, checks
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -251,8 +251,8 @@ def test_finite_at_logits_100(key, kw):
 
 
 def test_log1m_softmax_is_exact_at_saturation():
-    from monai_segloss._options import InputOptions
-    from monai_segloss._prepare import prepare_input
+    from monai_segloss.core.options import InputOptions
+    from monai_segloss.core.prepare import prepare_input
     from monai_segloss.functional.distribution import log_prob_pair
 
     x = torch.tensor([[[100.0], [-100.0], [0.0]]])
@@ -305,7 +305,7 @@ def test_bad_options_name_the_argument():
 # ---------------------------------------------------------------- shared numerical parts changed for speed
 
 def test_fused_softmax_at_labels_values_and_gradcheck():
-    from monai_segloss._prepare import _SoftmaxAtLabels
+    from monai_segloss.core.prepare import _SoftmaxAtLabels
 
     x = _logits(2, 4, 3, 2).requires_grad_(True)
     y = _labels(2, 4, 3, 2).unsqueeze(1)

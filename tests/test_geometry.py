@@ -16,9 +16,9 @@ from scipy import ndimage as ndi
 
 import monai_segloss as M
 from monai_segloss import functional as Fn
-from monai_segloss.distance import resolve_spacing, signed_distance
-from monai_segloss.instances import lesion_instances
-from monai_segloss.transforms import LesionInstancesd, SignedDistanceMapd
+from monai_segloss.geometry.distance import resolve_spacing, signed_distance
+from monai_segloss.geometry.instances import lesion_instances
+from monai_segloss.geometry.transforms import LesionInstancesd, SignedDistanceMapd
 
 F = torch.nn.functional
 

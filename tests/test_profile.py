@@ -6,8 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from monai_segloss.cli import main
-from monai_segloss.profile import profile_dataset, recommend_loss
+from monai_segloss.app.cli import main
+from monai_segloss.app.profile import profile_dataset, recommend_loss
 
 
 def _save(path, data, zooms=(1.0, 1.0, 2.0)):

@@ -307,7 +307,7 @@ def test_label_map_is_never_expanded_to_one_hot(key, monkeypatch):
 
 
 def test_neg_log_is_minus_log_above_eps_and_its_tangent_below():
-    from monai_segloss.functional.scores import neg_log
+    from monai_segloss.core.scores import neg_log
 
     x = torch.tensor([1.0, 0.5, 1e-6, 1e-12, 5e-13, 0.0], dtype=torch.float64, requires_grad=True)
     y = neg_log(x)

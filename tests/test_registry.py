@@ -62,7 +62,7 @@ def test_unknown_keyword_lists_the_valid_ones(key):
 
 
 def test_register_loss_rejects_a_second_class_for_a_key():
-    from monai_segloss.registry import register_loss
+    from monai_segloss.losses.registry import register_loss
 
     with pytest.raises(ValueError, match="already registered"):
         register_loss("dice")(type("OtherDice", (torch.nn.Module,), {}))

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from monai_segloss.report import Example, LossRun, write_report
+from monai_segloss.app.report import Example, LossRun, write_report
 
 
 def _run(key, recall_small, f1):

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 import monai_segloss as msl
-from monai_segloss import stats as stats_module
-from monai_segloss._options import RegionOptions
-from monai_segloss._prepare import prepare_input
-from monai_segloss.stats import class_sums, confusion_stats, squared_error_sums
+from monai_segloss.core import stats as stats_module
+from monai_segloss.core.options import RegionOptions
+from monai_segloss.core.prepare import prepare_input
+from monai_segloss.core.stats import class_sums, confusion_stats, squared_error_sums
 
 ACTS = [{"softmax": True}, {"sigmoid": True}, {"other_act": lambda t: torch.softmax(t, 1)}, {}]
 

@@ -1,9 +1,9 @@
 """Distribution-based losses (and the region/voxel hybrids built on them), functional forms.
 
-Pipeline: :func:`~monai_segloss._prepare.prepare_input` -> per-voxel terms from log-probabilities (``log_softmax`` /
+Pipeline: :func:`~monai_segloss.core.prepare.prepare_input` -> per-voxel terms from log-probabilities (``log_softmax`` /
 ``logsigmoid`` when logits are given, never ``log(softmax(x))``) -> weight + reduce. The hybrids (exp-log, combo,
-unified focal) add region terms computed by the region family's own parts (:mod:`monai_segloss.stats`,
-:mod:`monai_segloss.functional.scores`, :mod:`monai_segloss.functional.region`).
+unified focal) add region terms computed by the region family's own parts (:mod:`monai_segloss.core.stats`,
+:mod:`monai_segloss.core.scores`, :mod:`monai_segloss.functional.region`).
 
 Two modes, chosen from the input:
 
@@ -26,13 +26,13 @@ from typing import Any
 
 import torch
 
-from .._options import InputOptions, RegionOptions, parse_options
-from .._prepare import PreparedInput, prepare_input, shared_preparation
-from ..distributed import global_sum
-from ..reduce import reduce_units, reduce_voxels, safe_ratio
-from ..stats import RegionStats, confusion_stats
+from ..core.distributed import global_sum
+from ..core.options import InputOptions, RegionOptions, parse_options
+from ..core.prepare import PreparedInput, prepare_input, shared_preparation
+from ..core.reduce import reduce_units, reduce_voxels, safe_ratio
+from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
+from ..core.stats import RegionStats, confusion_stats
 from . import region as R
-from .scores import dice_score, neg_log, safe_pow, tversky_index
 
 __all__ = [
     "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "ExpLogOptions", "ComboOptions",

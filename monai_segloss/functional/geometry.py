@@ -1,19 +1,19 @@
 """Geometry-aware losses, functional forms: prepare -> distance maps / lesion instances -> terms -> reduce.
 
 Every function takes ``(input, target, mask=None, <precomputed>=None, **options)``; the options are those of
-:class:`~monai_segloss._options.InputOptions` plus the loss's own, listed in its options class below.
+:class:`~monai_segloss.core.options.InputOptions` plus the loss's own, listed in its options class below.
 
 Distances are Euclidean, in millimetres, from the voxel ``spacing`` (an option; when it is None and ``target`` (or the
-precomputed map) is a MONAI ``MetaTensor``, the spacing is read from its affine, per sample; otherwise 1 mm). They come
-from :func:`monai_segloss.distance.signed_distance` (SimpleITK). With ``sdt`` the signed distance transform of a class
-mask (positive outside: distance to the nearest foreground voxel; negative inside: minus the distance to the nearest
-background voxel) and ``δ`` the smallest spacing of the sample, the losses use
+precomputed map) is a MONAI ``MetaTensor``, the spacing is read from its affine, per sample; otherwise 1 mm). They
+come from :func:`monai_segloss.geometry.distance.signed_distance` (SimpleITK). With ``sdt`` the signed distance
+transform of a class mask (positive outside: distance to the nearest foreground voxel; negative inside: minus the
+distance to the nearest background voxel) and ``δ`` the smallest spacing of the sample, the losses use
 
 - the unsigned boundary field ``d = |sdt|`` (distance to the nearest voxel of the other class; Karimi 2019);
 - the boundary-loss level set ``φ = sdt`` outside and ``sdt + δ`` inside (0 on the innermost foreground layer;
   with 1 mm spacing exactly ``monai.losses.BoundaryLoss``'s map).
 
-The target's φ can be precomputed in the data pipeline by :class:`monai_segloss.transforms.SignedDistanceMapd` and
+The target's φ can be precomputed in the data pipeline by :class:`monai_segloss.SignedDistanceMapd` and
 passed as ``distance``: ``(B, C, *S)`` (or ``(B, K, *S)`` for the K kept channels); every distance loss derives what
 it needs from it (``d = φ`` outside, ``δ - φ`` inside) and the result equals the on-the-fly computation.
 
@@ -33,11 +33,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._options import InputOptions, RegionOptions, parse_options
-from .._prepare import PreparedInput, prepare_input
-from ..distance import check_spacing, resolve_spacing, signed_distance
-from ..instances import lesion_instances
-from ..reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
+from ..core.options import InputOptions, RegionOptions, parse_options
+from ..core.prepare import PreparedInput, prepare_input
+from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
+from ..geometry.distance import check_spacing, resolve_spacing, signed_distance
+from ..geometry.instances import lesion_instances
 
 __all__ = [
     "GeometryOptions", "HausdorffOptions", "BoundaryOptions", "ShapeAwareOptions", "DistancePenalizedOptions",
@@ -140,7 +140,7 @@ class BlobOptions(InputOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from ..registry import loss_class
+        from ..losses.registry import loss_class
 
         try:
             cls = loss_class(self.region)
@@ -367,7 +367,7 @@ _BLOB_CHUNK = 1 << 23  # voxels per batch of lesion units given to the inner los
 
 
 def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
-    from ..registry import loss_class
+    from ..losses.registry import loss_class
 
     prep = prepare_input(input, target, o, mask)
     p = prep.keep(prep.probs())

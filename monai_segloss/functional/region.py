@@ -1,7 +1,7 @@
 """Region-based losses, functional forms: prepare -> confusion statistics -> score -> weight + reduce.
 
 Every function takes ``(input, target, mask=None, **options)``; the options are those of
-:class:`~monai_segloss._options.RegionOptions` plus the loss's own, listed in its options class below.
+:class:`~monai_segloss.core.options.RegionOptions` plus the loss's own, listed in its options class below.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .._options import RegionOptions, parse_options
-from .._prepare import prepare_input
-from ..reduce import reduce_units, safe_ratio
-from ..stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
-from .scores import dice_score, focal_power, jaccard_score, log_cosh, tversky_index
+from ..core.options import RegionOptions, parse_options
+from ..core.prepare import prepare_input
+from ..core.reduce import reduce_units, safe_ratio
+from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, tversky_index
+from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
 
 __all__ = [
     "DiceOptions", "JaccardOptions", "GeneralizedDiceOptions", "TverskyOptions", "FocalTverskyOptions",
@@ -126,7 +126,7 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """The region pipeline: prepare, confusion statistics, ``per_unit`` loss of each (sample, class), reduce.
 
-    ``per_unit`` maps :class:`~monai_segloss.stats.RegionStats` to per-unit losses of the same shape.
+    ``per_unit`` maps :class:`~monai_segloss.core.stats.RegionStats` to per-unit losses of the same shape.
     ``transform``: the loss's map of ``1 - score`` (focal power, log-cosh) when it has one; with ``empty="fp"`` the
     false-positive rate that replaces ``1 - score`` of an empty unit goes through it too, so that the loss keeps
     its range.

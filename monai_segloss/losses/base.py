@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
-from .._options import parse_options
+from ..core.options import parse_options
 
 __all__ = ["SegLoss", "COMMON_INPUT_DOC", "COMMON_REGION_DOC", "append_doc"]
 

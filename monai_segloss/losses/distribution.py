@@ -4,8 +4,8 @@ calls its functional form in :mod:`monai_segloss.functional.distribution`."""
 from __future__ import annotations
 
 from ..functional import distribution as D
-from ..registry import register_loss
 from .base import COMMON_INPUT_DOC, COMMON_REGION_DOC, SegLoss, append_doc
+from .registry import register_loss
 
 __all__ = ["BinaryCrossEntropyLoss", "BalancedCrossEntropyLoss", "SegCrossEntropyLoss", "SegFocalLoss",
            "ExpLogLoss", "ComboLoss", "UnifiedFocalLoss"]

@@ -2,7 +2,7 @@
 
 Each class is registered under its key and calls its functional form in :mod:`monai_segloss.functional.geometry`,
 whose module docstring defines the distance maps (mm, SimpleITK, precomputable by
-:class:`monai_segloss.transforms.SignedDistanceMapd`) and the handling of empty and all-foreground targets.
+:class:`monai_segloss.SignedDistanceMapd`) and the handling of empty and all-foreground targets.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from ..functional import geometry as G
-from ..registry import register_loss
 from .base import COMMON_INPUT_DOC, SegLoss, append_doc
+from .registry import register_loss
 
 __all__ = ["HausdorffDistanceLoss", "SurfaceBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
            "StructuralSimilarityLoss", "BlobLoss"]
@@ -24,10 +24,10 @@ _SPACING_DOC = """
 
     Forward: ``loss(input, target, mask=None, distance=None)``. ``distance``: optional precomputed level sets φ of
     the target classes (signed distances in mm, the innermost foreground layer at 0), ``(B, C, *S)`` (or
-    ``(B, K, *S)`` for the kept channels), as made by ``monai_segloss.transforms.SignedDistanceMapd`` (e.g.
+    ``(B, K, *S)`` for the kept channels), as made by ``monai_segloss.SignedDistanceMapd`` (e.g.
     ``loss(out, batch["label"], distance=batch["label_dist"])``); None (default) computes them on the fly with
     SimpleITK. Distances are taken as given: build them from the same target, spacing and ignored voxels. In a
-    MONAI trainer, which calls ``loss(pred, label)`` only, ``monai_segloss.handlers.BatchMapsHandler`` passes the
+    MONAI trainer, which calls ``loss(pred, label)`` only, ``monai_segloss.BatchMapsHandler`` passes the
     batch's maps.
 """
 
@@ -86,7 +86,7 @@ class SurfaceBoundaryLoss(_DistanceLoss):
 
     Speed: the loss is linear in p, so under softmax (with ``reduction`` ``"mean"``/``"sum"``) it is one fused
     softmax-and-product with a closed-form backward; with φ precomputed by
-    :class:`~monai_segloss.transforms.SignedDistanceMapd` a step costs about one softmax forward and backward.
+    :class:`~monai_segloss.SignedDistanceMapd` a step costs about one softmax forward and backward.
     """
 
     options_cls = G.BoundaryOptions
@@ -175,9 +175,9 @@ class BlobLoss(SegLoss):
         fully_connected: 26- (True, default) or 6-connected lesions (8 or 4 in 2D).
 
     Forward: ``loss(input, target, mask=None, instances=None)``; ``instances``: optional precomputed lesion labels
-    ``(B, C, *S)`` (or ``(B, K, *S)``) int, as made by ``monai_segloss.transforms.LesionInstancesd``; None (default)
+    ``(B, C, *S)`` (or ``(B, K, *S)``) int, as made by ``monai_segloss.LesionInstancesd``; None (default)
     computes them on the fly with SimpleITK. In a MONAI trainer, pass them with
-    ``monai_segloss.handlers.BatchMapsHandler({"instances": "label_instances"})``.
+    ``monai_segloss.BatchMapsHandler({"instances": "label_instances"})``.
 
     Returns: a scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"``.
     """

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..functional import region as R
-from ..registry import register_loss
 from .base import COMMON_REGION_DOC, SegLoss, append_doc
+from .registry import register_loss
 
 __all__ = ["SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "FocalTverskyLoss",
            "LogCoshDiceLoss", "SensitivitySpecificityLoss"]

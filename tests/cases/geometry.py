@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from monai_segloss.transforms import LesionInstancesd, SignedDistanceMapd
+from monai_segloss.geometry.transforms import LesionInstancesd, SignedDistanceMapd
 
 from . import Case
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 import torch
 import torch.nn.functional as F
 
-from ._options import InputOptions
+from .options import InputOptions
 
 __all__ = ["PreparedInput", "prepare_input", "plain_tensor", "shared_preparation"]
 

@@ -6,8 +6,8 @@ epoch and iteration, so the schedule follows training exactly — including afte
 the trainer's restored epoch sets the counter (the loss itself need not be checkpointed).
 
 MONAI's ``SupervisedTrainer`` calls its loss as ``loss(pred, label)`` only. :class:`BatchMapsHandler` passes the maps
-that the data pipeline precomputed (:class:`~monai_segloss.transforms.SignedDistanceMapd`,
-:class:`~monai_segloss.transforms.LesionInstancesd`) from each training batch to the loss, so a training step runs no
+that the data pipeline precomputed (:class:`~monai_segloss.SignedDistanceMapd`,
+:class:`~monai_segloss.LesionInstancesd`) from each training batch to the loss, so a training step runs no
 distance transform or connected-component labelling for the target.
 """
 
@@ -29,7 +29,7 @@ class LossScheduleHandler:
 
     In a bundle config::
 
-        "+train#handlers": [{"_target_": "monai_segloss.handlers.LossScheduleHandler", "loss": "@loss"}]
+        "+train#handlers": [{"_target_": "monai_segloss.LossScheduleHandler", "loss": "@loss"}]
 
     Args:
         loss: a loss with ``set_epoch(int)`` and/or ``set_step(int)`` (such as ``monai_segloss.CompoundLoss``).
@@ -71,9 +71,9 @@ class BatchMapsHandler:
     iteration (``engine.state.batch``) and moved to the label's device. With the maps computed by the transforms in
     the data loader's workers, the loss skips its own CPU distance transform or connected components::
 
-        "+train#random_transforms": [{"_target_": "monai_segloss.transforms.SignedDistanceMapd", "keys": "label",
+        "+train#random_transforms": [{"_target_": "monai_segloss.SignedDistanceMapd", "keys": "label",
                                       "num_classes": "@num_classes"}],
-        "+train#handlers": [{"_target_": "monai_segloss.handlers.BatchMapsHandler",
+        "+train#handlers": [{"_target_": "monai_segloss.BatchMapsHandler",
                              "keys": {"distance": "label_dist"}}]
 
     Put the transform after every spatial transform of the label (crops, flips), so the maps describe the label the

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ..reduce import safe_ratio
+from .reduce import safe_ratio
 
 __all__ = ["dice_score", "jaccard_score", "tversky_index", "focal_power", "log_cosh", "safe_pow", "neg_log"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._prepare import PreparedInput
 from .distributed import global_sum
+from .prepare import PreparedInput
 
 __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
            "valid_counts"]

@@ -37,7 +37,7 @@ import SimpleITK as sitk
 import torch
 from monai.metrics import CumulativeIterationMetric
 
-from ._prepare import plain_tensor
+from ..core.prepare import plain_tensor
 
 __all__ = ["LesionWiseStats", "lesion_wise_stats", "LesionWiseMetric", "LESION_METRIC_NAMES"]
 

@@ -4,7 +4,7 @@ Every loss trains the same network (``bundles/lesion_focal_tversky``, its defaul
 bundle's own override files), from the same seed, on the same synthetic data (``data_scripts/synthetic.py``,
 generated once and cached), for the same number of epochs and iterations. Each trained network then segments the
 held-out test cases; lesion-wise metrics (:func:`monai_segloss.lesion_wise_stats`) are pooled over them and written
-to a report folder (:mod:`monai_segloss.report`).
+to a report folder (:mod:`monai_segloss.app.report`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .metrics import lesion_wise_stats
+from ..evaluation.lesion_metrics import lesion_wise_stats
 from .report import Example, LossRun, write_report
 
 __all__ = ["DemoSetting", "DEFAULT", "QUICK", "run_demo", "train_and_evaluate"]

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .registry import get_loss
+from ..losses.registry import get_loss
 
 __all__ = ["DeepSupervisionWrapper", "scale_weights", "WEIGHT_MODES", "RESIZE_MODES"]
 

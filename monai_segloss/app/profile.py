@@ -221,7 +221,7 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
 
 def override_config(key: str, kwargs: dict) -> dict:
     """A bundle override file body that swaps the training loss for ``key`` with ``kwargs``."""
-    from .registry import loss_class
+    from ..losses.registry import loss_class
 
     return {"imports": ["$import monai_segloss"],
             "loss": {"_target_": f"monai_segloss.{loss_class(key).__name__}", **kwargs}}

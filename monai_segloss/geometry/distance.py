@@ -37,7 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ._options import float_sequence
+from ..core.options import float_sequence
 
 __all__ = ["KINDS", "signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
 

@@ -25,12 +25,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ._options import InputOptions, option_names
-from ._prepare import shared_preparation
-from .functional.distribution import BCEOptions, CrossEntropyOptions, FocalOptions
-from .functional.region import DiceOptions
+from ..core.options import InputOptions, option_names
+from ..core.prepare import shared_preparation
+from ..functional.distribution import BCEOptions, CrossEntropyOptions, FocalOptions
+from ..functional.region import DiceOptions
+from ..training.schedules import LinearRamp
 from .registry import get_loss, register_loss
-from .schedules import LinearRamp
 
 __all__ = ["CompoundLoss", "DiceFocalCompoundLoss", "DiceCECompoundLoss", "SCHEDULE_UNITS"]
 

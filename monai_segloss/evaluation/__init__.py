@@ -1,0 +1,1 @@
+"""Evaluation: lesion-wise metrics (detection and segmentation quality per lesion)."""

@@ -1,0 +1,1 @@
+"""Training integration: loss schedules, deep supervision, MONAI engine handlers and checkpoint lookup."""
