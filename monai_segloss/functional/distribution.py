@@ -31,7 +31,7 @@ from ..core.options import InputOptions, RegionOptions, parse_options
 from ..core.prepare import PreparedInput, prepare_input, shared_preparation
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio
 from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
-from ..core.stats import RegionStats, confusion_stats
+from ..core.stats import RegionStats, confusion_stats, label_log_probs
 from . import region as R
 
 __all__ = [
@@ -197,7 +197,7 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
     x = prep.input
-    per_voxel = phi(prep.label_log_probs(), y)
+    per_voxel = phi(label_log_probs(prep), y)
     if coef is not None:
         per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
@@ -520,6 +520,7 @@ def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) ->
 
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     sc = R.scored_only(st, o.empty)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
     dice_units = safe_pow(neg_log(dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)), o.gamma_dice)
@@ -571,6 +572,7 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
 
 def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     d, g, asym = o.delta, o.gamma, o.variant == "asymmetric"
 
