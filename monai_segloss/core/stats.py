@@ -7,10 +7,12 @@ A label-map target is never turned into a one-hot tensor. Every region loss goes
 :class:`_LabelMapStats` (and :class:`_LabelMapSquaredErrors` for the sensitivity-specificity errors): from the raw
 input and the labels straight to the ``(B, C)`` statistics, with a closed-form backward that writes the input's
 gradient into the buffer of the probabilities, so a forward + backward needs one buffer of the input's size (the
-gradient) plus chunk-sized temporaries. ``Σ p`` is a plain (cascade) float32 sum,
-within 1e-7 relative of exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``bincount``
-accumulations (a sequential float32 ``scatter_add_`` would drift by ~1e-5 relative). One-hot or soft targets use
-plain autograd algebra.
+gradient) plus chunk-sized temporaries. Under softmax the same op also makes the log-probability at each voxel's
+label when a cross-entropy or focal term of a compound loss will ask for it (:func:`label_log_probs`), so the terms
+share one softmax and one backward. ``Σ p`` is a plain (cascade) float32 sum per chunk, within 1e-7 relative of
+exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``scatter_add_`` accumulations (a
+sequential float32 one would drift by ~1e-5 relative). No op reads a value back to the host. One-hot or soft
+targets use plain autograd algebra.
 """
 
 from __future__ import annotations
@@ -27,30 +29,26 @@ __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums",
            "valid_counts", "label_log_probs"]
 
 
-def _bin_index(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int, first: int = 0) -> torch.Tensor:
-    """Flat ``(sample, class)`` bin of each voxel of ``labels`` ``(b, n)`` (samples ``first .. first + b - 1``);
-    invalid voxels go to a spare bin."""
-    bins = num_classes + 1  # the last bin of each sample collects the invalid voxels
-    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
-    offsets = torch.arange(first * bins, (first + labels.shape[0]) * bins, bins, device=y.device)
-    return (y + offsets.unsqueeze(1)).flatten()
+def _spare_labels(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """``labels`` ``(b, n)`` with invalid voxels moved to the spare class ``num_classes``."""
+    return labels if valid is None else labels.masked_fill(~valid, num_classes)
 
 
-def _binned_sums(index: torch.Tensor, values: torch.Tensor | None, batch: int, num_classes: int) -> torch.Tensor:
-    """``(B, C + 1)`` float64 sums of ``values`` (counts when None) over the bins of :func:`_bin_index`.
+def _label_sums(y: torch.Tensor, values: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """``(b, C + 1)`` float64 sums of ``values`` ``(b, n)`` (counts when None) per label of ``y`` ``(b, n)`` (the
+    last column collects the spare label of :func:`_spare_labels`).
 
-    Float64 accumulation: a sequential float32 one would drift by ~1e-5 relative over a million voxels. On CPU a
-    ``bincount``; elsewhere an ``index_add_`` (a CUDA ``bincount`` reads the largest index back to the host, and
-    ``index_add_`` has a deterministic CUDA implementation). Not differentiable; the callers supply the backward.
+    Float64 accumulation (a sequential float32 one would drift by ~1e-5 relative over a million voxels) by a
+    ``scatter_add_`` along the voxels, which has a deterministic CUDA implementation. Counts on CPU are one
+    ``bincount`` per sample (a CUDA ``bincount`` reads its largest value back to the host). Not differentiable; the
+    callers supply the backward.
     """
-    bins = num_classes + 1
-    w = None if values is None else values.flatten().to(torch.float64)
-    if index.device.type == "cpu":
-        sums = torch.bincount(index, weights=w, minlength=batch * bins).to(torch.float64)
-    else:
-        src = torch.ones(index.shape, dtype=torch.float64, device=index.device) if w is None else w
-        sums = torch.zeros(batch * bins, dtype=torch.float64, device=index.device).index_add_(0, index, src)
-    return sums.view(batch, bins)
+    if values is None:
+        if y.device.type == "cpu":
+            return torch.stack([torch.bincount(row, minlength=num_classes + 1) for row in y]).to(torch.float64)
+        values = torch.ones(y.shape, dtype=torch.float64, device=y.device)
+    out = torch.zeros(y.shape[0], num_classes + 1, dtype=torch.float64, device=y.device)
+    return out.scatter_add_(1, y, values.reshape(y.shape).to(torch.float64))
 
 
 def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -130,12 +128,11 @@ def _channel_dot(p: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 def _stats_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
                    squared: bool, lpt: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: ``tp`` sums ``p`` at each voxel's class
-    (one gather) per class (one float64 bincount), ``psum`` is a float32 cascade sum per chunk, ``gsum`` a count.
+    (one gather) per class (:func:`_label_sums`), ``psum`` is a float32 cascade sum per chunk, ``gsum`` a count.
     Under softmax, ``p`` is an empty buffer the softmax of ``x`` is written into, chunk by chunk, and ``lpt``
     ``(B, 1, N)`` (when given) receives the log-probability at each voxel's class."""
     b, c = p.shape[:2]
-    tp = gsum = 0
-    psum = torch.zeros(b, c, dtype=torch.float64, device=p.device)
+    tp, psum, gsum = (torch.zeros(b, c + 1, dtype=torch.float64, device=p.device) for _ in range(3))
     for bs, vs in _chunks(p.shape):
         pc, y = p[bs, :, vs], labels[bs, vs]
         if act == "softmax":
@@ -143,12 +140,12 @@ def _stats_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid
             if lpt is not None:
                 torch.sub(x[bs, :, vs].gather(1, y.unsqueeze(1)), lse, out=lpt[bs, :, vs])
         v = None if valid is None else valid[bs, vs]
-        index = _bin_index(y, v, c, bs.start or 0)
-        tp = tp + _binned_sums(index, pc.gather(1, y.unsqueeze(1)), b, c)
-        gsum = gsum + _binned_sums(index, None, b, c)
+        spare = _spare_labels(y, v, c)
+        tp[bs] += _label_sums(spare, pc.gather(1, y.unsqueeze(1)), c)
+        gsum[bs] += _label_sums(spare, None, c)
         q = pc * pc if squared else pc
-        psum[bs] += (q if v is None else q * v.unsqueeze(1)).sum(2)
-    return tp[:, :c], psum, gsum[:, :c]
+        psum[bs, :c] += (q if v is None else q * v.unsqueeze(1)).sum(2)
+    return tp[:, :c], psum[:, :c], gsum[:, :c]
 
 
 def _stats_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, dtp: torch.Tensor,
@@ -255,7 +252,7 @@ class _LabelMapStats(torch.autograd.Function):
 
 class _LabelMapSquaredErrors(torch.autograd.Function):
     """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g))`` ``(B, C)`` from the raw input ``x`` ``(B, C, N)`` and a label map
-    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` (float64 bincount) and the off-class sums
+    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` (float64, :func:`_label_sums`) and the off-class sums
     ``Σ_{y≠c} p_c²``, each of non-negative terms (no cancellation near a perfect prediction). Their gradient
     reaches p as ``dL/dp_c = 2p_c·dL/doff_c`` off class and ``-2(1-p_y)·dL/don_y`` at the voxel's class, then x
     through the activation in closed form, chunk by chunk, as in :class:`_LabelMapStats`."""
@@ -266,13 +263,13 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
         b, c = x.shape[:2]
         with torch.autocast(x.device.type, enabled=False):
             p = _activated(x, act)
-            on = 0
+            on = torch.zeros(b, c + 1, dtype=torch.float64, device=x.device)
             off = torch.zeros(b, c, dtype=torch.float64, device=x.device)
             for bs, vs in _chunks(p.shape):
                 pc, y = p[bs, :, vs], labels[bs, vs]
                 v = None if valid is None else valid[bs, vs]
                 miss = 1 - pc.gather(1, y.unsqueeze(1))
-                on = on + _binned_sums(_bin_index(y, v, c, bs.start or 0), miss * miss, b, c)
+                on[bs] += _label_sums(_spare_labels(y, v, c), miss * miss, c)
                 sq = (pc * pc).scatter_(1, y.unsqueeze(1), 0)
                 off[bs] += (sq if v is None else sq * v.unsqueeze(1)).sum(2)
         ctx.save_for_backward(x, labels, valid)
