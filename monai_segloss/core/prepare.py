@@ -270,6 +270,39 @@ def constant(values: Sequence, dtype: torch.dtype, device: torch.device) -> torc
     return _constant(tuple(values), dtype, torch.device(device))
 
 
+@functools.lru_cache(maxsize=512)
+def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...], ignored_class: int | None,
+                     weight: tuple[float, ...] | None, dtype: torch.dtype,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(channels (K,), weight (K,) or None)``: the scored channel ids and their class weights, made once per
+    arguments (pure: the same arguments give the same tensors, never to be modified)."""
+    excluded = set(exclude)
+    if not include_background:
+        if c == 1:
+            raise ValueError("include_background=False with a single-channel input would score nothing; the "
+                             "channel of a binary (C=1) input is the foreground: keep include_background=True")
+        excluded.add(0)
+    out_of_range = sorted(i for i in exclude if i >= c)
+    if out_of_range:
+        raise ValueError(f"exclude_channels holds ids outside [0, {c}): {out_of_range}")
+    if ignored_class is not None:
+        excluded.add(ignored_class)  # a real class whose voxels are all ignored has nothing left to score
+    kept = [i for i in range(c) if i not in excluded]
+    if not kept:
+        raise ValueError(f"no channel left to score: C={c}, include_background={include_background}, "
+                         f"exclude_channels={list(exclude)}, ignore_index={ignored_class}")
+    channels = torch.tensor(kept, dtype=torch.long, device=device)
+    if weight is None:
+        return channels, None
+    w = torch.tensor(weight, dtype=dtype, device=device)
+    if w.numel() == c:
+        return channels, w.index_select(0, channels)
+    if w.numel() != len(kept):
+        raise ValueError(f"weight must have length C={c} (by channel id) or {len(kept)} (the kept channels "
+                         f"{kept}), got length {w.numel()}")
+    return channels, w
+
+
 def _check_integral(name: str, t: torch.Tensor) -> None:
     if t.is_floating_point():
         data_check((t == t.round()).all(), lambda: f"{name} must hold integer class ids, got non-integer values")
@@ -435,34 +468,10 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
                    lambda: f"input must hold probabilities in [0, 1] when no activation is set, got range "
                            f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
 
-    # ---- channels
-    excluded = set(opts.exclude_channels)
-    if not opts.include_background:
-        if c == 1:
-            raise ValueError("include_background=False with a single-channel input would score nothing; the "
-                             "channel of a binary (C=1) input is the foreground: keep include_background=True")
-        excluded.add(0)
-    out_of_range = sorted(i for i in opts.exclude_channels if i >= c)
-    if out_of_range:
-        raise ValueError(f"exclude_channels holds ids outside [0, {c}): {out_of_range}")
-    if labels is not None and ignore is not None and 0 <= ignore < c:
-        excluded.add(ignore)  # a real class whose voxels are all ignored has nothing left to score
-    kept = [i for i in range(c) if i not in excluded]
-    if not kept:
-        raise ValueError(f"no channel left to score: C={c}, include_background={opts.include_background}, "
-                         f"exclude_channels={list(opts.exclude_channels)}, ignore_index={ignore}")
-    channels = constant(kept, torch.long, x.device)
-
-    # ---- class weights
-    weight = None
-    if opts.weight is not None:
-        w = constant(opts.weight, x.dtype, x.device)
-        if w.numel() == c:
-            w = w.index_select(0, channels)
-        elif w.numel() != len(kept):
-            raise ValueError(f"weight must have length C={c} (by channel id) or {len(kept)} (the kept channels "
-                             f"{kept}), got length {w.numel()}")
-        weight = w
+    # ---- channels and class weights (made once per options, C and device)
+    ignored_class = ignore if labels is not None and ignore is not None and 0 <= ignore < c else None
+    channels, weight = _scored_channels(c, opts.include_background, opts.exclude_channels, ignored_class,
+                                        opts.weight, x.dtype, x.device)
 
     return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
                          weight=weight)

@@ -492,8 +492,8 @@ def _wong_weights(freq: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
 def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w: float, units: torch.Tensor,
              unit_w: float, st: RegionStats, categorical: bool, unit_weight: torch.Tensor | None) -> torch.Tensor:
     """``voxel_w·(voxel loss) + unit_w·(region loss)`` under ``o.reduction``; ``voxel`` is ``(B, K, *S)``."""
-    present, empty = st.present, st.empty
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
+    present, empty = st.present, R._empty_if_used(st, o.empty)
+    fp_rate = safe_ratio(st.fp, st.n, 0.0) if o.empty == "fp" else None
     if o.reduction == "none":
         region = reduce_units(units, "none", weight=unit_weight, present=present, empty=empty, policy=o.empty,
                               fp_rate=fp_rate)
