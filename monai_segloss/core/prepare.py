@@ -119,7 +119,9 @@ class PreparedInput:
             or focal term will ask): under softmax the region statistics' fused op then makes them in the same pass
             (:func:`monai_segloss.core.stats.label_log_probs`). Set by :func:`shared_preparation` or by a loss
             that needs both.
-        label_stats: the label-map statistics made for this input, by ``squared`` (shared by the terms).
+        fused: what the label-map fused op made for this input (statistics of every channel by ``squared``, and
+            ``"lpt"``), shared with the prepared inputs of the same tensors and activation that differ only in
+            channel selection, class weights or reduction (the terms of a compound loss).
     """
 
     input: torch.Tensor
@@ -134,7 +136,7 @@ class PreparedInput:
     _label_log_probs: torch.Tensor | None = field(default=None, repr=False)
     _label_probs: torch.Tensor | None = field(default=None, repr=False)
     fuse_label_log_probs: bool = field(default=False, repr=False)
-    label_stats: dict = field(default_factory=dict, repr=False)
+    fused: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -367,17 +369,46 @@ def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptio
     cache = _SHARED.get()
     if cache is None:
         return _prepare_input(input, target, options, mask)
-    key = (id(input), id(target), id(mask), _input_key(options))
+    ids = (id(input), id(target), id(mask))
+    key, core_key = ids + (_input_key(options),), ids + (_core_key(options),)
     try:
-        hit = cache.get(key)
+        hit, core = cache.get(key), cache.get(core_key)
     except TypeError:  # an unhashable other_act: no sharing
         return _prepare_input(input, target, options, mask)
     if hit is not None and hit[0] is input and hit[1] is target and hit[2] is mask:
         return hit[3]
-    prep = _prepare_input(input, target, options, mask)
-    prep.fuse_label_log_probs = cache[_FUSE]
+    if core is not None and core[0] is input and core[1] is target and core[2] is mask:
+        prep = _reselect(core[3], options)  # same tensors and activation: share what the fused op makes
+    else:
+        prep = _prepare_input(input, target, options, mask)
+        prep.fuse_label_log_probs = cache[_FUSE]
+        cache[core_key] = (input, target, mask, prep)
     cache[key] = (input, target, mask, prep)
     return prep
+
+
+def _core_key(options: InputOptions) -> tuple:
+    """The options that decide the prepared tensors and probabilities (not the channel selection, class weights
+    or reduction)."""
+    return ("core", options.sigmoid, options.softmax, options.other_act, options.to_onehot_y, options.ignore_index)
+
+
+def _reselect(prep: PreparedInput, options: InputOptions) -> PreparedInput:
+    """``prep`` under ``options`` that differ from its own only in channel selection, class weights or reduction:
+    the same tensors and the same fused results (:attr:`PreparedInput.fused`), new channels and weights."""
+    channels, weight = _selection(prep.num_classes, prep.labels is not None, options, prep.input)
+    return PreparedInput(input=prep.input, options=options, labels=prep.labels, dense=prep.dense, valid=prep.valid,
+                         channels=channels, weight=weight, fuse_label_log_probs=prep.fuse_label_log_probs,
+                         fused=prep.fused)
+
+
+def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                       torch.Tensor | None]:
+    """The scored channels and their class weights (:func:`_scored_channels`) for ``opts``."""
+    ignore = opts.ignore_index
+    ignored_class = ignore if label_map and ignore is not None and 0 <= ignore < c else None
+    return _scored_channels(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype,
+                            x.device)
 
 
 def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
@@ -469,9 +500,7 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
                            f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
 
     # ---- channels and class weights (made once per options, C and device)
-    ignored_class = ignore if labels is not None and ignore is not None and 0 <= ignore < c else None
-    channels, weight = _scored_channels(c, opts.include_background, opts.exclude_channels, ignored_class,
-                                        opts.weight, x.dtype, x.device)
+    channels, weight = _selection(c, labels is not None, opts, x)
 
     return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
                          weight=weight)

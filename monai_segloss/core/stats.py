@@ -139,9 +139,11 @@ def _stats_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid
         pc, y = p[bs, :, vs], labels[bs, vs]
         if act == "softmax":
             m, s = _softmax_into(x[bs, :, vs], pc)
-            if lpt is not None:  # log p_y = x_y - logsumexp(x) = x_y - m - log Σ exp(x - m)
-                torch.sub(x[bs, :, vs].gather(1, y.unsqueeze(1)), m.add_(s.log_()), out=lpt[bs, :, vs])
         v = None if valid is None else valid[bs, vs]
+        if act == "softmax" and lpt is not None:  # log p_y = x_y - logsumexp(x) = x_y - m - log Σ exp(x - m)
+            out = torch.sub(x[bs, :, vs].gather(1, y.unsqueeze(1)), m.add_(s.log_()), out=lpt[bs, :, vs])
+            if v is not None:  # 0 (a constant) at invalid voxels, like the statistics, which ignore them
+                out.masked_fill_(~v.unsqueeze(1), 0)
         spare = _spare_labels(y, v, c)
         q = pc * pc if squared else pc
         tp, gsum = _label_sums(spare, pc.gather(1, y.unsqueeze(1)), c), _label_sums(spare, None, c)
@@ -224,8 +226,8 @@ def _probs_and_grad_buffer(ctx, x: torch.Tensor, act: str) -> tuple[torch.Tensor
 
 class _LabelMapStats(torch.autograd.Function):
     """``(tp, psum, gsum, lpt)`` from the raw input ``x`` ``(B, C, N)`` and a label map ``(B, N)``: ``(B, C)``
-    statistics and, under softmax with ``with_lpt``, the log-probability at each voxel's class ``(B, 1, N)``
-    (else an empty tensor)."""
+    statistics and, under softmax with ``with_lpt``, the log-probability at each voxel's class ``(B, 1, N)``, 0 at
+    invalid voxels (else an empty tensor)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
@@ -314,14 +316,14 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
     """``(tp, psum, gsum)`` ``(B, C)`` of every channel for a label-map target, through :class:`_LabelMapStats`
     (once per prepared input: the terms of a compound loss share it). When the prepared input is asked to fuse the
     label log-probabilities (:attr:`PreparedInput.fuse_label_log_probs`), the same call makes them."""
-    hit = prep.label_stats.get(squared)
+    hit = prep.fused.get(squared)
     if hit is None:
         x, labels, valid, act = _fast_path_args(prep)
-        with_lpt = act == "softmax" and prep.fuse_label_log_probs and prep._label_log_probs is None
+        with_lpt = act == "softmax" and prep.fuse_label_log_probs and "lpt" not in prep.fused
         tp, psum, gsum, lpt = _LabelMapStats.apply(x, labels, valid, act, squared, with_lpt)
         if with_lpt:
-            prep._label_log_probs = lpt.view(prep.labels.shape[0], 1, *prep.labels.shape[1:])
-        hit = prep.label_stats[squared] = (tp, psum, gsum)
+            prep.fused["lpt"] = lpt.view(prep.labels.shape[0], 1, *prep.labels.shape[1:])
+        hit = prep.fused[squared] = (tp, psum, gsum)
     return hit
 
 
@@ -330,7 +332,9 @@ def label_log_probs(prep: PreparedInput) -> torch.Tensor:
     when the prepared input fuses them (one softmax and one backward for the region and the voxel terms), else
     :meth:`PreparedInput.label_log_probs`."""
     if prep._label_log_probs is None and prep.fuse_label_log_probs and prep.options.activation == "softmax":
-        _label_map_stats(prep, False)
+        if "lpt" not in prep.fused:
+            _label_map_stats(prep, False)
+        prep._label_log_probs = prep.fused.get("lpt")  # None if made before the hint: then unfused
     return prep.label_log_probs()
 
 
