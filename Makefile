@@ -7,7 +7,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test test-gpu lint bench bench-all bench-gpu clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,27 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# the benchmark peers (nnU-Net v2's losses): the `bench` extra, installed once beside the pinned torch
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test,demo,bench]" "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	touch $(BENCH_STAMP)
+
+# ours against nnU-Net and MONAI at every class count: table, JSON and plot in benchmarks/results/, README summary
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/bench_peers.py --threads 2 --readme README.md $(BENCH_ARGS)
+
+# every registered loss against MONAI (benchmarks/bench_losses.py)
+bench-all: $(STAMP)
 	$(PY) benchmarks/bench_losses.py $(BENCH_ARGS)
+
+# the same table on a CUDA device (a CUDA build of torch: TORCH_INDEX=https://download.pytorch.org/whl/cu124)
+bench-gpu: $(BENCH_STAMP)
+	$(PY) benchmarks/bench_peers.py --device cuda $(BENCH_ARGS)
+
+# the suite's device-parametrised tests on CUDA (skipped without a GPU)
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -k cuda $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -25,6 +25,10 @@ def repo_root() -> Path:
 
 def _bench(args: argparse.Namespace) -> int:
     repo_root()
+    if args.bench_args[:1] == ["peers"]:  # the table against nnU-Net and MONAI (make bench)
+        from benchmarks.bench_peers import main as peers_main
+
+        return int(peers_main(args.bench_args[1:]) or 0)
     from benchmarks.bench_losses import main as bench_main
 
     return int(bench_main(args.bench_args) or 0)
@@ -86,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
     prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
     prof.set_defaults(func=_profile)
-    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py)",
+    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py); "
+                           "'bench peers': against nnU-Net and MONAI at every class count (bench_peers.py)",
                            add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of benchmarks/bench_losses.py")
     bench.set_defaults(func=_bench)
