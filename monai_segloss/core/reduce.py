@@ -78,5 +78,5 @@ def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None
 def voxel_count(loss: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     """The divisor of a voxel-wise mean of ``loss`` ``(B, K, *S)``: its size, or the valid voxels times K."""
     if valid is None:
-        return loss.new_tensor(float(loss.numel()))
+        return torch.full((), float(loss.numel()), dtype=loss.dtype, device=loss.device)
     return valid.sum().to(loss.dtype) * loss.shape[1]

@@ -26,7 +26,7 @@ from .distributed import global_sum
 from .prepare import PreparedInput
 
 __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
-           "valid_counts", "label_log_probs"]
+           "valid_counts", "label_log_probs", "label_counts"]
 
 
 def _spare_labels(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
@@ -325,6 +325,14 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
             prep.fused["lpt"] = lpt.view(prep.labels.shape[0], 1, *prep.labels.shape[1:])
         hit = prep.fused[squared] = (tp, psum, gsum)
     return hit
+
+
+def label_counts(prep: PreparedInput) -> torch.Tensor:
+    """``(C,)`` float64 number of valid voxels of each label of a label-map target, over the batch (no host
+    read-back: :func:`_label_sums`)."""
+    valid = None if prep.valid is None else prep.valid.flatten(1)
+    c = prep.num_classes
+    return _label_sums(_spare_labels(prep.labels.flatten(1), valid, c), None, c)[:, :c].sum(0)
 
 
 def label_log_probs(prep: PreparedInput) -> torch.Tensor:
