@@ -269,7 +269,8 @@ def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.
 def constant(values: Sequence, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A tensor of the numbers ``values`` on ``device``, made once per (values, dtype, device) and shared: making it
     on every call would copy it from the host each time, which waits for a GPU. Never modify the result."""
-    return _constant(tuple(values), dtype, torch.device(device))
+    make = _constant.__wrapped__ if torch.compiler.is_compiling() else _constant  # traced: constants of the graph
+    return make(tuple(values), dtype, torch.device(device))
 
 
 @functools.lru_cache(maxsize=512)
@@ -407,8 +408,8 @@ def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor) -> 
     """The scored channels and their class weights (:func:`_scored_channels`) for ``opts``."""
     ignore = opts.ignore_index
     ignored_class = ignore if label_map and ignore is not None and 0 <= ignore < c else None
-    return _scored_channels(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype,
-                            x.device)
+    make = _scored_channels.__wrapped__ if torch.compiler.is_compiling() else _scored_channels
+    return make(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype, x.device)
 
 
 def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
