@@ -80,15 +80,21 @@ DEVICE_LOSSES = [pytest.param(k, marks=pytest.mark.skip(reason=HOST_BOUND[k])) i
                  for k in msl.available_losses()]
 
 
-@pytest.mark.parametrize("key", DEVICE_LOSSES)
-def test_no_host_reads_on_cpu(key):
-    kwargs, _, err = resolve_kwargs(key, "cpu")
+def _warm(key: str, device: str):
+    """The loss, its inputs and precomputed maps, after one call (lazy imports and per-device constants)."""
+    kwargs, _, err = resolve_kwargs(key, device)
     assert err is None, err
     loss = msl.get_loss(key, **kwargs)
-    x, y, mask = _case("cpu")
+    x, y, mask = _case(device)
     extra = _extra(key, loss, x, y)
-    loss(x, y, **extra).backward()  # lazy imports and caches first
+    loss(x, y, **extra).backward()
     x.grad = None
+    return loss, x, y, mask, extra
+
+
+@pytest.mark.parametrize("key", DEVICE_LOSSES)
+def test_no_host_reads_on_cpu(key):
+    loss, x, y, mask, extra = _warm(key, "cpu")
     with no_host_reads():
         out = loss(x, y, **extra)
         out.backward()
@@ -106,13 +112,7 @@ def test_bad_labels_still_raise_value_error_on_cpu():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @pytest.mark.parametrize("key", DEVICE_LOSSES)
 def test_no_sync_on_cuda(key):
-    kwargs, _, err = resolve_kwargs(key, "cuda")
-    assert err is None, err
-    loss = msl.get_loss(key, **kwargs)
-    x, y, mask = _case("cuda")
-    extra = _extra(key, loss, x, y)
-    loss(x, y, **extra).backward()  # lazy imports and per-device constants first
-    x.grad = None
+    loss, x, y, mask, extra = _warm(key, "cuda")
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
