@@ -78,7 +78,7 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
 # Both walk the tensor in chunks (whole samples, or voxel ranges of one sample), so every temporary is
 # chunk-sized: one buffer of the input's size in all.
 
-_CHUNK_ELEMENTS = 1 << 22  # (b, C, n) temporaries of at most 16 MB in float32: few ops (each a thread barrier)
+_CHUNK_ELEMENTS = 1 << 20  # (b, C, n) temporaries of at most 4 MB in float32 (8 MB for per-voxel int64 or float64)
 _LOOP_CHANNELS = 16  # up to this many channels, Σ_c over dim 1 is a loop of fused multiply-adds (no temporary)
 
 
