@@ -1,18 +1,17 @@
 """The nnU-Net v2 trainers (monai_segloss/nnunet/trainers.py) inside nnU-Net, on a tiny synthetic data set.
 
-Once per session (shared by the xdist workers through a file lock): 6 synthetic organ/tumour cases of 32³ made by
-``data_scripts.synthetic``, written in nnU-Net's raw format by ``data_scripts.nnunet_raw`` twice — labels with
-unannotated slabs (ignore label 3), and nested regions with the same ignore label — then
-``nnUNetv2_plan_and_preprocess -c 3d_fullres``. Each trainer then runs on CPU with the plan's architecture at 4-32
-features per stage (the plan's 32-256 take about 10 s per step on a shared core) for one epoch of 2 training and
-1 validation iterations, without nnU-Net's final validation.
+Once per session (shared by the xdist workers through a file lock), ``benchmarks.bench_nnunet.ensure_tiny_dataset``
+writes 6 synthetic organ/tumour cases of 32³ (``data_scripts.synthetic``) in nnU-Net's raw format
+(``data_scripts.nnunet_raw``) twice — labels with unannotated slabs (ignore label 3), and nested regions with the same
+ignore label — and runs ``nnUNetv2_plan_and_preprocess -c 3d_fullres``. Each trainer then runs on CPU, one thread,
+with the plan's U-Net at 4-32 features per stage instead of 32-256 (about 0.4 s per training step, measured), for
+one epoch of 2 training and 1 validation iterations, without nnU-Net's final validation.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -23,44 +22,25 @@ import torch
 
 nnunetv2 = pytest.importorskip("nnunetv2", reason="nnunetv2 is not installed (the nnunet extra; make test installs it)")
 
-from batchgenerators.utilities.file_and_folder_operations import load_json  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from nnunetv2.training.loss.compound_losses import DC_and_BCE_loss, DC_and_CE_loss  # noqa: E402
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss  # noqa: E402
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer  # noqa: E402
 
 import monai_segloss as M  # noqa: E402
-from data_scripts.nnunet_raw import to_nnunet_raw  # noqa: E402
-from data_scripts.synthetic import generate  # noqa: E402
+from benchmarks import bench_nnunet as bench  # noqa: E402
+from benchmarks.bench_nnunet import LABELS_ID, REGIONS_ID, ensure_tiny_dataset  # noqa: E402
 from monai_segloss.nnunet import TRAINER_NAMES, ext_trainer_folder  # noqa: E402
 from monai_segloss.nnunet import trainers as T  # noqa: E402
 from monai_segloss.nnunet.spec import SPEC_ENV  # noqa: E402
 
-LABELS_ID, REGIONS_ID = 501, 502
 IGNORE = 3  # organ 1, tumour 2, unannotated 3
-CPU = torch.device("cpu")
 FEATURES = [4, 8, 16, 32]
 LABEL_OPTS = {"softmax": True, "to_onehot_y": True, "ignore_index": IGNORE}
 HAS_TOPK = "topk_ce" in M.available_losses()
 
 
 # ---------------------------------------------------------------- the data set, once per session
-
-def _build(root: Path) -> None:
-    generate(root / "msd", task="organ_tumour", num_cases=6, seed=0, shape=(32, 32, 32), foreground_fraction=0.03,
-             empty_fraction=0.0, val_frac=0.0, test_frac=0.0)
-    to_nnunet_raw(root / "msd", root / "raw", LABELS_ID, "TinyLabels", unannotated_slabs=4)
-    to_nnunet_raw(root / "msd", root / "raw", REGIONS_ID, "TinyRegions", regions=True, unannotated_slabs=4)
-    env = {**os.environ, "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "pre"),
-           "nnUNet_results": str(root / "results")}
-    cmd = [str(Path(sys.executable).parent / "nnUNetv2_plan_and_preprocess"), "-d", str(LABELS_ID), str(REGIONS_ID),
-           "-c", "3d_fullres", "-np", "1", "-npfp", "1", "--verify_dataset_integrity", "--no_pbar"]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    cases = [f"organ_tumour_{i:04d}" for i in range(6)]
-    for d in root.glob("pre/Dataset*"):  # one fixed fold: 4 training and 2 validation cases
-        (d / "splits_final.json").write_text(json.dumps([{"train": cases[:4], "val": cases[4:]}]))
-    (root / "done").touch()
-
 
 @pytest.fixture(scope="session")
 def nnunet_data(tmp_path_factory) -> Path:
@@ -69,9 +49,7 @@ def nnunet_data(tmp_path_factory) -> Path:
         base = base.parent  # shared by the workers of this run
     root = base / "nnunet_tiny"
     with FileLock(str(root) + ".lock"):
-        if not (root / "done").is_file():
-            _build(root)
-    return root
+        return ensure_tiny_dataset(root)
 
 
 @pytest.fixture
@@ -80,31 +58,14 @@ def nnunet_env(nnunet_data, tmp_path, monkeypatch):
     # 3D network 10-40x slower (0.4 s -> 11 s per step measured under load)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setenv("nnUNet_raw", str(nnunet_data / "raw"))
-    monkeypatch.setenv("nnUNet_preprocessed", str(nnunet_data / "pre"))
-    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
-    monkeypatch.setenv("nnUNet_n_proc_DA", "0")  # augmentation in the main process
-    monkeypatch.setenv("nnUNet_compile", "false")
+    for key, value in bench.nnunet_env(nnunet_data, tmp_path / "results").items():
+        monkeypatch.setenv(key, value)
     yield nnunet_data
     torch.set_num_threads(threads)
 
 
-def _plans_and_json(root: Path, dataset_id: int, batch_dice: bool | None = None) -> tuple[dict, dict]:
-    folder = next((root / "pre").glob(f"Dataset{dataset_id}_*"))
-    plans = load_json(str(folder / "nnUNetPlans.json"))
-    plans["continue_training"] = False
-    config = plans["configurations"]["3d_fullres"]
-    config["architecture"]["arch_kwargs"]["features_per_stage"] = FEATURES
-    if batch_dice is not None:
-        config["batch_dice"] = batch_dice
-    return plans, load_json(str(folder / "dataset.json"))
-
-
 def _trainer(cls, root: Path, dataset_id: int = LABELS_ID, batch_dice: bool | None = None):
-    plans, dataset_json = _plans_and_json(root, dataset_id, batch_dice)
-    tr = cls(plans=plans, configuration="3d_fullres", fold=0, dataset_json=dataset_json, device=CPU)
-    tr.num_epochs, tr.num_iterations_per_epoch, tr.num_val_iterations_per_epoch = 1, 2, 1
-    return tr
+    return bench.make_trainer(cls, root, dataset_id, FEATURES, batch_dice)
 
 
 def _nnunet_weights(root: Path, dataset_id: int) -> tuple[float, ...]:
@@ -267,6 +228,20 @@ def test_counterpart_equals_dc_and_ce_on_random_tensors(batch_dice):
     # the dice_ce preset routes include_background to both terms: its CE then leaves the background voxels out
     preset = M.get_loss("dice_ce", include_background=False, batch=batch_dice, **opts)(x, y)
     assert abs(float(preset) - float(ours)) > 0.05
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_region_counterpart_of_dc_and_bce_on_random_tensors(ignore):
+    """Without an ignore label nnU-Net's DC_and_BCE_loss is ours - 1; with one, its BCE is R times the mean."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 9, 8, 7, generator=g)
+    t = torch.rand(2, 4, 9, 8, 7, generator=g) > 0.6  # 3 regions + the ignore channel
+    target, mask = (t, ~t[:, -1:]) if ignore else (t[:, :-1], None)
+    theirs = DC_and_BCE_loss({}, {"batch_dice": True, "do_bg": True, "smooth": 1e-5, "ddp": False},
+                             use_ignore_label=ignore, dice_class=MemoryEfficientSoftDiceLoss)(x, target)
+    dice = M.get_loss("dice", sigmoid=True, batch=True)(x, t[:, :-1], mask=mask)
+    bce = M.get_loss("bce", sigmoid=True)(x, t[:, :-1], mask=mask)
+    assert float(dice + bce) == pytest.approx(float(theirs) + 1.0 - (2.0 * float(bce) if ignore else 0.0), abs=1e-5)
 
 
 # ---------------------------------------------------------------- start-up errors and the recorded spec
