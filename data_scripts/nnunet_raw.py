@@ -48,6 +48,7 @@ import nibabel as nib
 import numpy as np
 
 from ._io import atomic_copy, atomic_write_bytes, check_writable, load_nifti, nifti_gz_bytes, staged_output
+from ._public import run_cli
 
 __all__ = ["nnunet_labels", "to_nnunet_raw", "main"]
 
@@ -218,13 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 with a one-line message on bad input)."""
     a = _parser().parse_args(argv)
-    try:
-        path = to_nnunet_raw(a.src, a.raw, a.id, a.name, a.regions, a.unannotated_slabs, a.overwrite)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return run_cli(lambda: to_nnunet_raw(a.src, a.raw, a.id, a.name, a.regions, a.unannotated_slabs, a.overwrite))
 
 
 if __name__ == "__main__":
