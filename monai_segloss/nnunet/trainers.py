@@ -94,9 +94,10 @@ class nnUNetTrainerSegLoss(nnUNetTrainer):
             if previous.get("spec") != self.segloss_spec:
                 raise ValueError(f"{path} records a run with another loss spec ({previous.get('spec')}); this run "
                                  f"uses {self.segloss_spec}. Use another nnUNet_results folder (or remove that run)")
-        with open(path, "w") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
+        if self.local_rank == 0:
+            with open(path, "w") as f:
+                json.dump(record, f, indent=2)
+                f.write("\n")
         self.print_to_log_file(f"monai-segloss loss spec: {json.dumps(self.segloss_spec)}\n{self._segloss}",
                                also_print_to_console=False)
 
