@@ -262,6 +262,12 @@ def test_bad_spec_stops_training_at_start(nnunet_env, monkeypatch, value, messag
     assert message in str(err.value)
 
 
+@pytest.mark.skipif(HAS_TOPK, reason="topk_ce is registered: the trainer is tested with the other named trainers")
+def test_dice_topk_stops_at_start_until_topk_ce_exists(nnunet_env):
+    with pytest.raises(ValueError, match="unknown loss key 'topk_ce'"):
+        _trainer(T.nnUNetTrainerSegLoss_DiceTopK, nnunet_env)
+
+
 def test_a_run_of_another_spec_in_the_same_folder_is_refused(nnunet_env, monkeypatch):
     monkeypatch.setenv(SPEC_ENV, '{"loss": "dice"}')
     _trainer(T.nnUNetTrainerSegLoss, nnunet_env)
