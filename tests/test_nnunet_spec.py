@@ -14,7 +14,7 @@ import monai_segloss as M
 from monai_segloss import functional as MF
 from monai_segloss.app.cli import main
 from monai_segloss.nnunet import NNUNetLoss, NNUNetTargets, build_loss, check_spec, ext_trainer_folder, read_spec
-from monai_segloss.nnunet.spec import SPEC_ENV
+from monai_segloss.nnunet.spec import SPEC_ENV, probe_loss
 
 D64 = torch.float64
 LABELS = NNUNetTargets(regions=False, ignore_label=3, batch_dice=False)
@@ -80,6 +80,18 @@ def test_bad_key_or_option_raises_our_value_error_when_built(spec, message):
     with pytest.raises(ValueError) as err:
         build_loss(spec, LABELS)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("targets, spec, message", [
+    (REGIONS, {"loss": "cross_entropy"}, "use bce for per-channel sigmoid outputs"),
+    (LABELS, {"loss": "dice", "kwargs": {"exclude_channels": [5]}}, "exclude_channels holds ids outside [0, 3)"),
+])
+def test_a_loss_that_cannot_take_nnunet_outputs_fails_the_probe(targets, spec, message):
+    build_loss(spec, targets)  # builds: the options are valid on their own
+    with pytest.raises(ValueError) as err:
+        probe_loss(spec, targets, channels=3 if not targets.regions else 2, spatial_dims=3)
+    assert message in str(err.value)
+    probe_loss({"loss": "dice"}, targets, channels=3, spatial_dims=2)  # a fitting loss runs, in 2D too
 
 
 def test_read_spec_inline_and_from_file(tmp_path):

@@ -246,19 +246,20 @@ def test_region_counterpart_of_dc_and_bce_on_random_tensors(ignore):
 
 # ---------------------------------------------------------------- start-up errors and the recorded spec
 
-@pytest.mark.parametrize("value, message", [
-    (None, f"environment variable {SPEC_ENV}"),
-    ('{"loss": "focal_tverskyy"}', "unknown loss key 'focal_tverskyy'"),
-    ('{"loss": "focal_tversky", "kwargs": {"gama": 2}}', "unexpected keyword argument(s) ['gama']"),
-    ('{"loss": "dice", "kwargs": {"softmax": false}}', "set by the nnU-Net trainer"),
+@pytest.mark.parametrize("value, dataset_id, message", [
+    (None, LABELS_ID, f"environment variable {SPEC_ENV}"),
+    ('{"loss": "focal_tverskyy"}', LABELS_ID, "unknown loss key 'focal_tverskyy'"),
+    ('{"loss": "focal_tversky", "kwargs": {"gama": 2}}', LABELS_ID, "unexpected keyword argument(s) ['gama']"),
+    ('{"loss": "dice", "kwargs": {"softmax": false}}', LABELS_ID, "set by the nnU-Net trainer"),
+    ('{"loss": "cross_entropy"}', REGIONS_ID, "use bce for per-channel sigmoid outputs"),  # caught by the probe
 ])
-def test_bad_spec_stops_training_at_start(nnunet_env, monkeypatch, value, message):
+def test_bad_spec_stops_training_at_start(nnunet_env, monkeypatch, value, dataset_id, message):
     if value is None:
         monkeypatch.delenv(SPEC_ENV, raising=False)
     else:
         monkeypatch.setenv(SPEC_ENV, value)
     with pytest.raises(ValueError) as err:
-        _trainer(T.nnUNetTrainerSegLoss, nnunet_env)
+        _trainer(T.nnUNetTrainerSegLoss, nnunet_env, dataset_id)
     assert message in str(err.value)
 
 

@@ -23,6 +23,7 @@ background out, as the named trainers do.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from ..core.options import option_names
 from ..losses.compound import CompoundLoss
 from ..losses.registry import get_loss, loss_class
 
-__all__ = ["SPEC_ENV", "TRAINER_OPTIONS", "NNUNetTargets", "NNUNetLoss", "read_spec", "check_spec", "build_loss"]
+__all__ = ["SPEC_ENV", "TRAINER_OPTIONS", "NNUNetTargets", "NNUNetLoss", "read_spec", "check_spec", "build_loss",
+           "probe_loss"]
 
 SPEC_ENV = "MONAI_SEGLOSS_NNUNET_LOSS"
 # options the trainer sets from nnU-Net's data; a spec that sets one is refused
@@ -195,3 +197,22 @@ def build_loss(spec: Mapping[str, Any], targets: NNUNetTargets) -> NNUNetLoss:
         terms = [{**t, "kwargs": _options(t["loss"], t["kwargs"], targets)} for t in spec["terms"]]
         loss = CompoundLoss(terms)
     return NNUNetLoss(loss, ignore_channel=targets.regions and targets.ignore_label is not None)
+
+
+def probe_loss(spec: Mapping[str, Any], targets: NNUNetTargets, channels: int, spatial_dims: int) -> None:
+    """Build the loss of ``spec`` and run it once on a small all-background batch in nnU-Net's format, so that a loss
+    that cannot take nnU-Net's outputs (e.g. ``cross_entropy`` on sigmoid region outputs) stops training at start,
+    not at the first step. Built without DDP (no collective call); raises the loss's own ``ValueError``/``TypeError``.
+
+    Args:
+        channels: the network's outputs (classes, or regions in region mode).
+        spatial_dims: 2 or 3.
+    """
+    loss = build_loss(spec, dataclasses.replace(targets, ddp=False))
+    spatial = (4,) * spatial_dims
+    output = torch.zeros(1, channels, *spatial)
+    if targets.regions:
+        target = torch.zeros(1, channels + int(targets.ignore_label is not None), *spatial, dtype=torch.bool)
+    else:
+        target = torch.zeros(1, 1, *spatial, dtype=torch.int16)
+    loss(output, target)

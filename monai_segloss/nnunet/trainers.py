@@ -34,7 +34,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from ..losses.compound import CompoundLoss
 from ..training.schedules import LinearRamp
-from .spec import SPEC_ENV, NNUNetTargets, build_loss, check_spec, read_spec
+from .spec import SPEC_ENV, NNUNetTargets, build_loss, check_spec, probe_loss, read_spec
 
 __all__ = ["nnUNetTrainerSegLoss", "nnUNetTrainerSegLoss_FocalTversky", "nnUNetTrainerSegLoss_UnifiedFocal",
            "nnUNetTrainerSegLoss_DiceFocal", "nnUNetTrainerSegLoss_DiceTopK", "nnUNetTrainerSegLoss_Blob",
@@ -48,8 +48,9 @@ class nnUNetTrainerSegLoss(nnUNetTrainer):
     """nnU-Net's trainer with the loss of a monai-segloss spec (``monai_segloss.nnunet.spec``).
 
     The generic trainer reads the spec from the environment variable ``MONAI_SEGLOSS_NNUNET_LOSS`` (an inline JSON
-    object or the path of a JSON file); subclasses return theirs from :meth:`loss_spec`. The spec is validated and
-    the loss built in ``__init__``, so a bad key or option stops ``nnUNetv2_train`` at start with a ``ValueError``.
+    object or the path of a JSON file); subclasses return theirs from :meth:`loss_spec`. The spec is validated, the
+    loss built and run once on a small dummy batch in ``__init__``, so a bad key or option, or a loss that cannot
+    take nnU-Net's outputs, stops ``nnUNetv2_train`` at start with a ``ValueError``.
     The spec is written to ``segloss_spec.json`` in the fold's output folder and printed to nnU-Net's log; a folder
     that already holds a run of another spec is refused (a second run of the generic trainer with another loss
     would otherwise mix with the first: give it its own ``nnUNet_results``).
@@ -68,6 +69,8 @@ class nnUNetTrainerSegLoss(nnUNetTrainer):
                                              ddp=self.is_ddp)
         self.segloss_spec = check_spec(self.loss_spec())
         self._segloss = build_loss(self.segloss_spec, self.segloss_targets)
+        probe_loss(self.segloss_spec, self.segloss_targets, self.label_manager.num_segmentation_heads,
+                   len(self.configuration_manager.patch_size))
         self._record_spec()
 
     # ---- the loss
