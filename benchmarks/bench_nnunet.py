@@ -39,7 +39,7 @@ def ensure_tiny_dataset(root: str | os.PathLike) -> Path:
     from data_scripts.nnunet_raw import to_nnunet_raw
     from data_scripts.synthetic import generate
 
-    root = Path(root)
+    root = Path(root).resolve()
     if (root / "ready").is_file():
         return root
     generate(root / "msd", task="organ_tumour", num_cases=len(CASES), seed=0, shape=(32, 32, 32),
@@ -48,7 +48,9 @@ def ensure_tiny_dataset(root: str | os.PathLike) -> Path:
     to_nnunet_raw(root / "msd", root / "raw", REGIONS_ID, "TinyRegions", regions=True, unannotated_slabs=4)
     cmd = [str(Path(sys.executable).parent / "nnUNetv2_plan_and_preprocess"), "-d", str(LABELS_ID), str(REGIONS_ID),
            "-c", "3d_fullres", "-np", "1", "-npfp", "1", "--verify_dataset_integrity", "--no_pbar"]
-    subprocess.run(cmd, env={**os.environ, **nnunet_env(root)}, check=True, capture_output=True)
+    done = subprocess.run(cmd, env={**os.environ, **nnunet_env(root)}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"nnUNetv2_plan_and_preprocess failed ({done.returncode}):\n{done.stderr[-3000:]}")
     for d in root.glob("pre/Dataset*"):
         (d / "splits_final.json").write_text(json.dumps([{"train": CASES[:4], "val": CASES[4:]}]))
     (root / "ready").touch()
