@@ -48,7 +48,10 @@ def ensure_tiny_dataset(root: str | os.PathLike) -> Path:
     to_nnunet_raw(root / "msd", root / "raw", REGIONS_ID, "TinyRegions", regions=True, unannotated_slabs=4)
     cmd = [str(Path(sys.executable).parent / "nnUNetv2_plan_and_preprocess"), "-d", str(LABELS_ID), str(REGIONS_ID),
            "-c", "3d_fullres", "-np", "1", "-npfp", "1", "--verify_dataset_integrity", "--no_pbar"]
-    done = subprocess.run(cmd, env={**os.environ, **nnunet_env(root)}, capture_output=True, text=True)
+    # nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which fails for 0: plan without it
+    env = {k: v for k, v in os.environ.items() if k != "nnUNet_n_proc_DA"}
+    env.update({k: v for k, v in nnunet_env(root).items() if k.endswith(("_raw", "_preprocessed", "_results"))})
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"nnUNetv2_plan_and_preprocess failed ({done.returncode}):\n{done.stderr[-3000:]}")
     for d in root.glob("pre/Dataset*"):
