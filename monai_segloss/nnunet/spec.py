@@ -23,10 +23,9 @@ background out, as the named trainers do.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +207,7 @@ def probe_loss(spec: Mapping[str, Any], targets: NNUNetTargets, channels: int, s
         channels: the network's outputs (classes, or regions in region mode).
         spatial_dims: 2 or 3.
     """
-    loss = build_loss(spec, dataclasses.replace(targets, ddp=False))
+    loss = build_loss(spec, replace(targets, ddp=False))
     spatial = (4,) * spatial_dims
     output = torch.zeros(1, channels, *spatial)
     if targets.regions:
