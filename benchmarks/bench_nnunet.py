@@ -43,9 +43,11 @@ def ensure_tiny_dataset(root: str | os.PathLike) -> Path:
     if (root / "ready").is_file():
         return root
     generate(root / "msd", task="organ_tumour", num_cases=len(CASES), seed=0, shape=(32, 32, 32),
-             foreground_fraction=0.03, empty_fraction=0.0, val_frac=0.0, test_frac=0.0)
-    to_nnunet_raw(root / "msd", root / "raw", LABELS_ID, "TinyLabels", unannotated_slabs=4)
-    to_nnunet_raw(root / "msd", root / "raw", REGIONS_ID, "TinyRegions", regions=True, unannotated_slabs=4)
+             foreground_fraction=0.03, empty_fraction=0.0, val_frac=0.0, test_frac=0.0, overwrite=True)
+    # overwrite: without root/ready, what is there is the remainder of an interrupted build
+    to_nnunet_raw(root / "msd", root / "raw", LABELS_ID, "TinyLabels", unannotated_slabs=4, overwrite=True)
+    to_nnunet_raw(root / "msd", root / "raw", REGIONS_ID, "TinyRegions", regions=True, unannotated_slabs=4,
+                  overwrite=True)
     cmd = [str(Path(sys.executable).parent / "nnUNetv2_plan_and_preprocess"), "-d", str(LABELS_ID), str(REGIONS_ID),
            "-c", "3d_fullres", "-np", "1", "-npfp", "1", "--verify_dataset_integrity", "--no_pbar"]
     # nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which fails for 0: plan without it
