@@ -73,7 +73,7 @@ def test_bad_spec_structure_raises_value_error(spec, message):
     ({"loss": "dice", "kwargs": {"smooth": 1.0}}, "unexpected keyword argument(s) ['smooth']"),
     ({"loss": "focal_tversky", "kwargs": {"alpha": -1}}, "alpha"),
     ({"terms": [{"loss": "dice"}, {"loss": "focall"}]}, "unknown loss key 'focall'"),
-    ({"terms": [{"loss": "dice", "weight": "x"}]}, "weight must be a finite number"),
+    ({"terms": [{"loss": "dice", "unit": "hour"}]}, "terms[0]: unit must be one of ('step', 'epoch')"),
     ({"terms": [{"loss": "dice", "schedule": {"start": 1, "lenght": 3}}]}, "unknown schedule keys ['lenght']"),
 ])
 def test_bad_key_or_option_raises_our_value_error_when_built(spec, message):
