@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
+# nnU-Net for the tests of monai_segloss/nnunet, without its timm -> torchvision chain (see pyproject's nnunet-cpu)
+NNUNET_SPEC ?= "nnunetv2==2.8.1" "dynamic-network-architectures==0.4.4"
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NNUNET_STAMP := $(VENV)/.installed-nnunet
 
 .PHONY: venv demo test lint bench clean
 
@@ -16,12 +19,18 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[test,demo]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
+# the nnU-Net part of the tests (tests/test_nnunet_trainers.py); make demo does not need it
+$(NNUNET_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[nnunet-cpu]" "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --no-deps $(NNUNET_SPEC)
+	touch $(NNUNET_STAMP)
+
 venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/monai-segloss demo $(DEMO_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(NNUNET_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
