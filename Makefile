@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
+# nnU-Net for the tests of monai_segloss/nnunet, without its timm -> torchvision chain (see pyproject's nnunet-cpu)
+NNUNET_SPEC ?= "nnunetv2==2.8.1" "dynamic-network-architectures==0.4.4"
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NNUNET_STAMP := $(VENV)/.installed-nnunet
 
 .PHONY: venv demo test test-gpu lint bench bench-all bench-gpu clean
 
@@ -16,23 +19,24 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[test,demo]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
+# the nnU-Net part of the tests (tests/test_nnunet_trainers.py); make demo does not need it
+$(NNUNET_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[nnunet-cpu]" "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --no-deps $(NNUNET_SPEC)
+	touch $(NNUNET_STAMP)
+
 venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/monai-segloss demo $(DEMO_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(NNUNET_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
-# the benchmark peers (nnU-Net v2's losses): the `bench` extra, installed once beside the pinned torch
-BENCH_STAMP := $(VENV)/.bench-installed
-$(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[test,demo,bench]" "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	touch $(BENCH_STAMP)
-
 # ours against nnU-Net and MONAI at every class count: table, JSON and plot in benchmarks/results/, README summary
-bench: $(BENCH_STAMP)
+# (nnU-Net v2 installed as for make test; matplotlib from the demo extra)
+bench: $(STAMP) $(NNUNET_STAMP)
 	$(PY) benchmarks/bench_peers.py --threads 2 --readme README.md $(BENCH_ARGS)
 
 # every registered loss against MONAI (benchmarks/bench_losses.py)
@@ -40,7 +44,7 @@ bench-all: $(STAMP)
 	$(PY) benchmarks/bench_losses.py $(BENCH_ARGS)
 
 # the same table on a CUDA device (a CUDA build of torch: TORCH_INDEX=https://download.pytorch.org/whl/cu124)
-bench-gpu: $(BENCH_STAMP)
+bench-gpu: $(STAMP) $(NNUNET_STAMP)
 	$(PY) benchmarks/bench_peers.py --device cuda $(BENCH_ARGS)
 
 # the suite's device-parametrised tests on CUDA (skipped without a GPU)

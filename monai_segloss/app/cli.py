@@ -1,4 +1,4 @@
-"""Command line: ``monai-segloss demo`` (and further subcommands as they land)."""
+"""Command line: ``monai-segloss demo``, ``profile``, ``bench`` and ``nnunet-path``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,17 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nnunet_path(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from ..nnunet import ext_trainer_folder
+
+    print(ext_trainer_folder())
+    if importlib.util.find_spec("nnunetv2") is None:
+        print('note: nnunetv2 is not installed: pip install "monai-segloss[nnunet]"', file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
     prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
     prof.set_defaults(func=_profile)
+    nn = sub.add_parser("nnunet-path", help="print the folder to put in nnU-Net's nnUNet_extTrainer variable "
+                        "(export nnUNet_extTrainer=$(monai-segloss nnunet-path))")
+    nn.set_defaults(func=_nnunet_path)
     bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py); "
                            "'bench peers': against nnU-Net and MONAI at every class count (bench_peers.py)",
                            add_help=False)
