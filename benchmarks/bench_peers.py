@@ -200,8 +200,6 @@ def run(keys: Sequence[str], channels: Sequence[int], dims: Sequence[str], varia
             if memory and cases:
                 _fill_memory(cases, mem_runs, device, threads, in_process=quick)
             checkpoint(rows)
-    for row in rows:
-        row["verdict"] = verdict(row)
     return rows
 
 
@@ -452,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path, stem: str, readme: str | None) -> int:
     """Write the table, the JSON and the plot; replace the README's summary; print the summary."""
+    for row in rows:  # (again: a partial run's rows have none yet)
+        row["verdict"] = verdict(row)
     (out / f"{stem}.md").write_text(render_table(rows, meta))
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     plot(rows, out / f"{stem}.png")
