@@ -361,6 +361,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         axes[1, j].set_ylabel("× logits size")
         for ax in axes[:, j]:
             ax.set_xscale("log")
+            ax.minorticks_off()
             ax.set_xticks(sorted({r["c"] for r in rows}))
             ax.set_xticklabels([str(c) for c in sorted({r["c"] for r in rows})])
             ax.set_xlabel("classes C")
