@@ -25,6 +25,10 @@ def repo_root() -> Path:
 
 def _bench(args: argparse.Namespace) -> int:
     repo_root()
+    if args.bench_args[:1] == ["peers"]:  # the table against nnU-Net and MONAI (make bench)
+        from benchmarks.bench_peers import main as peers_main
+
+        return int(peers_main(args.bench_args[1:]) or 0)
     from benchmarks.bench_losses import main as bench_main
 
     return int(bench_main(args.bench_args) or 0)
@@ -100,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     nn = sub.add_parser("nnunet-path", help="print the folder to put in nnU-Net's nnUNet_extTrainer variable "
                         "(export nnUNet_extTrainer=$(monai-segloss nnunet-path))")
     nn.set_defaults(func=_nnunet_path)
-    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py)",
+    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py); "
+                           "'bench peers': against nnU-Net and MONAI at every class count (bench_peers.py)",
                            add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of benchmarks/bench_losses.py")
     bench.set_defaults(func=_bench)

@@ -46,7 +46,9 @@ def _sum_terms(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | N
                o: PresetOptions) -> torch.Tensor:
     """``Σ_i w_i·L_i(input, target)`` on one shared preparation."""
     total: torch.Tensor | None = None
-    with shared_preparation():
+    # every preset has a cross-entropy or focal term: under softmax with a label map, its log-probabilities at the
+    # labels come from the Dice term's fused statistics (one softmax, one backward)
+    with shared_preparation(label_log_probs=True):
         for term in o.terms():
             value = term.weight * term.function.apply(input, target, mask, term.options)
             total = value if total is None else total + value

@@ -30,10 +30,10 @@ import torch
 from ..core import checks
 from ..core.distributed import global_sum
 from ..core.options import InputOptions, RegionOptions, option
-from ..core.prepare import PreparedInput, prepare_input, shared_preparation
+from ..core.prepare import PreparedInput, constant, prepare_input, shared_preparation
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio
 from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
-from ..core.stats import RegionStats, confusion_stats
+from ..core.stats import RegionStats, confusion_stats, label_counts, label_log_probs
 from . import region as R
 from .base import loss_function
 
@@ -56,7 +56,7 @@ def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput)
     x = prep.input
     if isinstance(value, float):
         return torch.full((c,), value, dtype=x.dtype, device=x.device)
-    t = torch.tensor(value, dtype=x.dtype, device=x.device)
+    t = constant(value, x.dtype, x.device)
     if t.numel() == c:
         return t
     if t.numel() == k:
@@ -129,7 +129,7 @@ def _masked(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
 def _n_valid(prep: PreparedInput) -> torch.Tensor:
     x = prep.input
     if prep.valid is None:
-        return x.new_tensor(float(x.shape[0] * x[0, 0].numel()))
+        return torch.full((), float(x.shape[0] * x[0, 0].numel()), dtype=x.dtype, device=x.device)
     return prep.valid.sum().to(x.dtype)
 
 
@@ -177,7 +177,7 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
     x = prep.input
-    per_voxel = phi(prep.label_log_probs(), y)
+    per_voxel = phi(label_log_probs(prep), y)
     if coef is not None:
         per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
@@ -320,7 +320,7 @@ def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
             g = prep.keep(prep.target_onehot())
             vf = prep.valid_float()
             n = g[:, :1].numel() // g.shape[0] if vf is None else vf.flatten(1).sum(1)
-            n = torch.as_tensor(n, dtype=g.dtype, device=g.device).reshape(-1, 1)
+            n = (torch.full((1,), float(n), dtype=g.dtype, device=g.device) if vf is None else n).reshape(-1, 1)
             beta = 1 - safe_ratio(g.flatten(2).sum(2), n.expand(g.shape[0], g.shape[1]), 0.0)
             beta = beta.view(*beta.shape, *([1] * (g.ndim - 2)))
     else:
@@ -388,7 +388,7 @@ def _ignored_real_class(prep: PreparedInput) -> torch.Tensor:
     i = o.ignore_index
     keep = prep.labels is not None and i is not None and 0 <= i < c and i not in o.exclude_channels \
         and (o.include_background or i != 0)
-    return torch.tensor([i] if keep else [], dtype=torch.long, device=prep.input.device)
+    return constant([i] if keep else [], torch.long, prep.input.device)
 
 
 def _full_weight(prep: PreparedInput) -> torch.Tensor:
@@ -396,7 +396,7 @@ def _full_weight(prep: PreparedInput) -> torch.Tensor:
     w = prep.options.weight
     x = prep.input
     if w is not None and len(w) == prep.num_classes:
-        return torch.tensor(w, dtype=x.dtype, device=x.device)
+        return constant(w, x.dtype, x.device)
     ones = torch.ones(prep.num_classes, dtype=x.dtype, device=x.device)
     return ones if prep.weight is None else ones.index_copy(0, prep.channels, prep.weight)
 
@@ -445,8 +445,8 @@ def _wong_weights(freq: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
 def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w: float, units: torch.Tensor,
              unit_w: float, st: RegionStats, categorical: bool, unit_weight: torch.Tensor | None) -> torch.Tensor:
     """``voxel_w·(voxel loss) + unit_w·(region loss)`` under ``o.reduction``; ``voxel`` is ``(B, K, *S)``."""
-    present, empty = st.present, st.empty
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
+    present, empty = st.present, R._empty_if_used(st, o.empty)
+    fp_rate = safe_ratio(st.fp, st.n, 0.0) if o.empty == "fp" else None
     if o.reduction == "none":
         region = reduce_units(units, "none", weight=unit_weight, present=present, empty=empty, policy=o.empty,
                               fp_rate=fp_rate)
@@ -473,6 +473,7 @@ def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) ->
 
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     sc = R.scored_only(st, o.empty)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
     dice_units = safe_pow(neg_log(dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)), o.gamma_dice)
@@ -483,9 +484,7 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
         if o.frequency_weighting:
             with torch.no_grad():
                 g = prep.target_onehot() if prep.labels is None else None
-                freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else \
-                    torch.bincount(prep.labels[prep.valid] if prep.valid is not None else prep.labels.flatten(),
-                                   minlength=prep.num_classes).to(coef.dtype)
+                freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else label_counts(prep).to(coef.dtype)
                 freq, n = _label_frequencies(freq, _n_valid(prep), o)
                 coef = coef * _wong_weights(freq, n)
         voxel = _categorical_terms(prep, lambda lp, cls: safe_pow(-lp, gc), coef, per_channel=True)
@@ -519,6 +518,7 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
 
 def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     d, g, asym = o.delta, o.gamma, o.variant == "asymmetric"
 
@@ -549,11 +549,12 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         if any(i >= c for i in rare_ids):
             raise ValueError(f"rare_classes holds ids outside [0, {c}): {[i for i in rare_ids if i >= c]}")
         rare = torch.zeros(c, dtype=torch.bool, device=prep.input.device)
-        rare[list(rare_ids)] = True
+        rare.index_fill_(0, constant(rare_ids, torch.long, rare.device), True)
         rare_k = rare[prep.channels]
         sc = R.scored_only(st, o.empty)
         units = torch.where(rare_k, ft(sc.tp, sc.fp, sc.fn, True), ft(sc.tp, sc.fp, sc.fn, not asym))
-        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, prep.input.new_tensor(d), 1 - d)
+        delta = torch.full((), d, dtype=prep.input.dtype, device=rare.device)
+        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, delta, 1 - d)
         focal_cls = ~rare if asym else torch.ones_like(rare)
 
         def phi(lp, cls):

@@ -107,11 +107,18 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     """
     prep = prepare_input(input, target, opts, mask)
     st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed)
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
-    if transform is not None:
-        fp_rate = transform(fp_rate)
+    fp_rate = None
+    if opts.empty == "fp":
+        fp_rate = safe_ratio(st.fp, st.n, 0.0)
+        if transform is not None:
+            fp_rate = transform(fp_rate)
     return reduce_units(per_unit(scored_only(st, opts.empty)), opts.reduction, weight=prep.weight,
-                        present=st.present, empty=st.empty, policy=opts.empty, fp_rate=fp_rate)
+                        present=st.present, empty=_empty_if_used(st, opts.empty), policy=opts.empty, fp_rate=fp_rate)
+
+
+def _empty_if_used(st: RegionStats, policy: str) -> torch.Tensor | None:
+    """The units with no target voxel when the policy reads them (``"skip"``, ``"fp"``), else None."""
+    return None if policy == "smooth" else st.empty
 
 
 def scored_only(st: RegionStats, policy: str) -> RegionStats:
@@ -121,12 +128,14 @@ def scored_only(st: RegionStats, policy: str) -> RegionStats:
     denominator is tiny without being 0 (``smooth_dr=0`` and a predicted mass of 1e-32) has an infinite local
     derivative there, and 0·inf is NaN. Zero statistics give a 0/0 score, which ``safe_ratio`` handles.
     """
-    drop = ~st.present
+    if st.all_present and policy == "smooth":
+        return st
+    drop = None if st.all_present else ~st.present
     if policy in ("skip", "fp"):
-        drop = drop | st.empty
+        drop = st.empty if drop is None else drop | st.empty
     zero = torch.zeros((), dtype=st.tp.dtype, device=st.tp.device)
     return RegionStats(tp=torch.where(drop, zero, st.tp), psum=torch.where(drop, zero, st.psum),
-                       gsum=torch.where(drop, zero, st.gsum), n=st.n)
+                       gsum=torch.where(drop, zero, st.gsum), n=st.n, all_present=st.all_present)
 
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
@@ -177,10 +186,11 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
         w = w * prep.weight
     numer = 2 * (w * st.tp).sum(-1) + o.smooth_nr
     denom = (w * (st.psum + st.gsum)).sum(-1) + o.smooth_dr
-    loss = 1 - safe_ratio(numer, denom)
-    fp_rate = safe_ratio(st.fp, st.n, 0.0).mean(-1)
-    return reduce_units(loss, o.reduction, present=st.n.amax(-1) > 0, empty=st.empty.all(-1), policy=o.empty,
-                        fp_rate=fp_rate)
+    loss = 1 - safe_ratio(numer, denom, nonzero=o.smooth_dr > 0)
+    fp_rate = safe_ratio(st.fp, st.n, 0.0).mean(-1) if o.empty == "fp" else None
+    present = None if st.all_present else st.n.amax(-1) > 0
+    empty = None if o.empty == "smooth" else st.empty.all(-1)
+    return reduce_units(loss, o.reduction, present=present, empty=empty, policy=o.empty, fp_rate=fp_rate)
 
 
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
@@ -191,11 +201,13 @@ def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptio
     gsum, n = st.gsum, st.n
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
     # perfect prediction
-    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0)
-    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0)
+    positive = o.smooth_dr > 0
+    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0, nonzero=positive)
+    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0, nonzero=positive)
     loss = o.r * sens + (1 - o.r) * spec
-    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=st.empty, policy=o.empty,
-                        fp_rate=safe_ratio(st.fp, n, 0.0))
+    fp_rate = safe_ratio(st.fp, n, 0.0) if o.empty == "fp" else None
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present,
+                        empty=_empty_if_used(st, o.empty), policy=o.empty, fp_rate=fp_rate)
 
 
 # ---------------------------------------------------------------- public functional forms

@@ -36,6 +36,8 @@ __all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceCECompoundL
            "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
+# terms that read the log-probabilities at the labels: with one of them, the region terms' fused statistics make them
+_LABEL_LOG_PROB_TERMS = ("cross_entropy", "focal")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
 
 
@@ -147,6 +149,8 @@ class CompoundLoss(nn.Module):
             self.schedules.append(_schedule(sched_spec, where))
             self.units.append(unit)
             self._accepts.append(_accepted_kwargs(module))
+        self._fuse_label_log_probs = any(getattr(m, "registry_key", None) in _LABEL_LOG_PROB_TERMS
+                                         for m in self.losses)
         self.last_terms: dict[str, torch.Tensor] = {}
         self.last_weights: dict[str, float] = {}
 
@@ -182,7 +186,8 @@ class CompoundLoss(nn.Module):
         weights = self.current_weights()
         total: torch.Tensor | None = None
         terms: dict[str, torch.Tensor] = {}
-        with shared_preparation():  # terms on the same tensors and input options share one prepared input
+        # terms on the same tensors and input options share one prepared input (and one fused softmax)
+        with shared_preparation(label_log_probs=self._fuse_label_log_probs):
             for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
                 kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
                 if mask is not None:
