@@ -290,8 +290,8 @@ def test_bad_options_name_the_argument():
         M.SegCrossEntropyLoss(label_smoothing=-0.1)
     with pytest.raises(ValueError, match="pos_weight"):
         M.SegBCELoss(pos_weight=-1.0)
-    with pytest.raises(ValueError, match="valid keywords"):
-        M.SegFocalLoss(use_softmax=True)
+    with pytest.raises(ValueError, match="use_softmax=True means softmax=True"):
+        M.SegFocalLoss(use_softmax=True, sigmoid=True)
     x = _logits(1, 3, 4)
     y = _labels(1, 3, 4).unsqueeze(1)
     with pytest.raises(ValueError, match="alpha must have length"):

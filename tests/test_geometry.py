@@ -203,8 +203,9 @@ def test_shape_aware_hand_computed():
 
 
 def test_distance_penalized_ce_hand_computed():
-    # d = |φ| = [4, 2, 0, 2, 0, 2], max 4 -> Φ = 1 - d/4 = [0, .5, 1, .5, 1, .5]
-    phi_w = [0, 0.5, 1, 0.5, 1, 0.5]
+    # d = |φ| = [4, 2, 0, 2, 0, 2]; the largest distance is 4 outside (voxels 0, 1, 5) and 2 inside (voxels 2-4):
+    # Φ = 1 - d / (max on the voxel's side) = [0, .5, 1, 0, 1, .5]
+    phi_w = [0, 0.5, 1, 0, 1, 0.5]
     ce = _bce(P1[0, 0].tolist(), G1[0, 0].tolist())
     for lam in (1.0, 3.0):
         expected = sum((1 + lam * w) * c for w, c in zip(phi_w, ce, strict=True)) / 6
@@ -427,12 +428,21 @@ def test_reduction_none_shapes_and_masked_voxels():
     x, y, onehot = _data(3, 3)
     mask = torch.ones(2, 1, *x.shape[2:])
     mask[:, :, :3] = 0
-    for key in ("hausdorff_dt", "boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
-        out = M.get_loss(key, softmax=True, to_onehot_y=True, include_background=False, reduction="none")(
-            x, y, mask=mask)
+    kw = dict(softmax=True, to_onehot_y=True, include_background=False)
+    for key in ("boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
+        out = M.get_loss(key, reduction="none", **kw)(x, y, mask=mask)
         assert out.shape == (2, 2, *x.shape[2:])
         assert torch.equal(out[:, :, :3], torch.zeros_like(out[:, :, :3]))
     assert M.BlobLoss(softmax=True, to_onehot_y=True, reduction="none")(x, y).shape == (2, 3)
+    # the Hausdorff loss is per unit, as MONAI's: the mean voxel term over each unit's valid voxels
+    voxels = M.SegHausdorffDTLoss(**kw, reduction="sum")(x, y, mask=mask)  # Σ over units of the unit means
+    units = M.SegHausdorffDTLoss(**kw, reduction="none")(x, y, mask=mask)
+    assert units.shape == (2, 2)
+    torch.testing.assert_close(units.sum(), voxels)
+    torch.testing.assert_close(M.SegHausdorffDTLoss(**kw)(x, y, mask=mask), units.mean())
+    per_class = M.SegHausdorffDTLoss(**kw, reduction="none", batch=True)(x, y, mask=mask)
+    assert per_class.shape == (2,)
+    torch.testing.assert_close(per_class, units.mean(0))  # the same number of valid voxels in every sample
 
 
 # ------------------------------------------------------------------------------------------------ transforms

@@ -409,7 +409,9 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
 
     # ---- class weights
     weight = None
-    if opts.weight is not None:
+    if isinstance(opts.weight, float):  # one weight for every class
+        weight = torch.full((len(kept),), opts.weight, dtype=x.dtype, device=x.device)
+    elif opts.weight is not None:
         w = torch.tensor(opts.weight, dtype=x.dtype, device=x.device)
         if w.numel() == c:
             w = w[channels]
