@@ -20,8 +20,7 @@ import pytest
 import torch
 from monai.losses import DiceCELoss, DiceFocalLoss, DiceLoss, FocalLoss
 
-from monai_segloss import (SegDiceCELoss, SegDiceFocalLoss, SegDiceLoss, SegFocalLoss, SegGeneralizedDiceLoss,
-                           SegHausdorffDTLoss, SegTverskyLoss)
+import monai_segloss as M
 from tests import monai_cases as mc
 
 TOL = {"atol": 1e-4, "rtol": 1e-4}
@@ -41,31 +40,31 @@ def _ids(cases: list) -> list[str]:
 @pytest.mark.parametrize("case", mc.DICE_CASES, ids=_ids(mc.DICE_CASES))
 def test_dice_loss_cases(case):
     kw, data, expected = case
-    _close(SegDiceLoss(**kw)(**data), expected)
+    _close(M.SegDiceLoss(**kw)(**data), expected)
 
 
 @pytest.mark.parametrize("case", mc.GENERALIZED_DICE_CASES, ids=_ids(mc.GENERALIZED_DICE_CASES))
 def test_generalized_dice_loss_cases(case):
     kw, data, expected = case
-    _close(SegGeneralizedDiceLoss(**kw)(**data), expected)
+    _close(M.SegGeneralizedDiceLoss(**kw)(**data), expected)
 
 
 @pytest.mark.parametrize("case", mc.TVERSKY_CASES, ids=_ids(mc.TVERSKY_CASES))
 def test_tversky_loss_cases(case):
     kw, data, expected = case
-    _close(SegTverskyLoss(**{"alpha": 0.5, "beta": 0.5, **kw})(**data), expected)  # MONAI's defaults
+    _close(M.SegTverskyLoss(**{"alpha": 0.5, "beta": 0.5, **kw})(**data), expected)  # MONAI's defaults
 
 
 @pytest.mark.parametrize("case", mc.HAUSDORFF_CASES, ids=_ids(mc.HAUSDORFF_CASES))
 def test_hausdorff_dt_loss_cases(case):
     kw, data, expected = case
-    _close(SegHausdorffDTLoss(**kw)(**data), expected)
+    _close(M.SegHausdorffDTLoss(**kw)(**data), expected)
 
 
 def test_generalized_dice_batch_zeros_keeps_a_graph():
     """MONAI's check: a batch of zero inputs and targets still gives a loss with a gradient."""
     x = torch.zeros(2, 3, 3, 3, requires_grad=True)
-    loss = SegGeneralizedDiceLoss(batch=True)(x, torch.zeros(2, 3, 3, 3))
+    loss = M.SegGeneralizedDiceLoss(batch=True)(x, torch.zeros(2, 3, 3, 3))
     assert loss.grad_fn is not None
     loss.backward()
     assert torch.isfinite(x.grad).all()
@@ -82,8 +81,8 @@ def test_focal_loss_sigmoid_cases(case):
     """MONAI's FocalLoss applies a sigmoid to logits unless use_softmax=True: ours is told so (sigmoid=True), or
     gets it from MONAI's own flag (use_softmax=False)."""
     kw, data, expected = case
-    _close(SegFocalLoss(sigmoid=True, **kw)(**data), expected)
-    _close(SegFocalLoss(use_softmax=False, **kw)(**data), expected)
+    _close(M.SegFocalLoss(sigmoid=True, **kw)(**data), expected)
+    _close(M.SegFocalLoss(use_softmax=False, **kw)(**data), expected)
 
 
 @pytest.mark.parametrize("case", _SOFTMAX_CASES, ids=_ids(_SOFTMAX_CASES))
@@ -91,7 +90,7 @@ def test_focal_loss_softmax_cases_are_c_times_monai(case):
     """Softmax focal: MONAI's mean runs over B·C·S elements of which one per voxel is non-zero, ours over the B·S
     voxels (so that γ = 0 is exactly the cross-entropy): ours is C = 3 times MONAI's value."""
     kw, data, expected = case
-    ours = SegFocalLoss(**kw)(**data)
+    ours = M.SegFocalLoss(**kw)(**data)
     c = data["input"].shape[1]
     _close(ours, c * expected)
     _close(FocalLoss(**kw)(**data), expected)  # MONAI's value, for the record: 0.16276 and 0.08138
@@ -102,10 +101,10 @@ def test_focal_sum_is_the_sum_of_the_none_output():
     """MONAI's FocalLoss ``"sum"`` adds the spatial *means* of each (sample, class); ours adds every term (the sum of
     the ``"none"`` output, as ``BCEWithLogitsLoss(reduction="sum")`` at γ = 0): ours = MONAI's × voxels."""
     kw, data, _ = mc.FOCAL_CASES[0]
-    ours = SegFocalLoss(sigmoid=True, reduction="sum", **kw)(**data)
+    ours = M.SegFocalLoss(sigmoid=True, reduction="sum", **kw)(**data)
     theirs = FocalLoss(reduction="sum", **kw)(**data)
     voxels = data["input"][0, 0].numel()
-    torch.testing.assert_close(ours, SegFocalLoss(sigmoid=True, reduction="none", **kw)(**data).sum())
+    torch.testing.assert_close(ours, M.SegFocalLoss(sigmoid=True, reduction="none", **kw)(**data).sum())
     torch.testing.assert_close(ours, voxels * theirs)
     assert float(theirs) == pytest.approx(1.0488, abs=1e-4) and float(ours) == pytest.approx(4.1950, abs=1e-4)
 
@@ -123,9 +122,9 @@ def test_dice_ce_cases_without_activation_differ_on_purpose(i):
     logits, so a one-hot prediction equal to the target scores ``log(1 + e) - 1 = 0.3133``. Ours reads it as
     probabilities in both terms: a perfect prediction scores 0. With ``softmax=True`` both agree."""
     kw, x, y, expected = _dice_ce_inputs(mc.DICE_CE_CASES[i])
-    assert float(SegDiceCELoss(**kw)(x, y)) == pytest.approx(0.0, abs=1e-6)
+    assert float(M.SegDiceCELoss(**kw)(x, y)) == pytest.approx(0.0, abs=1e-6)
     _close(DiceCELoss(**kw)(x, y), expected)
-    torch.testing.assert_close(SegDiceCELoss(softmax=True, **kw)(x, y), DiceCELoss(softmax=True, **kw)(x, y))
+    torch.testing.assert_close(M.SegDiceCELoss(softmax=True, **kw)(x, y), DiceCELoss(softmax=True, **kw)(x, y))
 
 
 @pytest.mark.parametrize("i", [3, 4, 5])
@@ -135,9 +134,9 @@ def test_dice_ce_cases_on_raw_logits_are_refused(i):
     every class while ``include_background=False`` drops the background from the Dice term only."""
     kw, x, y, expected = _dice_ce_inputs(mc.DICE_CE_CASES[i])
     with pytest.raises(ValueError, match="input must hold probabilities"):
-        SegDiceCELoss(**kw)(x, y)
+        M.SegDiceCELoss(**kw)(x, y)
     _close(DiceCELoss(**kw)(x, y), expected)
-    torch.testing.assert_close(SegDiceCELoss(softmax=True, **kw)(x, y), DiceCELoss(softmax=True, **kw)(x, y))
+    torch.testing.assert_close(M.SegDiceCELoss(softmax=True, **kw)(x, y), DiceCELoss(softmax=True, **kw)(x, y))
 
 
 def test_dice_ce_single_class_weight_differs_on_purpose():
@@ -145,7 +144,7 @@ def test_dice_ce_single_class_weight_differs_on_purpose():
     ``BCEWithLogitsLoss(pos_weight=weight)``); MONAI's Dice ignores a weight when one class is scored, ours applies
     it (the weight is the user's): ours = MONAI's - 0.5 · Dice (1.1256 against MONAI's 1.4452)."""
     kw, x, y, expected = _dice_ce_inputs(mc.DICE_CE_CASES[6])
-    ours = SegDiceCELoss(**kw)(x, y)
+    ours = M.SegDiceCELoss(**kw)(x, y)
     _close(DiceCELoss(**kw)(x, y), expected)
     dice = DiceLoss(sigmoid=True)(x, y)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(x, y, pos_weight=torch.tensor([0.5]))
@@ -167,16 +166,16 @@ def test_dice_focal_relation(weight, alpha):
     y = torch.randint(0, 2, (3, 3, 5, 5), generator=gen).float()
     for lam in mc.DICE_FOCAL_LAMBDAS:
         kw = dict(sigmoid=True, gamma=1.0, lambda_focal=lam, weight=weight, alpha=alpha, include_background=True)
-        ours = SegDiceFocalLoss(**kw)(x, y)
+        ours = M.SegDiceFocalLoss(**kw)(x, y)
         torch.testing.assert_close(ours, DiceFocalLoss(**kw)(x, y))
         focal_kw = dict(gamma=1.0, weight=weight, alpha=alpha)
         torch.testing.assert_close(ours, DiceLoss(sigmoid=True, weight=weight)(x, y)
                                    + lam * FocalLoss(**focal_kw)(x, y))
-        ours_sum = SegDiceFocalLoss(reduction="sum", **kw)(x, y)
+        ours_sum = M.SegDiceFocalLoss(reduction="sum", **kw)(x, y)
         theirs_sum = DiceFocalLoss(reduction="sum", **kw)(x, y)
         focal_sum = FocalLoss(reduction="sum", **focal_kw)(x, y)
         torch.testing.assert_close(ours_sum, theirs_sum + lam * (25 - 1) * focal_sum)
         with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\)"):
-            SegDiceFocalLoss(reduction="none", **kw)
+            M.SegDiceFocalLoss(reduction="none", **kw)
     with pytest.raises(ValueError, match="lambda_dice"):
-        SegDiceFocalLoss(lambda_dice=-1.0)
+        M.SegDiceFocalLoss(lambda_dice=-1.0)

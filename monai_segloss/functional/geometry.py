@@ -307,21 +307,24 @@ def _distance_penalized_ce(input, target, mask, o: DistancePenalizedCEOptions, d
     spacings = _spacings(o, prep, target, distance)
     g = prep.keep(prep.target_onehot())
     with torch.no_grad():
-        d = _target_level_set(prep, g, spacings, distance).abs()
+        phi = _target_level_set(prep, g, spacings, distance)
+        inside = _valid_masks(prep, g)
+        # depth from the boundary: |φ| inside, φ - δ outside (0 on the boundary layers of both sides)
+        delta = phi.new_tensor([min(sp) for sp in spacings]).view(-1, *([1] * (phi.ndim - 1)))
+        d = torch.where(inside, -phi, (phi - delta).clamp_min(0))
         if prep.valid is not None:
             d = d * prep.valid.unsqueeze(1)
-        inside = _valid_masks(prep, g)
 
         def side_max(m: torch.Tensor) -> torch.Tensor:  # (B, K, 1, ...) largest distance on one side
             return torch.where(m, d, 0).flatten(2).amax(2).view(*d.shape[:2], *([1] * (d.ndim - 2)))
 
         # Φ = 1 - d / max d, the maximum taken on the voxel's own side of the boundary: 1 at the boundary, 0 at the
-        # deepest voxel inside and at the farthest voxel outside; 0 everywhere for a target without boundary
+        # deepest voxel inside and at the farthest voxel outside; 0 everywhere for a target without boundary (φ = 0)
         dmax = torch.where(inside, side_max(inside), side_max(~inside))
-        has_boundary = side_max(torch.ones_like(inside)) > 0
-        phi = torch.where(has_boundary, 1 - d / torch.where(dmax > 0, dmax, torch.ones_like(dmax)),
-                          torch.zeros_like(d))
-    loss = _with_weight_and_validity((1 + o.penalty * phi) * _ce_terms(prep, g), prep)
+        has_boundary = phi.flatten(2).amax(2).view(*d.shape[:2], *([1] * (d.ndim - 2))) > 0
+        weight = torch.where(has_boundary, 1 - d / torch.where(dmax > 0, dmax, torch.ones_like(dmax)),
+                             torch.zeros_like(d))
+    loss = _with_weight_and_validity((1 + o.penalty * weight) * _ce_terms(prep, g), prep)
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=_ce_count(prep, loss))
 
 
@@ -510,11 +513,12 @@ distance_penalized_ce_loss = loss_function(
     Calivà F. et al., "Distance map loss penalty term for semantic segmentation", MIDL 2019: the cross-entropy is
     weighted by ``1 + Φ``, Φ the target's distance map inverted and normalised to [0, 1], so that the weight is
     largest (2) at the object boundaries, the hard voxels, and 1 far from them; λ (``penalty``, default 1, the
-    paper's) scales the penalty. Here ``d = |φ_g|`` is the distance (mm) to the target boundary (the boundary-loss
-    level set: distance to the nearest target voxel outside, to the innermost target layer inside) and, per
-    (sample, class), ``Φ = 1 - d / max d`` with the maximum taken on the voxel's own side of the boundary: the
-    weight runs from ``1 + λ`` at the boundary down to 1 at the deepest voxel inside the target and at the farthest
-    voxel outside it. (Normalised by one maximum over the whole map, which lies in the background, the interior of
+    paper's) scales the penalty. Here d is the depth (mm) of a voxel from the target boundary, 0 on the boundary
+    layers of both sides: ``|φ_g|`` inside and ``φ_g - δ`` outside, with φ_g the boundary-loss level set (distance to
+    the nearest target voxel outside, to the innermost target layer inside) and δ the smallest spacing; per (sample,
+    class), ``Φ = 1 - d / max d`` with the maximum taken on the voxel's own side of the boundary: the weight runs
+    from ``1 + λ`` on the boundary layers down to 1 at the deepest voxel inside the target and at the farthest voxel
+    outside it. (Normalised by one maximum over the whole map, which lies in the background, the interior of
     a small object would weigh between 1.7 and 2 everywhere, i.e. almost uniformly: the penalty would no longer
     single out its boundary.) A target without boundary (empty or full) gives Φ = 0: plain cross-entropy. The
     cross-entropy is as in :func:`shape_aware_loss` (categorical with softmax or a label map, binary per channel
@@ -523,8 +527,9 @@ distance_penalized_ce_loss = loss_function(
     Example:
         >>> from monai_segloss.functional import distance_penalized_ce_loss
         >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> # depth d = [0, 0, 0, 0, 1]: weights 1 + Φ = [2, 2, 2, 2, 1] on the BCE terms
         >>> print(f"{distance_penalized_ce_loss(logits, target, sigmoid=True, penalty=1.0):.4f}")
-        0.5198
+        0.6560
 """, maps=_DISTANCE, returns=_VOXEL_RETURNS, none_shape="voxels")
 
 structural_similarity_loss = loss_function(
