@@ -416,8 +416,9 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         if w.numel() == c:
             w = w[channels]
         elif w.numel() != len(kept):
-            raise ValueError(f"weight must have length C={c} (by channel id) or {len(kept)} (the kept channels "
-                             f"{kept}), got length {w.numel()}")
+            lengths = f"C={c} (one per channel)" if len(kept) == c else \
+                f"C={c} (by channel id) or {len(kept)} (the kept channels {kept})"
+            raise ValueError(f"weight must have length {lengths}, got length {w.numel()}")
         weight = w
 
     return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
