@@ -18,7 +18,7 @@ import torch
 from ..core.options import Options
 from ..core.signature import args_section, option_parameters, with_sections
 
-__all__ = ["LossFunction", "loss_function", "TENSOR_ARGS", "NoneShape", "NONE_SHAPES", "none_shape_of"]
+__all__ = ["LossFunction", "loss_function", "TENSOR_ARGS", "NoneShape", "none_shape_of"]
 
 Tensor = torch.Tensor
 
@@ -39,7 +39,7 @@ class LossFunction(Protocol):
       calls on each forward, having validated its options once);
     - ``maps``: the names of the precomputed maps it accepts as keywords (``distance``, ``instances``), and
       ``map_docs`` their ``(name, type text, doc)``;
-    - ``none_shape``: what ``reduction="none"`` returns (:data:`NONE_SHAPES`), or None where it is not declared.
+    - ``none_shape``: what ``reduction="none"`` returns (:data:`NoneShape`), or None where it is not declared.
     """
 
     __name__: str
@@ -54,12 +54,9 @@ class LossFunction(Protocol):
 
 
 NoneShape = Literal["voxels", "units", "samples"]
-NONE_SHAPES: dict[str, str] = {
-    "voxels": "(B, K, *S): one term per voxel and kept channel",
-    "units": "(B, K): one per (sample, kept class); (K,) with batch=True",
-    "samples": "(B,): one per sample; a 0-d tensor with batch=True",
-}
-"""What ``reduction="none"`` returns, by the ``none_shape`` of a functional form."""
+"""What ``reduction="none"`` returns: ``"voxels"`` ``(B, K, *S)``, one term per voxel and kept channel;
+``"units"`` ``(B, K)``, one per (sample, kept class), ``(K,)`` with ``batch=True``; ``"samples"`` ``(B,)``, one per
+sample, a 0-d tensor with ``batch=True`` (see :func:`none_shape_of`)."""
 
 
 def none_shape_of(shape: NoneShape, input_shape: Sequence[int], kept: int, batch: bool = False) -> tuple[int, ...]:
@@ -85,7 +82,7 @@ def loss_function(options_cls: type[Options], apply: Callable[..., Tensor], name
         doc: its description: formula, reference, and an ``Example:`` section with ``>>>`` lines.
         maps: ``(name, type text, doc)`` of each precomputed map ``apply`` accepts as a keyword (default None).
         returns: the ``Returns:`` section.
-        none_shape: what ``reduction="none"`` returns (a key of :data:`NONE_SHAPES`); None when the loss does not
+        none_shape: what ``reduction="none"`` returns (:data:`NoneShape`); None when the loss does not
             declare it (a :class:`~monai_segloss.CompoundLoss` then refuses ``"none"`` for it).
     """
     map_names = tuple(m[0] for m in maps)
