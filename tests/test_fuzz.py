@@ -170,8 +170,10 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
     # ---- ignore_index
     ignore = None
     if "ignore_index" in free and case.extra is None and _draw_bool(data, 0.4):
-        # a real class id leaves that class unscored with a label map: not with a case's fixed-length weight
-        real = [] if label_map and "weight" in kw else \
+        # a real class id leaves that class unscored with a label map: not with a case's fixed-length per-class
+        # option (weight, alpha ...), whose length would no longer match
+        per_class = any(isinstance(v, (list, tuple, torch.Tensor)) for v in case.kwargs.values())
+        real = [] if label_map and per_class else \
             [int(data.draw(st.integers(0, c - 1)))] if label_map else [0, 1]
         choices = [255, -1] + real
         ignore = data.draw(st.sampled_from(choices), label="ignore_index")
