@@ -179,3 +179,14 @@ def test_dice_focal_relation(weight, alpha):
             M.SegDiceFocalLoss(reduction="none", **kw)
     with pytest.raises(ValueError, match="lambda_dice"):
         M.SegDiceFocalLoss(lambda_dice=-1.0)
+
+
+def test_monai_enum_values_stand_for_their_strings():
+    """MONAI code passes its ``StrEnum`` members (``LossReduction.SUM``, ``Weight.SIMPLE``): accepted as the plain
+    strings they equal."""
+    from monai.utils import LossReduction, Weight
+
+    kw, data, _ = mc.GENERALIZED_DICE_CASES[6]
+    loss = M.SegGeneralizedDiceLoss(**kw, reduction=LossReduction.SUM, w_type=Weight.SIMPLE)
+    assert type(loss.options.reduction) is str and loss.options.w_type == "simple"
+    torch.testing.assert_close(loss(**data), M.SegGeneralizedDiceLoss(**kw, reduction="sum", w_type="simple")(**data))

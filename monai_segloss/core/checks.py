@@ -69,9 +69,10 @@ def one_of(choices: Sequence[Any]) -> Check:
     allowed = tuple(choices)
 
     def check(name: str, value: Any) -> Any:
-        if not any(value == c and type(value) is type(c) for c in allowed):
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        return value
+        for c in allowed:  # a str subclass (MONAI's LossReduction.MEAN, Weight.SQUARE) stands for its plain value
+            if value == c and (type(value) is type(c) or isinstance(value, str) and isinstance(c, str)):
+                return c
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
     return check
 
