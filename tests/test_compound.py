@@ -244,7 +244,7 @@ def test_compound_none_needs_one_shape():
     kw = {"softmax": True, "to_onehot_y": True, "reduction": "none"}
     units = M.CompoundLoss(["dice", {"loss": "tversky", "weight": 2.0}, "hausdorff_dt"], shared=kw)
     out = units(x, y)
-    assert out.shape == (2, 3) and units.none_shape == ("units", False)
+    assert out.shape == (2, 3) and units.none_shape == ("units", False, (True, (), None))
     _close(out, MF.dice_loss(x, y, **kw) + 2 * MF.tversky_loss(x, y, **kw) + MF.hausdorff_dt_loss(x, y, **kw))
     batch = M.CompoundLoss(["dice", "exp_log"], shared={**kw, "batch": True})
     assert batch(x, y).shape == (3,)
@@ -255,7 +255,9 @@ def test_compound_none_needs_one_shape():
     for terms, shared, shapes in ((["dice", "focal"], kw, r"'dice': 'units', 'focal': 'voxels'"),
                                   (["dice", "tversky"], None, r"'units with batch'"),
                                   (["dice", "generalized_dice"], kw, r"'generalized_dice': 'samples'"),
-                                  (["dice", DiceLoss(reduction="none")], kw, r"'DiceLoss': 'undeclared'")):
+                                  (["dice", DiceLoss(reduction="none")], kw, r"'DiceLoss': 'undeclared'"),
+                                  ([{"loss": "dice", "kwargs": {"include_background": False}}, "tversky"], kw,
+                                   r"'dice': 'units \(include_background=False, exclude_channels=\(\)")):
         if shared is None:
             terms = [{"loss": "dice", "kwargs": {**kw, "batch": True}}, {"loss": "tversky", "kwargs": kw}]
         with pytest.raises(ValueError, match=rf"reduction='none' needs terms whose outputs have one shape.*{shapes}"):

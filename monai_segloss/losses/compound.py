@@ -71,21 +71,36 @@ def _reduction_of(module: nn.Module) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _none_shape_of(module: nn.Module) -> tuple[str, bool] | None:
-    """``(none_shape, batch)`` of a term with ``reduction="none"``: what its output's shape depends on; None when
-    it does not declare it."""
+NoneShapeKey = tuple[str, bool, tuple]  # (none_shape, batch, the options that select the scored channels)
+_CHANNEL_OPTIONS = ("include_background", "exclude_channels", "ignore_index")
+
+
+def _none_shape_of(module: nn.Module) -> NoneShapeKey | None:
+    """What the shape of a term's ``reduction="none"`` output depends on: its functional form's ``none_shape``, its
+    ``batch`` (per-unit shapes only) and its channel options; None when it does not declare a shape."""
     if isinstance(module, CompoundLoss):
         return module.none_shape
     function = getattr(module, "function", None)
     shape = getattr(function, "none_shape", None)
     if shape is None:
         return None
-    return shape, shape != "voxels" and bool(getattr(module.options, "batch", False))
+    options = module.options
+    channels = tuple(getattr(options, name) for name in _CHANNEL_OPTIONS)
+    return shape, shape != "voxels" and bool(getattr(options, "batch", False)), channels
 
 
-def _common_reduction(names: Sequence[str], modules: Sequence[nn.Module]) -> tuple[str | None, tuple[str, bool] | None]:
-    """The terms' common reduction and, with ``"none"``, their common ``(none_shape, batch)``; ``ValueError`` when
-    the reductions differ, or when ``"none"`` terms would return tensors of different shapes."""
+def _describe(key: NoneShapeKey | None) -> str:
+    if key is None:
+        return "undeclared"
+    shape, batch, channels = key
+    selected = ", ".join(f"{n}={v!r}" for n, v in zip(_CHANNEL_OPTIONS, channels, strict=True))
+    return f"{shape}{' with batch' if batch else ''}" + ("" if channels == (True, (), None) else f" ({selected})")
+
+
+def _common_reduction(names: Sequence[str],
+                      modules: Sequence[nn.Module]) -> tuple[str | None, NoneShapeKey | None]:
+    """The terms' common reduction and, with ``"none"``, what their common output shape depends on; ``ValueError``
+    when the reductions differ, or when ``"none"`` terms would return tensors of different shapes."""
     given = {name: r for name, m in zip(names, modules, strict=True) if (r := _reduction_of(m)) is not None}
     if len(set(given.values())) > 1:
         raise ValueError(f"the terms' reductions differ ({given}): a weighted sum needs one reduction; give every "
@@ -95,8 +110,7 @@ def _common_reduction(names: Sequence[str], modules: Sequence[nn.Module]) -> tup
         return reduction, None
     shapes = {name: _none_shape_of(m) for name, m in zip(names, modules, strict=True)}
     if None in shapes.values() or len(set(shapes.values())) > 1:
-        described = {n: "undeclared" if v is None else f"{v[0]}{' with batch' if v[1] else ''}"
-                     for n, v in shapes.items()}
+        described = {n: _describe(v) for n, v in shapes.items()}
         raise ValueError(f"reduction='none' needs terms whose outputs have one shape, got {described}; use "
                          "reduction 'mean' or 'sum' for this compound loss")
     return reduction, next(iter(shapes.values()))
@@ -128,7 +142,8 @@ class CompoundLoss(nn.Module):
     Reduction: the terms' ``reduction`` options must agree (``ValueError`` at construction otherwise). With
     ``"mean"`` or ``"sum"`` the result is a scalar. ``"none"`` is accepted when every term declares the same
     per-element shape (e.g. Dice and Tversky: ``(B, K)``; BCE and focal: ``(B, K, *S)``; see ``none_shape`` of the
-    functional forms) and, for per-unit terms, the same ``batch``; the result then has that shape. Mixing a region
+    functional forms) with the same scored channels (``include_background``, ``exclude_channels``,
+    ``ignore_index``) and, for per-unit terms, the same ``batch``; the result then has that shape. Mixing a region
     term ``(B, K)`` with a voxel term ``(B, K, *S)``, or a term of undeclared shape (a module of another library),
     is refused with ``"none"``. ``reduction`` (attribute): the terms' common reduction, None when no term declares
     one.
