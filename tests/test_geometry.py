@@ -203,13 +203,31 @@ def test_shape_aware_hand_computed():
 
 
 def test_distance_penalized_ce_hand_computed():
-    # d = |φ| = [4, 2, 0, 2, 0, 2], max 4 -> Φ = 1 - d/4 = [0, .5, 1, .5, 1, .5]
-    phi_w = [0, 0.5, 1, 0.5, 1, 0.5]
+    # φ = [4, 2, 0, -2, 0, 2], δ = 2: depth d = φ - δ outside (voxels 0, 1, 5), |φ| inside (2-4) = [2, 0, 0, 2, 0, 0];
+    # the largest depth is 2 on both sides: Φ = 1 - d / 2 = [0, 1, 1, 0, 1, 1]
+    phi_w = [0, 1, 1, 0, 1, 1]
     ce = _bce(P1[0, 0].tolist(), G1[0, 0].tolist())
     for lam in (1.0, 3.0):
         expected = sum((1 + lam * w) * c for w, c in zip(phi_w, ce, strict=True)) / 6
         got = Fn.distance_penalized_ce_loss(P1, G1, spacing=2.0, penalty=lam)
         assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_distance_penalized_ce_weights_span_one_to_two_inside_and_outside():
+    """The audit's case: a 5x5 object in a 16x16 image. With Φ normalised by one maximum over the whole map (which
+    lies in the background), the object's interior weighed between 1.7 and 2; Φ is normalised on each side of the
+    boundary, so the weights run from 1 + λ at the boundary to 1 at the deepest voxel, inside and outside."""
+    g = torch.zeros(1, 1, 16, 16)
+    g[..., 2:7, 2:7] = 1.0
+    x = torch.full_like(g, 0.3)
+    ce = Fn.distance_penalized_ce_loss(x, g, sigmoid=True, penalty=0.0, reduction="none")
+    for lam in (1.0, 2.5):
+        w = Fn.distance_penalized_ce_loss(x, g, sigmoid=True, penalty=lam, reduction="none") / ce
+        inside, outside = w[g > 0.5], w[g < 0.5]
+        assert float(inside.max()) == pytest.approx(1 + lam) and float(inside.min()) == pytest.approx(1.0)
+        assert float(outside.max()) == pytest.approx(1 + lam) and float(outside.min()) == pytest.approx(1.0)
+        assert float(w[0, 0, 4, 4]) == pytest.approx(1.0)  # the centre, 2 voxels deep
+        assert float(w[0, 0, 3, 4]) == pytest.approx(1 + lam / 2)  # 1 voxel deep: half way
 
 
 def _ssl_reference(p, g, k, beta, c4):
@@ -427,12 +445,21 @@ def test_reduction_none_shapes_and_masked_voxels():
     x, y, onehot = _data(3, 3)
     mask = torch.ones(2, 1, *x.shape[2:])
     mask[:, :, :3] = 0
-    for key in ("hausdorff_dt", "boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
-        out = M.get_loss(key, softmax=True, to_onehot_y=True, include_background=False, reduction="none")(
-            x, y, mask=mask)
+    kw = dict(softmax=True, to_onehot_y=True, include_background=False)
+    for key in ("boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
+        out = M.get_loss(key, reduction="none", **kw)(x, y, mask=mask)
         assert out.shape == (2, 2, *x.shape[2:])
         assert torch.equal(out[:, :, :3], torch.zeros_like(out[:, :, :3]))
     assert M.BlobLoss(softmax=True, to_onehot_y=True, reduction="none")(x, y).shape == (2, 3)
+    # the Hausdorff loss is per unit, as MONAI's: the mean voxel term over each unit's valid voxels
+    voxels = M.SegHausdorffDTLoss(**kw, reduction="sum")(x, y, mask=mask)  # Σ over units of the unit means
+    units = M.SegHausdorffDTLoss(**kw, reduction="none")(x, y, mask=mask)
+    assert units.shape == (2, 2)
+    torch.testing.assert_close(units.sum(), voxels)
+    torch.testing.assert_close(M.SegHausdorffDTLoss(**kw)(x, y, mask=mask), units.mean())
+    per_class = M.SegHausdorffDTLoss(**kw, reduction="none", batch=True)(x, y, mask=mask)
+    assert per_class.shape == (2,)
+    torch.testing.assert_close(per_class, units.mean(0))  # the same number of valid voxels in every sample
 
 
 # ------------------------------------------------------------------------------------------------ transforms
