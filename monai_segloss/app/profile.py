@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry.instances import connected_components
+
 __all__ = ["ClassProfile", "DatasetProfile", "profile_dataset", "recommend_loss", "format_profile",
            "HEAVY", "BALANCED", "EMPTY_CASES"]
 
@@ -121,11 +123,8 @@ def _image_shape(path: Path) -> tuple[int, ...]:
 
 def _components(mask: np.ndarray) -> np.ndarray:
     """Voxel counts of the connected components of ``mask`` (26-connectivity in 3D, 8 in 2D)."""
-    import SimpleITK as sitk
-
-    cc = sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True)
-    counts = np.bincount(sitk.GetArrayViewFromImage(cc).ravel())
-    return counts[1:][counts[1:] > 0]
+    labels, _ = connected_components(mask)
+    return np.bincount(labels.ravel())[1:]
 
 
 def _summary(sizes: list[float]) -> dict[str, float]:
