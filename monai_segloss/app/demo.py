@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..evaluation.lesion_metrics import lesion_wise_stats
+from ..evaluation.lesion_metrics import LesionWiseStats, lesion_wise_stats
 from .report import Example, LossRun, write_report
 from .shipped import bundle_dir
 
@@ -104,7 +104,8 @@ def _evaluate(parser, cases: list[dict], key: str, num_examples: int = 3) -> tup
     preprocessing = parser.get_parsed_content("validate#preprocessing")
     inferer = parser.get_parsed_content("validate#inferer")
     bins = (SMALL_LESION_MM3, 1000.0)
-    stats, examples = [], []
+    stats: list[LesionWiseStats] = []
+    examples: list[Example] = []
     network.eval()
     bar = _progress(len(cases), f"{key}: test cases")
     with torch.no_grad():

@@ -51,13 +51,15 @@ def export_bundle(name: str, dest: str | Path, overwrite: bool = False) -> Path:
     src = bundle_dir(name)
     out = Path(dest)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace the bundle's "
-                         f"files in it")
+        raise ValueError(
+            f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace the bundle's files in it"
+        )
     out.mkdir(parents=True, exist_ok=True)
     for part in BUNDLE_PARTS:
         if (src / part).is_dir():
-            shutil.copytree(src / part, out / part, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                src / part, out / part, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         elif (src / part).is_file():
             shutil.copy2(src / part, out / part)
     return out

@@ -45,10 +45,7 @@ __all__ = [
     "unified_focal_loss", "log_prob_pair", "is_binary_mode", "voxel_units",
 ]
 
-UNIFIED_VARIANTS = ("symmetric", "asymmetric")
-
-
-def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput) -> torch.Tensor:
+def _per_class(name: str, value: float | Sequence[float], prep: PreparedInput) -> torch.Tensor:
     """A per-class option of length C (by channel id) or K (kept channels) -> ``(C,)`` by channel id.
 
     Channels that are not kept get 0 (they are never scored). A scalar is broadcast.
@@ -150,7 +147,7 @@ def _binary_terms(prep: PreparedInput, pos_coef: torch.Tensor | float, neg_coef:
 
 
 def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                       coef: torch.Tensor, per_channel: bool) -> torch.Tensor:
+                       coef: torch.Tensor | None, per_channel: bool) -> torch.Tensor:
     """Categorical voxel terms ``Σ_{c kept} coef_c·g_c·φ(log p_c, c)``.
 
     Args:

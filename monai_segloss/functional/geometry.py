@@ -190,6 +190,7 @@ def _target_level_set(prep: PreparedInput, g: torch.Tensor | None, spacings, dis
     """The target's level set φ ``(B, K, *S)``: precomputed (``distance``) or computed now from ``g``."""
     if distance is not None:
         return _precomputed("distance", distance, prep)
+    assert g is not None  # the callers skip the one-hot target only when the level set is precomputed
     return _maps(_valid_masks(prep, g), spacings, prep.input.dtype, "level_set")
 
 
@@ -372,14 +373,14 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
     step = max(1, _BLOB_CHUNK // max(1, p[0, 0].numel()))
     for start in range(0, len(units), step):
         chunk = units[start:start + step]
-        bi = torch.tensor([u[0] for u in chunk], device=p.device)
-        ki = torch.tensor([u[1] for u in chunk], device=p.device)
+        samples = torch.tensor([u[0] for u in chunk], device=p.device)
+        classes = torch.tensor([u[1] for u in chunk], device=p.device)
         ids = unit_view(torch.tensor([u[2] for u in chunk], device=p.device), p.ndim - 1)
-        lab = inst[bi, ki]
+        lab = inst[samples, classes]
         keep = (lab == 0) | (lab == ids)  # every other lesion of the class is masked out
         if valid is not None:
-            keep = keep & valid[bi]
-        flat = bi * k + ki
+            keep = keep & valid[samples]
+        flat = samples * k + classes
         # index_select, not p[bi, ki]: the backward of advanced indexing with repeated (sample, class) pairs
         # accumulates with parallel atomic adds on CPU (not bitwise reproducible); index_select's is an index_add
         pl = p.flatten(0, 1).index_select(0, flat).unsqueeze(1)
