@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = {"monai_segloss": REPO / "monai_segloss", "monai_segloss.data_scripts": REPO / "data_scripts",
-           "monai_segloss.bundles": REPO / "bundles"}
+SOURCES = {
+    "monai_segloss": REPO / "monai_segloss",
+    "monai_segloss.data_scripts": REPO / "data_scripts",
+    "monai_segloss.bundles": REPO / "bundles",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -61,8 +64,13 @@ def _layer(module: str) -> str:
 
 
 def _violations(src_layers: set[str], forbidden: set[str]) -> list[str]:
-    return sorted(f"{m} imports {t}" for m, targets in GRAPH.items() if _layer(m) in src_layers
-                  for t in targets if _layer(t) in forbidden)
+    return sorted(
+        f"{m} imports {t}"
+        for m, targets in GRAPH.items()
+        if _layer(m) in src_layers
+        for t in targets
+        if _layer(t) in forbidden
+    )
 
 
 def test_the_graph_is_read():
@@ -74,15 +82,18 @@ def test_the_graph_is_read():
     assert len(MODULES) > 40
 
 
-@pytest.mark.parametrize("layer,forbidden", [
-    ("core", {"functional", "losses", "geometry", "training", "evaluation", "app", "data_scripts"}),
-    ("functional", {"losses", "training", "evaluation", "app", "data_scripts"}),
-    ("geometry", {"functional", "losses", "training", "evaluation", "app", "data_scripts"}),
-    ("losses", {"evaluation", "app", "data_scripts"}),  # and of training/, the weight schedules only (below)
-    ("evaluation", {"functional", "losses", "training", "app", "data_scripts"}),
-    ("training", {"app", "data_scripts"}),
-    ("data_scripts", {"core", "functional", "losses", "training", "evaluation", "app"}),
-])
+@pytest.mark.parametrize(
+    "layer,forbidden",
+    [
+        ("core", {"functional", "losses", "geometry", "training", "evaluation", "app", "data_scripts"}),
+        ("functional", {"losses", "training", "evaluation", "app", "data_scripts"}),
+        ("geometry", {"functional", "losses", "training", "evaluation", "app", "data_scripts"}),
+        ("losses", {"evaluation", "app", "data_scripts"}),  # and of training/, the weight schedules only (below)
+        ("evaluation", {"functional", "losses", "training", "app", "data_scripts"}),
+        ("training", {"app", "data_scripts"}),
+        ("data_scripts", {"core", "functional", "losses", "training", "evaluation", "app"}),
+    ],
+)
 def test_layers_import_downwards_only(layer, forbidden):
     """core knows no loss; the formula layer (functional/) imports no module class; nothing but the application
     imports the application; the data scripts use geometry support only."""
@@ -93,7 +104,8 @@ def test_losses_use_only_the_schedules_of_training():
     """A compound loss weights its terms by a schedule (``training/schedules.py``, which imports nothing of the
     package); the rest of training/ (handlers, deep supervision, checkpoints) sits above the losses."""
     assert _violations({"losses"}, {"training"}) == [
-        "monai_segloss.losses.compound imports monai_segloss.training.schedules"]
+        "monai_segloss.losses.compound imports monai_segloss.training.schedules"
+    ]
     assert GRAPH["monai_segloss.training.schedules"] == set()
 
 
