@@ -124,7 +124,8 @@ def _fresh_venv(env: dict[str, str]) -> Path:
     key = hashlib.sha256(f"{sys.version}|{TORCH_SPEC}|".encode() + (REPO / "pyproject.toml").read_bytes())
     root = REPO / "build" / "wheel-test" / f"venv-{key.hexdigest()[:12]}"
     if not (root / ".ready").is_file():
-        shutil.rmtree(root, ignore_errors=True)
+        for old in root.parent.glob("venv-*"):  # environments of an earlier pyproject.toml (about 1.5 GB each)
+            shutil.rmtree(old, ignore_errors=True)
         venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(root)
         _run([root / "bin" / "python", "-m", "pip", "install", "-q", TORCH_SPEC], REPO, env)
     return root
