@@ -1,4 +1,4 @@
-"""The bad-input matrix of the region losses (DESIGN.md §3): every kind of bad input raises ``TypeError`` or
+"""The bad-input matrix of the region losses (docs/ARCHITECTURE.md §3): every kind of bad input raises ``TypeError`` or
 ``ValueError`` whose message names the argument, through both faces (module and functional form).
 
 Nothing is clamped silently: out-of-range probabilities, targets and labels are errors.

@@ -16,8 +16,9 @@ from scipy import ndimage as ndi
 
 import monai_segloss as M
 from monai_segloss import functional as Fn
+from monai_segloss.geometry import instances
 from monai_segloss.geometry.distance import resolve_spacing, signed_distance
-from monai_segloss.geometry.instances import lesion_instances
+from monai_segloss.geometry.instances import connected_components, lesion_instances
 from monai_segloss.geometry.transforms import LesionInstancesd, SignedDistanceMapd
 
 F = torch.nn.functional
@@ -472,6 +473,41 @@ def test_lesion_instances_connectivity():
     assert lesion_instances(m, fully_connected=False).max().item() == 3
     out = LesionInstancesd(keys="y", fully_connected=True)({"y": m.float()})["y_instances"]
     assert out.dtype == torch.int32 and out.shape == (1, 4, 4, 4) and out.max().item() == 2
+
+
+@pytest.mark.parametrize("backend", ["scipy", "sitk"])
+def test_connected_components_by_hand(backend, monkeypatch):
+    """Raster-order labels, full vs face connectivity, in 1D/2D/3D, with either backend (the size switch forced)."""
+    monkeypatch.setattr(instances, "_SITK_FROM_VOXELS", 0 if backend == "sitk" else 1 << 30)
+    m = np.array([[1, 0, 0, 1],
+                  [0, 1, 0, 1],
+                  [0, 0, 0, 0],
+                  [1, 1, 0, 1]], dtype=bool)
+    labels, n = connected_components(m)
+    assert n == 4 and labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, [[1, 0, 0, 2], [0, 1, 0, 2], [0, 0, 0, 0], [3, 3, 0, 4]])
+    labels, n = connected_components(m, full_connectivity=False)  # (0,0) and (1,1) touch by a corner only
+    assert n == 5
+    np.testing.assert_array_equal(labels, [[1, 0, 0, 2], [0, 3, 0, 2], [0, 0, 0, 0], [4, 4, 0, 5]])
+    cube = np.zeros((4, 4, 4), bool)
+    cube[0, 0, 0] = cube[1, 1, 1] = cube[3, 3, 3] = True
+    assert connected_components(cube)[1] == 2 and connected_components(cube, False)[1] == 3
+    assert connected_components(np.array([1, 1, 0, 1], bool))[1] == 2
+    empty, n = connected_components(np.zeros((3, 4), bool))
+    assert n == 0 and empty.dtype == np.int32 and not empty.any()
+
+
+def test_connected_components_backends_agree():
+    """SciPy (small arrays) and SimpleITK (large ones) give the same labels on random masks."""
+    rng = np.random.default_rng(0)
+    for shape, full in (((70, 64, 60), True), ((70, 64, 60), False), ((600, 500), True)):
+        m = rng.random(shape) < 0.1
+        assert m.size >= instances._SITK_FROM_VOXELS
+        labels, n = connected_components(m, full)
+        structure = ndi.generate_binary_structure(m.ndim, m.ndim if full else 1)
+        ref, n_ref = ndi.label(m, structure=structure)
+        assert n == n_ref > 100
+        np.testing.assert_array_equal(labels, ref)
 
 
 def test_signed_distance_transform_outputs():

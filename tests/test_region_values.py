@@ -291,7 +291,7 @@ def test_functional_forms_equal_the_modules():
 @pytest.mark.parametrize("key", ["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
                                  "sensitivity_specificity"])
 def test_label_map_is_never_expanded_to_one_hot(key, monkeypatch):
-    """The region losses score a label map without building a (B, C, *S) one-hot tensor (DESIGN.md §2)."""
+    """The region losses score a label map without building a (B, C, *S) one-hot tensor (docs/ARCHITECTURE.md §2)."""
     p, y = _b()
     expected = get_loss(key, reduction="none")(p, _onehot(y))  # the one-hot path, before one_hot is forbidden
 

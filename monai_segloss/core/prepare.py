@@ -1,5 +1,5 @@
 """Stage 1 of every loss: validate the tensors, apply the activation, represent the target, build the validity mask,
-and resolve the scored channels and class weights (DESIGN.md §2-3).
+and resolve the scored channels and class weights (docs/ARCHITECTURE.md §2-3).
 
 No loss re-implements any of this. A label-map target stays a ``(B, *S)`` tensor of class ids: losses that need a
 one-hot tensor ask for it explicitly (:meth:`PreparedInput.target_onehot`), the region statistics never do.

@@ -1,6 +1,6 @@
 """Stage 2 of the region family: soft confusion statistics per (sample, channel), or per channel over the batch.
 
-Notation, per kept channel c and sample b over the valid voxels v (DESIGN.md §4): p probability, g target,
+Notation, per kept channel c and sample b over the valid voxels v (docs/ARCHITECTURE.md §2): p probability, g target,
 TP = Σ p·g, FP = Σ p·(1-g), FN = Σ (1-p)·g, TN = Σ (1-p)·(1-g).
 
 A label-map target is never turned into a one-hot tensor. Every region loss goes through a fast path for it,

@@ -28,6 +28,7 @@ from typing import Literal
 import torch
 
 from ..core import checks
+from ..core.broadcast import channel_view
 from ..core.distributed import global_sum
 from ..core.options import InputOptions, RegionOptions, option
 from ..core.prepare import PreparedInput, constant, prepare_input, shared_preparation
@@ -44,10 +45,7 @@ __all__ = [
     "unified_focal_loss", "log_prob_pair", "is_binary_mode", "voxel_units",
 ]
 
-UNIFIED_VARIANTS = ("symmetric", "asymmetric")
-
-
-def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput) -> torch.Tensor:
+def _per_class(name: str, value: float | Sequence[float], prep: PreparedInput) -> torch.Tensor:
     """A per-class option of length C (by channel id) or K (kept channels) -> ``(C,)`` by channel id.
 
     Channels that are not kept get 0 (they are never scored). A scalar is broadcast.
@@ -70,12 +68,6 @@ def _kept_by_channel(prep: PreparedInput, kept_values: torch.Tensor | None = Non
     x = prep.input
     vals = torch.ones(prep.channels.numel(), dtype=x.dtype, device=x.device) if kept_values is None else kept_values
     return torch.zeros(prep.num_classes, dtype=x.dtype, device=x.device).index_copy(0, prep.channels, vals)
-
-
-def _bcast(v: torch.Tensor, ndim: int) -> torch.Tensor:
-    """``(K,)`` -> ``(1, K, 1, ...)`` for a ``ndim``-dim tensor; a tensor that already has ``ndim`` dims (such as
-    per-sample coefficients ``(B, K, 1, ...)``) is returned as it is."""
-    return v if v.ndim == ndim else v.view(1, -1, *([1] * (ndim - 2)))
 
 
 # ---------------------------------------------------------------- shared numerical parts
@@ -148,14 +140,14 @@ def _binary_terms(prep: PreparedInput, pos_coef: torch.Tensor | float, neg_coef:
     pos = -lp if pos_transform is None else pos_transform(lp, l1p)
     neg = -l1p if neg_transform is None else neg_transform(l1p, lp)
     if isinstance(pos_coef, torch.Tensor):
-        pos_coef = _bcast(pos_coef, lp.ndim)
+        pos_coef = channel_view(pos_coef, lp.ndim)
     if isinstance(neg_coef, torch.Tensor):
-        neg_coef = _bcast(neg_coef, lp.ndim)
+        neg_coef = channel_view(neg_coef, lp.ndim)
     return _masked(pos_coef * g * pos + neg_coef * (1 - g) * neg, prep)
 
 
 def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                       coef: torch.Tensor, per_channel: bool) -> torch.Tensor:
+                       coef: torch.Tensor | None, per_channel: bool) -> torch.Tensor:
     """Categorical voxel terms ``Σ_{c kept} coef_c·g_c·φ(log p_c, c)``.
 
     Args:
@@ -169,17 +161,17 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     """
     if prep.labels is None:
         lp = prep.log_probs()[0]
-        cls = torch.arange(prep.num_classes, device=lp.device).view(1, -1, *([1] * (lp.ndim - 2)))
+        cls = channel_view(torch.arange(prep.num_classes, device=lp.device), lp.ndim)
         terms = prep.dense * phi(lp, cls)
         if coef is not None:
-            terms = _bcast(coef, lp.ndim) * terms
+            terms = channel_view(coef, lp.ndim) * terms
         terms = _masked(prep.keep(terms), prep)
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
     x = prep.input
     per_voxel = phi(label_log_probs(prep), y)
     if coef is not None:
-        per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
+        per_voxel = channel_view(coef, x.ndim).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
     if not per_channel:
         return per_voxel
@@ -323,7 +315,7 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
     pos = 1.0 if o.pos_weight is None else prep.keep(_per_class("pos_weight", o.pos_weight, prep).unsqueeze(0))[0]
     loss = _binary_terms(prep, pos, 1.0)
     if prep.weight is not None:
-        loss = loss * _bcast(prep.weight, loss.ndim)
+        loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
 
 
@@ -341,7 +333,7 @@ def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
         beta = o.beta
     loss = _binary_terms(prep, beta, 1 - beta)
     if prep.weight is not None:
-        loss = loss * _bcast(prep.weight, loss.ndim)
+        loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
 
 
@@ -377,7 +369,7 @@ def _nll(prep: PreparedInput, gamma: float, alpha: torch.Tensor | None, reductio
         if not per_channel:
             ignored = _ignored_real_class(prep)
             sw = sw.index_copy(0, ignored, _full_weight(prep).index_select(0, ignored))
-        smooth = -_bcast(sw, lp.ndim) * lp * (eps / prep.num_classes)
+        smooth = -channel_view(sw, lp.ndim) * lp * (eps / prep.num_classes)
         smooth = _masked(prep.keep(smooth) if per_channel else smooth.sum(1), prep)
         loss = (1 - eps) * loss + smooth
     if reduction == "none":
@@ -450,7 +442,7 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
 
     loss = _binary_terms(prep, a_pos, a_neg, pos, neg)
     if prep.weight is not None:
-        loss = loss * _bcast(prep.weight, loss.ndim)
+        loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
 
 
@@ -557,7 +549,7 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
 
         voxel = _binary_terms(prep, d, 1 - d, pos, neg)
         if prep.weight is not None:
-            voxel = voxel * _bcast(prep.weight, voxel.ndim)
+            voxel = voxel * channel_view(prep.weight, voxel.ndim)
         categorical = False
     else:
         c = prep.num_classes

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import checks
+from ..core.broadcast import channel_view, unit_view
 from ..core.options import InputOptions, RegionOptions, option
 from ..core.prepare import PreparedInput, prepare_input
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
@@ -192,19 +193,20 @@ def _target_level_set(prep: PreparedInput, g: torch.Tensor | None, spacings, dis
     """The target's level set φ ``(B, K, *S)``: precomputed (``distance``) or computed now from ``g``."""
     if distance is not None:
         return _precomputed("distance", distance, prep)
+    assert g is not None  # the callers skip the one-hot target only when the level set is precomputed
     return _maps(_valid_masks(prep, g), spacings, prep.input.dtype, "level_set")
 
 
 def _unsigned_from_level_set(phi: torch.Tensor, spacings) -> torch.Tensor:
     """``|sdt|`` from φ: φ outside (φ > 0), δ - φ inside; 0 for a map without boundary (φ = 0 everywhere)."""
-    delta = phi.new_tensor([min(s) for s in spacings]).view(-1, *([1] * (phi.ndim - 1)))
-    has_boundary = phi.flatten(2).amax(2).view(*phi.shape[:2], *([1] * (phi.ndim - 2))) > 0
+    delta = unit_view(phi.new_tensor([min(s) for s in spacings]), phi.ndim)
+    has_boundary = unit_view(phi.flatten(2).amax(2), phi.ndim) > 0
     return torch.where(phi > 0, phi, (delta - phi) * has_boundary)
 
 
 def _with_weight_and_validity(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
     if prep.weight is not None:
-        loss = loss * prep.weight.view(1, -1, *([1] * (loss.ndim - 2)))
+        loss = loss * channel_view(prep.weight, loss.ndim)
     v = prep.valid_float()
     return loss if v is None else loss * v
 
@@ -297,7 +299,7 @@ def _shape_aware(input, target, mask, o: ShapeAwareOptions, distance=None) -> to
         phi = _target_level_set(prep, g, spacings, distance).abs()
         contour = _inner_contour(_valid_masks(prep, p)).to(p.dtype)
         e = safe_ratio((contour * phi).flatten(2).sum(2), contour.flatten(2).sum(2), 0.0)  # (B, K) mm
-    loss = (1 + e.view(*e.shape, *([1] * (p.ndim - 2)))) * _ce_terms(prep, g)
+    loss = (1 + unit_view(e, p.ndim)) * _ce_terms(prep, g)
     loss = _with_weight_and_validity(loss, prep)
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=_ce_count(prep, loss))
 
@@ -316,12 +318,12 @@ def _distance_penalized_ce(input, target, mask, o: DistancePenalizedCEOptions, d
             d = d * prep.valid.unsqueeze(1)
 
         def side_max(m: torch.Tensor) -> torch.Tensor:  # (B, K, 1, ...) largest distance on one side
-            return torch.where(m, d, 0).flatten(2).amax(2).view(*d.shape[:2], *([1] * (d.ndim - 2)))
+            return unit_view(torch.where(m, d, 0).flatten(2).amax(2), d.ndim)
 
         # Φ = 1 - d / max d, the maximum taken on the voxel's own side of the boundary: 1 at the boundary, 0 at the
         # deepest voxel inside and at the farthest voxel outside; 0 everywhere for a target without boundary (φ = 0)
         dmax = torch.where(inside, side_max(inside), side_max(~inside))
-        has_boundary = phi.flatten(2).amax(2).view(*d.shape[:2], *([1] * (d.ndim - 2))) > 0
+        has_boundary = unit_view(phi.flatten(2).amax(2), d.ndim) > 0
         weight = torch.where(has_boundary, 1 - d / torch.where(dmax > 0, dmax, torch.ones_like(dmax)),
                              torch.zeros_like(d))
     loss = _with_weight_and_validity((1 + o.penalty * weight) * _ce_terms(prep, g), prep)
@@ -356,7 +358,7 @@ def _structural_similarity(input, target, mask, o: StructuralSimilarityOptions) 
     mu_p, sd_p = _local_mean_std(p, v, o.kernel_size)
     e = (g_norm - (p - mu_p) / (sd_p + o.c4)).abs() * v
     with torch.no_grad():
-        e_max = e.flatten(2).amax(2).view(*e.shape[:2], *([1] * (e.ndim - 2)))
+        e_max = unit_view(e.flatten(2).amax(2), e.ndim)
         selected = (e > o.beta * e_max) & (v > 0)
     loss = _with_weight_and_validity(e * selected * _ce_terms(prep, g), prep)
     count = selected.sum().to(loss.dtype)
@@ -395,14 +397,14 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
     step = max(1, _BLOB_CHUNK // max(1, p[0, 0].numel()))
     for start in range(0, len(units), step):
         chunk = units[start:start + step]
-        bi = torch.tensor([u[0] for u in chunk], device=p.device)
-        ki = torch.tensor([u[1] for u in chunk], device=p.device)
-        ids = torch.tensor([u[2] for u in chunk], device=p.device).view(-1, *([1] * (p.ndim - 2)))
-        lab = inst[bi, ki]
+        samples = torch.tensor([u[0] for u in chunk], device=p.device)
+        classes = torch.tensor([u[1] for u in chunk], device=p.device)
+        ids = unit_view(torch.tensor([u[2] for u in chunk], device=p.device), p.ndim - 1)
+        lab = inst[samples, classes]
         keep = (lab == 0) | (lab == ids)  # every other lesion of the class is masked out
         if valid is not None:
-            keep = keep & valid[bi]
-        flat = bi * k + ki
+            keep = keep & valid[samples]
+        flat = samples * k + classes
         # index_select, not p[bi, ki]: the backward of advanced indexing with repeated (sample, class) pairs
         # accumulates with parallel atomic adds on CPU (not bitwise reproducible); index_select's is an index_add
         pl = p.flatten(0, 1).index_select(0, flat).unsqueeze(1)

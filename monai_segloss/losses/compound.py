@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn as nn
@@ -27,7 +27,7 @@ import torch.nn as nn
 from ..core import checks
 from ..core.prepare import shared_preparation
 from ..functional.base import LossFunction
-from ..functional.compound import dice_ce_loss, dice_focal_loss
+from ..functional.compound import PresetOptions, dice_ce_loss, dice_focal_loss
 from ..training.schedules import LinearRamp
 from .base import SegLoss, deprecated_alias, document_function
 from .registry import class_of, get_loss, register_loss
@@ -263,6 +263,7 @@ class CompoundLoss(nn.Module):
         self.last_weights = weights
         if self.auto_step and self.training:
             self.step += 1
+        assert total is not None  # a compound loss has at least one term (checked when built)
         return total
 
     def extra_repr(self) -> str:
@@ -284,9 +285,10 @@ class _Preset(CompoundLoss):
             document_function(cls)
 
     def __init__(self, **options: Any) -> None:
-        opts = self.function.options_cls.parse(options, type(self).__name__)
-        super().__init__([{"loss": class_of(t.function).from_options(t.options), "weight": t.weight, "name": t.name}
-                          for t in opts.terms()])
+        opts = cast(PresetOptions, self.function.options_cls.parse(options, type(self).__name__))
+        # the terms of a preset are single losses (SegLoss classes), never presets
+        super().__init__([{"loss": cast("type[SegLoss]", class_of(t.function)).from_options(t.options),
+                           "weight": t.weight, "name": t.name} for t in opts.terms()])
         self.options = opts
 
 
