@@ -50,7 +50,7 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -392,8 +392,10 @@ def _write_cases(
     num_classes: int,
     case_stats: dict[str, dict[str, Any]],
     executor: Executor | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> None:
-    """Generate and write every case into ``folder`` (in ``executor``'s workers when given); fills ``case_stats``."""
+    """Generate and write every case into ``folder`` (in ``executor``'s workers when given); fills ``case_stats``;
+    calls ``progress()`` after each case."""
     n = len(case_ids)
     args = ([task] * n, range(n), [seed] * n, [p] * n, [num_classes] * n)
     results = executor.map(_case_files, *args) if executor is not None else map(_case_files, *args)
@@ -402,6 +404,8 @@ def _write_cases(
         atomic_write_bytes(img_path, image, overwrite=False)
         atomic_write_bytes(lab_path, label, overwrite=False)
         case_stats[case_id] = {"split": split_of[case_id], **stats}
+        if progress is not None:
+            progress()
 
 
 def _params(task: str, shape: Sequence[int] | None, spacing: Sequence[float] | float | None,
@@ -477,6 +481,7 @@ def generate(
     val_frac: float = 0.15,
     test_frac: float = 0.15,
     executor: Executor | None = None,
+    progress: Callable[[], None] | None = None,
     **params: Any,
 ) -> Path:
     """Write a synthetic data set in the MSD layout.
@@ -500,6 +505,7 @@ def generate(
         test_frac: fraction of cases in the test list, default 0.15.
         executor: a ``concurrent.futures`` executor to generate the cases in (e.g. a process pool); the files are
             the same. Default None: in this process.
+        progress: called after each case is written (e.g. a progress bar's update). Default None.
         params: further :class:`SyntheticParams` fields (``radius_range``, ``max_lesions``, ``empty_fraction``,
             ``foreground_fraction``, ``contrast_range``, ``noise_std``, ``irregularity``), or
             :class:`~data_scripts.brain.BrainParams` fields for ``"brain"``.
@@ -521,7 +527,7 @@ def generate(
     num_classes = len(_LABELS[task])
     case_stats: dict[str, dict[str, Any]] = {}
     with staged_output(out_dir, overwrite) as stage:
-        _write_cases(stage, task, case_ids, seed, p, split_of, num_classes, case_stats, executor)
+        _write_cases(stage, task, case_ids, seed, p, split_of, num_classes, case_stats, executor, progress)
         _write_meta(
             stage, task, _record(task, seed, num_cases, p, val_frac, test_frac), splits, num_classes, case_stats
         )
@@ -538,6 +544,7 @@ def ensure_generated(
     val_frac: float = 0.15,
     test_frac: float = 0.15,
     executor: Executor | None = None,
+    progress: Callable[[], None] | None = None,
     **params: Any,
 ) -> Path:
     """Generate the data set unless ``out_dir`` already holds exactly this one; for bundle configs and scripts.
@@ -556,7 +563,7 @@ def ensure_generated(
     if not path.is_file():
         try:
             return generate(out_dir, task, num_cases, seed, shape, spacing, False, val_frac, test_frac, executor,
-                            **params)
+                            progress, **params)
         except FileExistsError:
             if not path.is_file():  # leftovers of another data set without dataset.json
                 raise

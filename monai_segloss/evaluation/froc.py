@@ -1,12 +1,17 @@
 """Threshold-free lesion detection: the probability-threshold sweep, the FROC curve and the CPM score.
 
 A probability map is binarised at every threshold ``t`` of a sweep (``prob > t``); the connected components of each
-binary map (full connectivity) are matched to the target lesions by the ISLES 2022 any-overlap rule of
-:mod:`monai_segloss.evaluation.lesion_metrics`. :func:`sweep_case` records, per threshold, every predicted
-component's size and overlap and which lesions it touches, so the lesion-wise statistics at any (threshold,
-minimum lesion size) pair follow without another pass over the volume (:meth:`CaseSweep.stats`; the same numbers
-as :func:`~monai_segloss.evaluation.lesion_metrics.lesion_wise_stats` on
+binary map (full connectivity) are matched to the target lesions by either rule of
+:mod:`monai_segloss.evaluation.lesion_metrics` (ISLES 2022 any-overlap, or BraTS 2023 one-to-one).
+:func:`sweep_case` records, per threshold, every predicted component's size and overlap and its overlap with every
+lesion it touches, so the lesion-wise statistics at any (threshold, minimum lesion size, matching) follow without
+another pass over the volume (:meth:`CaseSweep.stats`; the same numbers as
+:func:`~monai_segloss.evaluation.lesion_metrics.lesion_wise_stats` on
 :func:`~monai_segloss.evaluation.postprocess.lesion_mask`, tested).
+
+With any-overlap matching a component that merges several lesions detects them all without a false positive, so a
+network that marks the whole brain at a low threshold scores a perfect FROC; one-to-one matching counts such a
+component once.
 
 FROC (free-response ROC; Chakraborty, Med. Phys. 16:561, 1989): over a set of cases, the pooled lesion sensitivity
 ``Σ detected / Σ lesions`` against the mean number of false-positive components per case ``Σ FP / cases``, one
@@ -31,7 +36,7 @@ import numpy as np
 import torch
 
 from ..core.prepare import plain_tensor
-from .lesion_metrics import LesionWiseStats, connected_components
+from .lesion_metrics import MATCHING_RULES, LesionWiseStats, Matching, connected_components
 
 __all__ = ["LUNA16_RATES", "CaseSweep", "sweep_case", "froc_points", "sensitivity_at", "cpm"]
 
@@ -45,6 +50,7 @@ class _Components:
     sizes: np.ndarray  # (n_pred,) voxels
     overlaps: np.ndarray  # (n_pred,) voxels inside the target
     pairs: np.ndarray  # (k, 2) 0-based (lesion, component) indices of overlapping pairs
+    pair_voxels: np.ndarray  # (k,) voxels shared by each pair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,16 +74,28 @@ class CaseSweep:
     def n_target(self) -> int:
         return int(self.target_volumes_mm3.size)
 
-    def stats(self, index: int, min_size_mm3: float = 0.0, size_bins: Sequence[float] = (100.0, 1000.0)
-              ) -> LesionWiseStats:
-        """Lesion-wise statistics (any-overlap rule; HD95 NaN) at ``thresholds[index]`` after removing predicted
-        components below ``min_size_mm3``."""
+    def stats(self, index: int, min_size_mm3: float = 0.0, size_bins: Sequence[float] = (100.0, 1000.0),
+              matching: Matching = "any_overlap") -> LesionWiseStats:
+        """Lesion-wise statistics (HD95 NaN) at ``thresholds[index]`` after removing predicted components below
+        ``min_size_mm3``, with the ``matching`` rule."""
+        if matching not in MATCHING_RULES:
+            raise ValueError(f"matching must be one of {MATCHING_RULES}, got {matching!r}")
         c = self.components[index]
         keep = c.sizes * self.voxel_mm3 >= min_size_mm3
         detected = np.zeros(self.n_target, dtype=bool)
-        if c.pairs.size:
-            kept_pairs = c.pairs[keep[c.pairs[:, 1]]]
-            detected[kept_pairs[:, 0]] = True
+        kept = keep[c.pairs[:, 1]] if c.pairs.size else np.zeros(0, dtype=bool)
+        pairs, pair_voxels = c.pairs[kept], c.pair_voxels[kept]
+        if matching == "any_overlap":
+            detected[pairs[:, 0]] = True
+            n_pred_tp = int((keep & (c.overlaps > 0)).sum())
+        else:  # greedy by overlap, largest first; ties: lower lesion, then lower component (as match_one_to_one)
+            taken: set[int] = set()
+            for i in np.lexsort((pairs[:, 1], pairs[:, 0], -pair_voxels)):
+                t, p = int(pairs[i, 0]), int(pairs[i, 1])
+                if not detected[t] and p not in taken:
+                    detected[t] = True
+                    taken.add(p)
+            n_pred_tp = len(taken)
         pred_voxels = int(c.sizes[keep].sum())
         overlap = int(c.overlaps[keep].sum())
         den = pred_voxels + self.target_voxels
@@ -85,14 +103,15 @@ class CaseSweep:
         bins = np.searchsorted(edges, self.target_volumes_mm3, side="right")
         return LesionWiseStats(
             dice=2.0 * overlap / den if den else 1.0, hd95=float("nan"), n_target=self.n_target,
-            n_detected=int(detected.sum()), n_pred=int(keep.sum()), n_pred_tp=int((keep & (c.overlaps > 0)).sum()),
+            n_detected=int(detected.sum()), n_pred=int(keep.sum()), n_pred_tp=n_pred_tp,
             size_bins=tuple(float(e) for e in edges),
             bin_targets=tuple(int(v) for v in np.bincount(bins, minlength=edges.size + 1)),
             bin_detected=tuple(int(v) for v in np.bincount(bins, weights=detected, minlength=edges.size + 1)))
 
-    def detection_counts(self, min_size_mm3: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def detection_counts(self, min_size_mm3: float = 0.0, matching: Matching = "any_overlap"
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """Per threshold: detected lesions and false-positive components, both ``(len(thresholds),)`` int arrays."""
-        rows = [self.stats(i, min_size_mm3) for i in range(len(self.thresholds))]
+        rows = [self.stats(i, min_size_mm3, matching=matching) for i in range(len(self.thresholds))]
         return (np.array([r.n_detected for r in rows], dtype=np.int64),
                 np.array([r.n_pred - r.n_pred_tp for r in rows], dtype=np.int64))
 
@@ -143,9 +162,12 @@ def sweep_case(
         sizes = np.bincount(lp.reshape(-1), minlength=n_pred + 1)[1:]
         overlaps = np.bincount(lp[tmask], minlength=n_pred + 1)[1:]
         both = tmask & (lp > 0)
-        pairs = np.unique(np.stack([lt[both], lp[both]], axis=1), axis=0) - 1 if both.any() \
-            else np.zeros((0, 2), dtype=np.int64)
-        comps.append(_Components(sizes, overlaps, pairs))
+        if both.any():
+            pairs, pair_voxels = np.unique(np.stack([lt[both], lp[both]], axis=1), axis=0, return_counts=True)
+            pairs = pairs - 1
+        else:
+            pairs, pair_voxels = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        comps.append(_Components(sizes, overlaps, pairs, pair_voxels))
     return CaseSweep(ts, voxel, volumes.astype(np.float64), int(tmask.sum()), tuple(comps))
 
 
