@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..core.prepare import plain_tensor
-from .lesion_metrics import MATCHING_RULES, LesionWiseStats, Matching, connected_components
+from .lesion_metrics import MATCHING_RULES, LesionWiseStats, Matching, connected_components, foreground_box
 
 __all__ = ["LUNA16_RATES", "CaseSweep", "sweep_case", "froc_points", "sensitivity_at", "cpm"]
 
@@ -154,6 +154,10 @@ def sweep_case(
         raise ValueError(f"spacing must be positive, got {spacing!r}")
     voxel = float(np.prod(sp))
     tmask = t != 0
+    fg = tmask | (p > ts[0])
+    if fg.any():  # components and overlaps live in the foreground's bounding box (one-voxel margin)
+        box = foreground_box(fg)
+        p, tmask = p[box], tmask[box]
     lt, n_target = connected_components(tmask, full_connectivity)
     volumes = np.bincount(lt.reshape(-1), minlength=n_target + 1)[1:] * voxel
     comps = []
