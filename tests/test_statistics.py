@@ -1,4 +1,4 @@
-"""Bootstrap intervals, paired comparisons and the Wilcoxon signed-rank test against hand-computed examples and SciPy."""
+"""Bootstrap intervals, paired comparisons and the Wilcoxon signed-rank test: hand-computed examples and SciPy."""
 
 from __future__ import annotations
 

@@ -277,14 +277,15 @@ def _write_split(out: Path, data_dir: Path, seed: int, setting: StudySetting) ->
 
 
 def _specs(setting: StudySetting, out: Path, data_dir: Path, bundle: Path, logging_file: Path) -> list[RunSpec]:
+    for loss in setting.losses:
+        if not (bundle / "configs" / f"{loss}.json").is_file():
+            raise ValueError(f"the bundle {BUNDLE} has no override file configs/{loss}.json for loss {loss!r}")
     train_digest = _file_digest(bundle / "configs" / "train.json")
     specs = []
     for seed in setting.seeds:
         split_file = _write_split(out, data_dir, seed, setting)
         for loss in setting.losses:
             override = bundle / "configs" / f"{loss}.json"
-            if not override.is_file():
-                raise ValueError(f"the bundle {BUNDLE} has no override file configs/{loss}.json for loss {loss!r}")
             inputs = {"loss": loss, "seed": seed, "data": setting.data_tag(), "overrides": setting.bundle_overrides(),
                       "split": _file_digest(split_file), "train.json": train_digest,
                       "override": _file_digest(override), "thresholds": setting.thresholds,
