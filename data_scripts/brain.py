@@ -13,7 +13,7 @@ One case (all random draws from a generator seeded by ``(seed, task, index)`` on
    ``elastic_sigma_mm``), applied to T1, GM, WM and CSF together by ``monai.transforms.Rand3DElastic`` (bilinear);
 2. lesions: ``1 + Poisson(mean_lesions - 1)`` lesions (at most ``max_lesions``) in a case, none in a fraction
    ``empty_fraction`` of the cases. Volumes follow a truncated Pareto law (heavy tail) with index ``volume_tail`` on
-   ``volume_range_mm3``: with the defaults (15–3000 mm³, index 0.8) about 70 % of the lesions are under 100 mm³. A
+   ``volume_range_mm3``: with the defaults (40–4000 mm³, index 1.2) two thirds of the lesions are under 100 mm³. A
    lesion is the union of one to three irregular ellipsoids (random axes, orientation and a low-order modulation of
    the surface), so never a sphere. Its centre lies in white matter (WM probability > 0.8): with probability
    ``periventricular_fraction`` drawn near the lateral ventricles (weight ``exp(-d / 5 mm)``, ``d`` the distance to
@@ -70,11 +70,12 @@ class BrainParams:
         mean_lesions: mean number of lesions of a case with lesions, >= 1. Default 6.
         max_lesions: at most this many lesions per case, >= 1. Default 15.
         empty_fraction: probability that a case holds no lesion, in [0, 1]. Default 0.15.
-        volume_range_mm3: ``(min, max)`` lesion volume in mm³ of the truncated Pareto law. Default (15, 3000).
-        volume_tail: Pareto index (smaller: heavier tail), > 0. Default 0.8.
+        volume_range_mm3: ``(min, max)`` lesion volume in mm³ of the truncated Pareto law. Default (40, 4000): five
+            voxels of 2 mm and more.
+        volume_tail: Pareto index (smaller: heavier tail), > 0. Default 1.2.
         periventricular_fraction: probability that a lesion is drawn near the ventricles, in [0, 1]. Default 0.6.
         contrast_range: ``(min, max)`` of ``c``, the lesion's T1 drop as a fraction of the WM-CSF gap, in (0, 1].
-            Default (0.3, 0.8).
+            Default (0.8, 1.0): dark "black holes", down to CSF intensity.
         noise_std: upper bound of the Rician noise std (uniform in [0, noise_std]; WM ≈ 0.87). Default 0.05.
         rotate_deg: maximal rotation per axis in degrees. Default 10.
         scale: maximal relative scaling per axis. Default 0.08.
@@ -87,10 +88,10 @@ class BrainParams:
     mean_lesions: float = 6.0
     max_lesions: int = 15
     empty_fraction: float = 0.15
-    volume_range_mm3: tuple[float, float] = (25.0, 4000.0)
-    volume_tail: float = 1.0
+    volume_range_mm3: tuple[float, float] = (40.0, 4000.0)
+    volume_tail: float = 1.2
     periventricular_fraction: float = 0.6
-    contrast_range: tuple[float, float] = (0.4, 0.9)
+    contrast_range: tuple[float, float] = (0.8, 1.0)
     noise_std: float = 0.05
     rotate_deg: float = 10.0
     scale: float = 0.08

@@ -596,7 +596,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--radius", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="lesion radius range (units of the smallest spacing), log-uniform (default 2 12; not brain)")
     p.add_argument("--contrast", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
-                   help="lesion contrast range (default 0.1 0.6; brain: 0.4 0.9 of the WM-CSF gap)")
+                   help="lesion contrast range (default 0.1 0.6; brain: 0.8 1.0 of the WM-CSF gap)")
     p.add_argument("--max-lesions", type=int, default=None, help="default 6 (brain: 15)")
     p.add_argument("--empty-fraction", type=float, default=None, help="default 0.2 (brain: 0.15)")
     p.add_argument("--foreground-fraction", type=float, default=None,

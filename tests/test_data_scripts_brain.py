@@ -59,7 +59,7 @@ def test_pareto_sizes_are_heavy_tailed_and_mostly_small():
     for x in (50.0, 100.0, 1000.0):
         expected = (1 - (lo / x) ** a) / (1 - (lo / hi) ** a)
         assert (v < x).mean() == pytest.approx(expected, abs=0.01)
-    assert (v < 100).mean() > 0.7  # most lesions are under 100 mm³
+    assert (v < 100).mean() > 0.6  # most lesions are under 100 mm³
     assert v.mean() > 2 * np.median(v)  # heavy tail: the mean far above the median
 
 

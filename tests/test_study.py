@@ -41,7 +41,7 @@ def _kill_after_first_result(out: Path, cache: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     try:
-        while not list(out.glob("runs/*/seed*/result.json")):
+        while not list(cache.glob("runs/*/result.json")):
             if proc.poll() is not None:
                 raise AssertionError(f"the study ended before it was killed: {proc.stderr.read().decode()[-2000:]}")
             if time.monotonic() > deadline:
@@ -55,14 +55,14 @@ def _kill_after_first_result(out: Path, cache: Path) -> None:
 def test_killed_study_resumes_and_writes_the_report(tmp_path):
     out, cache = tmp_path / "report", tmp_path / "cache"
     _kill_after_first_result(out, cache)
-    finished = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("runs/*/seed*/result.json")}
-    assert 1 <= len(finished) < 4
+    finished = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in cache.glob("runs/*/result.json")}
+    assert 1 <= len(finished) < 4 and not (out / "report.md").exists()
     lines: list[str] = []
     paths = run_study(TINY, out_dir=out, cache_dir=cache, workers=1, echo=lines.append)
     assert lines[0].startswith(f"resuming: {len(finished)} of 4 runs already finished")
     for p, (data, mtime) in finished.items():  # not redone
         assert p.read_bytes() == data and p.stat().st_mtime_ns == mtime
-    assert len(list(out.glob("runs/*/seed*/result.json"))) == 4
+    assert len(list(cache.glob("runs/*/result.json"))) == 4
 
     metrics = json.loads(paths["metrics"].read_text())
     timing = metrics["timing"]
@@ -95,10 +95,10 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     for name in FIGURES.values():
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
-    # everything finished: a third call only rewrites the report
+    # everything finished: another report folder, or another setting holding the same runs, trains nothing
     again: list[str] = []
-    run_study(TINY, out_dir=out, cache_dir=cache, workers=1, echo=again.append)
-    assert again[0].startswith("resuming: 4 of 4 runs")
+    run_study(TINY, out_dir=tmp_path / "again", cache_dir=cache, workers=1, echo=again.append, seeds=[1])
+    assert again[0].startswith("resuming: 2 of 2 runs")
 
 
 def test_finding_states_a_difference_only_when_the_interval_excludes_zero():

@@ -120,8 +120,9 @@ def _validation(setting, runs) -> dict[str, Any]:
             "best_vs": versus}
 
 
-def analyse(setting, results: list[dict]) -> dict[str, Any]:
-    """All statistics of a finished study (module docstring); plain data, JSON-ready but for NaN."""
+def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] | None = None) -> dict[str, Any]:
+    """All statistics of a finished study (module docstring); plain data, JSON-ready but for NaN. ``run_dirs``
+    (where each run's files lie) is kept out of the returned dictionary's JSON part (key ``_run_dirs``)."""
     runs = _by_key(results)
     units = _units(setting, runs, "test")
     groups = [s for s, _ in units]
@@ -166,6 +167,7 @@ def analyse(setting, results: list[dict]) -> dict[str, Any]:
                                         "operating_point": runs[(loss, seed)]["operating_point"],
                                         "train_loss": runs[(loss, seed)]["train_loss"]}
                  for loss in setting.losses for seed in setting.seeds},
+        "_run_dirs": {f"{loss}/seed{seed}": d for (loss, seed), d in (run_dirs or {}).items()},
         "lesions_total": int(sum(runs[(setting.losses[0], s)]["test"][c]["n_target"] for s, c in units)),
         "lesion_free_units": int(sum(runs[(setting.losses[0], s)]["test"][c]["n_target"] == 0 for s, c in units)),
     }

@@ -30,14 +30,23 @@ METRIC_NAMES = {
     "hd95_mm": "HD95 (mm)",
 }
 OP_NAMES = {"tuned": "operating point tuned on validation", "fixed": "fixed threshold 0.5"}
+MATCHING_TEXT = {
+    "one_to_one": "one-to-one (BraTS 2023: a component credited for at most one lesion, greedily by overlap; the "
+                  "any-overlap F1 of ISLES 2022 is in metrics.json as lesion_f1_any_overlap)",
+    "any_overlap": "by any overlap (ISLES 2022; the one-to-one F1 is in metrics.json as lesion_f1_one_to_one)",
+}
 FIGURES = {"froc": "froc.png", "forest": "forest_vs_baseline.png", "recall": "recall_by_size.png",
            "examples": "examples.png", "curves": "training_curves.png"}
 
 
 def _num(v: float | None, key: str = "") -> str:
+    """Three decimals (HD95: one); a non-zero value that would print as zero gets two significant digits."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
-    return f"{v:.1f}" if key == "hd95_mm" else f"{v:.3f}"
+    digits = 1 if key == "hd95_mm" else 3
+    if v != 0 and abs(v) < 0.5 * 10**-digits:
+        return f"{v:.1e}"
+    return f"{v:.{digits}f}"
 
 
 def _ci(iv: dict, key: str = "") -> str:
@@ -259,13 +268,14 @@ def _plot_recall(analysis: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_examples(out: Path, analysis: dict, setting, path: Path) -> None:
+def _plot_examples(analysis: dict, setting, path: Path) -> None:
     plt = _pyplot()
     seed = setting.seeds[0]
     examples = {}
     for loss in setting.losses:
-        f = out / "runs" / loss / f"seed{seed}" / "examples.npz"
-        examples[loss] = dict(np.load(f)) if f.is_file() else {}
+        run_dir = analysis.get("_run_dirs", {}).get(f"{loss}/seed{seed}")
+        f = Path(run_dir) / "examples.npz" if run_dir else None
+        examples[loss] = dict(np.load(f)) if f is not None and f.is_file() else {}
     ncols = max([sum(k.startswith("image_") for k in e) for e in examples.values()] + [1])
     fig, axes = plt.subplots(len(setting.losses), ncols, figsize=(3.2 * ncols, 3.2 * len(setting.losses)),
                              squeeze=False)
@@ -344,10 +354,10 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
     _plot_froc(analysis, paths["froc"])
     _plot_forest(analysis, paths["forest"])
     _plot_recall(analysis, paths["recall"])
-    _plot_examples(out, analysis, setting, paths["examples"])
+    _plot_examples(analysis, setting, paths["examples"])
     _plot_curves(analysis, setting, paths["curves"])
     metrics = {"setting": described, "setting_values": dataclasses.asdict(setting), "data": data_stats,
-               "timing": timing, **analysis}
+               "timing": timing, **{k: v for k, v in analysis.items() if not k.startswith("_")}}
     paths["metrics"].write_text(json.dumps(_json_ready(metrics), indent=1) + "\n")
     base = analysis["baseline"]
     run_minutes = [r["train_seconds"] / 60 for r in analysis["runs"].values()]
@@ -366,9 +376,9 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         f"{min(run_minutes):.1f}–{max(run_minutes):.1f} min per run; {timing['runs_resumed']} run(s) resumed "
         f"from an earlier call", "",
         "Cells: mean over the test units [95 % bootstrap CI] (two-level bootstrap: seeds, then cases within a "
-        "seed). Lesion-wise metrics use the ISLES 2022 any-overlap rule (26-connected components); a metric "
-        "undefined for a case (e.g. sensitivity without lesions, precision without prediction, HD95 with an empty "
-        "mask) skips it. Small lesions: under "
+        f"seed). Lesion-wise metrics count 26-connected components matched {MATCHING_TEXT[setting.matching]}; "
+        "a metric undefined for a case (e.g. sensitivity without lesions, precision without prediction, HD95 "
+        "with an empty mask) skips it. Small lesions: under "
         f"{setting.small_mm3:g} mm³. CPM: mean sensitivity at 1/8–8 false-positive components per case "
         "(LUNA16), from the threshold sweep.", "",
         f"## Test results, {OP_NAMES['tuned']}", "", _results_table(analysis, "tuned"), "",

@@ -7,10 +7,12 @@ cases into training / validation / test and the network's initialisation and sam
 so every loss is evaluated on the same (seed, case) units. Each run is :func:`monai_segloss.app.runs.execute_run`;
 the statistics are :mod:`monai_segloss.app.analysis`, the report :mod:`monai_segloss.app.report`.
 
-Runs execute in a pool of worker processes (``workers``; each with ``cpu_count // workers`` torch threads) and write
-``runs/<loss>/seed<s>/result.json`` when they finish; a study that is stopped (Ctrl-C, killed) and started again
-with the same arguments skips every finished run. A stored result whose inputs changed (bundle config, setting,
-data) is redone.
+Runs execute in a pool of worker processes (``workers``; each with ``cpu_count // workers`` torch threads). A run is
+stored when it finishes, in the cache folder under a fingerprint of everything it depends on (data, split, bundle
+config and override file, budget, network, evaluation grid): ``<cache>/runs/<loss>-seed<s>-<fingerprint>/``. A study
+that is stopped (Ctrl-C, killed) and started again skips every finished run, and so does another setting that holds
+the same (loss, seed) at the same budget (the full setting reuses the default's runs); a changed input is a new
+fingerprint, so a stale result is never reused.
 """
 
 from __future__ import annotations
@@ -85,17 +87,16 @@ class StudySetting:
     data_seed: int = 0
     val_frac: float = 0.2
     test_frac: float = 0.3
-    channels: tuple[int, ...] = (16, 32, 64, 128)
+    channels: tuple[int, ...] = (8, 16, 32, 64)
     res_units: int = 0
-    patch: tuple[int, int, int] = (48, 48, 48)
+    patch: tuple[int, int, int] = (32, 32, 32)
     batch_size: int = 2
-    num_samples: int = 2
-    epochs: int = 30
+    num_samples: int = 4
+    epochs: int = 50
     learning_rate: float = 3e-3
     overlap: float = 0.25
-    thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
-                                     0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98)
-    min_sizes_mm3: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0, 50.0)
+    thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+    min_sizes_mm3: tuple[float, ...] = (0.0, 10.0, 20.0, 40.0)
     size_bins: tuple[float, ...] = (50.0, 100.0, 500.0)
     small_mm3: float = 100.0
     n_boot: int = 2000
@@ -138,6 +139,8 @@ class StudySetting:
             ("network_def#channels", list(self.channels)), ("network_def#strides", [2] * (len(self.channels) - 1)),
             ("network_def#num_res_units", self.res_units), ("validate#inferer#overlap", self.overlap),
             ("boundary_ramp_epochs", self.epochs), ("device", "$torch.device('cpu')"), ("amp", False),
+            # no training-batch Dice per iteration (the bundle's train key metric): the study does not read it
+            ("train#trainer#key_train_metric", None), ("train#trainer#postprocessing", None),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -152,7 +155,7 @@ class StudySetting:
             "split": f"per seed: {self.val_frac:.0%} validation, {self.test_frac:.0%} test, the rest training",
             "network": f"bundle {BUNDLE}: 3D U-Net, channels {list(self.channels)}, {self.res_units} residual "
                        f"unit(s) per level, instance norm",
-            "budget": f"{self.epochs} epochs, patches {list(self.patch)}, batch {self.batch_size}x"
+            "budget": f"{self.epochs} epoch(s), patches {list(self.patch)}, batch {self.batch_size}x"
                       f"{self.num_samples}, AdamW lr {self.learning_rate:g} with polynomial decay, final weights",
             "evaluation": f"sliding window (overlap {self.overlap:g}); thresholds {list(self.thresholds)}; minimum "
                           f"lesion sizes {list(self.min_sizes_mm3)} mm³; small lesions < {self.small_mm3:g} mm³; "
@@ -188,6 +191,9 @@ def quiet_libraries() -> None:
     - ``torch.jit``'s DeprecationWarning for ``torch.jit.interface``/``script``, raised inside MONAI's and ignite's
       own imports (nothing a user of the study can change).
     """
+    import monai.bundle  # noqa: F401  (its module loggers are set to INFO when first imported: import them first)
+    import monai.handlers  # noqa: F401
+
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
@@ -259,8 +265,8 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _write_split(out: Path, data_dir: Path, seed: int, setting: StudySetting) -> Path:
-    """The seed's datalist (MSD layout, paths relative to the data folder)."""
+def _write_split(data_dir: Path, seed: int, setting: StudySetting) -> Path:
+    """The seed's datalist (MSD layout, paths relative to the data folder), kept beside the data."""
     from data_scripts._layout import SPLITS, split_cases
 
     cases = [e["image"].split("/")[-1].split(".")[0]
@@ -268,7 +274,7 @@ def _write_split(out: Path, data_dir: Path, seed: int, setting: StudySetting) ->
     split = split_cases(sorted(cases), setting.val_frac, setting.test_frac, seed=seed)
     body = {s: [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in split[s]]
             for s in SPLITS}
-    path = out / "splits" / f"seed{seed}.json"
+    path = data_dir / "splits" / f"seed{seed}_val{setting.val_frac:g}_test{setting.test_frac:g}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(body, indent=1) + "\n"
     if not path.is_file() or path.read_text() != text:
@@ -276,14 +282,14 @@ def _write_split(out: Path, data_dir: Path, seed: int, setting: StudySetting) ->
     return path
 
 
-def _specs(setting: StudySetting, out: Path, data_dir: Path, bundle: Path, logging_file: Path) -> list[RunSpec]:
+def _specs(setting: StudySetting, runs_dir: Path, data_dir: Path, bundle: Path, logging_file: Path) -> list[RunSpec]:
     for loss in setting.losses:
         if not (bundle / "configs" / f"{loss}.json").is_file():
             raise ValueError(f"the bundle {BUNDLE} has no override file configs/{loss}.json for loss {loss!r}")
     train_digest = _file_digest(bundle / "configs" / "train.json")
     specs = []
     for seed in setting.seeds:
-        split_file = _write_split(out, data_dir, seed, setting)
+        split_file = _write_split(data_dir, seed, setting)
         for loss in setting.losses:
             override = bundle / "configs" / f"{loss}.json"
             inputs = {"loss": loss, "seed": seed, "data": setting.data_tag(), "overrides": setting.bundle_overrides(),
@@ -293,7 +299,8 @@ def _specs(setting: StudySetting, out: Path, data_dir: Path, bundle: Path, loggi
                       "matching": setting.matching}
             fingerprint = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
             specs.append(RunSpec(loss=loss, seed=seed, bundle_dir=str(bundle), data_dir=str(data_dir),
-                                 split_file=str(split_file), run_dir=str(out / "runs" / loss / f"seed{seed}"),
+                                 split_file=str(split_file),
+                                 run_dir=str(runs_dir / f"{loss}-seed{seed}-{fingerprint[:12]}"),
                                  logging_file=str(logging_file), fingerprint=fingerprint,
                                  overrides=setting.bundle_overrides(), thresholds=setting.thresholds,
                                  min_sizes_mm3=setting.min_sizes_mm3, size_bins=setting.size_bins,
@@ -384,8 +391,9 @@ def run_study(
 
     Args:
         setting: a :class:`StudySetting` or the name of one of :data:`SETTINGS`. Default ``"default"``.
-        out_dir: the report folder (also holds the runs, so a second call resumes). Default ``study_report``.
-        cache_dir: where the synthetic data are generated once. Default ``.demo_cache``.
+        out_dir: the report folder. Default ``study_report``.
+        cache_dir: where the synthetic data are generated once and the finished runs are kept (a second call
+            resumes). Default ``.demo_cache``.
         workers: worker processes (each with ``cpu_count // workers`` torch threads); 1 runs everything in this
             process. Default None: the number of CPU cores (at most 8, at most the number of runs).
         losses: replace the setting's losses. Default None.
@@ -433,18 +441,18 @@ def run_study(
             bar.close()
         else:
             ensure_generated(data_dir, **setting.data_kwargs())  # checks that the cache holds this data set
-        specs = _specs(setting, out, data_dir, bundle, logging_file)
+        specs = _specs(setting, Path(cache_dir) / "runs", data_dir, bundle, logging_file)
         todo = [s for s in specs if _finished(s) is None]
         resumed = len(specs) - len(todo)
         if resumed:
-            echo(f"resuming: {resumed} of {len(specs)} runs already finished in {_relative(out)}")
+            echo(f"resuming: {resumed} of {len(specs)} runs already finished in {_relative(Path(cache_dir) / 'runs')}")
         _run_all(todo, setting, pool, q)
     results = [_finished(s) for s in specs]
     missing = [f"{s.loss} seed {s.seed}" for s, r in zip(specs, results, strict=True) if r is None]
     if missing:
         raise RuntimeError(f"runs without a result: {missing}")
     data_stats = json.loads((data_dir / "stats.json").read_text())["summary"]
-    analysis = analyse(setting, results)
+    analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
     timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
               "workers": workers, "threads_per_worker": threads, "runs_resumed": resumed,
               "runs_executed": len(specs) - resumed}
