@@ -125,8 +125,11 @@ class StudySetting:
                 "val_frac": self.val_frac, "test_frac": self.test_frac, **dict(self.data)}
 
     def data_tag(self) -> str:
-        """Cache folder name of the data set (a changed data setting never meets a stale cache)."""
-        kw = self.data_kwargs()
+        """Cache folder name of the data set: a digest of every generator parameter, defaults included (a changed
+        data setting or generator default never meets a stale cache). Needs ``data_scripts`` importable."""
+        from data_scripts.brain import BrainParams
+
+        kw = {**self.data_kwargs(), **dataclasses.asdict(BrainParams(spacing=self.spacing, **dict(self.data)))}
         digest = hashlib.sha1(json.dumps(kw, sort_keys=True, default=list).encode()).hexdigest()[:8]
         return f"brain_{self.num_cases}cases_{self.spacing:g}mm_seed{self.data_seed}_{digest}"
 
