@@ -169,7 +169,7 @@ class StudySetting:
 _QUICK_LOSSES = DEFAULT_LOSSES
 SETTINGS = {
     # a smoke run of about 2 minutes on 2 CPU cores (one seed: intervals over cases only)
-    "quick": StudySetting(name="quick", losses=_QUICK_LOSSES, seeds=(0,), num_cases=16, epochs=4, val_frac=0.25,
+    "quick": StudySetting(name="quick", losses=_QUICK_LOSSES, seeds=(0,), num_cases=16, epochs=10, val_frac=0.25,
                           test_frac=0.25, channels=(8, 16, 32), n_boot=1000),
     # make demo: at most 15 minutes on 2 CPU cores, data generation included
     "default": StudySetting(name="default"),
