@@ -2,7 +2,7 @@
 
 Forward + backward on label-map targets:
 
-- ``dice_focal`` (``DiceFocalCompoundLoss(softmax=True, to_onehot_y=True)``) vs
+- ``dice_focal`` (``SegDiceFocalLoss(softmax=True, to_onehot_y=True)``) vs
   ``monai.losses.DiceFocalLoss(softmax=True, to_onehot_y=True)``,
 - ``focal`` (``SegFocalLoss(softmax=True, to_onehot_y=True)``) vs ``monai.losses.FocalLoss(use_softmax=True,
   to_onehot_y=True)``,
@@ -42,7 +42,7 @@ def build(name: str) -> torch.nn.Module:
     import monai_segloss as ms
 
     if name == "ours_dice_focal":
-        return ms.DiceFocalCompoundLoss(softmax=True, to_onehot_y=True)
+        return ms.SegDiceFocalLoss(softmax=True, to_onehot_y=True)
     if name == "monai_dice_focal":
         return ml.DiceFocalLoss(softmax=True, to_onehot_y=True)
     if name == "ours_focal":

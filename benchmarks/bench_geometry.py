@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monai.losses import BoundaryLoss, HausdorffDTLoss  # noqa: E402
 
-from monai_segloss import HausdorffDistanceLoss, SurfaceBoundaryLoss  # noqa: E402
+from monai_segloss import SegBoundaryLoss, SegHausdorffDTLoss  # noqa: E402
 from monai_segloss.geometry.transforms import SignedDistanceMapd  # noqa: E402
 
 
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     onehot, dist = onehot.to(dev), dist.to(dev)
     preds = {k: v.to(dev) for k, v in preds.items()}
 
-    ours_b, monai_b = SurfaceBoundaryLoss(softmax=True), BoundaryLoss(softmax=True)
-    ours_h, monai_h = HausdorffDistanceLoss(softmax=True), HausdorffDTLoss(softmax=True, include_background=True)
+    ours_b, monai_b = SegBoundaryLoss(softmax=True), BoundaryLoss(softmax=True)
+    ours_h, monai_h = SegHausdorffDTLoss(softmax=True), HausdorffDTLoss(softmax=True, include_background=True)
     for name, x in preds.items():  # same values before timing
         for a, b in ((ours_b(x, onehot), monai_b(x, onehot)), (ours_b(x, onehot, distance=dist), monai_b(x, onehot)),
                      (ours_h(x, onehot), monai_h(x, onehot))):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import math
 import os
@@ -228,13 +229,19 @@ def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str,
     """Peak extra bytes of each implementation of each case: minimum over ``runs`` alternated runs.
 
     ``collect``: run the garbage collector before each case (slow with MONAI imported; skipped by the smoke run).
+    A case with a ``"factory"`` (``"module:function"``) gets its implementations from that function; one with
+    ``"spread"`` also reports each implementation's largest run (``"impl:max"``).
     """
     results = []
     for case in cases:
         if collect:
             gc.collect()
-        counterpart = Counterpart(**case["monai"]) if case["monai"] else None
-        fns = {impl: _loss_fn(impl, case["key"], case["kwargs"], counterpart) for impl in case["impls"]}
+        if case.get("factory"):  # another benchmark's implementations: "module:function", case -> {impl: fn}
+            module, func = case["factory"].split(":")
+            fns = getattr(importlib.import_module(module), func)(case)
+        else:
+            counterpart = Counterpart(**case["monai"]) if case["monai"] else None
+            fns = {impl: _loss_fn(impl, case["key"], case["kwargs"], counterpart) for impl in case["impls"]}
         try:
             xs, ys = make_tensors(1, case["c"], [4] * len(case["spatial"]), device)  # load lazy code paths
             for fn in fns.values():
@@ -247,6 +254,8 @@ def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str,
                 for impl, fn in fns.items():
                     peak = peak_extra_bytes(fn, x, y)
                     best[impl] = min(peak, best.get(impl, peak))
+                    if case.get("spread"):  # the largest run too, as "impl:max"
+                        best[impl + ":max"] = max(peak, best.get(impl + ":max", peak))
             del x, y
         except Exception as err:  # noqa: BLE001 - reported in the table, never hidden
             best = {"error": f"{type(err).__name__}: {err}"[:300]}

@@ -1,6 +1,6 @@
 """monai_segloss: segmentation losses for 2D/3D medical images, as a MONAI plugin.
 
-Every loss is a ``torch.nn.Module`` (``monai_segloss.SoftDiceLoss`` …) over a functional form
+Every loss is a ``torch.nn.Module`` (``monai_segloss.SegDiceLoss`` …) over a functional form
 (``monai_segloss.functional.dice_loss`` …), registered under a key (``get_loss("dice", softmax=True)``).
 """
 
@@ -10,7 +10,6 @@ from .evaluation.postprocess import LesionPostprocessd, lesion_mask
 from .geometry.transforms import LesionInstancesd, SignedDistanceMapd
 from .losses import *  # noqa: F401,F403  (registers every loss)
 from .losses import __all__ as _loss_names
-from .losses.compound import CompoundLoss, DiceCECompoundLoss, DiceFocalCompoundLoss
 from .losses.registry import available_losses, get_loss, loss_class, register_loss
 from .training.checkpoints import latest_checkpoint
 from .training.deep_supervision import DeepSupervisionWrapper
@@ -19,8 +18,7 @@ from .training.schedules import LinearRamp
 
 __version__ = "0.1.0"
 
-__all__ = [*_loss_names, "CompoundLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
-           "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats", "lesion_wise_stats",
-           "LesionPostprocessd", "lesion_mask",
-           "latest_checkpoint", "SignedDistanceMapd", "LesionInstancesd", "BatchMapsHandler", "LossScheduleHandler",
-           "available_losses", "get_loss", "loss_class", "register_loss", "functional"]
+__all__ = [*_loss_names, "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats",
+           "lesion_wise_stats", "LesionPostprocessd", "lesion_mask", "latest_checkpoint", "SignedDistanceMapd",
+           "LesionInstancesd", "BatchMapsHandler", "LossScheduleHandler", "available_losses", "get_loss", "loss_class",
+           "register_loss", "functional"]

@@ -53,7 +53,7 @@ class Check:
 
 ISSUE_REGION_KEYS = ("dice", "tversky", "generalized_dice", "focal_tversky", "log_cosh_dice", "jaccard",
                      "sensitivity_specificity")
-COMPOUNDS = ("DiceCECompoundLoss", "DiceFocalCompoundLoss")
+COMPOUNDS = ("SegDiceCELoss", "SegDiceFocalLoss")
 
 
 def distributed_keys() -> list[str]:

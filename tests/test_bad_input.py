@@ -175,12 +175,14 @@ SPECIFIC: dict[str, dict[str, Bad]] = {
                                                {**ML, "w_type": "cubic"})},
     "tversky": {"alpha-negative": Bad(ValueError, r"alpha must be a finite number >= 0", {**ML, "alpha": -0.1}),
                 "beta-nan": Bad(ValueError, r"beta must be a finite number", {**ML, "beta": math.nan}),
-                "alpha-string": Bad(ValueError, r"alpha must be a finite number", {**ML, "alpha": "0.3"})},
+                "alpha-string": Bad(TypeError, r"alpha must be a finite number", {**ML, "alpha": "0.3"})},
     "focal_tversky": {"gamma-zero": Bad(ValueError, r"gamma must be a finite number > 0", {**ML, "gamma": 0}),
                       "gamma-inf": Bad(ValueError, r"gamma must be a finite number", {**ML, "gamma": math.inf}),
                       "beta-negative": Bad(ValueError, r"beta must be a finite number >= 0", {**ML, "beta": -1})},
-    "sensitivity_specificity": {"r-above-one": Bad(ValueError, r"r must lie in \[0, 1\]", {**ML, "r": 1.5}),
-                                "r-negative": Bad(ValueError, r"r must be a finite number >= 0", {**ML, "r": -0.5})},
+    "sensitivity_specificity": {"r-above-one": Bad(ValueError, r"r must be a finite number in \[0, 1\]",
+                                                   {**ML, "r": 1.5}),
+                                "r-negative": Bad(ValueError, r"r must be a finite number in \[0, 1\]",
+                                                  {**ML, "r": -0.5})},
 }
 
 

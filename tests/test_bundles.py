@@ -38,13 +38,13 @@ SCHEMA_NAME = "meta_schema_20240725.json"
 TINY = {"network_def#channels": [4, 8], "network_def#strides": [2], "network_def#num_res_units": 0,
         "patch_size": [16, 16, 16], "num_workers": 0, "num_samples": 1, "batch_size": 2}
 LOSS_OVERRIDES = {  # override file -> monai_segloss names it needs
-    "dice.json": ["SoftDiceLoss"],
+    "dice.json": ["SegDiceLoss"],
     "focal_tversky.json": ["FocalTverskyLoss"],
-    "tversky.json": ["SoftTverskyLoss"],
+    "tversky.json": ["SegTverskyLoss"],
     "focal.json": ["SegFocalLoss"],
-    "dice_ce.json": ["DiceCECompoundLoss"],
+    "dice_ce.json": ["SegDiceCELoss"],
     "unified_focal.json": ["UnifiedFocalLoss"],
-    "boundary.json": ["CompoundLoss", "SurfaceBoundaryLoss", "LinearRamp", "BatchMapsHandler"],
+    "boundary.json": ["CompoundLoss", "SegBoundaryLoss", "LinearRamp", "BatchMapsHandler"],
     "blob.json": ["BlobLoss", "BatchMapsHandler"],
 }
 ORGAN_DEFAULT_NEEDS = ["CompoundLoss", "UnifiedFocalLoss"]
@@ -373,4 +373,4 @@ def test_short_names_resolve_to_monai_segloss():
         assert isinstance(located, str) and located.startswith("monai_segloss"), (name, located)
         obj = parser.get_parsed_content(name)
         assert type(obj).__name__ == name and type(obj).__module__.startswith("monai_segloss")
-    assert {"FocalTverskyLoss", "SoftDiceLoss"} <= set(names)
+    assert {"FocalTverskyLoss", "SegDiceLoss"} <= set(names)

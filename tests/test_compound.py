@@ -32,7 +32,7 @@ def test_logged_terms_are_the_values_summed():
     shared = {"softmax": True, "to_onehot_y": True}
     loss = M.CompoundLoss([{"loss": "dice", "weight": 0.7},
                            {"loss": "focal", "weight": 1.3, "kwargs": {"gamma": 1.0}},
-                           {"loss": M.SoftTverskyLoss(softmax=True, to_onehot_y=True), "weight": 0.5}], shared=shared)
+                           {"loss": M.SegTverskyLoss(softmax=True, to_onehot_y=True), "weight": 0.5}], shared=shared)
     total = loss(x, y)
     assert set(loss.last_terms) == {"dice", "focal", "tversky"}
     assert loss.last_weights == {"dice": 0.7, "focal": 1.3, "tversky": 0.5}
@@ -128,14 +128,16 @@ def test_compound_bad_specs():
         M.CompoundLoss([{"loss": "dice", "kwargs": {"gamma": 2.0}}])
 
 
-@pytest.mark.parametrize(("cls", "name"), [("DiceCECompoundLoss", "lambda_dice"), ("DiceCECompoundLoss", "lambda_ce"),
-                                           ("DiceFocalCompoundLoss", "lambda_dice"),
-                                           ("DiceFocalCompoundLoss", "lambda_focal")])
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "0.5", None])
-def test_preset_lambdas_are_named(cls, name, bad):
+@pytest.mark.parametrize(("cls", "name"), [("SegDiceCELoss", "lambda_dice"), ("SegDiceCELoss", "lambda_ce"),
+                                           ("SegDiceFocalLoss", "lambda_dice"),
+                                           ("SegDiceFocalLoss", "lambda_focal")])
+@pytest.mark.parametrize(("bad", "error"), [(float("nan"), ValueError), (float("inf"), ValueError), (-1.0, ValueError),
+                                            ("0.5", TypeError), (None, TypeError)])
+def test_preset_lambdas_are_named(cls, name, bad, error):
     """Was (found by fuzzing): ``lambda_ce=nan`` raised "terms[1]: weight must be a finite number", naming an
-    internal term, not the argument the user passed."""
-    with pytest.raises(ValueError, match=name):
+    internal term, not the argument the user passed. A value of the wrong type is a TypeError, a number out of range
+    a ValueError."""
+    with pytest.raises(error, match=name):
         getattr(M, cls)(softmax=True, to_onehot_y=True, **{name: bad})
 
 
@@ -151,7 +153,7 @@ def test_compound_from_bundle_config():
                       {"loss": "focal", "weight": 0.5, "kwargs": {"gamma": 2.0}},
                       {"loss": "cross_entropy", "schedule": {"start": 0.0, "end": 1.0, "length": 10}}],
         },
-        "preset": {"_target_": "DiceFocalCompoundLoss", "softmax": True, "to_onehot_y": True, "gamma": 1.0},
+        "preset": {"_target_": "SegDiceFocalLoss", "softmax": True, "to_onehot_y": True, "gamma": 1.0},
     }
     parser = ConfigParser(config)
     loss = parser.get_parsed_content("loss")

@@ -71,7 +71,7 @@ CHECKS = [c.name for c in checks()]
 def test_every_region_loss_is_checked():
     """The region keys of the issue are all covered (and any registered loss with a ``distributed`` option)."""
     names = {n.split(":")[1] for n in CHECKS if n.startswith("region:")}
-    assert {"DiceCECompoundLoss", "DiceFocalCompoundLoss"} <= {n.split(":")[1] for n in CHECKS}
+    assert {"SegDiceCELoss", "SegDiceFocalLoss"} <= {n.split(":")[1] for n in CHECKS}
     assert {"dice", "tversky", "generalized_dice", "focal_tversky", "log_cosh_dice", "jaccard",
             "sensitivity_specificity"} <= names
 

@@ -285,11 +285,11 @@ def test_bad_options_name_the_argument():
     with pytest.raises(ValueError, match="alpha"):
         M.SegFocalLoss(alpha=1.5)
     with pytest.raises(ValueError, match="beta"):
-        M.BalancedCrossEntropyLoss(beta=2.0)
+        M.BalancedCELoss(beta=2.0)
     with pytest.raises(ValueError, match="label_smoothing"):
         M.SegCrossEntropyLoss(label_smoothing=-0.1)
     with pytest.raises(ValueError, match="pos_weight"):
-        M.BinaryCrossEntropyLoss(pos_weight=-1.0)
+        M.SegBCELoss(pos_weight=-1.0)
     with pytest.raises(ValueError, match="valid keywords"):
         M.SegFocalLoss(use_softmax=True)
     x = _logits(1, 3, 4)

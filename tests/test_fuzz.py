@@ -30,6 +30,7 @@ import dataclasses
 import inspect
 import math
 import os
+import typing
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,11 @@ def option_defaults(key: str) -> dict[str, Any]:
     params = inspect.signature(cls.__init__).parameters.values()
     return {p.name: p.default for p in params if p.name != "self"
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def reductions(key: str) -> tuple[str, ...]:
+    """The reductions a loss supports: the values of its options' ``reduction`` annotation."""
+    return typing.get_args(typing.get_type_hints(loss_class(key).options_cls)["reduction"])
 
 
 # ---------------------------------------------------------------------------------------------- examples
@@ -221,7 +227,7 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
         w = [data.draw(st.sampled_from([0.0, 0.5, 1.0, 3.0])) for _ in range(n)]
         kw["weight"] = torch.tensor(w) if _draw_bool(data, 0.3) else w
     if "reduction" in free:
-        kw["reduction"] = data.draw(st.sampled_from(["mean", "sum", "none"]), label="reduction")
+        kw["reduction"] = data.draw(st.sampled_from(reductions(key)), label="reduction")
     if "batch" in free and _draw_bool(data, 0.3):
         kw["batch"] = True
         if "distributed" in free and _draw_bool(data, 0.2):
@@ -322,6 +328,8 @@ def two_activations(ex, data):
 def other_act_not_callable(ex, data):
     bad = data.draw(st.sampled_from(["relu", 1, lambda t: t.tolist(), lambda t: t.detach().numpy()]))
     ex.kwargs.update(sigmoid=False, softmax=False, other_act=bad)
+    if ex.key == "dice_ce":  # its cross-entropy term follows the activation: pos_weight belongs to sigmoid's
+        ex.kwargs.pop("pos_weight", None)
     return ("other_act",)
 
 

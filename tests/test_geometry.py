@@ -101,9 +101,9 @@ def test_spacing_read_from_metatensor():
     y = torch.randint(0, 2, (2, 1, 6, 5, 4), generator=gen)
     ym = list_data_collate([{"l": MetaTensor(y[i].float(), affine=aff[i])} for i in range(2)])["l"]
     kw = {"softmax": True, "to_onehot_y": True, "reduction": "none"}
-    got = M.SurfaceBoundaryLoss(**kw)(x, ym)
+    got = M.SegBoundaryLoss(**kw)(x, ym)
     for i in range(2):
-        ref = M.SurfaceBoundaryLoss(**kw, spacing=tuple(np.diag(aff[i].numpy())[:3]))(x[i:i + 1], y[i:i + 1])
+        ref = M.SegBoundaryLoss(**kw, spacing=tuple(np.diag(aff[i].numpy())[:3]))(x[i:i + 1], y[i:i + 1])
         torch.testing.assert_close(got[i:i + 1], ref)
 
 
@@ -123,15 +123,15 @@ def _data(dim: int, c: int, seed: int = 0):
                                 {"sigmoid": True}])
 def test_hausdorff_and_boundary_equal_monai_with_unit_spacing(dim, kw):
     x, y, onehot = _data(dim, 3)
-    ours_h = M.HausdorffDistanceLoss(**kw)(x, onehot)
+    ours_h = M.SegHausdorffDTLoss(**kw)(x, onehot)
     monai_h = HausdorffDTLoss(**{"include_background": True, **kw})(x, onehot)
     torch.testing.assert_close(ours_h, monai_h, rtol=1e-5, atol=0)
-    torch.testing.assert_close(M.SurfaceBoundaryLoss(**kw)(x, onehot), BoundaryLoss(**kw)(x, onehot),
+    torch.testing.assert_close(M.SegBoundaryLoss(**kw)(x, onehot), BoundaryLoss(**kw)(x, onehot),
                                rtol=1e-5, atol=1e-7)
     # label maps give the same values as their one-hot form
     lab_kw = {**kw, "to_onehot_y": True}
     if not kw.get("sigmoid"):
-        torch.testing.assert_close(M.HausdorffDistanceLoss(**lab_kw)(x, y), ours_h)
+        torch.testing.assert_close(M.SegHausdorffDTLoss(**lab_kw)(x, y), ours_h)
 
 
 def test_spacing_differs_from_monai_as_documented():
@@ -139,8 +139,8 @@ def test_spacing_differs_from_monai_as_documented():
     monai_h, monai_b = HausdorffDTLoss(softmax=True, include_background=True)(x, onehot), \
         BoundaryLoss(softmax=True)(x, onehot)
     # isotropic 2 mm: distances double, so α = 2 gives 4 x MONAI and the boundary loss 2 x MONAI
-    torch.testing.assert_close(M.HausdorffDistanceLoss(softmax=True, spacing=2.0)(x, onehot), 4 * monai_h)
-    torch.testing.assert_close(M.SurfaceBoundaryLoss(softmax=True, spacing=2.0)(x, onehot), 2 * monai_b)
+    torch.testing.assert_close(M.SegHausdorffDTLoss(softmax=True, spacing=2.0)(x, onehot), 4 * monai_h)
+    torch.testing.assert_close(M.SegBoundaryLoss(softmax=True, spacing=2.0)(x, onehot), 2 * monai_b)
     # anisotropic: not a rescaling of MONAI, but the same formula on SciPy's mm distances
     sp = (0.8, 0.8, 3.0)
     p = torch.softmax(x, 1)
@@ -149,12 +149,12 @@ def test_spacing_differs_from_monai_as_documented():
     d_g = torch.from_numpy(np.abs(np.stack([[_scipy_sdt(m, sp) for m in s] for s in g]))).float()
     d_p = torch.from_numpy(np.abs(np.stack([[_scipy_sdt(m, sp) for m in s] for s in pm]))).float()
     ref_h = ((p - onehot) ** 2 * (d_g ** 2 + d_p ** 2)).mean()
-    got_h = M.HausdorffDistanceLoss(softmax=True, spacing=sp)(x, onehot)
+    got_h = M.SegHausdorffDTLoss(softmax=True, spacing=sp)(x, onehot)
     torch.testing.assert_close(got_h, ref_h, rtol=1e-5, atol=0)
     assert not math.isclose(got_h.item(), monai_h.item(), rel_tol=1e-2)
     phi = np.stack([[np.where(m, _scipy_sdt(m, sp) + 0.8, _scipy_sdt(m, sp)) for m in s] for s in g])
     ref_b = (p * torch.from_numpy(phi).float()).mean()
-    torch.testing.assert_close(M.SurfaceBoundaryLoss(softmax=True, spacing=sp)(x, onehot), ref_b, rtol=1e-5,
+    torch.testing.assert_close(M.SegBoundaryLoss(softmax=True, spacing=sp)(x, onehot), ref_b, rtol=1e-5,
                                atol=1e-7)
 
 
@@ -178,7 +178,7 @@ def test_hausdorff_hand_computed():
     assert got.item() == pytest.approx(expected, rel=1e-6)
     d_g, d_p = [4, 2, 2, 4, 2, 2], [2, 2, 2, 2, 2, 4]
     expected_a1 = sum((pi - gi) ** 2 * (a + b) for pi, gi, a, b in zip(p, g, d_g, d_p, strict=True)) / 6
-    assert M.HausdorffDistanceLoss(spacing=(2.0,), alpha=1.0)(P1, G1).item() == pytest.approx(expected_a1, rel=1e-6)
+    assert M.SegHausdorffDTLoss(spacing=(2.0,), alpha=1.0)(P1, G1).item() == pytest.approx(expected_a1, rel=1e-6)
 
 
 def test_boundary_hand_computed():
@@ -186,7 +186,7 @@ def test_boundary_hand_computed():
     phi = [4.0, 2.0, 0.0, -2.0, 0.0, 2.0]
     expected = sum(pi * f for pi, f in zip(P1[0, 0].tolist(), phi, strict=True)) / 6
     assert Fn.boundary_loss(P1, G1, spacing=2.0).item() == pytest.approx(expected, rel=1e-6)
-    none = M.SurfaceBoundaryLoss(spacing=2.0, reduction="none")(P1, G1)
+    none = M.SegBoundaryLoss(spacing=2.0, reduction="none")(P1, G1)
     torch.testing.assert_close(none, P1 * torch.tensor(phi))
 
 
@@ -312,12 +312,12 @@ def test_empty_and_all_foreground_targets(fill):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 1, 6, 5, 4, generator=gen, requires_grad=True)
     y = torch.full((2, 1, 6, 5, 4), fill)
-    b = M.SurfaceBoundaryLoss(sigmoid=True)(x, y)
+    b = M.SegBoundaryLoss(sigmoid=True)(x, y)
     b.backward()
     assert b.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x.grad))
     p = torch.sigmoid(x.detach())
     d_p = signed_distance((p > 0.5)[:, 0], kind="unsigned").unsqueeze(1)
-    torch.testing.assert_close(M.HausdorffDistanceLoss(sigmoid=True)(x, y), ((p - y) ** 2 * d_p ** 2).mean())
+    torch.testing.assert_close(M.SegHausdorffDTLoss(sigmoid=True)(x, y), ((p - y) ** 2 * d_p ** 2).mean())
     bce = F.binary_cross_entropy_with_logits(x, y)
     torch.testing.assert_close(M.DistancePenalizedCELoss(sigmoid=True)(x, y), bce)
     # perfect prediction of an empty / full target: every distance loss is 0
@@ -328,7 +328,7 @@ def test_empty_and_all_foreground_targets(fill):
 
 def test_boundary_minimum_is_the_perfect_prediction():
     _, y, onehot = _data(3, 3, seed=5)
-    loss = M.SurfaceBoundaryLoss(to_onehot_y=True)
+    loss = M.SegBoundaryLoss(to_onehot_y=True)
     best = loss(onehot, y)
     phi = signed_distance(onehot.flatten(0, 1).bool(), kind="level_set").view(onehot.shape)
     torch.testing.assert_close(best, phi.clamp_max(0).mean())  # p = [φ < 0] minimises mean(p·φ) over [0, 1]
@@ -351,7 +351,7 @@ def test_boundary_fused_softmax_dot_equals_plain_autograd(kw, masked):
     phi = torch.randn(2, 3, 6, 5, 4, generator=gen)
     y = torch.softmax(torch.randn(2, 3, 6, 5, 4, generator=gen), 1)
     mask = (torch.rand(2, 1, 6, 5, 4, generator=gen) > 0.3).float() if masked else None
-    loss = M.SurfaceBoundaryLoss(softmax=True, **kw)(x_, y, mask=mask, distance=phi)
+    loss = M.SegBoundaryLoss(softmax=True, **kw)(x_, y, mask=mask, distance=phi)
     if kw.get("reduction") == "sum":  # the fused op itself, not the plain product
         assert type(loss.grad_fn).__name__ == "_SoftmaxDotBackward"
     (gx,) = torch.autograd.grad(loss, x_)
@@ -368,7 +368,7 @@ def test_boundary_fused_softmax_dot_equals_plain_autograd(kw, masked):
     # float64 gradcheck of the fused op itself
     x64 = torch.randn(1, 3, 4, 3, dtype=torch.float64, generator=gen, requires_grad=True)
     phi64 = torch.randn(1, 3, 4, 3, dtype=torch.float64, generator=gen)
-    assert torch.autograd.gradcheck(lambda t: M.SurfaceBoundaryLoss(softmax=True, **kw)(
+    assert torch.autograd.gradcheck(lambda t: M.SegBoundaryLoss(softmax=True, **kw)(
         t, torch.softmax(phi64, 1), distance=phi64), (x64,))
 
 
@@ -410,15 +410,15 @@ def test_anisotropic_precomputed_equals_on_the_fly_for_every_loss():
 
 def test_precomputed_maps_are_validated():
     x, y, onehot = _data(2, 3)
-    loss = M.SurfaceBoundaryLoss(softmax=True)
+    loss = M.SegBoundaryLoss(softmax=True)
     with pytest.raises(ValueError, match="distance"):
         loss(x, onehot, distance=torch.zeros(2, 2, 5, 5))
     with pytest.raises(TypeError, match="distance"):
         loss(x, onehot, distance=torch.zeros(onehot.shape, dtype=torch.long))
     with pytest.raises(ValueError, match="spacing"):
-        M.SurfaceBoundaryLoss(spacing=(1.0, 0.0))
+        M.SegBoundaryLoss(spacing=(1.0, 0.0))
     with pytest.raises(ValueError, match="spacing"):
-        M.SurfaceBoundaryLoss(softmax=True, spacing=(1.0, 1.0, 1.0))(x, onehot)  # 2D input
+        M.SegBoundaryLoss(softmax=True, spacing=(1.0, 1.0, 1.0))(x, onehot)  # 2D input
     with pytest.raises(ValueError, match="kernel_size"):
         M.StructuralSimilarityLoss(kernel_size=4)
 

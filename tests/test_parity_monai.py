@@ -20,7 +20,7 @@ import pytest
 import torch
 from monai.losses import DiceLoss, GeneralizedDiceLoss, TverskyLoss
 
-from monai_segloss import SoftDiceLoss, SoftGeneralizedDiceLoss, SoftJaccardLoss, SoftTverskyLoss
+from monai_segloss import JaccardLoss, SegDiceLoss, SegGeneralizedDiceLoss, SegTverskyLoss
 
 SHAPES = {2: (5, 6), 3: (4, 3, 5)}
 B = 2
@@ -109,7 +109,7 @@ def test_dice_parity(dim, c, act, tgt, inc):
         variants += [{"weight": w}, {"weight": w, "reduction": "none"}, {"weight": w, "batch": True},
                      {"weight": w, "jaccard": True, "reduction": "sum"}]
     for v in _subset(variants, dim, c, act, tgt, inc):
-        _compare(SoftDiceLoss, DiceLoss, {**base, **v}, x, y, "DiceLoss")
+        _compare(SegDiceLoss, DiceLoss, {**base, **v}, x, y, "DiceLoss")
 
 
 @pytest.mark.parametrize("dim,c,act,tgt,inc", _grid())
@@ -118,7 +118,7 @@ def test_jaccard_class_is_monai_dice_jaccard(dim, c, act, tgt, inc):
     base["include_background"] = inc
     for v in [{}, {"squared_pred": True, "batch": True}, {"reduction": "none"}]:
         kw = {**base, **v}
-        ours = SoftJaccardLoss(**kw)(x, y)
+        ours = JaccardLoss(**kw)(x, y)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             theirs = DiceLoss(jaccard=True, **kw)(x, y)
@@ -133,7 +133,7 @@ def test_generalized_dice_parity(dim, c, act, tgt, inc):
                 for w, b, r in itertools.product(("square", "simple", "uniform"), (False, True), ("mean", "none"))]
     variants += [{"reduction": "sum"}, {"smooth_nr": 0.1, "smooth_dr": 0.5}]
     for v in _subset(variants, dim, c, act, tgt, inc):
-        _compare(SoftGeneralizedDiceLoss, GeneralizedDiceLoss, {**base, **v}, x, y, "GeneralizedDiceLoss")
+        _compare(SegGeneralizedDiceLoss, GeneralizedDiceLoss, {**base, **v}, x, y, "GeneralizedDiceLoss")
 
 
 @pytest.mark.parametrize("dim,c,act,tgt,inc", _grid())
@@ -145,14 +145,14 @@ def test_tversky_parity(dim, c, act, tgt, inc):
                                                         (False, True), ("mean", "none"))]
     variants += [{"alpha": 0.3, "beta": 0.7, "reduction": "sum", "smooth_nr": 0.0, "smooth_dr": 1e-3}]
     for v in _subset(variants, dim, c, act, tgt, inc):
-        _compare(SoftTverskyLoss, TverskyLoss, {**base, **v}, x, y, "TverskyLoss")
+        _compare(SegTverskyLoss, TverskyLoss, {**base, **v}, x, y, "TverskyLoss")
 
 
 def test_tversky_defaults_differ_from_monai_on_purpose():
     """Ours defaults to α = 0.3, β = 0.7 (recall favoured, Salehi 2017); MONAI's to α = β = 0.5."""
     x, y, kw = _data(2, 3, "softmax", "label")
-    torch.testing.assert_close(SoftTverskyLoss(**kw)(x, y), TverskyLoss(alpha=0.3, beta=0.7, **kw)(x, y))
-    assert not torch.allclose(SoftTverskyLoss(**kw)(x, y), TverskyLoss(**kw)(x, y))
+    torch.testing.assert_close(SegTverskyLoss(**kw)(x, y), TverskyLoss(alpha=0.3, beta=0.7, **kw)(x, y))
+    assert not torch.allclose(SegTverskyLoss(**kw)(x, y), TverskyLoss(**kw)(x, y))
 
 
 @pytest.mark.parametrize("dim", (2, 3))
@@ -165,8 +165,8 @@ def test_sentinel_ignore_index_parity(dim, inc):
     y[1, 0, -1] = 255
     kw = {**kw, "include_background": inc, "ignore_index": 255}
     for v in [{}, {"batch": True}, {"reduction": "none"}]:
-        _compare(SoftDiceLoss, DiceLoss, {**kw, **v}, x, y, "DiceLoss ignore_index")
-        _compare(SoftTverskyLoss, TverskyLoss, {**kw, **v, "alpha": 0.4, "beta": 0.6}, x, y,
+        _compare(SegDiceLoss, DiceLoss, {**kw, **v}, x, y, "DiceLoss ignore_index")
+        _compare(SegTverskyLoss, TverskyLoss, {**kw, **v, "alpha": 0.4, "beta": 0.6}, x, y,
                  "TverskyLoss ignore_index")
 
 
@@ -183,7 +183,7 @@ def test_ignore_index_real_class_monai_keeps_it_in_the_mean():
     x = torch.randn(2, 3, 6, 6, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 3, (2, 1, 6, 6), generator=gen)
     kw = {"softmax": True, "to_onehot_y": True, "ignore_index": 2}
-    ours = SoftDiceLoss(**kw)(x, y)
+    ours = SegDiceLoss(**kw)(x, y)
     theirs = DiceLoss(**kw)(x, y)
     theirs_none = DiceLoss(reduction="none", **kw)(x, y).flatten(1)  # (B, 3)
     # MONAI scores the ignored class as (nearly) a full loss of 1 in every sample ...
@@ -197,14 +197,14 @@ def test_ignore_index_real_class_monai_keeps_it_in_the_mean():
     # ours does not depend on what is predicted for the ignored class on the ignored voxels
     x2 = x.clone()
     x2[:, 2] += 5.0 * (y[:, 0] == 2)
-    torch.testing.assert_close(SoftDiceLoss(**kw)(x2, y).detach(), ours)
-    assert SoftDiceLoss(reduction="none", **kw)(x, y).shape == (2, 2)
+    torch.testing.assert_close(SegDiceLoss(**kw)(x2, y).detach(), ours)
+    assert SegDiceLoss(reduction="none", **kw)(x, y).shape == (2, 2)
 
 
 def test_weight_with_one_scored_class_monai_ignores_it():
     """MONAI ignores ``weight`` when a single class is scored; ours applies it (the weight is the user's)."""
     x, y, kw = _data(2, 1, "sigmoid", "onehot")
-    ours = SoftDiceLoss(weight=[3.0], **kw)(x, y)
+    ours = SegDiceLoss(weight=[3.0], **kw)(x, y)
     theirs = DiceLoss(weight=[3.0], **kw)(x, y)
     torch.testing.assert_close(theirs, DiceLoss(**kw)(x, y))
     torch.testing.assert_close(ours, 3 * theirs, rtol=1e-5, atol=1e-10)
@@ -213,7 +213,7 @@ def test_weight_with_one_scored_class_monai_ignores_it():
 def test_weight_by_channel_id_equals_monai_kept_weight():
     """A weight of length C (by channel id) with include_background=False equals MONAI's length C-1 weight."""
     x, y, kw = _data(3, 4, "softmax", "label")
-    ours = SoftDiceLoss(include_background=False, weight=[9.0, 1.0, 2.0, 3.0], **kw)(x, y)
+    ours = SegDiceLoss(include_background=False, weight=[9.0, 1.0, 2.0, 3.0], **kw)(x, y)
     theirs = DiceLoss(include_background=False, weight=[1.0, 2.0, 3.0], **kw)(x, y)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-10)
 
@@ -223,7 +223,7 @@ def test_float32_parity():
     x, y, kw = _data(3, 4, "softmax", "label", seed=9)
     x = x.float()
     for v in [{}, {"batch": True}, {"squared_pred": True}]:
-        torch.testing.assert_close(SoftDiceLoss(**kw, **v)(x, y), DiceLoss(**kw, **v)(x, y), rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(SegDiceLoss(**kw, **v)(x, y), DiceLoss(**kw, **v)(x, y), rtol=1e-5, atol=1e-7)
 
 
 def test_metatensor_input_and_target():
@@ -233,8 +233,8 @@ def test_metatensor_input_and_target():
     x, y, kw = _data(3, 3, "softmax", "label", seed=11)
     xm = MetaTensor(x.clone(), meta={"filename_or_obj": "case0"}).requires_grad_(True)
     xp = x.clone().requires_grad_(True)
-    out_meta = SoftDiceLoss(**kw)(xm, MetaTensor(y))
-    out_plain = SoftDiceLoss(**kw)(xp, y)
+    out_meta = SegDiceLoss(**kw)(xm, MetaTensor(y))
+    out_plain = SegDiceLoss(**kw)(xp, y)
     assert type(out_meta) is torch.Tensor
     torch.testing.assert_close(out_meta, out_plain)
     out_meta.backward()

@@ -11,8 +11,8 @@ import torch
 import monai_segloss
 from monai_segloss import available_losses, get_loss, loss_class
 
-REGION = {"dice": "SoftDiceLoss", "jaccard": "SoftJaccardLoss", "generalized_dice": "SoftGeneralizedDiceLoss",
-          "tversky": "SoftTverskyLoss", "focal_tversky": "FocalTverskyLoss", "log_cosh_dice": "LogCoshDiceLoss",
+REGION = {"dice": "SegDiceLoss", "jaccard": "JaccardLoss", "generalized_dice": "SegGeneralizedDiceLoss",
+          "tversky": "SegTverskyLoss", "focal_tversky": "FocalTverskyLoss", "log_cosh_dice": "LogCoshDiceLoss",
           "sensitivity_specificity": "SensitivitySpecificityLoss"}
 
 
@@ -66,7 +66,7 @@ def test_register_loss_rejects_a_second_class_for_a_key():
 
     with pytest.raises(ValueError, match="already registered"):
         register_loss("dice")(type("OtherDice", (torch.nn.Module,), {}))
-    assert loss_class("dice") is monai_segloss.SoftDiceLoss
+    assert loss_class("dice") is monai_segloss.SegDiceLoss
 
 
 def test_no_exported_name_collides_with_monai_losses():
@@ -107,7 +107,7 @@ def test_component_locator_resolves_every_class_to_one_module_of_ours():
         assert isinstance(module, str), f"{name} resolves to several modules: {module}"
         assert module.startswith("monai_segloss"), f"{name} resolves to {module}"
         assert getattr(sys.modules[module], name) is cls
-    parser = ConfigParser({"loss": {"_target_": "SoftTverskyLoss", "alpha": 0.2, "beta": 0.8, "softmax": True}})
+    parser = ConfigParser({"loss": {"_target_": "SegTverskyLoss", "alpha": 0.2, "beta": 0.8, "softmax": True}})
     loss = parser.get_parsed_content("loss")
-    assert type(loss) is monai_segloss.SoftTverskyLoss
+    assert type(loss) is monai_segloss.SegTverskyLoss
     assert loss.options.alpha == 0.2 and loss.options.softmax

@@ -137,5 +137,5 @@ def test_gradcheck_one_voxel_chunks(shape):
     torch.manual_seed(0)
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     y = torch.randint(0, shape[1], (shape[0], 1, *shape[2:]))
-    loss = msl.SoftDiceLoss(softmax=True, to_onehot_y=True)
+    loss = msl.SegDiceLoss(softmax=True, to_onehot_y=True)
     assert torch.autograd.gradcheck(lambda inp: loss(inp, y), (x,))

@@ -1,4 +1,4 @@
-"""Command line: ``monai-segloss study`` / ``demo``, ``profile`` and ``bench``."""
+"""Command line: ``monai-segloss study`` / ``demo``, ``profile``, ``bench`` and ``nnunet-path``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def repo_root() -> Path:
 
 def _bench(args: argparse.Namespace) -> int:
     repo_root()
+    if args.bench_args[:1] == ["peers"]:  # the table against nnU-Net and MONAI (make bench)
+        from benchmarks.bench_peers import main as peers_main
+
+        return int(peers_main(args.bench_args[1:]) or 0)
     from benchmarks.bench_losses import main as bench_main
 
     return int(bench_main(args.bench_args) or 0)
@@ -70,6 +74,17 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nnunet_path(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from ..nnunet import ext_trainer_folder
+
+    print(ext_trainer_folder())
+    if importlib.util.find_spec("nnunetv2") is None:
+        print('note: nnunetv2 is not installed: pip install "monai-segloss[nnunet]"', file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
     prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
     prof.set_defaults(func=_profile)
-    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py)",
+    nn = sub.add_parser("nnunet-path", help="print the folder to put in nnU-Net's nnUNet_extTrainer variable "
+                        "(export nnUNet_extTrainer=$(monai-segloss nnunet-path))")
+    nn.set_defaults(func=_nnunet_path)
+    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py); "
+                           "'bench peers': against nnU-Net and MONAI at every class count (bench_peers.py)",
                            add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of benchmarks/bench_losses.py")
     bench.set_defaults(func=_bench)

@@ -1,5 +1,7 @@
-"""Functional API: pure functions ``loss(input, target, mask=None, **options)`` on tensors."""
+"""Functional API: pure functions ``<key>_loss(input, target, mask=None, **options)`` on tensors, one per registry
+key, each with the signature and ``Args:`` of its options class."""
 
+from .compound import dice_ce_loss, dice_focal_loss
 from .distribution import (
     balanced_ce_loss,
     bce_loss,
@@ -28,10 +30,11 @@ from .region import (
 )
 
 __all__ = [
-    "dice_loss", "focal_tversky_loss", "generalized_dice_loss", "jaccard_loss", "log_cosh_dice_loss",
-    "sensitivity_specificity_loss", "tversky_loss",
-    "balanced_ce_loss", "bce_loss", "combo_loss", "cross_entropy_loss", "exp_log_loss", "focal_loss",
+    "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss", "log_cosh_dice_loss",
+    "sensitivity_specificity_loss",
+    "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "exp_log_loss", "combo_loss",
     "unified_focal_loss",
-    "blob_loss", "boundary_loss", "distance_penalized_ce_loss", "hausdorff_dt_loss", "shape_aware_loss",
-    "structural_similarity_loss",
+    "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
+    "structural_similarity_loss", "blob_loss",
+    "dice_ce_loss", "dice_focal_loss",
 ]

@@ -20,19 +20,22 @@ categorical mode), ``(B, K)`` for the hybrids (see :func:`voxel_units`).
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
+from ..core import checks
 from ..core.distributed import global_sum
-from ..core.options import InputOptions, RegionOptions, parse_options
-from ..core.prepare import PreparedInput, prepare_input, shared_preparation
+from ..core.options import InputOptions, RegionOptions, option
+from ..core.prepare import PreparedInput, constant, prepare_input, shared_preparation
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio
 from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
-from ..core.stats import RegionStats, confusion_stats
+from ..core.stats import RegionStats, confusion_stats, label_counts, label_log_probs
 from . import region as R
+from .base import loss_function
 
 __all__ = [
     "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "ExpLogOptions", "ComboOptions",
@@ -44,29 +47,6 @@ __all__ = [
 UNIFIED_VARIANTS = ("symmetric", "asymmetric")
 
 
-# ---------------------------------------------------------------- option validation helpers
-
-def _number(name: str, value: Any, lo: float = 0.0, hi: float = math.inf, hi_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < lo or value > hi or (hi_open and value == hi):
-        bound = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}" if math.isfinite(hi) else f">= {lo:g}"
-        raise ValueError(f"{name} must be a finite number in {bound}, got {value!r}")
-    return float(value)
-
-
-def _scalar_or_seq(name: str, value: Any, lo: float, hi: float) -> float | tuple[float, ...] | None:
-    """``None``, a number or a sequence of numbers in ``[lo, hi]``."""
-    if value is None:
-        return None
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().tolist()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _number(name, value, lo, hi)
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise TypeError(f"{name} must be a number or a non-empty sequence of per-class numbers, got {value!r}")
-    return tuple(_number(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(value))
-
-
 def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput) -> torch.Tensor:
     """A per-class option of length C (by channel id) or K (kept channels) -> ``(C,)`` by channel id.
 
@@ -76,7 +56,7 @@ def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput)
     x = prep.input
     if isinstance(value, float):
         return torch.full((c,), value, dtype=x.dtype, device=x.device)
-    t = torch.tensor(value, dtype=x.dtype, device=x.device)
+    t = constant(value, x.dtype, x.device)
     if t.numel() == c:
         return t
     if t.numel() == k:
@@ -149,7 +129,7 @@ def _masked(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
 def _n_valid(prep: PreparedInput) -> torch.Tensor:
     x = prep.input
     if prep.valid is None:
-        return x.new_tensor(float(x.shape[0] * x[0, 0].numel()))
+        return torch.full((), float(x.shape[0] * x[0, 0].numel()), dtype=x.dtype, device=x.device)
     return prep.valid.sum().to(x.dtype)
 
 
@@ -197,7 +177,7 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
     x = prep.input
-    per_voxel = phi(prep.label_log_probs(), y)
+    per_voxel = phi(label_log_probs(prep), y)
     if coef is not None:
         per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
@@ -233,120 +213,93 @@ def voxel_units(loss: torch.Tensor, prep: PreparedInput, batch: bool, categorica
 
 # ---------------------------------------------------------------- option classes
 
+_NON_NEGATIVE = checks.number(0)
+_UNIT = checks.number(0, 1)
+
+
 @dataclass(frozen=True)
 class BCEOptions(InputOptions):
-    """``pos_weight``: β multiplying the positive term, a number or one per class (length C or K); None = 1."""
+    """Options of :func:`bce_loss`."""
 
-    pos_weight: float | tuple[float, ...] | None = None
+    pos_weight: float | Sequence[float] | None = option(
+        None, "β multiplying the positive term, a number >= 0 or one per class (length C or K); None is 1.",
+        checks.number_or_per_class(0.0, math.inf))
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "pos_weight", _scalar_or_seq("pos_weight", self.pos_weight, 0.0, math.inf))
+
+def _auto_or_unit(name: str, value: object) -> float | str:
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"{name} must be \"auto\" or a finite number in [0, 1], got {value!r}")
+        return value
+    return _UNIT(name, value)
 
 
 @dataclass(frozen=True)
 class BalancedCEOptions(InputOptions):
-    """``beta``: weight of the positive term in [0, 1], or ``"auto"`` (fraction of negative voxels). Default auto."""
+    """Options of :func:`balanced_ce_loss`."""
 
-    beta: float | str = "auto"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.beta != "auto":
-            object.__setattr__(self, "beta", _number("beta", self.beta, 0.0, 1.0))
+    beta: float | Literal["auto"] = option(
+        "auto", "β in [0, 1], weight of the positive term, or ``\"auto\"``: the fraction of negative voxels of each "
+                "(sample, channel).", _auto_or_unit)
 
 
 @dataclass(frozen=True)
 class CrossEntropyOptions(InputOptions):
-    """``label_smoothing``: ε in [0, 1], as in ``torch.nn.functional.cross_entropy``. Default 0."""
+    """Options of :func:`cross_entropy_loss`."""
 
-    label_smoothing: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "label_smoothing", _number("label_smoothing", self.label_smoothing, 0.0, 1.0))
+    label_smoothing: float = option(0.0, "ε in [0, 1], as in ``torch.nn.functional.cross_entropy``.", _UNIT)
 
 
 @dataclass(frozen=True)
 class FocalOptions(InputOptions):
-    """``gamma``: focusing parameter γ >= 0 (default 2); ``alpha``: balancing factor in [0, 1], a number or one
-    per class (length C or K), default None (no balancing)."""
+    """Options of :func:`focal_loss`."""
 
-    gamma: float = 2.0
-    alpha: float | tuple[float, ...] | None = None
+    gamma: float = option(2.0, "focusing parameter γ >= 0.", _NON_NEGATIVE)
+    alpha: float | Sequence[float] | None = option(
+        None, "balancing factor α in [0, 1], a number or one per class (length C or K); None for no balancing.",
+        checks.number_or_per_class(0.0, 1.0))
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "gamma", _number("gamma", self.gamma))
-        object.__setattr__(self, "alpha", _scalar_or_seq("alpha", self.alpha, 0.0, 1.0))
+
+_POSITIVE = checks.number(0, low_open=True)
 
 
 @dataclass(frozen=True)
 class ExpLogOptions(RegionOptions):
-    """``gamma_dice``/``gamma_cross``: exponents γ_d, γ_c > 0 (default 0.3); ``w_dice``/``w_cross``: weights of
-    the two terms (default 0.8, 0.2); ``frequency_weighting``: Wong's label weights ``(Σ_k f_k / f_l)^0.5`` from the
-    batch's label frequencies (the global batch's with ``distributed=True``) (default True)."""
+    """Options of :func:`exp_log_loss`."""
 
-    gamma_dice: float = 0.3
-    gamma_cross: float = 0.3
-    w_dice: float = 0.8
-    w_cross: float = 0.2
-    frequency_weighting: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("gamma_dice", "gamma_cross"):
-            value = _number(name, getattr(self, name))
-            if value == 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
-            object.__setattr__(self, name, value)
-        for name in ("w_dice", "w_cross"):
-            object.__setattr__(self, name, _number(name, getattr(self, name)))
-        if not isinstance(self.frequency_weighting, bool):
-            raise TypeError(f"frequency_weighting must be a bool, got {self.frequency_weighting!r}")
+    gamma_dice: float = option(0.3, "γ_d > 0, exponent of the Dice term.", _POSITIVE)
+    gamma_cross: float = option(0.3, "γ_c > 0, exponent of the cross-entropy term.", _POSITIVE)
+    w_dice: float = option(0.8, "w_d >= 0, weight of the Dice term.", _NON_NEGATIVE)
+    w_cross: float = option(0.2, "w_c >= 0, weight of the cross-entropy term.", _NON_NEGATIVE)
+    frequency_weighting: bool = option(True, "Wong's label weights ``(Σ_k f_k / f_l)^0.5`` from the batch's label "
+                                             "frequencies (the global batch's with ``distributed=True``).")
 
 
 @dataclass(frozen=True)
 class ComboOptions(RegionOptions):
-    """``alpha``: weight of the cross-entropy term in [0, 1] (default 0.5); ``ce_beta``: β of the β-weighted
-    cross-entropy in [0, 1], weight of the positive (false-negative) term (default 0.5)."""
+    """Options of :func:`combo_loss`."""
 
-    alpha: float = 0.5
-    ce_beta: float = 0.5
+    alpha: float = option(0.5, "α in [0, 1], weight of the cross-entropy term (1 - α weighs the Dice term).", _UNIT)
+    ce_beta: float = option(0.5, "β in [0, 1] of the β-weighted cross-entropy, weight of the positive "
+                                 "(false-negative) term.", _UNIT)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "alpha", _number("alpha", self.alpha, 0.0, 1.0))
-        object.__setattr__(self, "ce_beta", _number("ce_beta", self.ce_beta, 0.0, 1.0))
+
+UnifiedVariant = Literal["asymmetric", "symmetric"]
+UNIFIED_VARIANTS: tuple[str, ...] = typing.get_args(UnifiedVariant)
 
 
 @dataclass(frozen=True)
 class UnifiedFocalOptions(RegionOptions):
-    """``variant`` (``"asymmetric"`` default, or ``"symmetric"``), ``lambda_focal`` λ in [0, 1] (default 0.5),
-    ``delta`` δ in [0, 1] (default 0.6), ``gamma`` γ in [0, 1) (default 0.5), ``rare_classes`` (channel ids of the
-    rare classes in categorical mode; default every channel but 0)."""
+    """Options of :func:`unified_focal_loss`."""
 
-    variant: str = "asymmetric"
-    lambda_focal: float = 0.5
-    delta: float = 0.6
-    gamma: float = 0.5
-    rare_classes: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.variant not in UNIFIED_VARIANTS:
-            raise ValueError(f"variant must be one of {UNIFIED_VARIANTS}, got {self.variant!r}")
-        object.__setattr__(self, "lambda_focal", _number("lambda_focal", self.lambda_focal, 0.0, 1.0))
-        object.__setattr__(self, "delta", _number("delta", self.delta, 0.0, 1.0))
-        object.__setattr__(self, "gamma", _number("gamma", self.gamma, 0.0, 1.0, hi_open=True))
-        rare = self.rare_classes
-        if rare is not None:
-            if isinstance(rare, (str, bytes)) or not isinstance(rare, (Sequence, torch.Tensor)):
-                raise TypeError(f"rare_classes must be None or a sequence of channel ids, got {rare!r}")
-            ids = tuple(rare.tolist()) if isinstance(rare, torch.Tensor) else tuple(rare)
-            if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
-                raise ValueError(f"rare_classes must hold non-negative int channel ids, got {list(ids)!r}")
-            object.__setattr__(self, "rare_classes", tuple(sorted(set(ids))))
+    variant: UnifiedVariant = option("asymmetric", "``\"asymmetric\"`` (focal suppression of the background only) "
+                                                   "or ``\"symmetric\"``.")
+    lambda_focal: float = option(0.5, "λ in [0, 1], weight of the modified focal term (1 - λ weighs the focal "
+                                      "Tversky term).", _UNIT)
+    delta: float = option(0.6, "δ in [0, 1], weight of the rare class (false negatives) in both terms.", _UNIT)
+    gamma: float = option(0.5, "γ in [0, 1), focal parameter.", checks.number(0, 1, high_open=True))
+    rare_classes: Sequence[int] | None = option(None, "channel ids of the rare classes in categorical mode; None "
+                                                      "is every channel but 0.", checks.optional_channel_ids)
 
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
@@ -367,7 +320,7 @@ def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
             g = prep.keep(prep.target_onehot())
             vf = prep.valid_float()
             n = g[:, :1].numel() // g.shape[0] if vf is None else vf.flatten(1).sum(1)
-            n = torch.as_tensor(n, dtype=g.dtype, device=g.device).reshape(-1, 1)
+            n = (torch.full((1,), float(n), dtype=g.dtype, device=g.device) if vf is None else n).reshape(-1, 1)
             beta = 1 - safe_ratio(g.flatten(2).sum(2), n.expand(g.shape[0], g.shape[1]), 0.0)
             beta = beta.view(*beta.shape, *([1] * (g.ndim - 2)))
     else:
@@ -435,7 +388,7 @@ def _ignored_real_class(prep: PreparedInput) -> torch.Tensor:
     i = o.ignore_index
     keep = prep.labels is not None and i is not None and 0 <= i < c and i not in o.exclude_channels \
         and (o.include_background or i != 0)
-    return torch.tensor([i] if keep else [], dtype=torch.long, device=prep.input.device)
+    return constant([i] if keep else [], torch.long, prep.input.device)
 
 
 def _full_weight(prep: PreparedInput) -> torch.Tensor:
@@ -443,7 +396,7 @@ def _full_weight(prep: PreparedInput) -> torch.Tensor:
     w = prep.options.weight
     x = prep.input
     if w is not None and len(w) == prep.num_classes:
-        return torch.tensor(w, dtype=x.dtype, device=x.device)
+        return constant(w, x.dtype, x.device)
     ones = torch.ones(prep.num_classes, dtype=x.dtype, device=x.device)
     return ones if prep.weight is None else ones.index_copy(0, prep.channels, prep.weight)
 
@@ -492,8 +445,8 @@ def _wong_weights(freq: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
 def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w: float, units: torch.Tensor,
              unit_w: float, st: RegionStats, categorical: bool, unit_weight: torch.Tensor | None) -> torch.Tensor:
     """``voxel_w·(voxel loss) + unit_w·(region loss)`` under ``o.reduction``; ``voxel`` is ``(B, K, *S)``."""
-    present, empty = st.present, st.empty
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
+    present, empty = st.present, R._empty_if_used(st, o.empty)
+    fp_rate = safe_ratio(st.fp, st.n, 0.0) if o.empty == "fp" else None
     if o.reduction == "none":
         region = reduce_units(units, "none", weight=unit_weight, present=present, empty=empty, policy=o.empty,
                               fp_rate=fp_rate)
@@ -520,6 +473,7 @@ def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) ->
 
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     sc = R.scored_only(st, o.empty)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
     dice_units = safe_pow(neg_log(dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)), o.gamma_dice)
@@ -530,9 +484,7 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
         if o.frequency_weighting:
             with torch.no_grad():
                 g = prep.target_onehot() if prep.labels is None else None
-                freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else \
-                    torch.bincount(prep.labels[prep.valid] if prep.valid is not None else prep.labels.flatten(),
-                                   minlength=prep.num_classes).to(coef.dtype)
+                freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else label_counts(prep).to(coef.dtype)
                 freq, n = _label_frequencies(freq, _n_valid(prep), o)
                 coef = coef * _wong_weights(freq, n)
         voxel = _categorical_terms(prep, lambda lp, cls: safe_pow(-lp, gc), coef, per_channel=True)
@@ -550,27 +502,23 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     return _combine(prep, o, voxel, o.w_cross, dice_units, o.w_dice, st, categorical, prep.weight)
 
 
-def _fields_of(o: InputOptions, cls: type) -> dict[str, Any]:
-    """The values of ``o``'s fields that ``cls`` (a parent options class) declares."""
-    return {f.name: getattr(o, f.name) for f in fields(cls)}
-
-
 def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
     if o.reduction == "none":  # the unit shares are needed: compute both parts once on one prepared input
         prep = prepare_input(input, target, o, mask)
         st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
         sc = R.scored_only(st, o.empty)
         units = 1 - dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)
-        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
+        ce = _balanced_ce(input, target, mask, o.part(BalancedCEOptions, beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
     with shared_preparation():
-        ce = _balanced_ce(input, target, mask, BalancedCEOptions(**_fields_of(o, InputOptions), beta=o.ce_beta))
-        dice = R._dice(input, target, mask, R.DiceOptions(**_fields_of(o, RegionOptions)))
+        ce = _balanced_ce(input, target, mask, o.part(BalancedCEOptions, beta=o.ce_beta))
+        dice = R.dice_loss.apply(input, target, mask, o.part(R.DiceOptions))
     return o.alpha * ce + (1 - o.alpha) * dice
 
 
 def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     d, g, asym = o.delta, o.gamma, o.variant == "asymmetric"
 
@@ -601,11 +549,12 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         if any(i >= c for i in rare_ids):
             raise ValueError(f"rare_classes holds ids outside [0, {c}): {[i for i in rare_ids if i >= c]}")
         rare = torch.zeros(c, dtype=torch.bool, device=prep.input.device)
-        rare[list(rare_ids)] = True
+        rare.index_fill_(0, constant(rare_ids, torch.long, rare.device), True)
         rare_k = rare[prep.channels]
         sc = R.scored_only(st, o.empty)
         units = torch.where(rare_k, ft(sc.tp, sc.fp, sc.fn, True), ft(sc.tp, sc.fp, sc.fn, not asym))
-        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, prep.input.new_tensor(d), 1 - d)
+        delta = torch.full((), d, dtype=prep.input.dtype, device=rare.device)
+        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, delta, 1 - d)
         focal_cls = ~rare if asym else torch.ones_like(rare)
 
         def phi(lp, cls):
@@ -619,52 +568,168 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
 
 # ---------------------------------------------------------------- public functional forms
 
-def bce_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-             **options) -> torch.Tensor:
-    """Binary cross-entropy per voxel and channel, ``-w_c·[β_c·g·log p + (1-g)·log(1-p)]`` (weighted BCE with
-    ``pos_weight`` β). Equals ``torch.nn.BCEWithLogitsLoss(weight, pos_weight)`` over the valid voxels.
-    Options: :class:`BCEOptions`. See :class:`monai_segloss.BinaryCrossEntropyLoss`."""
-    return _bce(input, target, mask, parse_options(BCEOptions, options, "bce_loss"))
+VOXEL_RETURNS = """
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K, *S)`` with K kept channels, 0 at invalid voxels.
+"""
 
+HYBRID_RETURNS = """
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` (``(K,)`` with ``batch=True``): the region term
+        of each unit plus the unit's share of the voxel term (its sum over the sample's valid voxels divided by their
+        number, times K in categorical mode); its mean equals ``"mean"`` when every sample has the same number of
+        valid voxels.
+"""
 
-def balanced_ce_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                     **options) -> torch.Tensor:
-    """Class-balanced cross-entropy (Xie & Tu 2015) ``-[β·g·log p + (1-β)·(1-g)·log(1-p)]``.
-    Options: :class:`BalancedCEOptions`. See :class:`monai_segloss.BalancedCrossEntropyLoss`."""
-    return _balanced_ce(input, target, mask, parse_options(BalancedCEOptions, options, "balanced_ce_loss"))
+MODES = """
+    Modes: *binary* when ``sigmoid=True`` or C = 1 (each kept channel is a two-class problem; ``"mean"`` over valid
+    voxels and kept channels); *categorical* otherwise (``softmax=True``, or C >= 2 probabilities; classes compete,
+    per-voxel sum over the kept classes, ``"mean"`` over valid voxels). Softmax is over all channels, before any
+    exclusion. Log-probabilities come from ``logsigmoid``/``log_softmax`` of the logits."""
 
+bce_loss = loss_function(BCEOptions, _bce, "bce_loss", """
+    Binary cross-entropy per voxel and kept channel, from logits with ``sigmoid=True``:
+    ``-w_c·[β_c·g·log p + (1-g)·log(1-p)]``; β = ``pos_weight`` gives the weighted BCE.
 
-def cross_entropy_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                       **options) -> torch.Tensor:
-    """Categorical cross-entropy, identical to ``torch.nn.functional.cross_entropy`` (class weights,
-    ``ignore_index``, label smoothing). Options: :class:`CrossEntropyOptions`.
-    See :class:`monai_segloss.SegCrossEntropyLoss`."""
-    return _cross_entropy(input, target, mask, parse_options(CrossEntropyOptions, options, "cross_entropy_loss"))
+    Equals ``torch.nn.BCEWithLogitsLoss(weight=w, pos_weight=β)`` over the valid voxels (``"mean"`` divides by the
+    number of valid voxels times K, whatever the weights). With ``softmax=True`` each channel's softmax probability
+    is scored as a binary problem (``log(1 - p)`` computed without cancellation); for the categorical loss use
+    ``cross_entropy``. Without an activation ``input`` holds probabilities and a probability of exactly 0 or 1 gives
+    the float type's most negative finite log.
 
+    Example:
+        >>> from monai_segloss.functional import bce_loss
+        >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{bce_loss(logits, target, sigmoid=True):.4f}")  # mean of log(1 + e^-2), log(1 + e^-1), ...
+        0.2201
+""", returns=VOXEL_RETURNS)
 
-def focal_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-               **options) -> torch.Tensor:
-    """Focal loss (Lin 2017) ``-α_t·(1-p_t)^γ·log p_t`` in binary (sigmoid) or categorical (softmax) mode.
-    Options: :class:`FocalOptions`. See :class:`monai_segloss.SegFocalLoss`."""
-    return _focal(input, target, mask, parse_options(FocalOptions, options, "focal_loss"))
+balanced_ce_loss = loss_function(BalancedCEOptions, _balanced_ce, "balanced_ce_loss", """
+    Class-balanced cross-entropy per voxel and kept channel: ``-w_c·[β·g·log p + (1-β)·(1-g)·log(1-p)]``.
 
+    Xie S. & Tu Z., "Holistically-nested edge detection", ICCV 2015. With ``beta="auto"``, β = |Y-|/|Y| is the
+    fraction of negative voxels of each (sample, channel) over the valid voxels, treated as a constant (no
+    gradient), so the rare positives weigh as much as the negatives in total. With ``softmax=True`` each channel's
+    softmax probability is scored as a binary problem.
 
-def exp_log_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                 **options) -> torch.Tensor:
-    """Exponential logarithmic loss (Wong 2018) ``w_d·E[(-ln Dice_c)^γ_d] + w_c·E[w_l·(-ln p_l)^γ_c]``.
-    Options: :class:`ExpLogOptions`. See :class:`monai_segloss.ExpLogLoss`."""
-    return _exp_log(input, target, mask, parse_options(ExpLogOptions, options, "exp_log_loss"))
+    Example:
+        >>> from monai_segloss.functional import balanced_ce_loss
+        >>> logits, target = torch.tensor([[[2.0, -1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 0.0, 0.0, 0.0]]])
+        >>> print(f"{balanced_ce_loss(logits, target, sigmoid=True):.4f}")
+        0.0709
+""", returns=VOXEL_RETURNS)
 
+cross_entropy_loss = loss_function(CrossEntropyOptions, _cross_entropy, "cross_entropy_loss", """
+    Categorical cross-entropy ``-Σ_c w_c·g_c·log p_c``, identical to ``torch.nn.functional.cross_entropy``.
 
-def combo_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-               **options) -> torch.Tensor:
-    """Combo loss (Taghanaki 2019) ``α·(β-weighted CE) + (1-α)·(1 - Dice)``.
-    Options: :class:`ComboOptions`. See :class:`monai_segloss.ComboLoss`."""
-    return _combo(input, target, mask, parse_options(ComboOptions, options, "combo_loss"))
+    Set ``softmax=True`` for logits (without an activation ``input`` holds class probabilities). Conventions are
+    torch's: with a label map and ``weight``, ``"mean"`` divides by ``Σ_v w_{y_v}`` over the valid voxels (a voxel
+    of an excluded class counts with its class weight when ``weight`` has length C, else 1); with a one-hot/soft
+    target, by the number of valid voxels. Label smoothing ε gives ``(1-ε)·CE + (ε/C)·Σ_c w_c·(-log p_c)``; a real
+    class used as ``ignore_index`` keeps its smoothing share in ``"mean"``/``"sum"`` as in torch (``"none"`` only
+    reports the kept channels). Excluded channels (``include_background=False``, ``exclude_channels``) add no
+    term. Needs C >= 2 and no ``sigmoid`` (use ``bce``).
 
+    Example:
+        >>> from monai_segloss.functional import cross_entropy_loss
+        >>> logits, labels = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]), torch.tensor([[[0, 1]]])
+        >>> loss = cross_entropy_loss(logits, labels, softmax=True, to_onehot_y=True)
+        >>> bool(torch.isclose(loss, torch.nn.functional.cross_entropy(logits, labels[:, 0])))
+        True
+""", returns=VOXEL_RETURNS)
 
-def unified_focal_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                       **options) -> torch.Tensor:
-    """Unified focal loss (Yeung 2022) ``λ·(modified focal) + (1-λ)·(modified focal Tversky)``.
-    Options: :class:`UnifiedFocalOptions`. See :class:`monai_segloss.UnifiedFocalLoss`."""
-    return _unified_focal(input, target, mask, parse_options(UnifiedFocalOptions, options, "unified_focal_loss"))
+focal_loss = loss_function(FocalOptions, _focal, "focal_loss", """
+    Focal loss ``-α_t·(1-p_t)^γ·log p_t``.
+
+    Lin T.-Y. et al., "Focal loss for dense object detection", ICCV 2017.
+
+    - binary mode (``sigmoid=True``): per voxel and kept channel
+      ``-w_c·[α_c·g·(1-p)^γ·log p + (1-α_c)·(1-g)·p^γ·log(1-p)]`` (without ``alpha`` both factors are 1), mean
+      over valid voxels and kept channels: ``monai.losses.FocalLoss`` on shared options. A per-class ``alpha``
+      balances positives and negatives of each channel (α_c and 1-α_c, as Lin's scalar α), where MONAI leaves the
+      negatives at 1.
+    - categorical mode (``softmax=True``): per voxel ``-Σ_{c kept} α_c·w_c·g_c·(1-p_c)^γ·log p_c``, mean over valid
+      voxels, i.e. MONAI's softmax focal loss times C, except where MONAI is wrong: it renormalises the softmax
+      after dropping the background, and with ``ignore_index`` its sigmoid mean is C times too large. A scalar α
+      gives 1-α to channel 0 and α to the others (as MONAI); ``weight`` follows ``torch.nn.functional.cross_entropy``
+      (weighted mean over ``Σ_v w_{y_v}`` for a label map), so that γ = 0 without ``alpha`` is exactly
+      :func:`cross_entropy_loss`.
+
+    Finite for logits of ±100 in float32 and under fp16/bf16 autocast (computed in float32 from
+    ``logsigmoid``/``log_softmax``).
+""" + MODES + """
+
+    Example:
+        >>> from monai_segloss.functional import focal_loss
+        >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{focal_loss(logits, target, sigmoid=True, gamma=2.0):.4f}")  # well-classified voxels fade
+        0.0122
+""", returns=VOXEL_RETURNS)
+
+exp_log_loss = loss_function(ExpLogOptions, _exp_log, "exp_log_loss", """
+    Exponential logarithmic loss: ``w_d·E_c[(-ln Dice_c)^γ_d] + w_c·E_v[w_l·(-ln p_l)^γ_c]``.
+
+    Wong K. C. L. et al., "3D segmentation with exponential logarithmic loss for highly unbalanced object sizes",
+    MICCAI 2018. Dice_c is the soft Dice of each unit (as :func:`~monai_segloss.functional.dice_loss`); l is the
+    true label of voxel v and ``w_l = (Σ_k f_k / f_l)^0.5`` with f_k the number of valid voxels of label k in the
+    batch (a constant; over every DDP rank's batch with ``batch=True, distributed=True``;
+    ``frequency_weighting=False`` gives w_l = 1). In binary mode each channel has two labels, positive and
+    negative, each with its own frequency weight. ``weight`` multiplies both terms of a class. Powers below 1 are
+    continued linearly below 1e-12 so the gradient stays finite at a perfect prediction, and so is ``-ln`` below a
+    Dice of 1e-12 (a Dice of 0, possible only with ``smooth_nr=0``, gives a finite loss: about 28.6^γ_d).
+""" + MODES + """
+
+    Example:
+        >>> from monai_segloss.functional import exp_log_loss
+        >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
+        >>> print(f"{exp_log_loss(logits, labels, softmax=True, to_onehot_y=True):.4f}")
+        0.6533
+""", returns=HYBRID_RETURNS)
+
+combo_loss = loss_function(ComboOptions, _combo, "combo_loss", """
+    Combo loss: ``α·(β-weighted cross-entropy) + (1-α)·(1 - Dice)``.
+
+    Taghanaki S. A. et al., "Combo loss: handling input and output imbalance in multi-organ segmentation",
+    CMIG 2019. The first term is :func:`balanced_ce_loss` with a fixed β (``ce_beta``; β > 0.5 penalises false
+    negatives more), the second :func:`~monai_segloss.functional.dice_loss` on the same options; the paper's
+    ``-(1-α)·Dice`` differs by the constant 1-α. The cross-entropy is per channel (binary), also with
+    ``softmax=True`` (each channel's softmax probability against its one-hot target, as in the paper's multi-organ
+    setting).
+
+    Example:
+        >>> from monai_segloss.functional import combo_loss
+        >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{combo_loss(logits, target, sigmoid=True, alpha=0.5, ce_beta=0.5):.4f}")
+        0.1521
+""", returns=HYBRID_RETURNS)
+
+unified_focal_loss = loss_function(UnifiedFocalOptions, _unified_focal, "unified_focal_loss", """
+    Unified focal loss: ``λ·L_mF + (1-λ)·L_mFT``, symmetric or asymmetric.
+
+    Yeung M. et al., "Unified Focal loss: generalising Dice and cross entropy-based losses to handle class
+    imbalanced medical image segmentation", CMIG 2022 (equations as in the authors' reference implementation).
+    Classes are *rare* or *background*:
+
+    - categorical mode: the rare classes are the channel ids in ``rare_classes``, by default **every channel but
+      0** (channel 0 is the background).
+    - binary mode (``sigmoid=True`` or C = 1): each channel is a two-class problem whose **positive class is rare**
+      and whose negative class (1-p, 1-g) is the background.
+
+    With ``CE_c = -g_c·log p_c`` and the modified Tversky index ``mTI_c = TP/(TP + δ·FN + (1-δ)·FP)`` (smoothed):
+
+    - modified focal, per voxel summed over classes, mean over valid voxels (and channels in binary mode):
+      background ``(1-δ)·(1-p_c)^γ·CE_c``; rare ``δ·(1-p_c)^γ·CE_c`` (symmetric) or ``δ·CE_c`` (asymmetric: no
+      suppression of the rare class).
+    - modified focal Tversky, mean over classes: rare ``(1-mTI)^(1-γ)``; background ``(1-mTI)^(1-γ)`` (symmetric)
+      or ``1-mTI`` (asymmetric). In binary mode the unit of a channel is the mean of its two classes.
+
+    In the binary case the asymmetric variant is MONAI's ``AsymmetricUnifiedFocalLoss`` with its focal term summed
+    (not averaged) over the two classes, as in the reference implementation.
+""" + MODES + """
+
+    Example:
+        >>> from monai_segloss.functional import unified_focal_loss
+        >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
+        >>> print(f"{unified_focal_loss(logits, labels, softmax=True, to_onehot_y=True):.4f}")
+        0.1944
+""", returns=HYBRID_RETURNS)

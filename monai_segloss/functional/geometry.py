@@ -25,99 +25,80 @@ sum or mean. A mask that is empty or fills the image has no boundary: its map is
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..core.options import InputOptions, RegionOptions, parse_options
+from ..core import checks
+from ..core.options import InputOptions, RegionOptions, option
 from ..core.prepare import PreparedInput, prepare_input
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
-from ..geometry.distance import check_spacing, resolve_spacing, signed_distance
+from ..geometry.distance import resolve_spacing, signed_distance
 from ..geometry.instances import lesion_instances
+from .base import loss_function
+from .region import REGION_LOSSES, RegionKey
 
 __all__ = [
-    "GeometryOptions", "HausdorffOptions", "BoundaryOptions", "ShapeAwareOptions", "DistancePenalizedOptions",
+    "GeometryOptions", "HausdorffDTOptions", "BoundaryOptions", "ShapeAwareOptions", "DistancePenalizedCEOptions",
     "StructuralSimilarityOptions", "BlobOptions",
     "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
     "structural_similarity_loss", "blob_loss",
 ]
 
 
-def _number(name: str, value: Any, low: float = 0.0, allow_low: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < low or (value == low and not allow_low):
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_low else '>'} {low}, got {value!r}")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class GeometryOptions(InputOptions):
-    """``spacing``: voxel size in mm, one value per spatial dim or one for all; None (default) reads it from the
-    target's ``MetaTensor`` affine when there is one, else 1 mm."""
+    """Options of the distance losses: :class:`InputOptions` plus the voxel spacing."""
 
-    spacing: tuple[float, ...] | float | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "spacing", check_spacing(self.spacing))
+    spacing: float | Sequence[float] | None = option(
+        None, "voxel size in mm, one value per spatial dim (e.g. ``(0.8, 0.8, 3.0)``) or one for all; None reads it "
+              "per sample from the affine of ``target`` when it is a MONAI ``MetaTensor`` (else of ``distance``), "
+              "otherwise 1 mm.", checks.spacing)
 
 
 @dataclass(frozen=True)
-class HausdorffOptions(GeometryOptions):
-    """``alpha``: exponent of the distances (default 2, Karimi 2019)."""
+class HausdorffDTOptions(GeometryOptions):
+    """Options of :func:`hausdorff_dt_loss`."""
 
-    alpha: float = 2.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "alpha", _number("alpha", self.alpha, 0.0, allow_low=False))
+    alpha: float = option(2.0, "α > 0, exponent of the distances.", checks.number(0, low_open=True))
 
 
 @dataclass(frozen=True)
 class BoundaryOptions(GeometryOptions):
-    """No option of its own."""
+    """Options of :func:`boundary_loss` (only the common and geometry options)."""
 
 
 @dataclass(frozen=True)
 class ShapeAwareOptions(GeometryOptions):
-    """No option of its own."""
+    """Options of :func:`shape_aware_loss` (only the common and geometry options)."""
 
 
 @dataclass(frozen=True)
-class DistancePenalizedOptions(GeometryOptions):
-    """``penalty``: scale λ of the distance penalty, the weight is ``1 + λ·Φ`` (default 1)."""
+class DistancePenalizedCEOptions(GeometryOptions):
+    """Options of :func:`distance_penalized_ce_loss`."""
 
-    penalty: float = 1.0
+    penalty: float = option(1.0, "λ >= 0, scale of the distance penalty: the weight is ``1 + λ·Φ``.", checks.number(0))
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "penalty", _number("penalty", self.penalty))
+
+def _odd_window(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an odd int >= 3, got {value!r}")
+    if value < 3 or value % 2 == 0:
+        raise ValueError(f"{name} must be an odd int >= 3 (a 1-voxel window has no structure), got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
 class StructuralSimilarityOptions(InputOptions):
-    """``beta``: a voxel is selected when its structural error exceeds ``beta`` times the largest of its (sample,
-    class) (default 0.1); ``kernel_size``: odd side (>= 3) of the window of the local statistics (default 3); ``c4``:
-    stabiliser of the normalisation (default 0.01)."""
+    """Options of :func:`structural_similarity_loss`."""
 
-    beta: float = 0.1
-    kernel_size: int = 3
-    c4: float = 0.01
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        beta = _number("beta", self.beta)
-        if beta >= 1:
-            raise ValueError(f"beta must lie in [0, 1), got {beta}")
-        object.__setattr__(self, "beta", beta)
-        k = self.kernel_size
-        if isinstance(k, bool) or not isinstance(k, int) or k < 3 or k % 2 == 0:
-            raise ValueError(f"kernel_size must be an odd int >= 3 (a 1-voxel window has no structure), got {k!r}")
-        object.__setattr__(self, "c4", _number("c4", self.c4, 0.0, allow_low=False))
+    beta: float = option(0.1, "β in [0, 1): a voxel is selected when its structural error exceeds β times the "
+                              "largest of its (sample, class).", checks.number(0, 1, high_open=True))
+    kernel_size: int = option(3, "odd side (>= 3) of the window of the local statistics.", _odd_window)
+    c4: float = option(0.01, "C4 > 0, stabiliser of the normalisation.", checks.number(0, low_open=True))
 
 
 _INNER_FORBIDDEN = ("sigmoid", "softmax", "other_act", "to_onehot_y", "include_background", "exclude_channels",
@@ -126,39 +107,34 @@ _INNER_FORBIDDEN = ("sigmoid", "softmax", "other_act", "to_onehot_y", "include_b
 
 @dataclass(frozen=True)
 class BlobOptions(InputOptions):
-    """``region``: registry key of the inner region loss (default ``"dice"``); ``region_kwargs``: its own options
-    (e.g. ``{"alpha": 0.3, "beta": 0.7}`` for ``"tversky"``, or ``smooth_nr``/``smooth_dr``/``empty``), without the
-    input options, which the blob loss applies; ``global_weight`` α and ``lesion_weight`` β of
-    ``α·L_global + β·L_lesions`` (defaults 2 and 1, the paper's setting); ``fully_connected``: lesions are
-    26-connected in 3D (8 in 2D) when True (default), face-connected otherwise."""
+    """Options of :func:`blob_loss`."""
 
-    region: str = "dice"
-    region_kwargs: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
-    global_weight: float = 2.0
-    lesion_weight: float = 1.0
-    fully_connected: bool = True
+    region: RegionKey = option("dice", "key of the inner region loss L.")
+    region_kwargs: Mapping[str, Any] | None = option(
+        None, "options of L (e.g. ``{\"alpha\": 0.3, \"beta\": 0.7}`` for ``\"tversky\"``, or ``smooth_nr``, "
+              "``empty``), without the input options, which the blob loss applies.", checks.mapping, compare=False)
+    global_weight: float = option(2.0, "α >= 0, weight of the global term.", checks.number(0))
+    lesion_weight: float = option(1.0, "β >= 0, weight of the mean lesion term.", checks.number(0))
+    fully_connected: bool = option(True, "lesions are 26-connected in 3D (8 in 2D) when True, face-connected "
+                                         "otherwise.")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        from ..losses.registry import loss_class
-
-        try:
-            cls = loss_class(self.region)
-        except ValueError as err:
-            raise ValueError(f"region must name a registered region loss: {err}") from err
-        opts_cls = getattr(cls, "options_cls", None)
-        if opts_cls is None or not issubclass(opts_cls, RegionOptions):
-            raise ValueError(f"region must name a registered region loss (dice, tversky, …), got {self.region!r}")
-        kw = dict(self.region_kwargs or {})
+    def validate(self) -> None:
+        super().validate()
+        kw = self.region_kwargs or {}
         bad = sorted(set(kw) & set(_INNER_FORBIDDEN))
         if bad:
             raise ValueError(f"region_kwargs must not set {bad}: the blob loss applies the input options itself")
-        parse_options(opts_cls, kw, f"region_kwargs of {self.region!r}")  # validates the inner options now
-        object.__setattr__(self, "region_kwargs", kw)
-        object.__setattr__(self, "global_weight", _number("global_weight", self.global_weight))
-        object.__setattr__(self, "lesion_weight", _number("lesion_weight", self.lesion_weight))
-        if not isinstance(self.fully_connected, bool):
-            raise TypeError(f"fully_connected must be a bool, got {self.fully_connected!r}")
+        self.inner_options()  # validates the inner options now
+
+    def inner_options(self) -> RegionOptions:
+        """The options of the inner region loss: ``region_kwargs`` and ``reduction="none"`` (it is called on
+        probabilities and one-hot targets that the blob loss prepared). Validated once, then cached."""
+        inner = self.__dict__.get("_inner")
+        if inner is None:
+            inner = REGION_LOSSES[self.region].options_cls.parse({**(self.region_kwargs or {}), "reduction": "none"},
+                                                                 f"region_kwargs of {self.region!r}")
+            self.__dict__["_inner"] = inner
+        return inner  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------------ shared helpers
@@ -268,7 +244,7 @@ def _inner_contour(m: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------ the losses
 
-def _hausdorff_dt(input, target, mask, o: HausdorffOptions, distance=None) -> torch.Tensor:
+def _hausdorff_dt(input, target, mask, o: HausdorffDTOptions, distance=None) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     spacings = _spacings(o, prep, target, distance)
     p = prep.keep(prep.probs())
@@ -314,7 +290,7 @@ def _shape_aware(input, target, mask, o: ShapeAwareOptions, distance=None) -> to
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=_ce_count(prep, loss))
 
 
-def _distance_penalized_ce(input, target, mask, o: DistancePenalizedOptions, distance=None) -> torch.Tensor:
+def _distance_penalized_ce(input, target, mask, o: DistancePenalizedCEOptions, distance=None) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     spacings = _spacings(o, prep, target, distance)
     g = prep.keep(prep.target_onehot())
@@ -367,16 +343,18 @@ _BLOB_CHUNK = 1 << 23  # voxels per batch of lesion units given to the inner los
 
 
 def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
-    from ..losses.registry import loss_class
-
     prep = prepare_input(input, target, o, mask)
     p = prep.keep(prep.probs())
     g = prep.keep(prep.target_onehot())
     b, k = p.shape[:2]
-    inner = loss_class(o.region)(**o.region_kwargs, reduction="none")
+    inner_fn, inner_options = REGION_LOSSES[o.region], o.inner_options()
+
+    def inner(p: torch.Tensor, g: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return inner_fn.apply(p, g, mask, inner_options)
+
     valid = prep.valid
     vmask = None if valid is None else valid.unsqueeze(1)
-    global_term = inner(p, g, mask=vmask)  # (B, K)
+    global_term = inner(p, g, vmask)  # (B, K)
     if instances is None:
         inst = lesion_instances(_valid_masks(prep, g).flatten(0, 1), o.fully_connected).view(g.shape).long()
     else:
@@ -405,7 +383,7 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
         # accumulates with parallel atomic adds on CPU (not bitwise reproducible); index_select's is an index_add
         pl = p.flatten(0, 1).index_select(0, flat).unsqueeze(1)
         gl = g.flatten(0, 1).index_select(0, flat).unsqueeze(1)
-        per_lesion = inner(pl, gl, mask=keep.unsqueeze(1))[:, 0]
+        per_lesion = inner(pl, gl, keep.unsqueeze(1))[:, 0]
         sums = sums + torch.zeros(b * k, dtype=p.dtype, device=p.device).index_add(0, flat, per_lesion).view(b, k)
         counts = counts + torch.bincount(flat, minlength=b * k).view(b, k).to(p.dtype)
     lesion_term = torch.where(counts > 0, sums / counts.clamp_min(1), global_term)
@@ -416,53 +394,140 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------ public forms
 
-def hausdorff_dt_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                      distance: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """Distance-transform Hausdorff loss ``mean((p - g)² · (d_g^α + d_p^α))`` (Karimi 2019), distances in mm.
+_DISTANCE = (("distance", "Tensor | None",
+              "precomputed level sets φ of the target classes (signed distances in mm, the innermost foreground "
+              "layer at 0), ``(B, C, *S)`` or ``(B, K, *S)`` for the kept channels, as made by "
+              "``monai_segloss.SignedDistanceMapd``; taken as given, so build them from the same target, spacing "
+              "and ignored voxels. None (default) computes them on the fly with SimpleITK."),)
 
-    ``d_g``/``d_p``: distance of each voxel to the nearest voxel of the other class in the target / the prediction
-    thresholded at 0.5. Options: :class:`HausdorffOptions`. See :class:`monai_segloss.HausdorffDistanceLoss`.
-    """
-    return _hausdorff_dt(input, target, mask, parse_options(HausdorffOptions, options, "hausdorff_dt_loss"),
-                         distance)
+_VOXEL_RETURNS = """
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; ``(B, K, *S)`` voxel terms for ``"none"`` (0 at ignored voxels).
+"""
 
+hausdorff_dt_loss = loss_function(HausdorffDTOptions, _hausdorff_dt, "hausdorff_dt_loss", """
+    Distance-transform Hausdorff loss: ``mean_v (p - g)² · (d_g^α + d_p^α)``.
 
-def boundary_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                  distance: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """Boundary loss ``mean(φ_g · p)`` (Kervadec 2019), φ_g the target's level set in mm (negative inside).
+    Karimi D. & Salcudean S. E., "Reducing the Hausdorff distance in medical image segmentation with convolutional
+    neural networks", IEEE TMI 39(2), 2020 (arXiv 2019). ``d_g`` (``d_p``) is the distance in mm of each voxel to the
+    nearest voxel of the other class in the target (in the prediction thresholded at 0.5, detached); an empty or full
+    mask gives ``d = 0``, so an empty target is scored by ``(p - g)²·d_p^α`` alone, and a prediction and target both
+    without boundary give 0. The mean runs over valid voxels and kept channels.
 
-    Options: :class:`BoundaryOptions`. See :class:`monai_segloss.SurfaceBoundaryLoss`.
-    """
-    return _boundary(input, target, mask, parse_options(BoundaryOptions, options, "boundary_loss"), distance)
+    With ``spacing`` 1 this is ``monai.losses.HausdorffDTLoss`` on shared options (``reduction="mean"``; MONAI's
+    default ``include_background`` is False, ours True). With another spacing the distances are in mm where MONAI,
+    which knows no spacing, keeps voxel units: e.g. spacing 2 in every axis with α = 2 gives 4 × MONAI's value, and
+    an anisotropic spacing changes which voxel is nearest.
 
+    Example:
+        >>> from monai_segloss.functional import hausdorff_dt_loss
+        >>> probs, target = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{hausdorff_dt_loss(probs, target):.4f}")
+        0.0240
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
 
-def shape_aware_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                     distance: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """Shape-aware loss ``(1 + E)·CE`` (Jadon 2020), E the mean distance (mm) of the predicted contour to the target
-    contour per (sample, class). Options: :class:`ShapeAwareOptions`. See :class:`monai_segloss.ShapeAwareLoss`."""
-    return _shape_aware(input, target, mask, parse_options(ShapeAwareOptions, options, "shape_aware_loss"), distance)
+boundary_loss = loss_function(BoundaryOptions, _boundary, "boundary_loss", """
+    Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
+    Kervadec H. et al., "Boundary loss for highly unbalanced segmentation", MIDL 2019 / MedIA 2021. φ_g is the
+    distance to the nearest foreground voxel outside the target and minus (the distance to the nearest background
+    voxel - δ) inside, δ the smallest spacing, so the innermost layer of the target is 0. An empty or all-foreground
+    target has no boundary: φ = 0, the (sample, class) contributes 0 (pair the loss with a region loss, as the
+    paper does; see :class:`monai_segloss.LinearRamp`). The loss is not bounded below by 0: its minimum, reached by
+    the perfect prediction, is ``mean(φ_g · g) <= 0``.
 
-def distance_penalized_ce_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                               distance: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """Distance-map-penalised cross-entropy ``(1 + λ·Φ)·CE`` (Calivà 2019), Φ the inverted, normalised distance to
-    the target boundary. Options: :class:`DistancePenalizedOptions`. See
-    :class:`monai_segloss.DistancePenalizedCELoss`."""
-    return _distance_penalized_ce(input, target, mask, parse_options(DistancePenalizedOptions, options,
-                                                                     "distance_penalized_ce_loss"), distance)
+    With ``spacing`` 1 this equals ``monai.losses.BoundaryLoss`` on shared options (``reduction="mean"``: the sum
+    over voxels divided by their number, averaged over samples and channels). With another spacing the map is in
+    mm and the inner offset is δ (MONAI, which knows no spacing, uses voxel units and an offset of 1).
 
+    Speed: the loss is linear in p, so under softmax (with ``reduction`` ``"mean"``/``"sum"``) it is one fused
+    softmax-and-product with a closed-form backward; with φ precomputed by
+    :class:`~monai_segloss.SignedDistanceMapd` a step costs about one softmax forward and backward.
 
-def structural_similarity_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                               **options) -> torch.Tensor:
-    """Structural similarity loss (Zhao 2019): cross-entropy weighted by the structural error ``e`` on the voxels
-    where ``e > β·max e``, averaged over those voxels. Options: :class:`StructuralSimilarityOptions`. See
-    :class:`monai_segloss.StructuralSimilarityLoss`."""
-    return _structural_similarity(input, target, mask, parse_options(StructuralSimilarityOptions, options,
-                                                                     "structural_similarity_loss"))
+    Example:
+        >>> from monai_segloss.functional import boundary_loss
+        >>> probs, target = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{boundary_loss(probs, target):.4f}")  # φ = (1, 0, 0, 1, 2): (0.1) / 5
+        0.0200
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
 
+shape_aware_loss = loss_function(ShapeAwareOptions, _shape_aware, "shape_aware_loss", """
+    Shape-aware loss: ``(1 + E_{b,c}) · CE`` per voxel.
 
-def blob_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-              instances: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """Blob loss ``α·L(global) + β·mean_lesions L(lesion, other lesions masked out)`` (Kofler 2023), L a registered
-    region loss. Options: :class:`BlobOptions`. See :class:`monai_segloss.BlobLoss`."""
-    return _blob(input, target, mask, parse_options(BlobOptions, options, "blob_loss"), instances)
+    Jadon S., "A survey of loss functions for semantic segmentation", CIBCB 2020 (after Hayder Z. et al., "Boundary-
+    aware instance segmentation", CVPR 2017): the cross-entropy is weighted by ``E``, the average Euclidean distance
+    (mm) of the points of the predicted contour to the target contour. Here, per (sample, class), the predicted
+    contour is the set of voxels of ``p > 0.5`` with a face neighbour outside it, and the distance of a voxel to the
+    target contour is ``|φ_g|`` (the boundary-loss level set, 0 on the innermost target layer); E is detached. A
+    prediction or target without boundary (empty or full) gives E = 0, i.e. plain cross-entropy.
+
+    The cross-entropy is categorical (``-Σ_c g_c log p_c``, mean over valid voxels) with ``softmax=True`` or a label
+    map, and binary per channel otherwise (mean over valid voxels and kept channels), from logits when an activation
+    is set.
+
+    Example:
+        >>> from monai_segloss.functional import shape_aware_loss
+        >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{shape_aware_loss(logits, target, sigmoid=True):.4f}")
+        0.4993
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
+
+distance_penalized_ce_loss = loss_function(
+    DistancePenalizedCEOptions, _distance_penalized_ce, "distance_penalized_ce_loss", """
+    Distance-map-penalised cross-entropy: ``(1 + λ·Φ) · CE`` per voxel.
+
+    Calivà F. et al., "Distance map loss penalty term for semantic segmentation", MIDL 2019. Φ is the inverted
+    distance map of the target, normalised per (sample, class): ``Φ = 1 - d / max d`` with ``d = |φ_g|`` the
+    distance (mm) to the target boundary (the boundary-loss level set: distance to the nearest target voxel outside,
+    to the innermost target layer inside), so voxels at the boundary weigh ``1 + λ`` and the farthest ones 1. A
+    target without boundary (empty or full) gives Φ = 0: plain cross-entropy. The cross-entropy is as in
+    :func:`shape_aware_loss` (categorical with softmax or a label map, binary per channel otherwise).
+
+    Example:
+        >>> from monai_segloss.functional import distance_penalized_ce_loss
+        >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{distance_penalized_ce_loss(logits, target, sigmoid=True, penalty=1.0):.4f}")
+        0.5198
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
+
+structural_similarity_loss = loss_function(
+    StructuralSimilarityOptions, _structural_similarity, "structural_similarity_loss", """
+    Structural similarity loss: ``(1/M) Σ_{v,c} f_{v,c} e_{v,c} CE_{v,c}``.
+
+    Zhao S. et al., "Correlation maximized structural similarity loss for semantic segmentation", arXiv 2019. With
+    local means μ and standard deviations σ over a ``kernel_size`` window (valid voxels only), the structural error
+    is ``e = |(g - μ_g)/(σ_g + C4) - (p - μ_p)/(σ_p + C4)|`` (differentiable in p, so the gradient also aligns the
+    local structure of p with that of g), ``f = [e > β · max e]`` selects the voxels of large error per (sample,
+    class), and M is the number of selected (voxel, class) pairs. The cross-entropy is as in
+    :func:`shape_aware_loss`. A perfect prediction has e = 0 and CE = 0.
+
+    Example:
+        >>> from monai_segloss.functional import structural_similarity_loss
+        >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{structural_similarity_loss(logits, target, sigmoid=True):.4f}")
+        0.7918
+""", returns=_VOXEL_RETURNS)
+
+blob_loss = loss_function(BlobOptions, _blob, "blob_loss", """
+    Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
+
+    Kofler F. et al., "blob loss: instance imbalance aware loss functions for semantic segmentation", IPMI 2023.
+    L is a region loss (``region``, default Dice). The lesions are the connected components of the target of each
+    kept class (26-connected in 3D); lesion n is scored with every *other* lesion of its class masked out, so each
+    lesion counts once in the mean whatever its size. A (sample, class) without lesion falls back to the global
+    term: its lesion term is ``L(p, g)``.
+
+    Example:
+        >>> from monai_segloss.functional import blob_loss
+        >>> probs = torch.tensor([[[0.9, 0.8, 0.0, 0.0, 0.1, 0.0]]])  # finds the large lesion, misses the small
+        >>> target = torch.tensor([[[1.0, 1.0, 0.0, 0.0, 1.0, 0.0]]])
+        >>> print(f"{blob_loss(probs, target):.4f}")
+        0.9496
+""", maps=(("instances", "Tensor | None",
+            "precomputed lesion labels ``(B, C, *S)`` (or ``(B, K, *S)``), int, as made by "
+            "``monai_segloss.LesionInstancesd``; None (default) labels the connected components on the fly with "
+            "SimpleITK. In a MONAI trainer pass them with ``monai_segloss.BatchMapsHandler({\"instances\": "
+            "\"label_instances\"})``."),), returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"``.
+""")

@@ -6,119 +6,93 @@ Every function takes ``(input, target, mask=None, **options)``; the options are 
 
 from __future__ import annotations
 
-import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from ..core.options import RegionOptions, parse_options
+from ..core import checks
+from ..core.options import RegionOptions, option
 from ..core.prepare import prepare_input
 from ..core.reduce import reduce_units, safe_ratio
 from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, tversky_index
 from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
+from .base import LossFunction, loss_function
 
 __all__ = [
     "DiceOptions", "JaccardOptions", "GeneralizedDiceOptions", "TverskyOptions", "FocalTverskyOptions",
     "LogCoshDiceOptions", "SensitivitySpecificityOptions",
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss",
-    "log_cosh_dice_loss", "sensitivity_specificity_loss", "region_loss",
+    "log_cosh_dice_loss", "sensitivity_specificity_loss", "region_loss", "scored_only", "REGION_LOSSES",
+    "REGION_RETURNS", "W_TYPES", "RegionKey",
 ]
 
 
-def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
-    return float(value)
+REGION_RETURNS = """
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` with K kept channels (``(K,)`` with
+        ``batch=True``), 0 where a unit does not count (no valid voxel, or skipped as empty).
+"""
 
-
-def _flag(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
+_NON_NEGATIVE = checks.number(0)
 
 
 @dataclass(frozen=True)
 class DiceOptions(RegionOptions):
-    """``squared_pred``: Σp² and Σg² in the denominator (default False); ``jaccard``: MONAI's soft Jaccard form
-    instead of Dice (default False)."""
+    """Options of :func:`dice_loss`."""
 
-    squared_pred: bool = False
-    jaccard: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _flag("squared_pred", self.squared_pred)
-        _flag("jaccard", self.jaccard)
+    squared_pred: bool = option(False, "use Σp² + Σg² as the denominator (the V-Net form).")
+    jaccard: bool = option(False, "score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead.")
 
 
 @dataclass(frozen=True)
 class JaccardOptions(RegionOptions):
-    """``squared_pred``: Σp² and Σg² in the denominator (default False)."""
+    """Options of :func:`jaccard_loss`."""
 
-    squared_pred: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _flag("squared_pred", self.squared_pred)
+    squared_pred: bool = option(False, "use Σp² and Σg² in the denominator.")
 
 
 @dataclass(frozen=True)
-class LogCoshDiceOptions(JaccardOptions):
-    """``squared_pred``: Σp² and Σg² in the Dice denominator (default False)."""
+class LogCoshDiceOptions(RegionOptions):
+    """Options of :func:`log_cosh_dice_loss`."""
+
+    squared_pred: bool = option(False, "use Σp² + Σg² as the Dice denominator.")
 
 
-W_TYPES = ("square", "simple", "uniform")
+WType = Literal["square", "simple", "uniform"]
+W_TYPES: tuple[str, ...] = typing.get_args(WType)
 
 
 @dataclass(frozen=True)
 class GeneralizedDiceOptions(RegionOptions):
-    """``w_type``: Sudre's class weights, ``"square"`` 1/(Σg)² (default), ``"simple"`` 1/Σg or ``"uniform"`` 1."""
+    """Options of :func:`generalized_dice_loss`."""
 
-    w_type: str = "square"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.w_type not in W_TYPES:
-            raise ValueError(f"w_type must be one of {W_TYPES}, got {self.w_type!r}")
+    w_type: WType = option("square", "Sudre's class weights: ``\"square\"`` 1/(Σg)², ``\"simple\"`` 1/Σg, "
+                                     "``\"uniform\"`` 1.")
 
 
 @dataclass(frozen=True)
 class TverskyOptions(RegionOptions):
-    """``alpha``: weight of false positives (default 0.3); ``beta``: weight of false negatives (default 0.7)."""
+    """Options of :func:`tversky_loss`."""
 
-    alpha: float = 0.3
-    beta: float = 0.7
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "alpha", _positive("alpha", self.alpha, allow_zero=True))
-        object.__setattr__(self, "beta", _positive("beta", self.beta, allow_zero=True))
+    alpha: float = option(0.3, "α, weight of the false positives.", _NON_NEGATIVE)
+    beta: float = option(0.7, "β, weight of the false negatives (β > α favours recall).", _NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
 class FocalTverskyOptions(TverskyOptions):
-    """``gamma``: focal parameter γ, the loss per class is (1 - TI)^(1/γ) (default 4/3)."""
+    """Options of :func:`focal_tversky_loss`."""
 
-    gamma: float = 4.0 / 3.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "gamma", _positive("gamma", self.gamma))
+    gamma: float = option(4.0 / 3.0, "γ > 0; the loss per unit is (1 - TI)^(1/γ).", checks.number(0, low_open=True))
 
 
 @dataclass(frozen=True)
 class SensitivitySpecificityOptions(RegionOptions):
-    """``r``: weight of the sensitivity term, in [0, 1] (default 0.05)."""
+    """Options of :func:`sensitivity_specificity_loss`."""
 
-    r: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        r = _positive("r", self.r, allow_zero=True)
-        if r > 1:
-            raise ValueError(f"r must lie in [0, 1], got {r}")
-        object.__setattr__(self, "r", r)
+    r: float = option(0.05, "r in [0, 1], weight of the sensitivity term.", checks.number(0, 1))
 
 
 def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, opts: RegionOptions,
@@ -133,11 +107,18 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     """
     prep = prepare_input(input, target, opts, mask)
     st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed)
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
-    if transform is not None:
-        fp_rate = transform(fp_rate)
+    fp_rate = None
+    if opts.empty == "fp":
+        fp_rate = safe_ratio(st.fp, st.n, 0.0)
+        if transform is not None:
+            fp_rate = transform(fp_rate)
     return reduce_units(per_unit(scored_only(st, opts.empty)), opts.reduction, weight=prep.weight,
-                        present=st.present, empty=st.empty, policy=opts.empty, fp_rate=fp_rate)
+                        present=st.present, empty=_empty_if_used(st, opts.empty), policy=opts.empty, fp_rate=fp_rate)
+
+
+def _empty_if_used(st: RegionStats, policy: str) -> torch.Tensor | None:
+    """The units with no target voxel when the policy reads them (``"skip"``, ``"fp"``), else None."""
+    return None if policy == "smooth" else st.empty
 
 
 def scored_only(st: RegionStats, policy: str) -> RegionStats:
@@ -147,12 +128,14 @@ def scored_only(st: RegionStats, policy: str) -> RegionStats:
     denominator is tiny without being 0 (``smooth_dr=0`` and a predicted mass of 1e-32) has an infinite local
     derivative there, and 0·inf is NaN. Zero statistics give a 0/0 score, which ``safe_ratio`` handles.
     """
-    drop = ~st.present
+    if st.all_present and policy == "smooth":
+        return st
+    drop = None if st.all_present else ~st.present
     if policy in ("skip", "fp"):
-        drop = drop | st.empty
+        drop = st.empty if drop is None else drop | st.empty
     zero = torch.zeros((), dtype=st.tp.dtype, device=st.tp.device)
     return RegionStats(tp=torch.where(drop, zero, st.tp), psum=torch.where(drop, zero, st.psum),
-                       gsum=torch.where(drop, zero, st.gsum), n=st.n)
+                       gsum=torch.where(drop, zero, st.gsum), n=st.n, all_present=st.all_present)
 
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
@@ -203,10 +186,11 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
         w = w * prep.weight
     numer = 2 * (w * st.tp).sum(-1) + o.smooth_nr
     denom = (w * (st.psum + st.gsum)).sum(-1) + o.smooth_dr
-    loss = 1 - safe_ratio(numer, denom)
-    fp_rate = safe_ratio(st.fp, st.n, 0.0).mean(-1)
-    return reduce_units(loss, o.reduction, present=st.n.amax(-1) > 0, empty=st.empty.all(-1), policy=o.empty,
-                        fp_rate=fp_rate)
+    loss = 1 - safe_ratio(numer, denom, nonzero=o.smooth_dr > 0)
+    fp_rate = safe_ratio(st.fp, st.n, 0.0).mean(-1) if o.empty == "fp" else None
+    present = None if st.all_present else st.n.amax(-1) > 0
+    empty = None if o.empty == "smooth" else st.empty.all(-1)
+    return reduce_units(loss, o.reduction, present=present, empty=empty, policy=o.empty, fp_rate=fp_rate)
 
 
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
@@ -217,59 +201,131 @@ def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptio
     gsum, n = st.gsum, st.n
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
     # perfect prediction
-    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0)
-    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0)
+    positive = o.smooth_dr > 0
+    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0, nonzero=positive)
+    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0, nonzero=positive)
     loss = o.r * sens + (1 - o.r) * spec
-    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=st.empty, policy=o.empty,
-                        fp_rate=safe_ratio(st.fp, n, 0.0))
+    fp_rate = safe_ratio(st.fp, n, 0.0) if o.empty == "fp" else None
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present,
+                        empty=_empty_if_used(st, o.empty), policy=o.empty, fp_rate=fp_rate)
 
 
 # ---------------------------------------------------------------- public functional forms
 
-def dice_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-              **options) -> torch.Tensor:
-    """Soft Dice loss ``1 - (2TP + s_nr)/(2TP + FP + FN + s_dr)`` per unit (Milletari 2016).
+dice_loss = loss_function(DiceOptions, _dice, "dice_loss", """
+    Soft Dice loss, per (sample, class): ``1 - (2TP + s_nr) / (2TP + FP + FN + s_dr)``.
 
-    Options: :class:`DiceOptions` (``squared_pred``, ``jaccard``) and the common region options. See
-    :class:`monai_segloss.SoftDiceLoss`.
-    """
-    return _dice(input, target, mask, parse_options(DiceOptions, options, "dice_loss"))
+    Milletari F. et al., "V-Net: Fully convolutional neural networks for volumetric medical image segmentation",
+    3DV 2016. Same quantity as ``monai.losses.DiceLoss`` on shared options (parity tested).
 
+    Example:
+        >>> from monai_segloss.functional import dice_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{dice_loss(probs, target):.4f}")  # TP = 1.7, FP = FN = 0.3: 1 - 3.4 / 4
+        0.1500
+""", returns=REGION_RETURNS)
 
-def jaccard_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                 **options) -> torch.Tensor:
-    """Soft Jaccard loss in MONAI's form ``1 - (2TP + s_nr)/(2(TP + FP + FN) + s_dr)`` (Rahman 2016)."""
-    return _jaccard(input, target, mask, parse_options(JaccardOptions, options, "jaccard_loss"))
+jaccard_loss = loss_function(JaccardOptions, _jaccard, "jaccard_loss", """
+    Soft Jaccard (IoU) loss in MONAI's form, per unit: ``1 - (2TP + s_nr) / (2(TP + FP + FN) + s_dr)``, which is
+    ``1 - TP / (TP + FP + FN)`` unsmoothed.
 
+    Rahman M. A. & Wang Y., "Optimizing intersection-over-union in deep neural networks for image segmentation",
+    ISVC 2016. Same quantity as ``monai.losses.DiceLoss(jaccard=True)``.
 
-def generalized_dice_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                          **options) -> torch.Tensor:
-    """Generalised Dice loss with Sudre's class weights (Sudre 2017), one value per sample."""
-    return _generalized_dice(input, target, mask, parse_options(GeneralizedDiceOptions, options,
-                                                                "generalized_dice_loss"))
+    Example:
+        >>> from monai_segloss.functional import jaccard_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{jaccard_loss(probs, target):.4f}")  # 1 - 1.7 / (1.7 + 0.3 + 0.3)
+        0.2609
+""", returns=REGION_RETURNS)
 
+generalized_dice_loss = loss_function(GeneralizedDiceOptions, _generalized_dice, "generalized_dice_loss", """
+    Generalised Dice loss, per sample (or once with ``batch=True``):
+    ``1 - (2 Σ_c w_c TP_c + s_nr) / (Σ_c w_c (Σp_c + Σg_c) + s_dr)``.
 
-def tversky_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                 **options) -> torch.Tensor:
-    """Tversky loss ``1 - (TP + s_nr)/(TP + α·FP + β·FN + s_dr)`` per unit (Salehi 2017)."""
-    return _tversky(input, target, mask, parse_options(TverskyOptions, options, "tversky_loss"))
+    Sudre C. H. et al., "Generalised Dice overlap as a deep learning loss function for highly unbalanced
+    segmentations", DLMIA 2017. Same quantity as ``monai.losses.GeneralizedDiceLoss``. A class with no target
+    voxel gets the largest weight of its sample, as in MONAI; ``weight`` multiplies the Sudre weights.
 
+    The unit of reduction and of the ``empty`` policy is the sample: ``"none"`` gives ``(B,)`` (a 0-d tensor with
+    ``batch=True``), and a sample is empty when no kept class has a target voxel (its ``"fp"`` score is the mean
+    false-positive rate of its classes).
 
-def focal_tversky_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                       **options) -> torch.Tensor:
-    """Focal Tversky loss ``(1 - TI)^(1/γ)`` per unit (Abraham & Khan 2019)."""
-    return _focal_tversky(input, target, mask, parse_options(FocalTverskyOptions, options, "focal_tversky_loss"))
+    Example:
+        >>> from monai_segloss.functional import generalized_dice_loss
+        >>> logits = torch.tensor([[[3.0, 2.0, -1.0, -2.0, 0.0, 1.0], [-3.0, -2.0, 1.0, 2.0, 0.0, -1.0]]])
+        >>> labels = torch.tensor([[[0, 0, 1, 1, 1, 0]]])  # (B=1, 1, 6 voxels)
+        >>> print(f"{generalized_dice_loss(logits, labels, softmax=True, to_onehot_y=True):.4f}")
+        0.1295
+""", returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B,)`` (a 0-d tensor with ``batch=True``), 0 where a
+        sample does not count.
+""")
 
+tversky_loss = loss_function(TverskyOptions, _tversky, "tversky_loss", """
+    Tversky loss, per unit: ``1 - (TP + s_nr) / (TP + α·FP + β·FN + s_dr)``.
 
-def log_cosh_dice_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                       **options) -> torch.Tensor:
-    """Log-cosh Dice loss ``log(cosh(1 - Dice))`` per unit (Jadon 2020)."""
-    return _log_cosh_dice(input, target, mask, parse_options(LogCoshDiceOptions, options, "log_cosh_dice_loss"))
+    Salehi S. S. M. et al., "Tversky loss function for image segmentation using 3D fully convolutional deep
+    networks", MLMI 2017. Same quantity as ``monai.losses.TverskyLoss`` (whose defaults are α = β = 0.5).
 
+    Example:
+        >>> from monai_segloss.functional import tversky_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{tversky_loss(probs, target, alpha=0.3, beta=0.7):.4f}")  # 1 - 1.7 / (1.7 + 0.09 + 0.21)
+        0.1500
+""", returns=REGION_RETURNS)
 
-def sensitivity_specificity_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                                 **options) -> torch.Tensor:
-    """Sensitivity-specificity loss (Brosch 2015) per unit:
-    ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)`` (``smooth_nr`` is not used)."""
-    return _sensitivity_specificity(input, target, mask, parse_options(SensitivitySpecificityOptions, options,
-                                                                       "sensitivity_specificity_loss"))
+focal_tversky_loss = loss_function(FocalTverskyOptions, _focal_tversky, "focal_tversky_loss", """
+    Focal Tversky loss, per unit: ``(1 - TI)^(1/γ)`` with TI the Tversky index.
+
+    Abraham N. & Khan N. M., "A novel focal Tversky loss function with improved attention U-Net for lesion
+    segmentation", ISBI 2019. With γ > 1 the exponent is below 1: poorly segmented (small) structures keep a
+    large gradient. Near TI = 1 the power is continued linearly below 1e-12 so the gradient stays finite.
+
+    Example:
+        >>> from monai_segloss.functional import focal_tversky_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{focal_tversky_loss(probs, target, gamma=4 / 3):.4f}")  # 0.15 ** 0.75
+        0.2410
+""", returns=REGION_RETURNS)
+
+log_cosh_dice_loss = loss_function(LogCoshDiceOptions, _log_cosh_dice, "log_cosh_dice_loss", """
+    Log-cosh Dice loss, per unit: ``log(cosh(1 - Dice))``.
+
+    Jadon S., "A survey of loss functions for semantic segmentation", CIBCB 2020. A smoothed Dice loss in
+    [0, log cosh 1 ≈ 0.434].
+
+    Example:
+        >>> from monai_segloss.functional import log_cosh_dice_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{log_cosh_dice_loss(probs, target):.4f}")  # log(cosh(0.15))
+        0.0112
+""", returns=REGION_RETURNS)
+
+sensitivity_specificity_loss = loss_function(
+    SensitivitySpecificityOptions, _sensitivity_specificity, "sensitivity_specificity_loss", """
+    Sensitivity-specificity loss, per unit: ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)``.
+
+    Brosch T. et al., "Deep convolutional encoder networks for multiple sclerosis lesion segmentation",
+    MICCAI 2015. The first term is the mean squared error over the target voxels (sensitivity), the second over
+    the background (specificity); a small ``r`` counters the imbalance of lesion segmentation. Both terms are error
+    rates (0 at best), so ``smooth_nr`` is not used: a numerator smoothing would score a class with no target voxel
+    as a full error even for a perfect prediction.
+
+    Example:
+        >>> from monai_segloss.functional import sensitivity_specificity_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{sensitivity_specificity_loss(probs, target, r=0.5):.4f}")  # 0.5·0.05/2 + 0.5·0.05/2
+        0.0250
+""", returns=REGION_RETURNS)
+
+RegionKey = Literal["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
+                    "sensitivity_specificity"]
+
+REGION_LOSSES: dict[str, LossFunction] = {
+    fn.__name__.removesuffix("_loss"): fn
+    for fn in (dice_loss, jaccard_loss, generalized_dice_loss, tversky_loss, focal_tversky_loss, log_cosh_dice_loss,
+               sensitivity_specificity_loss)
+}
+"""The region losses by registry key (what the blob loss's ``region`` option names; ``RegionKey`` lists them)."""

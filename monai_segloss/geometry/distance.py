@@ -37,9 +37,9 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ..core.options import float_sequence
+from ..core import checks
 
-__all__ = ["KINDS", "signed_distance", "resolve_spacing", "spacing_from_affine", "check_spacing", "default_num_threads"]
+__all__ = ["KINDS", "signed_distance", "resolve_spacing", "spacing_from_affine", "default_num_threads"]
 
 Spacing = tuple[float, ...]
 
@@ -47,29 +47,6 @@ Spacing = tuple[float, ...]
 def default_num_threads() -> int:
     """SimpleITK's global default number of threads (``sitk.ProcessObject.SetGlobalDefaultNumberOfThreads``)."""
     return max(1, int(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()))
-
-
-def check_spacing(spacing: Any, ndim: int | None = None, name: str = "spacing") -> Spacing | None:
-    """Validate a spacing argument: None, a positive number or 1-sequence (isotropic), or a sequence of positive
-    numbers, one per spatial dim. Returns a tuple (of length ``ndim`` when ``ndim`` is given), or None.
-    """
-    if spacing is None:
-        return None
-    if isinstance(spacing, torch.Tensor) and spacing.ndim == 0:
-        spacing = spacing.item()
-    scalar = isinstance(spacing, (int, float)) and not isinstance(spacing, bool)
-    if scalar:
-        values: tuple[float, ...] = (float(spacing),) * (ndim or 1)
-    else:
-        values = float_sequence(name, spacing, "None, a positive number or a sequence of positive numbers (mm per "
-                                "voxel along each spatial axis)")
-    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-        raise ValueError(f"{name} values must be finite and > 0, got {values}")
-    if ndim is not None and len(values) == 1:  # one value for every axis
-        return values * ndim
-    if ndim is not None and not scalar and len(values) != ndim:
-        raise ValueError(f"{name} must have one value per spatial dim ({ndim}), got {len(values)}: {values}")
-    return values
 
 
 def spacing_from_affine(affine: torch.Tensor | np.ndarray, ndim: int) -> Spacing:
@@ -96,7 +73,7 @@ def resolve_spacing(spacing: Spacing | None, batch: int, ndim: int, *carriers: A
     """The spacing of each sample: ``spacing`` when given (one value per spatial dim, or one for all), else read from
     the affine of the first ``carriers`` entry that is a MONAI ``MetaTensor`` (per sample when batched), else 1 mm.
     """
-    sp = check_spacing(spacing, ndim)
+    sp = checks.spacing("spacing", spacing, ndim)
     if sp is not None:
         if len(sp) == 1 and ndim > 1:
             sp = sp * ndim
@@ -388,14 +365,14 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
     n, shape = masks.shape[0], tuple(masks.shape[1:])
     ndim = len(shape)
     if spacing is None or (len(spacing) > 0 and not isinstance(spacing[0], (Sequence, torch.Tensor, np.ndarray))):
-        one = check_spacing(spacing, ndim) or (1.0,) * ndim
+        one = checks.spacing("spacing", spacing, ndim) or (1.0,) * ndim
         if len(one) == 1 and ndim > 1:
             one = one * ndim
         spacings = [one] * n
     else:
         if len(spacing) != n:
             raise ValueError(f"spacing must be one tuple or one per mask ({n}), got {len(spacing)}")
-        spacings = [check_spacing(s, ndim) for s in spacing]
+        spacings = [checks.spacing("spacing", s, ndim) for s in spacing]
     deltas = [min(s) for s in spacings]
     device = masks.device
     m = masks.detach().to("cpu")

@@ -22,7 +22,8 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
-from .distance import check_spacing, resolve_spacing, signed_distance
+from ..core import checks
+from .distance import resolve_spacing, signed_distance
 from .instances import lesion_instances
 
 __all__ = ["SignedDistanceMapd", "LesionInstancesd", "class_masks"]
@@ -104,7 +105,7 @@ class SignedDistanceMapd(_LabelTransform):
                  spacing: Sequence[float] | float | None = None, output_postfix: str = "dist",
                  allow_missing_keys: bool = False) -> None:
         super().__init__(keys, num_classes, output_postfix, allow_missing_keys)
-        self.spacing = check_spacing(spacing)
+        self.spacing = checks.spacing("spacing", spacing)
 
     def compute(self, label: Any, masks: torch.Tensor) -> torch.Tensor:
         ndim = masks.ndim - 1

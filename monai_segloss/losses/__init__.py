@@ -1,10 +1,25 @@
-"""Loss modules, one module per family; importing this package registers every loss."""
+"""Loss modules, one module per family; importing this package registers every loss.
 
+Naming: the class of the loss registered as ``key`` is ``<Key>Loss`` (``focal_tversky`` -> ``FocalTverskyLoss``),
+with the prefix ``Seg`` where ``monai.losses`` or ``torch.nn`` already has that name (``dice`` -> ``SegDiceLoss``,
+``bce`` -> ``SegBCELoss``); its functional form is ``<key>_loss`` and its options class ``<Key>Options``. Earlier
+names are kept as deprecated aliases.
+"""
+
+from .compound import (
+    CompoundLoss,
+    DiceCECompoundLoss,
+    DiceFocalCompoundLoss,
+    SegDiceCELoss,
+    SegDiceFocalLoss,
+)
 from .distribution import (
+    BalancedCELoss,
     BalancedCrossEntropyLoss,
     BinaryCrossEntropyLoss,
     ComboLoss,
     ExpLogLoss,
+    SegBCELoss,
     SegCrossEntropyLoss,
     SegFocalLoss,
     UnifiedFocalLoss,
@@ -13,13 +28,19 @@ from .geometry import (
     BlobLoss,
     DistancePenalizedCELoss,
     HausdorffDistanceLoss,
+    SegBoundaryLoss,
+    SegHausdorffDTLoss,
     ShapeAwareLoss,
     StructuralSimilarityLoss,
     SurfaceBoundaryLoss,
 )
 from .region import (
     FocalTverskyLoss,
+    JaccardLoss,
     LogCoshDiceLoss,
+    SegDiceLoss,
+    SegGeneralizedDiceLoss,
+    SegTverskyLoss,
     SensitivitySpecificityLoss,
     SoftDiceLoss,
     SoftGeneralizedDiceLoss,
@@ -29,12 +50,18 @@ from .region import (
 
 __all__ = [
     # region
-    "FocalTverskyLoss", "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SoftDiceLoss", "SoftGeneralizedDiceLoss",
-    "SoftJaccardLoss", "SoftTverskyLoss",
-    # distribution
-    "BalancedCrossEntropyLoss", "BinaryCrossEntropyLoss", "ComboLoss", "ExpLogLoss", "SegCrossEntropyLoss",
-    "SegFocalLoss", "UnifiedFocalLoss",
+    "SegDiceLoss", "JaccardLoss", "SegGeneralizedDiceLoss", "SegTverskyLoss", "FocalTverskyLoss", "LogCoshDiceLoss",
+    "SensitivitySpecificityLoss",
+    # distribution and hybrids
+    "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "ExpLogLoss", "ComboLoss",
+    "UnifiedFocalLoss",
     # geometry
-    "BlobLoss", "DistancePenalizedCELoss", "HausdorffDistanceLoss", "ShapeAwareLoss", "StructuralSimilarityLoss",
-    "SurfaceBoundaryLoss",
+    "SegHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss", "StructuralSimilarityLoss",
+    "BlobLoss",
+    # compound
+    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss",
+    # deprecated aliases
+    "SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "BinaryCrossEntropyLoss",
+    "BalancedCrossEntropyLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss", "DiceCECompoundLoss",
+    "DiceFocalCompoundLoss",
 ]

@@ -1,84 +1,131 @@
-"""The module face of the losses: thin ``nn.Module`` classes holding validated options over the functional code."""
+"""The module face of the losses: thin ``nn.Module`` classes over the functional forms.
+
+A loss class names its functional form (``function = F.dice_loss``); from it, :class:`SegLoss` takes the options
+class (validated once, at construction), the computation (called on every forward) and the description. The class's
+signature and ``Args:`` section are generated from the options (:mod:`monai_segloss.core.signature`): ``help``,
+``inspect.signature`` and the type stubs show every option with its type, default and doc line.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, ClassVar
+import inspect
+import warnings
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.nn as nn
 
-from ..core.options import parse_options
+from ..core.options import Options
+from ..core.signature import args_section, entries, option_parameters, split_example, with_sections
+from ..functional.base import TENSOR_ARGS, LossFunction
 
-__all__ = ["SegLoss", "COMMON_INPUT_DOC", "COMMON_REGION_DOC", "append_doc"]
+__all__ = ["SegLoss", "document_options", "document_function", "deprecated_alias", "description"]
 
-COMMON_INPUT_DOC = """
-    Common arguments (keyword only; names and meaning as in ``monai.losses``):
-        sigmoid: apply a sigmoid to ``input``. Default False.
-        softmax: apply a softmax over all channels of ``input`` (before any exclusion; needs C >= 2). Default False.
-        other_act: another callable activation. Default None. At most one activation may be set.
-        to_onehot_y: ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C); it is never
-            expanded to a one-hot tensor where the loss does not need one. Default False: ``target`` is one-hot
-            or soft, ``(B, C, *S)`` (for C = 1, a binary ``(B, 1, *S)`` map).
-        include_background: False drops channel 0 from what is scored. Default True.
-        exclude_channels: sequence of further channel ids not scored. Default ().
-        weight: per-class weights, length C (by channel id) or the number of kept channels. Default None.
-        ignore_index: label value whose voxels count nowhere (no sum, mean or denominator). With a label map, a
-            real class id is also left unscored. With a one-hot/soft target a voxel is ignored when every channel
-            holds this value. Default None.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``. Default ``"mean"``.
-
-    Forward: ``loss(input, target, mask=None)``; ``input`` ``(B, C, *S)`` with 1-3 spatial dims, logits when an
-    activation is set and probabilities in [0, 1] otherwise; ``mask`` broadcastable to ``(B, 1, *S)``, voxels
-    where it is 0 count nowhere.
-"""
-
-COMMON_REGION_DOC = COMMON_INPUT_DOC + """
-    Region arguments:
-        batch: sum the statistics over the batch before scoring. Default False.
-        distributed: with ``batch=True``, sum them over every DDP rank (autograd-aware). Default False.
-        smooth_nr: added to the numerator. Default 1e-5.
-        smooth_dr: added to the denominator. Default 1e-5.
-        empty: a (sample, class) with no target voxel is scored by the smoothing terms (``"smooth"``, MONAI's
-            behaviour), left out of the mean (``"skip"``) or scored by its false-positive rate FP / (FP + TN)
-            in place of ``1 - score`` (then the loss's focal power or log-cosh, if any) (``"fp"``). Default
-            ``"smooth"``.
-
-    Returns: a scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` with K kept channels (``(K,)`` with
-    ``batch=True``), 0 where a unit does not count (no valid voxel, or skipped as empty).
-"""
+T = TypeVar("T", bound=type)
+L = TypeVar("L", bound="SegLoss")
 
 
-def append_doc(*blocks: str) -> Callable[[type], type]:
-    """Class decorator: append shared docstring blocks (common arguments, modes) to a loss class's docstring."""
+def description(doc: str | None) -> str:
+    """The description of a docstring: everything before its ``Args:`` section (or its ``Example:``)."""
+    return split_example(doc)[0].partition("\nArgs:")[0].rstrip()
 
-    def deco(cls: type) -> type:
-        cls.__doc__ = (cls.__doc__ or "") + "".join(blocks)
-        return cls
 
-    return deco
+def document_options(cls: T, options_cls: type[Options], describe: str, *sections: str) -> T:
+    """Give ``cls`` (a loss class taking ``options_cls`` as keywords) its signature and docstring: ``describe``,
+    the ``Args:`` of the options, ``sections`` (forward arguments, returns), then the class's own ``Example:``."""
+    head, example = split_example(cls.__doc__)
+    doc = "\n\n".join(p for p in (describe, head) if p) + (f"\n\nExample:{example}" if example else "")
+    cls.__doc__ = with_sections(doc, args_section(options_cls), *sections)
+    params = option_parameters(options_cls)
+    cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    init = cls.__init__
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    init.__signature__ = inspect.Signature([self_param, *params], return_annotation=None)  # type: ignore[attr-defined]
+    return cls
 
 
 class SegLoss(nn.Module):
-    """Base of every loss module: validates its options once, then calls its functional form on each forward.
+    """Base of the loss modules: validates its options once, then calls its functional form on each forward.
 
-    Subclasses set ``options_cls`` (a frozen options dataclass) and ``compute`` (a function
-    ``(input, target, mask, options) -> Tensor``).
+    A subclass sets ``function``, a functional form (:func:`monai_segloss.functional.base.loss_function`). Its
+    docstring holds an ``Example:`` section; the description, signature and ``Args:`` come from ``function``.
+    Forward: ``loss(input, target, mask=None)``, plus the keyword maps the function accepts (``distance``,
+    ``instances``).
     """
 
-    options_cls: ClassVar[type]
-    compute: ClassVar[Callable[..., torch.Tensor]]
+    function: ClassVar[LossFunction]
+    options_cls: ClassVar[type[Options]]  # the function's, set with it
     registry_key: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "function" in cls.__dict__:
+            document_function(cls)
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
-        self.options = parse_options(self.options_cls, options, type(self).__name__)
+        self.options = self.function.options_cls.parse(options, type(self).__name__)
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return type(self).compute(input, target, mask, self.options)
+    @classmethod
+    def from_options(cls: type[L], options: Options) -> L:
+        """The loss on already validated ``options`` (an instance of its options class)."""
+        if not isinstance(options, cls.function.options_cls):
+            raise TypeError(f"{cls.__name__}.from_options needs {cls.function.options_cls.__name__}, "
+                            f"got {type(options).__name__}")
+        loss = cls.__new__(cls)
+        nn.Module.__init__(loss)
+        loss.options = options
+        return loss
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+                **maps: torch.Tensor | None) -> torch.Tensor:
+        unknown = sorted(set(maps) - set(self.function.maps))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.forward got unexpected keyword argument(s) {unknown}"
+                            + (f"; it accepts {list(self.function.maps)}" if self.function.maps else ""))
+        return self.function.apply(input, target, mask, self.options, **maps)
 
     def extra_repr(self) -> str:
-        defaults = self.options_cls()
-        return ", ".join(f"{f.name}={getattr(self.options, f.name)!r}" for f in dataclasses.fields(self.options)
-                         if getattr(self.options, f.name) != getattr(defaults, f.name))
+        defaults = {f.name: f.default for f in dataclasses.fields(self.options)}
+        return ", ".join(f"{name}={getattr(self.options, name)!r}" for name in defaults
+                         if getattr(self.options, name) != defaults[name])
+
+
+def document_function(cls: T) -> T:
+    """Give a loss class with a ``function`` attribute (a :class:`SegLoss`, or a preset compound loss) its own
+    ``__init__`` carrying the options' signature, and its docstring: the function's description, the options'
+    ``Args:``, the forward arguments, the function's ``Returns:``, then the class's own ``Example:``."""
+    parent_init = cls.__init__
+
+    def __init__(self: Any, **options: Any) -> None:
+        parent_init(self, **options)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = __init__  # type: ignore[misc]  # a per-class function, to carry a per-class signature
+    fn = cls.function  # type: ignore[attr-defined]
+    cls.options_cls = fn.options_cls  # type: ignore[attr-defined]
+    call = "loss(input, target, mask=None" + "".join(f", {m}=None" for m in fn.maps) + ")"
+    forward = entries(f"Forward ``{call}``", (*TENSOR_ARGS, *fn.map_docs))
+    return document_options(cls, fn.options_cls, description(fn.__doc__), forward, _returns(fn.__doc__))
+
+
+def _returns(doc: str | None) -> str:
+    """The ``Returns:`` section of a generated functional docstring."""
+    text = inspect.cleandoc(doc or "")
+    _, sep, rest = text.partition("\nReturns:")
+    return ("Returns:" + rest.partition("\nExample:")[0]).rstrip() if sep else ""
+
+
+def deprecated_alias(cls: T, old_name: str, version: str = "0.2.0") -> T:
+    """A subclass of ``cls`` named ``old_name`` that warns (``FutureWarning``) when built, so that configs and
+    code using an old name keep working. The registry keeps ``cls``."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(f"{old_name} is deprecated since monai-segloss {version}: use {cls.__name__}",
+                      FutureWarning, stacklevel=2)
+        cls.__init__(self, *args, **kwargs)
+
+    alias = type(old_name, (cls,), {"__init__": __init__, "__module__": cls.__module__,
+                                    "__doc__": f"Deprecated alias of :class:`{cls.__name__}` (same arguments)."})
+    return alias  # type: ignore[return-value]

@@ -18,30 +18,27 @@ plain data (keys, numbers, dicts), so a compound loss can be written in a MONAI 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
-from ..core.options import InputOptions, option_names
+from ..core import checks
 from ..core.prepare import shared_preparation
-from ..functional.distribution import BCEOptions, CrossEntropyOptions, FocalOptions
-from ..functional.region import DiceOptions
+from ..functional.base import LossFunction
+from ..functional.compound import dice_ce_loss, dice_focal_loss
 from ..training.schedules import LinearRamp
-from .registry import get_loss, register_loss
+from .base import SegLoss, deprecated_alias, document_function
+from .registry import class_of, get_loss, register_loss
 
-__all__ = ["CompoundLoss", "DiceFocalCompoundLoss", "DiceCECompoundLoss", "SCHEDULE_UNITS"]
+__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
+           "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
+# terms that read the log-probabilities at the labels: with one of them, the region terms' fused statistics make them
+_LABEL_LOG_PROB_TERMS = ("cross_entropy", "focal")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
-
-
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 def _schedule(spec: Any, where: str) -> Callable[[int], float] | None:
@@ -62,6 +59,8 @@ def _schedule(spec: Any, where: str) -> Callable[[int], float] | None:
 
 def _accepted_kwargs(module: nn.Module) -> tuple[set[str], bool]:
     """Keyword names ``module.forward`` accepts beyond (input, target), and whether it takes ``**kwargs``."""
+    if isinstance(module, SegLoss):
+        return {"mask", *module.function.maps}, False
     params = list(inspect.signature(module.forward).parameters.values())
     names = {p.name for p in params[2:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
@@ -146,10 +145,12 @@ class CompoundLoss(nn.Module):
                 raise ValueError(f"{where}: unit must be one of {SCHEDULE_UNITS}, got {unit!r}")
             self.losses.append(module)
             self.names.append(name)
-            self.weights.append(_finite(f"{where}: weight", spec.get("weight", 1.0)))
+            self.weights.append(checks.number()(f"{where}: weight", spec.get("weight", 1.0)))
             self.schedules.append(_schedule(sched_spec, where))
             self.units.append(unit)
             self._accepts.append(_accepted_kwargs(module))
+        self._fuse_label_log_probs = any(getattr(m, "registry_key", None) in _LABEL_LOG_PROB_TERMS
+                                         for m in self.losses)
         self.last_terms: dict[str, torch.Tensor] = {}
         self.last_weights: dict[str, float] = {}
 
@@ -185,7 +186,8 @@ class CompoundLoss(nn.Module):
         weights = self.current_weights()
         total: torch.Tensor | None = None
         terms: dict[str, torch.Tensor] = {}
-        with shared_preparation():  # terms on the same tensors and input options share one prepared input
+        # terms on the same tensors and input options share one prepared input (and one fused softmax)
+        with shared_preparation(label_log_probs=self._fuse_label_log_probs):
             for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
                 kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
                 if mask is not None:
@@ -209,65 +211,58 @@ class CompoundLoss(nn.Module):
         return "; ".join(parts)
 
 
-def _route(owner: str, options: Mapping[str, Any], targets: Mapping[str, type]) -> dict[str, dict[str, Any]]:
-    """Split keyword options among terms by the fields of their options classes (common ones go to every term)."""
-    common = set(option_names(InputOptions))
-    valid = set().union(*(option_names(c) for c in targets.values()))
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise ValueError(f"{owner} got unexpected keyword argument(s) {unknown}; valid keywords are "
-                         f"{sorted(valid)} (and lambda_*)")
-    out = {}
-    for term, cls in targets.items():
-        names = set(option_names(cls))
-        out[term] = {k: v for k, v in options.items() if k in names or k in common}
-    return out
+class _Preset(CompoundLoss):
+    """A preset compound loss: the :class:`CompoundLoss` of the terms of its functional form's options (see
+    :mod:`monai_segloss.functional.compound`), built from keyword options like any loss."""
 
+    function: ClassVar[LossFunction]
 
-@register_loss("dice_focal")
-class DiceFocalCompoundLoss(CompoundLoss):
-    """``lambda_dice·SoftDiceLoss + lambda_focal·SegFocalLoss`` on the same options.
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "function" in cls.__dict__:
+            document_function(cls)
 
-    The focal term honours the activation: with ``softmax=True`` it is the categorical (softmax) focal loss, where
-    MONAI's ``DiceFocalLoss`` always applies a sigmoid focal loss. Options are routed by name: the common input
-    options (``sigmoid``, ``softmax``, ``to_onehot_y``, ``include_background``, ``exclude_channels``, ``weight``,
-    ``ignore_index``, ``reduction``…) go to both terms, ``gamma``/``alpha`` to the focal term, the region options
-    (``batch``, ``smooth_nr``, ``smooth_dr``, ``squared_pred``, ``empty``…) to the Dice term. ``last_terms`` holds
-    ``{"dice", "focal"}``.
-
-    Args:
-        lambda_dice: weight of the Dice term. Default 1.
-        lambda_focal: weight of the focal term. Default 1.
-        **options: options of :class:`~monai_segloss.SoftDiceLoss` and :class:`~monai_segloss.SegFocalLoss`.
-    """
-
-    def __init__(self, lambda_dice: float = 1.0, lambda_focal: float = 1.0, **options: Any) -> None:
-        lambda_dice, lambda_focal = _finite("lambda_dice", lambda_dice), _finite("lambda_focal", lambda_focal)
-        kw = _route(type(self).__name__, options, {"dice": DiceOptions, "focal": FocalOptions})
-        super().__init__([{"loss": "dice", "weight": lambda_dice, "kwargs": kw["dice"]},
-                          {"loss": "focal", "weight": lambda_focal, "kwargs": kw["focal"]}])
+    def __init__(self, **options: Any) -> None:
+        opts = self.function.options_cls.parse(options, type(self).__name__)
+        super().__init__([{"loss": class_of(t.function).from_options(t.options), "weight": t.weight, "name": t.name}
+                          for t in opts.terms()])
+        self.options = opts
 
 
 @register_loss("dice_ce")
-class DiceCECompoundLoss(CompoundLoss):
-    """``lambda_dice·SoftDiceLoss + lambda_ce·(cross-entropy)`` on the same options.
+class SegDiceCELoss(_Preset):
+    """
+    ``last_terms`` holds ``{"dice", "ce"}``.
 
-    The cross-entropy term is :class:`~monai_segloss.SegCrossEntropyLoss` (softmax, identical to torch's, with
-    ``label_smoothing``), or :class:`~monai_segloss.BinaryCrossEntropyLoss` (with ``pos_weight``) when
-    ``sigmoid=True``. Options are routed by name as in :class:`DiceFocalCompoundLoss`. ``last_terms`` holds
-    ``{"dice", "ce"}``.
-
-    Args:
-        lambda_dice: weight of the Dice term. Default 1.
-        lambda_ce: weight of the cross-entropy term. Default 1.
-        **options: options of :class:`~monai_segloss.SoftDiceLoss` and of the cross-entropy term.
+    Example:
+        >>> from monai_segloss import SegDiceCELoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [0, 0]]]])
+        >>> loss = SegDiceCELoss(softmax=True, to_onehot_y=True, batch=True, include_background=False)
+        >>> print(f"{loss(logits, labels):.4f}")
+        0.2200
+        >>> sorted(loss.last_terms)
+        ['ce', 'dice']
     """
 
-    def __init__(self, lambda_dice: float = 1.0, lambda_ce: float = 1.0, **options: Any) -> None:
-        lambda_dice, lambda_ce = _finite("lambda_dice", lambda_dice), _finite("lambda_ce", lambda_ce)
-        sigmoid = options.get("sigmoid", False)
-        ce_key, ce_cls = ("bce", BCEOptions) if sigmoid is True else ("cross_entropy", CrossEntropyOptions)
-        kw = _route(type(self).__name__, options, {"dice": DiceOptions, "ce": ce_cls})
-        super().__init__([{"loss": "dice", "weight": lambda_dice, "kwargs": kw["dice"]},
-                          {"loss": ce_key, "weight": lambda_ce, "kwargs": kw["ce"], "name": "ce"}])
+    function = dice_ce_loss
 
+
+@register_loss("dice_focal")
+class SegDiceFocalLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"dice", "focal"}``.
+
+    Example:
+        >>> from monai_segloss import SegDiceFocalLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [0, 0]]]])
+        >>> print(f"{SegDiceFocalLoss(softmax=True, to_onehot_y=True, gamma=2.0)(logits, labels):.4f}")
+        0.1353
+    """
+
+    function = dice_focal_loss
+
+
+DiceCECompoundLoss = deprecated_alias(SegDiceCELoss, "DiceCECompoundLoss")
+DiceFocalCompoundLoss = deprecated_alias(SegDiceFocalLoss, "DiceFocalCompoundLoss")
