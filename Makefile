@@ -10,18 +10,22 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NNUNET_STAMP := $(VENV)/.installed-nnunet
 
+# setuptools notes every editable install made through an import hook ("Editable installation ... folders in your
+# working directory"): nothing to act on here, the hook is what maps monai_segloss.bundles / .data_scripts
+NO_NOTE := PYTHONWARNINGS="ignore:Editable installation"
+
 .PHONY: venv demo test test-gpu lint bench bench-all bench-gpu clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e ".[test,demo]" "$(TORCH_SPEC)"
+	$(NO_NOTE) $(PY) -m pip install -q -e ".[test,demo]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 # the nnU-Net part of the tests (tests/test_nnunet_trainers.py); make demo does not need it
 $(NNUNET_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[nnunet-cpu]" "$(TORCH_SPEC)"
+	$(NO_NOTE) $(PY) -m pip install -q -e ".[nnunet-cpu]" "$(TORCH_SPEC)"
 	$(PY) -m pip install -q --no-deps $(NNUNET_SPEC)
 	touch $(NNUNET_STAMP)
 
@@ -30,9 +34,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/monai-segloss demo $(DEMO_ARGS)
 
-test: $(STAMP) $(NNUNET_STAMP)
-	$(PY) -m ruff check .
+test: lint $(NNUNET_STAMP)
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# ruff, then mypy on monai_segloss/ and tests/typing/ ([tool.mypy] in pyproject.toml)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # ours against nnU-Net and MONAI at every class count: table, JSON and plot in benchmarks/results/, README summary
 # (nnU-Net v2 installed as for make test; matplotlib from the demo extra)
@@ -52,4 +60,4 @@ test-gpu: $(STAMP)
 	$(PY) -m pytest -q -k cuda $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache

@@ -389,7 +389,7 @@ def update_readme(readme: Path, summary: str, files: dict[str, str], command: st
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="monai-segloss bench peers", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="benchmarks/bench_peers.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny shapes, two repetitions, memory in-process")
     p.add_argument("--keys", nargs="*", default=list(LOSSES), choices=LOSSES)

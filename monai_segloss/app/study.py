@@ -126,8 +126,8 @@ class StudySetting:
 
     def data_tag(self) -> str:
         """Cache folder name of the data set: a digest of every generator parameter, defaults included (a changed
-        data setting or generator default never meets a stale cache). Needs ``data_scripts`` importable."""
-        from data_scripts.brain import BrainParams
+        data setting or generator default never meets a stale cache). """
+        from ..data_scripts.brain import BrainParams
 
         kw = {**self.data_kwargs(), **dataclasses.asdict(BrainParams(spacing=self.spacing, **dict(self.data)))}
         digest = hashlib.sha1(json.dumps(kw, sort_keys=True, default=list).encode()).hexdigest()[:8]
@@ -258,19 +258,13 @@ def _bar(total: int, desc: str, unit: str):
 # ---------------------------------------------------------------------------------------------- the study
 
 
-def _repo_root() -> Path:
-    from .cli import repo_root
-
-    return repo_root()
-
-
 def _file_digest(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
 def _write_split(data_dir: Path, seed: int, setting: StudySetting) -> Path:
     """The seed's datalist (MSD layout, paths relative to the data folder), kept beside the data."""
-    from data_scripts._layout import SPLITS, split_cases
+    from ..data_scripts._layout import SPLITS, split_cases
 
     cases = [e["image"].split("/")[-1].split(".")[0]
              for s in SPLITS for e in json.loads((data_dir / "dataset.json").read_text())[s]]
@@ -417,8 +411,8 @@ def run_study(
         setting = dataclasses.replace(setting, losses=tuple(losses))
     if seeds is not None:
         setting = dataclasses.replace(setting, seeds=tuple(int(s) for s in seeds))
-    root = _repo_root()
-    from data_scripts.synthetic import ensure_generated
+    from ..data_scripts.synthetic import ensure_generated
+    from .shipped import bundle_dir
 
     quiet_libraries()
     start = time.perf_counter()
@@ -427,7 +421,7 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     logging_file = out / ".logging.conf"
     logging_file.write_text(QUIET_LOGGING)
-    bundle = root / "bundles" / BUNDLE
+    bundle = bundle_dir(BUNDLE)
     data_dir = Path(cache_dir) / setting.data_tag()
     n_runs = len(setting.losses) * len(setting.seeds)
     workers = _default_workers(n_runs) if workers is None else max(1, int(workers))

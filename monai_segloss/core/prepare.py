@@ -1,5 +1,5 @@
 """Stage 1 of every loss: validate the tensors, apply the activation, represent the target, build the validity mask,
-and resolve the scored channels and class weights (DESIGN.md §2-3).
+and resolve the scored channels and class weights (docs/ARCHITECTURE.md §2-3).
 
 No loss re-implements any of this. A label-map target stays a ``(B, *S)`` tensor of class ids: losses that need a
 one-hot tensor ask for it explicitly (:meth:`PreparedInput.target_onehot`), the region statistics never do.
@@ -277,7 +277,7 @@ def constant(values: Sequence, dtype: torch.dtype, device: torch.device) -> torc
 
 @functools.lru_cache(maxsize=512)
 def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...], ignored_class: int | None,
-                     weight: tuple[float, ...] | None, dtype: torch.dtype,
+                     weight: float | tuple[float, ...] | None, dtype: torch.dtype,
                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(channels (K,), weight (K,) or None)``: the scored channel ids and their class weights, made once per
     arguments (pure: the same arguments give the same tensors, never to be modified)."""
@@ -299,12 +299,15 @@ def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...],
     channels = torch.tensor(kept, dtype=torch.long, device=device)
     if weight is None:
         return channels, None
+    if isinstance(weight, float):  # one weight for every class
+        return channels, torch.full((len(kept),), weight, dtype=dtype, device=device)
     w = torch.tensor(weight, dtype=dtype, device=device)
     if w.numel() == c:
         return channels, w.index_select(0, channels)
     if w.numel() != len(kept):
-        raise ValueError(f"weight must have length C={c} (by channel id) or {len(kept)} (the kept channels "
-                         f"{kept}), got length {w.numel()}")
+        lengths = f"C={c} (one per channel)" if len(kept) == c else \
+            f"C={c} (by channel id) or {len(kept)} (the kept channels {kept})"
+        raise ValueError(f"weight must have length {lengths}, got length {w.numel()}")
     return channels, w
 
 

@@ -21,7 +21,7 @@ def safe_ratio(num: torch.Tensor, den: torch.Tensor, at_zero: float = 1.0, nonze
 
 def reduce_units(loss: torch.Tensor, reduction: str, *, weight: torch.Tensor | None = None,
                  present: torch.Tensor | None = None, empty: torch.Tensor | None = None, policy: str = "smooth",
-                 fp_rate: torch.Tensor | None = None) -> torch.Tensor:
+                 empty_value: torch.Tensor | None = None) -> torch.Tensor:
     """Weight and reduce per-unit losses (a unit is a (sample, class), a class with ``batch``, or a sample).
 
     Args:
@@ -32,12 +32,12 @@ def reduce_units(loss: torch.Tensor, reduction: str, *, weight: torch.Tensor | N
             in MONAI.
         present: bool, units with at least one valid voxel; the others never count. None: every unit.
         empty: bool, units with no target voxel.
-        policy: ``"smooth"`` keeps empty units as scored; ``"skip"`` leaves them out; ``"fp"`` scores them by
-            ``fp_rate`` (FP / (FP + TN)).
-        fp_rate: per-unit false-positive rate, needed by ``policy="fp"``.
+        policy: the ``empty`` option: ``"skip"`` leaves the empty units out; ``"smooth"`` and ``"fp"`` keep them.
+        empty_value: what an empty unit scores in place of ``loss`` (its false-positive rate under ``"fp"``, the
+            unsmoothed score under ``"smooth"`` with ``smooth_dr=0``), or None to keep ``loss``.
     """
-    if policy == "fp" and empty is not None:
-        loss = torch.where(empty, fp_rate, loss)
+    if empty_value is not None and empty is not None:
+        loss = torch.where(empty, empty_value, loss)
     counts = present
     if policy == "skip" and empty is not None:
         counts = ~empty if counts is None else counts & ~empty

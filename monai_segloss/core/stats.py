@@ -1,6 +1,6 @@
 """Stage 2 of the region family: soft confusion statistics per (sample, channel), or per channel over the batch.
 
-Notation, per kept channel c and sample b over the valid voxels v (DESIGN.md §4): p probability, g target,
+Notation, per kept channel c and sample b over the valid voxels v (docs/ARCHITECTURE.md §2): p probability, g target,
 TP = Σ p·g, FP = Σ p·(1-g), FN = Σ (1-p)·g, TN = Σ (1-p)·(1-g).
 
 A label-map target is never turned into a one-hot tensor. Every region loss goes through a fast path for it,
@@ -418,17 +418,22 @@ def kept_and_batched(prep: PreparedInput, sums: torch.Tensor, batch: bool, distr
     return sums
 
 
-def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool = False,
-                    distributed: bool = False) -> RegionStats:
+def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool = False, distributed: bool = False,
+                    soft_label: bool = False) -> RegionStats:
     """Soft TP, Σp and Σg of the kept channels, in one pass over the probabilities.
 
     Args:
         prep: the prepared input.
         squared: use Σp² and Σg² for ``psum``/``gsum`` (MONAI's ``squared_pred``).
         batch: sum over the batch before scoring (results ``(K,)``).
-        distributed: with ``batch``, also sum over every DDP rank (autograd-aware).
+        distributed: with ``batch``, also sum them over every DDP rank (autograd-aware).
+        soft_label: the decoupled statistics of Wang et al. (2023), "Dice semimetric losses: optimizing the Dice
+            score with soft labels", MICCAI: ``TP = (Σ|p| + Σ|g| - Σ|p - g|) / 2``, ``psum = Σ|p|``; no effect with
+            ``squared`` (whose ``TP = Σp·g`` already equals ``(Σp² + Σg² - Σ(p - g)²) / 2``).
     """
-    if prep.labels is not None:
+    if soft_label and not squared and (prep.labels is None or prep.options.activation == "other"):
+        tp, psum, gsum = _decoupled_sums(prep)
+    elif prep.labels is not None:  # (with probabilities in [0, 1], |p - g| = p + g - 2p·g for a label map)
         tp, psum, gsum = _label_map_stats(prep, squared)
     else:
         p, g, v = prep.probs(), prep.dense, prep.valid_float()  # g is already zero at invalid voxels
@@ -441,3 +446,16 @@ def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool =
         stacked = torch.stack([tp, psum, gsum, n])
         tp, psum, gsum, n = kept_and_batched(prep, stacked, batch, distributed).unbind(0)
     return RegionStats(tp=tp, psum=psum, gsum=gsum, n=n, all_present=prep.valid is None)
+
+
+def _decoupled_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(TP, Σ|p|, Σg)`` ``(B, C)`` with ``TP = (Σ|p| + Σg - Σ|p - g|) / 2`` over the valid voxels (Wang 2023).
+
+    Only needed where it differs from ``Σp·g``: a soft target, or an ``other_act`` whose output leaves [0, 1]."""
+    p, g, v = prep.probs(), prep.target_onehot(), prep.valid_float()  # g is zero at invalid voxels
+    diff = (p - g).abs()
+    pabs = p.abs()
+    if v is not None:
+        diff, pabs = diff * v, pabs * v
+    psum, gsum, dsum = (t.flatten(2).sum(2) for t in (pabs, g, diff))
+    return (psum + gsum - dsum) / 2, psum, gsum

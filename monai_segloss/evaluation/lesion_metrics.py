@@ -57,9 +57,10 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from monai.metrics import CumulativeIterationMetric
-from scipy import ndimage
 
+from ..core import checks
 from ..core.prepare import plain_tensor
+from ..geometry.instances import connected_components
 
 __all__ = ["LesionWiseStats", "lesion_wise_stats", "LesionWiseMetric", "LESION_METRIC_NAMES", "MATCHING_RULES",
            "connected_components", "foreground_box", "match_one_to_one"]
@@ -150,17 +151,7 @@ def _as_binary(x: Any, name: str) -> np.ndarray:
 
 
 def _check_spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
-    if spacing is None:
-        return (1.0,) * ndim
-    if isinstance(spacing, torch.Tensor):
-        spacing = spacing.tolist()
-    if isinstance(spacing, (int, float, np.floating, np.integer)):
-        spacing = [float(spacing)] * ndim
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != ndim or not all(math.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f"spacing must be a positive number or {ndim} positive numbers (one per spatial dim), "
-                         f"got {spacing}")
-    return spacing
+    return checks.spacing("spacing", spacing, ndim) or (1.0,) * ndim
 
 
 def _check_bins(size_bins: Sequence[float]) -> tuple[float, ...]:
@@ -175,14 +166,6 @@ def _to_image(mask: np.ndarray, spacing: tuple[float, ...]) -> sitk.Image:
     image = sitk.GetImageFromArray(mask.astype(np.uint8))  # numpy axes are the reverse of ITK's
     image.SetSpacing(tuple(reversed(spacing)))
     return image
-
-
-def connected_components(mask: np.ndarray, full_connectivity: bool = True) -> tuple[np.ndarray, int]:
-    """Label the connected components of a boolean 2D/3D ``mask`` (full connectivity: 8 / 26 neighbours; else
-    4 / 6): ``(labels with 0 = background and 1..n in raster order of their first voxel, n)``."""
-    structure = ndimage.generate_binary_structure(mask.ndim, mask.ndim if full_connectivity else 1)
-    labels, n = ndimage.label(mask, structure=structure)
-    return labels, int(n)
 
 
 def foreground_box(mask: np.ndarray) -> tuple[slice, ...]:

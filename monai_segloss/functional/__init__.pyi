@@ -7,7 +7,7 @@ from torch import Tensor
 __all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'tversky_loss', 'unified_focal_loss']
 
 
-def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Soft Dice loss, per (sample, class): ``1 - (2TP + s_nr) / (2TP + FP + FN + s_dr)``.
 
     Args:
@@ -23,10 +23,15 @@ def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squa
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -37,8 +42,8 @@ def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squa
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -46,7 +51,7 @@ def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squa
     """
 
 
-def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Soft Jaccard (IoU) loss in MONAI's form, per unit: ``1 - (2TP + s_nr) / (2(TP + FP + FN) + s_dr)``, which is
 
     Args:
@@ -60,10 +65,15 @@ def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, s
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -74,8 +84,8 @@ def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, s
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -83,7 +93,7 @@ def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, s
     """
 
 
-def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, w_type: Literal['square', 'simple', 'uniform'] = 'square', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, w_type: Literal['square', 'simple', 'uniform'] = 'square', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Generalised Dice loss, per sample (or once with ``batch=True``):
 
     Args:
@@ -98,10 +108,15 @@ def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -112,8 +127,8 @@ def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -121,7 +136,7 @@ def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
     """
 
 
-def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Tversky loss, per unit: ``1 - (TP + s_nr) / (TP + α·FP + β·FN + s_dr)``.
 
     Args:
@@ -136,10 +151,15 @@ def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, a
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -150,8 +170,8 @@ def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, a
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -159,7 +179,7 @@ def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, a
     """
 
 
-def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 1.3333333333333333, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 1.3333333333333333, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Focal Tversky loss, per unit: ``(1 - TI)^(1/γ)`` with TI the Tversky index.
 
     Args:
@@ -175,10 +195,15 @@ def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -189,8 +214,8 @@ def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -198,7 +223,7 @@ def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Log-cosh Dice loss, per unit: ``log(cosh(1 - Dice))``.
 
     Args:
@@ -212,10 +237,15 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -226,8 +256,8 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -235,7 +265,7 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, r: float = 0.05, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, r: float = 0.05, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Sensitivity-specificity loss, per unit: ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)``.
 
     Args:
@@ -249,10 +279,15 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -263,8 +298,8 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -272,7 +307,7 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
     """
 
 
-def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Binary cross-entropy per voxel and kept channel, from logits with ``sigmoid=True``:
 
     Args:
@@ -293,8 +328,8 @@ def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_w
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -302,7 +337,7 @@ def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_w
     """
 
 
-def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float | Literal['auto'] = 'auto', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float | Literal['auto'] = 'auto', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Class-balanced cross-entropy per voxel and kept channel: ``-w_c·[β·g·log p + (1-β)·(1-g)·log(1-p)]``.
 
     Args:
@@ -323,8 +358,8 @@ def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -332,7 +367,7 @@ def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
     """
 
 
-def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Categorical cross-entropy ``-Σ_c w_c·g_c·log p_c``, identical to ``torch.nn.functional.cross_entropy``.
 
     Args:
@@ -352,8 +387,8 @@ def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -361,7 +396,7 @@ def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Focal loss ``-α_t·(1-p_t)^γ·log p_t``.
 
     Args:
@@ -373,6 +408,9 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -383,8 +421,8 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -392,7 +430,7 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
     """
 
 
-def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma_dice: float = 0.3, gamma_cross: float = 0.3, w_dice: float = 0.8, w_cross: float = 0.2, frequency_weighting: bool = True, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma_dice: float = 0.3, gamma_cross: float = 0.3, w_dice: float = 0.8, w_cross: float = 0.2, frequency_weighting: bool = True, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Exponential logarithmic loss: ``w_d·E_c[(-ln Dice_c)^γ_d] + w_c·E_v[w_l·(-ln p_l)^γ_c]``.
 
     Args:
@@ -411,10 +449,15 @@ def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, g
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -425,8 +468,8 @@ def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, g
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -434,7 +477,7 @@ def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, g
     """
 
 
-def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.5, ce_beta: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.5, ce_beta: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Combo loss: ``α·(β-weighted cross-entropy) + (1-α)·(1 - Dice)``.
 
     Args:
@@ -450,10 +493,15 @@ def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alp
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -464,8 +512,8 @@ def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alp
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -473,7 +521,7 @@ def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alp
     """
 
 
-def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, variant: Literal['asymmetric', 'symmetric'] = 'asymmetric', lambda_focal: float = 0.5, delta: float = 0.6, gamma: float = 0.5, rare_classes: Sequence[int] | None = None, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, variant: Literal['asymmetric', 'symmetric'] = 'asymmetric', lambda_focal: float = 0.5, delta: float = 0.6, gamma: float = 0.5, rare_classes: Sequence[int] | None = None, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Unified focal loss: ``λ·L_mF + (1-λ)·L_mFT``, symmetric or asymmetric.
 
     Args:
@@ -494,10 +542,15 @@ def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -508,8 +561,8 @@ def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -517,7 +570,7 @@ def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, batch: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Distance-transform Hausdorff loss: ``mean_v (p - g)² · (d_g^α + d_p^α)``.
 
     Args:
@@ -534,6 +587,8 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
             or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
             (else of ``distance``), otherwise 1 mm. Default ``None``.
         alpha (float): α > 0, exponent of the distances. Default ``2``.
+        batch (bool): one unit per class over the whole batch (its mean over every sample's valid voxels) instead of one
+            per (sample, class), as MONAI's ``batch``. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -544,8 +599,8 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -553,7 +608,7 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
     """
 
 
-def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
     Args:
@@ -579,8 +634,8 @@ def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -588,7 +643,7 @@ def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, 
     """
 
 
-def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Shape-aware loss: ``(1 + E_{b,c}) · CE`` per voxel.
 
     Args:
@@ -614,8 +669,8 @@ def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -623,7 +678,7 @@ def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
     """
 
 
-def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, penalty: float = 1.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, penalty: float = 1.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Distance-map-penalised cross-entropy: ``(1 + λ·Φ) · CE`` per voxel.
 
     Args:
@@ -650,8 +705,8 @@ def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | Non
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -659,7 +714,7 @@ def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float = 0.1, kernel_size: int = 3, c4: float = 0.01, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float = 0.1, kernel_size: int = 3, c4: float = 0.01, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Structural similarity loss: ``(1/M) Σ_{v,c} f_{v,c} e_{v,c} CE_{v,c}``.
 
     Args:
@@ -682,8 +737,8 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -691,7 +746,7 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 
     Args:
@@ -722,8 +777,8 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -731,8 +786,8 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
     """
 
 
-def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
-    """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
+def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same input.
 
     Args:
         input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
@@ -752,10 +807,15 @@ def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, p
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -766,8 +826,8 @@ def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, p
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
@@ -776,7 +836,7 @@ def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, p
     """
 
 
-def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
     """Dice + focal: ``λ_dice·(Dice loss) + λ_focal·(focal loss)`` on the same options.
 
     Args:
@@ -788,6 +848,9 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
         jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
             ``False``.
@@ -797,10 +860,15 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -811,8 +879,8 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per

@@ -78,9 +78,14 @@ class DiceCEOptions(DiceOptions, CrossEntropyOptions, BCEOptions, PresetOptions)
                              "cross-entropy takes weight and label_smoothing")
 
     def terms(self) -> Sequence[Term]:
-        ce = bce_loss if self.sigmoid else cross_entropy_loss
-        return (Term("dice", dice_loss, self.lambda_dice, self.part(DiceOptions)),
-                Term("ce", ce, self.lambda_ce, self.part(ce.options_cls)))
+        every_channel = {"include_background": True, "exclude_channels": ()}  # the channels select the Dice term's
+        if self.sigmoid:  # MONAI's DiceCELoss: BCEWithLogitsLoss(pos_weight=weight)
+            pos = self.weight if self.pos_weight is None else self.pos_weight
+            ce = Term("ce", bce_loss, self.lambda_ce, self.part(BCEOptions, weight=None, pos_weight=pos,
+                                                                **every_channel))
+        else:
+            ce = Term("ce", cross_entropy_loss, self.lambda_ce, self.part(CrossEntropyOptions, **every_channel))
+        return (Term("dice", dice_loss, self.lambda_dice, self.part(DiceOptions)), ce)
 
 
 @dataclass(frozen=True)
@@ -97,19 +102,33 @@ class DiceFocalOptions(DiceOptions, FocalOptions, PresetOptions):
 
 
 dice_ce_loss = loss_function(DiceCEOptions, _sum_terms, "dice_ce_loss", """
-    Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
+    Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same input.
 
     The cross-entropy term is :func:`~monai_segloss.functional.cross_entropy_loss` (softmax, identical to torch's,
-    with ``label_smoothing``), or :func:`~monai_segloss.functional.bce_loss` (with ``pos_weight``) when
-    ``sigmoid=True``; the Dice term is :func:`~monai_segloss.functional.dice_loss`. Both share one preparation of
-    the input (one softmax). With ``batch=True, include_background=False`` it is nnU-Net's default loss.
+    with ``label_smoothing``), or :func:`~monai_segloss.functional.bce_loss` when ``sigmoid=True``; the Dice term is
+    :func:`~monai_segloss.functional.dice_loss`. Both share one preparation of the input when they score the same
+    channels. As in MONAI's ``DiceCELoss``:
+
+    - ``include_background`` and ``exclude_channels`` select the channels of the Dice term; the cross-entropy term
+      scores every class (so ``batch=True, include_background=False`` is nnU-Net's default loss);
+    - ``weight`` weighs the classes of both terms (length C for the softmax cross-entropy, torch's weighted mean);
+      with ``sigmoid=True`` it is the binary cross-entropy's ``pos_weight`` (``BCEWithLogitsLoss(pos_weight=weight)``)
+      unless ``pos_weight`` is given, and the BCE takes no class weight.
+
+    Differences with MONAI's ``DiceCELoss``, on purpose: one activation serves both terms (MONAI's cross-entropy
+    always reads the input as logits, whatever ``softmax``/``sigmoid``/``other_act`` give the Dice term: without an
+    activation MONAI scores a one-hot prediction equal to its target 0.3133 per voxel); ``sigmoid=True`` with C > 1
+    gives the binary cross-entropy per channel (MONAI uses the softmax cross-entropy unless C = 1); a single class
+    weight is applied to the Dice term too (MONAI's Dice ignores a weight when one class is scored); ``"none"`` is
+    refused, as in MONAI.
 
     Example:
         >>> from monai_segloss.functional import dice_ce_loss, dice_loss, cross_entropy_loss
         >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
         >>> kw = dict(softmax=True, to_onehot_y=True)
-        >>> total = dice_ce_loss(logits, labels, **kw)
-        >>> bool(torch.isclose(total, dice_loss(logits, labels, **kw) + cross_entropy_loss(logits, labels, **kw)))
+        >>> total = dice_ce_loss(logits, labels, include_background=False, **kw)
+        >>> dice = dice_loss(logits, labels, include_background=False, **kw)
+        >>> bool(torch.isclose(total, dice + cross_entropy_loss(logits, labels, **kw)))
         True
 """, returns="""
     Returns:
