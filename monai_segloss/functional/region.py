@@ -166,7 +166,8 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
     uses_empty = o.empty in ("skip", "fp") or unsmoothed_empty(o)
     if st.all_present and not uses_empty:
         return st
-    drop = None if st.all_present else ~st.present
+    present = st.present
+    drop = None if present is None else ~present
     if uses_empty:
         drop = st.empty if drop is None else drop | st.empty
     assert drop is not None
