@@ -138,7 +138,7 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
     edges = list(setting.size_bins)
     names = [f"< {edges[0]:g}"] + [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)] + \
         [f">= {edges[-1]:g}"]
-    recall = {}
+    recall: dict[str, dict[str, Any]] = {}
     for loss in setting.losses:
         recall[loss] = {}
         for op in OPERATING_POINTS:

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..evaluation.froc import CaseSweep, sweep_case
-from ..evaluation.lesion_metrics import LesionWiseStats, lesion_wise_stats
+from ..evaluation.lesion_metrics import LesionWiseStats, Matching, lesion_wise_stats
 from ..evaluation.postprocess import lesion_mask
 
 __all__ = ["RunSpec", "execute_run", "case_metrics", "choose_operating_point", "QUIET_LOGGING", "QUIET_LOGGERS",
@@ -102,7 +102,7 @@ class RunSpec:
     min_sizes_mm3: tuple[float, ...]
     size_bins: tuple[float, ...]
     small_mm3: float
-    matching: str = "one_to_one"
+    matching: Matching = "one_to_one"
     num_examples: int = 2
 
     @property
@@ -118,15 +118,15 @@ def _workflow(spec: RunSpec):
     override = bundle / "configs" / f"{spec.loss}.json"
     if not override.is_file():
         raise ValueError(f"the bundle has no override file for loss {spec.loss!r}: configs/{spec.loss}.json")
+    overrides: dict[str, Any] = {"train#dataset#progress": False, "validate#dataset#progress": False,
+                                 **dict(spec.overrides)}
     wf = ConfigWorkflow(config_file=[str(bundle / "configs" / "train.json"), str(override)],
                         meta_file=str(bundle / "configs" / "metadata.json"), logging_file=spec.logging_file,
                         workflow_type="train", bundle_root=str(bundle), dataset_dir=spec.data_dir,
                         datalist_file=spec.split_file, ckpt_dir=str(Path(spec.run_dir) / "models"),
                         output_dir=str(Path(spec.run_dir) / "eval"), seed=spec.seed,
                         # the study drives the trainer itself: no checkpoints, no validation during training
-                        run=["$@train#trainer.run()"], **{"train#dataset#progress": False,
-                                                          "validate#dataset#progress": False},
-                        **dict(spec.overrides))
+                        run=["$@train#trainer.run()"], **overrides)
     wf.initialize()
     return wf
 
@@ -143,7 +143,7 @@ def case_metrics(stats: LesionWiseStats, small_bins: int, **extra: float) -> dic
             "bin_detected": list(stats.bin_detected), **extra}
 
 
-def _predict(parser, cases: list[dict]) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]]:
+def _predict(parser, cases: list[dict]) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]]:
     """(case id, image, lesion probability, label, spacing) for every case, on the preprocessed grid."""
     network = parser.get_parsed_content("network")
     preprocessing = parser.get_parsed_content("validate#preprocessing")
@@ -177,6 +177,10 @@ def _example(case_id: str, image: np.ndarray, prob: np.ndarray, label: np.ndarra
     z = int(label.sum(axis=(0, 1)).argmax())
     return {"case": np.array(case_id), "image": image[:, :, z].astype(np.float32),
             "label": label[:, :, z].astype(np.uint8), "prob": prob[:, :, z].astype(np.float16)}
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -234,7 +238,7 @@ def execute_run(spec: RunSpec, progress: Callable[[int], None] | None = None) ->
                                "froc_detected": detected.tolist(), "froc_false_positives": false_pos.tolist()}
         for name, (t, m) in (("fixed", (0.5, 0.0)), ("tuned", (threshold, min_size))):
             mask = lesion_mask(prob, t, m, spacing)
-            other = "any_overlap" if spec.matching == "one_to_one" else "one_to_one"
+            other: Matching = "any_overlap" if spec.matching == "one_to_one" else "one_to_one"
             stats = lesion_wise_stats(mask, label, spacing=spacing, size_bins=spec.size_bins, matching=spec.matching)
             other_f1 = lesion_wise_stats(mask, label, spacing=spacing, hd95=False, matching=other).f1
             row[name] = case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1})
@@ -251,8 +255,8 @@ def execute_run(spec: RunSpec, progress: Callable[[int], None] | None = None) ->
               "validation_f1": val_grids, "test": test}
     def _save_examples(path: Path) -> None:
         with open(path, "wb") as f:
-            np.savez_compressed(f, **examples)
+            np.savez_compressed(f, allow_pickle=False, **examples)
 
     _atomic_write(run_dir / EXAMPLES_FILE, _save_examples)
-    _atomic_write(run_dir / RESULT_FILE, lambda p: p.write_text(json.dumps(result, default=float) + "\n"))
+    _atomic_write(run_dir / RESULT_FILE, lambda p: _write_text(p, json.dumps(result, default=float) + "\n"))
     return run_dir / RESULT_FILE

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.lesion_metrics import Matching
 from .runs import QUIET_LOGGERS, QUIET_LOGGING, RESULT_FILE, RunSpec, execute_run
 
 __all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "run_study", "quiet_libraries"]
@@ -100,7 +101,7 @@ class StudySetting:
     size_bins: tuple[float, ...] = (50.0, 100.0, 500.0)
     small_mm3: float = 100.0
     n_boot: int = 2000
-    matching: str = "one_to_one"
+    matching: Matching = "one_to_one"
     data: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
@@ -368,7 +369,8 @@ def _default_workers(n_runs: int) -> int:
 
 
 def _relative(path: Path) -> str:
-    """``path`` relative to the working directory when inside it, else its last two parts (no absolute paths)."""
+    """``path`` relative to the working directory when inside it, else its last two parts: what the report
+    writes (no absolute path of the machine in a file meant to be shared)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -442,12 +444,13 @@ def run_study(
         todo = [s for s in specs if _finished(s) is None]
         resumed = len(specs) - len(todo)
         if resumed:
-            echo(f"resuming: {resumed} of {len(specs)} runs already finished in {_relative(Path(cache_dir) / 'runs')}")
+            echo(f"resuming: {resumed} of {len(specs)} runs already finished in {Path(cache_dir) / 'runs'}")
         _run_all(todo, setting, pool, q)
-    results = [_finished(s) for s in specs]
-    missing = [f"{s.loss} seed {s.seed}" for s, r in zip(specs, results, strict=True) if r is None]
+    finished = [_finished(s) for s in specs]
+    missing = [f"{s.loss} seed {s.seed}" for s, r in zip(specs, finished, strict=True) if r is None]
     if missing:
         raise RuntimeError(f"runs without a result: {missing}")
+    results = [r for r in finished if r is not None]
     data_stats = json.loads((data_dir / "stats.json").read_text())["summary"]
     analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
     timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
@@ -456,7 +459,7 @@ def run_study(
     described = {**setting.describe(), "data cache": _relative(data_dir)}
     paths = write_report(out, analysis, described, data_stats, timing, setting)
     echo(format_table(analysis))
-    echo(f"report: {_relative(paths['report'])} ({timing['wall_seconds'] / 60:.1f} min)")
+    echo(f"report: {paths['report']} ({timing['wall_seconds'] / 60:.1f} min)")
     return paths
 
 

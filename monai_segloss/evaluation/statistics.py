@@ -34,6 +34,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["Interval", "PairedComparison", "bootstrap_weights", "ratio_interval", "mean_interval",
            "paired_comparison", "wilcoxon_signed_rank", "percentile_interval"]
@@ -148,7 +149,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _as_units(name: str, x: Sequence[float] | np.ndarray, n: int | None = None) -> np.ndarray:
+def _as_units(name: str, x: ArrayLike | np.ndarray, n: int | None = None) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != 1 or (n is not None and a.size != n):
         raise ValueError(f"{name} must be a 1D sequence with one value per unit{'' if n is None else f' ({n})'}, "
@@ -156,7 +157,7 @@ def _as_units(name: str, x: Sequence[float] | np.ndarray, n: int | None = None) 
     return a
 
 
-def ratio_interval(num: Sequence[float], den: Sequence[float], weights: np.ndarray, level: float = 0.95) -> Interval:
+def ratio_interval(num: ArrayLike, den: ArrayLike, weights: np.ndarray, level: float = 0.95) -> Interval:
     """``Σ num / Σ den`` over the units, with the percentile interval over the bootstrap ``weights``.
 
     Args:
@@ -180,14 +181,14 @@ def ratio_interval(num: Sequence[float], den: Sequence[float], weights: np.ndarr
     return Interval(estimate, lo, hi, int((den_a > 0).sum()))
 
 
-def mean_interval(values: Sequence[float], weights: np.ndarray, level: float = 0.95) -> Interval:
+def mean_interval(values: ArrayLike, weights: np.ndarray, level: float = 0.95) -> Interval:
     """The mean over the units of ``values`` (NaN: undefined for that unit, skipped) with its bootstrap interval."""
     v = _as_units("values", values)
     defined = np.isfinite(v)
     return ratio_interval(np.where(defined, v, 0.0), defined.astype(np.float64), weights, level)
 
 
-def paired_comparison(a: Sequence[float], b: Sequence[float], weights: np.ndarray,
+def paired_comparison(a: ArrayLike, b: ArrayLike, weights: np.ndarray,
                       level: float = 0.95) -> PairedComparison:
     """Method A against method B on identical units (NaN: undefined for that unit; skipped when either is).
 
@@ -225,7 +226,7 @@ def _exact_signed_rank_counts(n: int) -> np.ndarray:
     return counts
 
 
-def wilcoxon_signed_rank(d: Sequence[float]) -> tuple[float, float, str]:
+def wilcoxon_signed_rank(d: ArrayLike) -> tuple[float, float, str]:
     """Two-sided Wilcoxon signed-rank test of paired differences ``d`` (module docstring for the method).
 
     Returns:
