@@ -14,7 +14,7 @@ NNUNET_STAMP := $(VENV)/.installed-nnunet
 # working directory"): nothing to act on here, the hook is what maps monai_segloss.bundles / .data_scripts
 NO_NOTE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: venv demo test test-gpu lint bench bench-all bench-gpu clean
+.PHONY: venv demo test test-slow test-gpu lint bench bench-all bench-gpu clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: $(STAMP)
 
 test: lint $(NNUNET_STAMP)
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# the long end-to-end tests: the wheel in a fresh environment, soak, torch.compile, the study end to end
+test-slow: $(STAMP) $(NNUNET_STAMP)
+	$(PY) -m pytest -n 2 -q -m slow $(PYTEST_ARGS)
 
 # ruff, then mypy on monai_segloss/ and tests/typing/ ([tool.mypy] in pyproject.toml)
 lint: $(STAMP)

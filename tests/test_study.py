@@ -101,6 +101,23 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     assert again[0].startswith("resuming: 2 of 2 runs")
 
 
+@pytest.mark.slow
+def test_quick_setting_end_to_end(tmp_path):
+    """`monai-segloss demo --quick` as a user runs it (about 2 minutes on 2 cores): the command line, the data
+    generation, both worker processes and the report."""
+    from monai_segloss.app.cli import main
+
+    out, cache = tmp_path / "report", tmp_path / "cache"
+    assert main(["demo", "--quick", "--out", str(out), "--cache-dir", str(cache)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    quick = SETTINGS["quick"]
+    assert metrics["setting_values"]["name"] == "quick" and list(metrics["table"]) == list(quick.losses)
+    assert metrics["timing"]["runs_executed"] == len(quick.losses) * len(quick.seeds)
+    assert metrics["data"]["num_cases"] == quick.num_cases
+    text = (out / "report.md").read_text()
+    assert all(f"| `{loss}` |" in text for loss in quick.losses) and str(tmp_path) not in text
+
+
 def test_finding_states_a_difference_only_when_the_interval_excludes_zero():
     sig = {"difference": {"estimate": 0.12, "low": 0.03, "high": 0.2, "n": 36}, "p_value": 0.004}
     assert finding("focal_tversky", "dice", "lesion F1", sig) == (
