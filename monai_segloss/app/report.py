@@ -83,7 +83,7 @@ def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = ""
     p = comparison.get("p_value", math.nan)
     tail = f"95 % CI {_signed(iv['low'], key)} to {_signed(iv['high'], key)}"
     if _finite(p):
-        tail += f"; Wilcoxon p = {_p(p)}"
+        tail += f"; Wilcoxon p {_p(p) if p < 0.001 else '= ' + _p(p)}"
     tail += f"; {iv['n']} {units}"
     if not _finite(iv.get("estimate")):
         return f"`{loss}` vs `{baseline}`, {what}: not defined on these cases."
