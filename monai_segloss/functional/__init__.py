@@ -1,7 +1,7 @@
 """Functional API: pure functions ``<key>_loss(input, target, mask=None, **options)`` on tensors, one per registry
 key, each with the signature and ``Args:`` of its options class."""
 
-from .compound import dice_ce_loss, dice_focal_loss
+from .compound import dice_ce_loss, dice_focal_loss, dice_topk_loss
 from .distribution import (
     balanced_ce_loss,
     bce_loss,
@@ -9,6 +9,7 @@ from .distribution import (
     cross_entropy_loss,
     exp_log_loss,
     focal_loss,
+    topk_ce_loss,
     unified_focal_loss,
 )
 from .geometry import (
@@ -32,9 +33,9 @@ from .region import (
 __all__ = [
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss", "log_cosh_dice_loss",
     "sensitivity_specificity_loss",
-    "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "exp_log_loss", "combo_loss",
+    "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "topk_ce_loss", "exp_log_loss", "combo_loss",
     "unified_focal_loss",
     "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
     "structural_similarity_loss", "blob_loss",
-    "dice_ce_loss", "dice_focal_loss",
+    "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
 ]

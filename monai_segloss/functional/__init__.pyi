@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'tversky_loss', 'unified_focal_loss']
+__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss']
 
 
 def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
@@ -373,6 +373,39 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def topk_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """TopK cross-entropy: the mean cross-entropy of the k % voxels where it is largest (the hardest voxels).
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        k (float): percentage in (0, 100] of the voxels kept: the k % with the largest cross-entropy (nnU-Net's TopK10
+            loss: 10). Default ``10``.
+        per_image (bool): select the hardest voxels of each sample and average the samples; False selects them over the
+            whole batch, as nnU-Net. Default ``False``.
+        label_smoothing (float): ε in [0, 1], as in ``torch.nn.functional.cross_entropy``. Default ``0``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -793,6 +826,53 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
             ``False``.
         lambda_dice (float): weight of the Dice term, >= 0. Default ``1``.
         lambda_focal (float): weight of the focal term, >= 0. Default ``1``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
+            (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
+            ``'mean'``.
+    """
+
+
+def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Dice + TopK cross-entropy: ``λ_dice·(Dice loss) + λ_topk·(TopK cross-entropy)``, nnU-Net's ``DC_and_topk_loss``.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        k (float): percentage in (0, 100] of the voxels kept: the k % with the largest cross-entropy (nnU-Net's TopK10
+            loss: 10). Default ``10``.
+        per_image (bool): select the hardest voxels of each sample and average the samples; False selects them over the
+            whole batch, as nnU-Net. Default ``False``.
+        label_smoothing (float): ε in [0, 1], as in ``torch.nn.functional.cross_entropy``. Default ``0``.
+        squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
+        jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
+            ``False``.
+        lambda_dice (float): weight of the Dice term, >= 0. Default ``1``.
+        lambda_topk (float): weight of the TopK cross-entropy term, >= 0. Default ``1``.
         batch (bool): sum the statistics over the batch before scoring. Default ``False``.
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.

@@ -18,10 +18,20 @@ from ..core import checks
 from ..core.options import Options, option
 from ..core.prepare import shared_preparation
 from .base import LossFunction, loss_function
-from .distribution import BCEOptions, CrossEntropyOptions, FocalOptions, bce_loss, cross_entropy_loss, focal_loss
+from .distribution import (
+    BCEOptions,
+    CrossEntropyOptions,
+    FocalOptions,
+    TopKCEOptions,
+    bce_loss,
+    cross_entropy_loss,
+    focal_loss,
+    topk_ce_loss,
+)
 from .region import DiceOptions, dice_loss
 
-__all__ = ["Term", "PresetOptions", "DiceCEOptions", "DiceFocalOptions", "dice_ce_loss", "dice_focal_loss"]
+__all__ = ["Term", "PresetOptions", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions", "dice_ce_loss",
+           "dice_focal_loss", "dice_topk_loss"]
 
 _WEIGHT = checks.number(0)
 
@@ -94,6 +104,22 @@ class DiceFocalOptions(DiceOptions, FocalOptions, PresetOptions):
                 Term("focal", focal_loss, self.lambda_focal, self.part(FocalOptions)))
 
 
+@dataclass(frozen=True)
+class DiceTopKOptions(DiceOptions, TopKCEOptions, PresetOptions):
+    """Options of :func:`dice_topk_loss`: those of the Dice term and of the TopK cross-entropy term, and their
+    weights."""
+
+    lambda_dice: float = option(1.0, "weight of the Dice term, >= 0.", _WEIGHT)
+    lambda_topk: float = option(1.0, "weight of the TopK cross-entropy term, >= 0.", _WEIGHT)
+    reduction: Literal["mean", "sum"] = option("mean", _REDUCED_DOC)
+
+    def terms(self) -> Sequence[Term]:
+        # the cross-entropy of a voxel runs over every class, as in nnU-Net's DC_and_topk_loss
+        topk = self.part(TopKCEOptions, include_background=True, exclude_channels=(), weight=None)
+        return (Term("dice", dice_loss, self.lambda_dice, self.part(DiceOptions)),
+                Term("topk", topk_ce_loss, self.lambda_topk, topk))
+
+
 dice_ce_loss = loss_function(DiceCEOptions, _sum_terms, "dice_ce_loss", """
     Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
 
@@ -127,6 +153,32 @@ dice_focal_loss = loss_function(DiceFocalOptions, _sum_terms, "dice_focal_loss",
         >>> kw = dict(softmax=True, to_onehot_y=True)
         >>> total = dice_focal_loss(logits, labels, gamma=2.0, **kw)
         >>> bool(torch.isclose(total, dice_loss(logits, labels, **kw) + focal_loss(logits, labels, gamma=2.0, **kw)))
+        True
+""", returns="""
+    Returns:
+        A scalar.
+""")
+
+dice_topk_loss = loss_function(DiceTopKOptions, _sum_terms, "dice_topk_loss", """
+    Dice + TopK cross-entropy: ``λ_dice·(Dice loss) + λ_topk·(TopK cross-entropy)``, nnU-Net's ``DC_and_topk_loss``.
+
+    The Dice term is :func:`~monai_segloss.functional.dice_loss` (``include_background``, ``exclude_channels`` and
+    ``weight`` select and weigh its channels; ``batch``, ``distributed``, smoothing and ``empty`` are its own); the
+    TopK term is :func:`~monai_segloss.functional.topk_ce_loss` (``k``, ``per_image``, ``label_smoothing``) over every
+    class without class weights, as nnU-Net's (and as MONAI's ``DiceCELoss``, whose cross-entropy keeps the
+    background). Both share one softmax. ``dice_topk(softmax=True, to_onehot_y=True, include_background=False,
+    batch=batch_dice)`` equals nnU-Net's ``DC_and_topk_loss({"batch_dice": batch_dice, "smooth": 1e-5, "do_bg":
+    False}, {"k": 10})`` plus 1: nnU-Net's Dice term is ``-Dice``, ours ``1 - Dice`` (parity tested). With an ignore
+    label the TopK term takes k % of the valid voxels where nnU-Net takes k % of all voxels (see
+    :func:`~monai_segloss.functional.topk_ce_loss`). With ``batch=True, distributed=True`` the Dice statistics are
+    global across DDP ranks and the TopK selection stays on each rank's batch, as in nnU-Net.
+
+    Example:
+        >>> from monai_segloss.functional import dice_topk_loss, dice_loss, topk_ce_loss
+        >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
+        >>> kw = dict(softmax=True, to_onehot_y=True)
+        >>> total = dice_topk_loss(logits, labels, k=50, **kw)
+        >>> bool(torch.isclose(total, dice_loss(logits, labels, **kw) + topk_ce_loss(logits, labels, k=50, **kw)))
         True
 """, returns="""
     Returns:

@@ -10,6 +10,7 @@ from .compound import (
     CompoundLoss,
     DiceCECompoundLoss,
     DiceFocalCompoundLoss,
+    DiceTopKLoss,
     SegDiceCELoss,
     SegDiceFocalLoss,
 )
@@ -22,6 +23,7 @@ from .distribution import (
     SegBCELoss,
     SegCrossEntropyLoss,
     SegFocalLoss,
+    TopKCELoss,
     UnifiedFocalLoss,
 )
 from .geometry import (
@@ -53,13 +55,13 @@ __all__ = [
     "SegDiceLoss", "JaccardLoss", "SegGeneralizedDiceLoss", "SegTverskyLoss", "FocalTverskyLoss", "LogCoshDiceLoss",
     "SensitivitySpecificityLoss",
     # distribution and hybrids
-    "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "ExpLogLoss", "ComboLoss",
+    "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "TopKCELoss", "ExpLogLoss", "ComboLoss",
     "UnifiedFocalLoss",
     # geometry
     "SegHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss", "StructuralSimilarityLoss",
     "BlobLoss",
     # compound
-    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss",
+    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss",
     # deprecated aliases
     "SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "BinaryCrossEntropyLoss",
     "BalancedCrossEntropyLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss", "DiceCECompoundLoss",

@@ -27,13 +27,13 @@ import torch.nn as nn
 from ..core import checks
 from ..core.prepare import shared_preparation
 from ..functional.base import LossFunction
-from ..functional.compound import dice_ce_loss, dice_focal_loss
+from ..functional.compound import dice_ce_loss, dice_focal_loss, dice_topk_loss
 from ..training.schedules import LinearRamp
 from .base import SegLoss, deprecated_alias, document_function
 from .registry import class_of, get_loss, register_loss
 
-__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
-           "SCHEDULE_UNITS"]
+__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "DiceCECompoundLoss",
+           "DiceFocalCompoundLoss", "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
@@ -257,6 +257,25 @@ class SegDiceFocalLoss(_Preset):
     """
 
     function = dice_focal_loss
+
+
+@register_loss("dice_topk")
+class DiceTopKLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"dice", "topk"}``.
+
+    Example:
+        >>> from monai_segloss import DiceTopKLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [1, 0]]]])
+        >>> loss = DiceTopKLoss(softmax=True, to_onehot_y=True, include_background=False, k=50)
+        >>> print(f"{loss(logits, labels):.4f}")
+        0.9948
+        >>> sorted(loss.last_terms)
+        ['dice', 'topk']
+    """
+
+    function = dice_topk_loss
 
 
 DiceCECompoundLoss = deprecated_alias(SegDiceCELoss, "DiceCECompoundLoss")
