@@ -16,7 +16,7 @@ from monai.losses import DiceLoss, GeneralizedDiceLoss, TverskyLoss
 from monai_segloss import get_loss
 
 REGION_KEYS = ["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
-               "sensitivity_specificity"]
+               "sensitivity_specificity", "mcc"]
 # losses whose "smooth" score of an empty unit is flat in p (the ratio s/(Σp + s) with Σp >> s)
 FLAT_WHEN_SMOOTH = [k for k in REGION_KEYS if k != "sensitivity_specificity"]
 

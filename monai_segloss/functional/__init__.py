@@ -26,13 +26,15 @@ from .region import (
     generalized_dice_loss,
     jaccard_loss,
     log_cosh_dice_loss,
+    mcc_loss,
     sensitivity_specificity_loss,
     tversky_loss,
+    wasserstein_dice_loss,
 )
 
 __all__ = [
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss", "log_cosh_dice_loss",
-    "sensitivity_specificity_loss",
+    "sensitivity_specificity_loss", "mcc_loss", "wasserstein_dice_loss",
     "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "topk_ce_loss", "exp_log_loss", "combo_loss",
     "unified_focal_loss",
     "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",

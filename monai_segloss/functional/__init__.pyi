@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss']
+__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'mcc_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
 
 
 def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
@@ -245,6 +245,86 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
             C, *S)``.
         mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
         r (float): r in [0, 1], weight of the sensitivity term. Default ``0.05``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch: bool = False, distributed: bool = False, smooth_nr: float = 0.0, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'fp', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Matthews correlation coefficient loss, per unit: ``1 - MCC`` with
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator TP·TN - FP·FN (MONAI's default 0; above 0 the loss can leave [0, 2]).
+            Default ``0``.
+        smooth_dr (float): added under the square root of the denominator. Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a unit whose target has no voxel (or no background voxel), where the
+            MCC is undefined: scored by its false-positive rate FP / (FP + TN) (its miss rate FN / (TP + FN) when the
+            target fills it) (``"fp"``), left out of the mean (``"skip"``), or by MONAI's smoothed value (``"smooth"``:
+            1 with no gradient unless the prediction is exact). Default ``'fp'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, dist_matrix: Sequence[Sequence[float]] | None = None, weighting_mode: Literal['default', 'GDL'] = 'default', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Generalised Wasserstein Dice loss, per sample (or once with ``batch=True``): ``1 - (2 TP_M + s_nr) / (2 TP_M +
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        dist_matrix (Sequence[Sequence[float]] | None): C x C distances between the classes (``M[l][c]``: the cost of
+            predicting class c where the label is l), divided by its largest entry as in MONAI; None is 0 on the
+            diagonal and 1 elsewhere. Default ``None``.
+        weighting_mode (Literal['default', 'GDL']): ``"default"``: class weights α = 0 for channel 0 (the background)
+            and 1 for the others (Fidon 2017); ``"GDL"``: α_l = 1 / (V_l + 1) with V_l the unit's volume of class l
+            (Tilborghs 2020). Default ``'default'``.
         batch (bool): sum the statistics over the batch before scoring. Default ``False``.
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
@@ -724,7 +804,7 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 
     Args:
@@ -738,7 +818,7 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
             SimpleITK. In a MONAI trainer pass them with ``monai_segloss.BatchMapsHandler({"instances":
             "label_instances"})``.
         region (Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice',
-            'sensitivity_specificity']): key of the inner region loss L. Default ``'dice'``.
+            'sensitivity_specificity', 'mcc']): key of the inner region loss L. Default ``'dice'``.
         region_kwargs (Mapping[str, Any] | None): options of L (e.g. ``{"alpha": 0.3, "beta": 0.7}`` for ``"tversky"``,
             or ``smooth_nr``, ``empty``), without the input options, which the blob loss applies. Default ``None``.
         global_weight (float): α >= 0, weight of the global term. Default ``2``.

@@ -42,18 +42,20 @@ from .region import (
     LogCoshDiceLoss,
     SegDiceLoss,
     SegGeneralizedDiceLoss,
+    SegMCCLoss,
     SegTverskyLoss,
     SensitivitySpecificityLoss,
     SoftDiceLoss,
     SoftGeneralizedDiceLoss,
     SoftJaccardLoss,
     SoftTverskyLoss,
+    WassersteinDiceLoss,
 )
 
 __all__ = [
     # region
     "SegDiceLoss", "JaccardLoss", "SegGeneralizedDiceLoss", "SegTverskyLoss", "FocalTverskyLoss", "LogCoshDiceLoss",
-    "SensitivitySpecificityLoss",
+    "SensitivitySpecificityLoss", "SegMCCLoss", "WassersteinDiceLoss",
     # distribution and hybrids
     "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "TopKCELoss", "ExpLogLoss", "ComboLoss",
     "UnifiedFocalLoss",
