@@ -1,7 +1,7 @@
 """Functional API: pure functions ``<key>_loss(input, target, mask=None, **options)`` on tensors, one per registry
 key, each with the signature and ``Args:`` of its options class."""
 
-from .compound import dice_ce_loss, dice_focal_loss, dice_topk_loss
+from .compound import dice_ce_loss, dice_focal_loss, dice_topk_loss, generalized_dice_focal_loss
 from .distribution import (
     balanced_ce_loss,
     bce_loss,
@@ -17,6 +17,7 @@ from .geometry import (
     boundary_loss,
     distance_penalized_ce_loss,
     hausdorff_dt_loss,
+    log_hausdorff_dt_loss,
     shape_aware_loss,
     structural_similarity_loss,
 )
@@ -37,7 +38,7 @@ __all__ = [
     "sensitivity_specificity_loss", "mcc_loss", "wasserstein_dice_loss",
     "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "topk_ce_loss", "exp_log_loss", "combo_loss",
     "unified_focal_loss",
-    "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
+    "hausdorff_dt_loss", "log_hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
     "structural_similarity_loss", "blob_loss",
-    "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
+    "dice_ce_loss", "dice_focal_loss", "dice_topk_loss", "generalized_dice_focal_loss",
 ]

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'mcc_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
+__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_focal_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'log_hausdorff_dt_loss', 'mcc_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
 
 
 def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
@@ -666,6 +666,42 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
     """
 
 
+def log_hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        distance (Tensor | None): precomputed level sets φ of the target classes (signed distances in mm, the innermost
+            foreground layer at 0), ``(B, C, *S)`` or ``(B, K, *S)`` for the kept channels, as made by
+            ``monai_segloss.SignedDistanceMapd``; taken as given, so build them from the same target, spacing and
+            ignored voxels. None (default) computes them on the fly with SimpleITK.
+        spacing (float | Sequence[float] | None): voxel size in mm, one value per spatial dim (e.g. ``(0.8, 0.8, 3.0)``)
+            or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
+            (else of ``distance``), otherwise 1 mm. Default ``None``.
+        alpha (float): α > 0, exponent of the distances. Default ``2``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the (sample, class)
+            units of their mean voxel term, as MONAI; ``"none"``: ``(B, K)``, each unit's own log. Default ``'mean'``.
+    """
+
+
 def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
@@ -978,4 +1014,47 @@ def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *,
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
             (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
             ``'mean'``.
+    """
+
+
+def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Generalised Dice + focal: ``λ_gdl·(generalised Dice loss) + λ_focal·(focal loss)`` on the same options.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        gamma (float): focusing parameter γ >= 0. Default ``2``.
+        alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
+            None for no balancing. Default ``None``.
+        w_type (Literal['square', 'simple', 'uniform']): Sudre's class weights: ``"square"`` 1/(Σg)², ``"simple"`` 1/Σg,
+            ``"uniform"`` 1. Default ``'square'``.
+        lambda_gdl (float): weight of the generalised Dice term, >= 0. Default ``1``.
+        lambda_focal (float): weight of the focal term, >= 0. Default ``1``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the generalised Dice term is
+            per sample and the focal term per voxel, so they have no common shape. Default ``'mean'``.
     """

@@ -28,10 +28,11 @@ from .distribution import (
     focal_loss,
     topk_ce_loss,
 )
-from .region import DiceOptions, dice_loss
+from .region import DiceOptions, GeneralizedDiceOptions, dice_loss, generalized_dice_loss
 
-__all__ = ["Term", "PresetOptions", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions", "dice_ce_loss",
-           "dice_focal_loss", "dice_topk_loss"]
+__all__ = ["Term", "PresetOptions", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions",
+           "GeneralizedDiceFocalOptions", "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
+           "generalized_dice_focal_loss"]
 
 _WEIGHT = checks.number(0)
 
@@ -120,6 +121,22 @@ class DiceTopKOptions(DiceOptions, TopKCEOptions, PresetOptions):
                 Term("topk", topk_ce_loss, self.lambda_topk, topk))
 
 
+@dataclass(frozen=True)
+class GeneralizedDiceFocalOptions(GeneralizedDiceOptions, FocalOptions, PresetOptions):
+    """Options of :func:`generalized_dice_focal_loss`: those of the generalised Dice term and of the focal term, and
+    their weights (MONAI's names)."""
+
+    lambda_gdl: float = option(1.0, "weight of the generalised Dice term, >= 0.", _WEIGHT)
+    lambda_focal: float = option(1.0, "weight of the focal term, >= 0.", _WEIGHT)
+    reduction: Literal["mean", "sum"] = option("mean", "``\"mean\"`` or ``\"sum\"``; ``\"none\"`` is refused: the "
+                                                       "generalised Dice term is per sample and the focal term per "
+                                                       "voxel, so they have no common shape.")
+
+    def terms(self) -> Sequence[Term]:
+        return (Term("generalized_dice", generalized_dice_loss, self.lambda_gdl, self.part(GeneralizedDiceOptions)),
+                Term("focal", focal_loss, self.lambda_focal, self.part(FocalOptions)))
+
+
 dice_ce_loss = loss_function(DiceCEOptions, _sum_terms, "dice_ce_loss", """
     Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
 
@@ -179,6 +196,31 @@ dice_topk_loss = loss_function(DiceTopKOptions, _sum_terms, "dice_topk_loss", ""
         >>> kw = dict(softmax=True, to_onehot_y=True)
         >>> total = dice_topk_loss(logits, labels, k=50, **kw)
         >>> bool(torch.isclose(total, dice_loss(logits, labels, **kw) + topk_ce_loss(logits, labels, k=50, **kw)))
+        True
+""", returns="""
+    Returns:
+        A scalar.
+""")
+
+generalized_dice_focal_loss = loss_function(GeneralizedDiceFocalOptions, _sum_terms, "generalized_dice_focal_loss", """
+    Generalised Dice + focal: ``λ_gdl·(generalised Dice loss) + λ_focal·(focal loss)`` on the same options.
+
+    The terms are :func:`~monai_segloss.functional.generalized_dice_loss` (Sudre 2017; ``w_type``, batch statistics,
+    smoothing, ``empty``) and :func:`~monai_segloss.functional.focal_loss` (Lin 2017; ``gamma``, ``alpha``), on one
+    shared preparation of the input. With ``sigmoid=True`` and ``reduction="mean"`` this is
+    ``monai.losses.GeneralizedDiceFocalLoss`` (parity tested; MONAI's focal ``"sum"`` adds per-(sample, channel)
+    spatial means, ours adds the voxel terms). Where MONAI is not right we differ: its focal term always scores each
+    channel with a sigmoid of the raw input, also with ``softmax=True`` (where it should score the softmax
+    probabilities of the Dice term) and with ``other_act``; ours follows the activation (the categorical focal loss
+    under softmax, as :func:`~monai_segloss.functional.dice_focal_loss`). ``weight`` weighs both terms (MONAI gives it
+    to the focal term only).
+
+    Example:
+        >>> from monai_segloss.functional import generalized_dice_focal_loss, generalized_dice_loss, focal_loss
+        >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> total = generalized_dice_focal_loss(logits, target, sigmoid=True, lambda_gdl=0.5)
+        >>> parts = 0.5 * generalized_dice_loss(logits, target, sigmoid=True) + focal_loss(logits, target, sigmoid=True)
+        >>> bool(torch.isclose(total, parts))
         True
 """, returns="""
     Returns:

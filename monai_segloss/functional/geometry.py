@@ -27,24 +27,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from ..core import checks
 from ..core.options import InputOptions, RegionOptions, option
-from ..core.prepare import PreparedInput, prepare_input
+from ..core.prepare import PreparedInput, prepare_input, shared_preparation
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
 from ..geometry.distance import resolve_spacing, signed_distance
 from ..geometry.instances import lesion_instances
 from .base import loss_function
+from .distribution import voxel_units
 from .region import REGION_LOSSES, RegionKey
 
 __all__ = [
-    "GeometryOptions", "HausdorffDTOptions", "BoundaryOptions", "ShapeAwareOptions", "DistancePenalizedCEOptions",
-    "StructuralSimilarityOptions", "BlobOptions",
-    "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
+    "GeometryOptions", "HausdorffDTOptions", "LogHausdorffDTOptions", "BoundaryOptions", "ShapeAwareOptions",
+    "DistancePenalizedCEOptions", "StructuralSimilarityOptions", "BlobOptions",
+    "hausdorff_dt_loss", "log_hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
     "structural_similarity_loss", "blob_loss",
 ]
 
@@ -64,6 +65,15 @@ class HausdorffDTOptions(GeometryOptions):
     """Options of :func:`hausdorff_dt_loss`."""
 
     alpha: float = option(2.0, "α > 0, exponent of the distances.", checks.number(0, low_open=True))
+
+
+@dataclass(frozen=True)
+class LogHausdorffDTOptions(HausdorffDTOptions):
+    """Options of :func:`log_hausdorff_dt_loss`."""
+
+    reduction: Literal["mean", "sum", "none"] = option(
+        "mean", "the log of 1 + the ``\"mean\"`` or ``\"sum\"`` over the (sample, class) units of their mean voxel "
+                "term, as MONAI; ``\"none\"``: ``(B, K)``, each unit's own log.")
 
 
 @dataclass(frozen=True)
@@ -265,6 +275,17 @@ def _hausdorff_dt(input, target, mask, o: HausdorffDTOptions, distance=None) -> 
     return reduce_voxels(_with_weight_and_validity(loss, prep), o.reduction, valid=prep.valid)
 
 
+def _log_hausdorff_dt(input, target, mask, o: LogHausdorffDTOptions, distance=None) -> torch.Tensor:
+    with shared_preparation():
+        prep = prepare_input(input, target, o, mask)
+        voxel = _hausdorff_dt(input, target, mask, o.part(HausdorffDTOptions, reduction="none"), distance)
+    units = voxel_units(voxel, prep, batch=False, categorical=False)  # mean over each sample's valid voxels
+    if o.reduction == "none":
+        return torch.log1p(units)
+    present = None if prep.valid is None else prep.valid.flatten(1).any(1, keepdim=True).expand_as(units)
+    return torch.log1p(reduce_units(units, o.reduction, present=present))
+
+
 def _boundary(input, target, mask, o: BoundaryOptions, distance=None) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     spacings = _spacings(o, prep, target, distance)
@@ -425,6 +446,28 @@ hausdorff_dt_loss = loss_function(HausdorffDTOptions, _hausdorff_dt, "hausdorff_
         >>> print(f"{hausdorff_dt_loss(probs, target):.4f}")
         0.0240
 """, maps=_DISTANCE, returns=_VOXEL_RETURNS)
+
+log_hausdorff_dt_loss = loss_function(LogHausdorffDTOptions, _log_hausdorff_dt, "log_hausdorff_dt_loss", """
+    Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
+    (sample, class) units, each unit scored by the mean of ``(p - g)² · (d_g^α + d_p^α)`` over its valid voxels.
+
+    The logarithm (``monai.losses.LogHausdorffDTLoss``) damps the large values of the distance term early in
+    training; the distances are those of :func:`hausdorff_dt_loss` (mm, from ``spacing`` or the affine). With
+    ``spacing`` 1 this equals ``monai.losses.LogHausdorffDTLoss`` on shared options for every reduction (parity
+    tested; MONAI's default ``include_background`` is False, ours True): ``"mean"`` is ``log(1 + mean of the unit
+    means)``, ``"sum"`` ``log(1 + sum of the unit means)``, and ``"none"`` gives each unit's ``log(1 + mean)``,
+    ``(B, K)`` where MONAI keeps ``(B, K, 1, ...)``. With ignored voxels a unit's mean runs over its sample's valid
+    voxels.
+
+    Example:
+        >>> from monai_segloss.functional import log_hausdorff_dt_loss
+        >>> probs, target = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{log_hausdorff_dt_loss(probs, target):.4f}")  # log(1 + 0.0240)
+        0.0237
+""", maps=_DISTANCE, returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"`` (0 for a sample without valid voxel).
+""")
 
 boundary_loss = loss_function(BoundaryOptions, _boundary, "boundary_loss", """
     Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).

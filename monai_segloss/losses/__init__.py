@@ -13,6 +13,7 @@ from .compound import (
     DiceTopKLoss,
     SegDiceCELoss,
     SegDiceFocalLoss,
+    SegGeneralizedDiceFocalLoss,
 )
 from .distribution import (
     BalancedCELoss,
@@ -32,6 +33,7 @@ from .geometry import (
     HausdorffDistanceLoss,
     SegBoundaryLoss,
     SegHausdorffDTLoss,
+    SegLogHausdorffDTLoss,
     ShapeAwareLoss,
     StructuralSimilarityLoss,
     SurfaceBoundaryLoss,
@@ -60,10 +62,10 @@ __all__ = [
     "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "TopKCELoss", "ExpLogLoss", "ComboLoss",
     "UnifiedFocalLoss",
     # geometry
-    "SegHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss", "StructuralSimilarityLoss",
-    "BlobLoss",
+    "SegHausdorffDTLoss", "SegLogHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
+    "StructuralSimilarityLoss", "BlobLoss",
     # compound
-    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss",
+    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
     # deprecated aliases
     "SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "BinaryCrossEntropyLoss",
     "BalancedCrossEntropyLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss", "DiceCECompoundLoss",

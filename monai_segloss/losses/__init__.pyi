@@ -7,7 +7,7 @@ from torch import Tensor
 from .base import SegLoss as SegLoss
 from .compound import CompoundLoss as CompoundLoss
 
-__all__ = ['BalancedCELoss', 'BalancedCrossEntropyLoss', 'BinaryCrossEntropyLoss', 'BlobLoss', 'ComboLoss', 'CompoundLoss', 'DiceCECompoundLoss', 'DiceFocalCompoundLoss', 'DiceTopKLoss', 'DistancePenalizedCELoss', 'ExpLogLoss', 'FocalTverskyLoss', 'HausdorffDistanceLoss', 'JaccardLoss', 'LogCoshDiceLoss', 'SegBCELoss', 'SegBoundaryLoss', 'SegCrossEntropyLoss', 'SegDiceCELoss', 'SegDiceFocalLoss', 'SegDiceLoss', 'SegFocalLoss', 'SegGeneralizedDiceLoss', 'SegHausdorffDTLoss', 'SegMCCLoss', 'SegTverskyLoss', 'SensitivitySpecificityLoss', 'ShapeAwareLoss', 'SoftDiceLoss', 'SoftGeneralizedDiceLoss', 'SoftJaccardLoss', 'SoftTverskyLoss', 'StructuralSimilarityLoss', 'SurfaceBoundaryLoss', 'TopKCELoss', 'UnifiedFocalLoss', 'WassersteinDiceLoss']
+__all__ = ['BalancedCELoss', 'BalancedCrossEntropyLoss', 'BinaryCrossEntropyLoss', 'BlobLoss', 'ComboLoss', 'CompoundLoss', 'DiceCECompoundLoss', 'DiceFocalCompoundLoss', 'DiceTopKLoss', 'DistancePenalizedCELoss', 'ExpLogLoss', 'FocalTverskyLoss', 'HausdorffDistanceLoss', 'JaccardLoss', 'LogCoshDiceLoss', 'SegBCELoss', 'SegBoundaryLoss', 'SegCrossEntropyLoss', 'SegDiceCELoss', 'SegDiceFocalLoss', 'SegDiceLoss', 'SegFocalLoss', 'SegGeneralizedDiceFocalLoss', 'SegGeneralizedDiceLoss', 'SegHausdorffDTLoss', 'SegLogHausdorffDTLoss', 'SegMCCLoss', 'SegTverskyLoss', 'SensitivitySpecificityLoss', 'ShapeAwareLoss', 'SoftDiceLoss', 'SoftGeneralizedDiceLoss', 'SoftJaccardLoss', 'SoftTverskyLoss', 'StructuralSimilarityLoss', 'SurfaceBoundaryLoss', 'TopKCELoss', 'UnifiedFocalLoss', 'WassersteinDiceLoss']
 
 
 class SegDiceLoss(SegLoss):
@@ -611,6 +611,35 @@ class SegHausdorffDTLoss(SegLoss):
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
+class SegLogHausdorffDTLoss(SegLoss):
+    """Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
+
+    Args:
+        spacing (float | Sequence[float] | None): voxel size in mm, one value per spatial dim (e.g. ``(0.8, 0.8, 3.0)``)
+            or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
+            (else of ``distance``), otherwise 1 mm. Default ``None``.
+        alpha (float): α > 0, exponent of the distances. Default ``2``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the (sample, class)
+            units of their mean voxel term, as MONAI; ``"none"``: ``(B, K)``, each unit's own log. Default ``'mean'``.
+    """
+    def __init__(self, *, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+
+
 class SegBoundaryLoss(SegLoss):
     """Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
@@ -883,6 +912,46 @@ class DiceTopKLoss(CompoundLoss):
             ``'mean'``.
     """
     def __init__(self, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+
+
+class SegGeneralizedDiceFocalLoss(CompoundLoss):
+    """Generalised Dice + focal: ``λ_gdl·(generalised Dice loss) + λ_focal·(focal loss)`` on the same options.
+
+    Args:
+        gamma (float): focusing parameter γ >= 0. Default ``2``.
+        alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
+            None for no balancing. Default ``None``.
+        w_type (Literal['square', 'simple', 'uniform']): Sudre's class weights: ``"square"`` 1/(Σg)², ``"simple"`` 1/Σg,
+            ``"uniform"`` 1. Default ``'square'``.
+        lambda_gdl (float): weight of the generalised Dice term, >= 0. Default ``1``.
+        lambda_focal (float): weight of the focal term, >= 0. Default ``1``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the generalised Dice term is
+            per sample and the focal term per voxel, so they have no common shape. Default ``'mean'``.
+    """
+    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 

@@ -27,13 +27,13 @@ import torch.nn as nn
 from ..core import checks
 from ..core.prepare import shared_preparation
 from ..functional.base import LossFunction
-from ..functional.compound import dice_ce_loss, dice_focal_loss, dice_topk_loss
+from ..functional.compound import dice_ce_loss, dice_focal_loss, dice_topk_loss, generalized_dice_focal_loss
 from ..training.schedules import LinearRamp
 from .base import SegLoss, deprecated_alias, document_function
 from .registry import class_of, get_loss, register_loss
 
-__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "DiceCECompoundLoss",
-           "DiceFocalCompoundLoss", "SCHEDULE_UNITS"]
+__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
+           "DiceCECompoundLoss", "DiceFocalCompoundLoss", "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
@@ -276,6 +276,25 @@ class DiceTopKLoss(_Preset):
     """
 
     function = dice_topk_loss
+
+
+@register_loss("generalized_dice_focal")
+class SegGeneralizedDiceFocalLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"generalized_dice", "focal"}``.
+
+    Example:
+        >>> from monai_segloss import SegGeneralizedDiceFocalLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [0, 0]]]])
+        >>> loss = SegGeneralizedDiceFocalLoss(softmax=True, to_onehot_y=True, gamma=2.0)
+        >>> print(f"{loss(logits, labels):.4f}")
+        0.1672
+        >>> sorted(loss.last_terms)
+        ['focal', 'generalized_dice']
+    """
+
+    function = generalized_dice_focal_loss
 
 
 DiceCECompoundLoss = deprecated_alias(SegDiceCELoss, "DiceCECompoundLoss")

@@ -8,8 +8,9 @@ from ..functional import geometry as F
 from .base import SegLoss, deprecated_alias
 from .registry import register_loss
 
-__all__ = ["SegHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
-           "StructuralSimilarityLoss", "BlobLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss"]
+__all__ = ["SegHausdorffDTLoss", "SegLogHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss",
+           "DistancePenalizedCELoss", "StructuralSimilarityLoss", "BlobLoss", "HausdorffDistanceLoss",
+           "SurfaceBoundaryLoss"]
 
 
 @register_loss("hausdorff_dt")
@@ -26,6 +27,22 @@ class SegHausdorffDTLoss(SegLoss):
     """
 
     function = F.hausdorff_dt_loss
+
+
+@register_loss("log_hausdorff_dt")
+class SegLogHausdorffDTLoss(SegLoss):
+    """
+    Example:
+        >>> from monai_segloss import SegLogHausdorffDTLoss
+        >>> logits = torch.full((1, 1, 8, 8), -4.0)
+        >>> logits[..., 2:5, 2:6] = 4.0  # a predicted square one column wider than the target
+        >>> target = torch.zeros(1, 1, 8, 8)
+        >>> target[..., 2:5, 2:5] = 1.0
+        >>> print(f"{SegLogHausdorffDTLoss(sigmoid=True)(logits, target):.4f}")
+        0.0891
+    """
+
+    function = F.log_hausdorff_dt_loss
 
 
 @register_loss("boundary")

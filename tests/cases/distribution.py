@@ -73,6 +73,13 @@ CASES: dict[str, list[Case]] = {
         Case(kwargs={**SOFT, "include_background": False, "batch": True, "k": 30.0, "per_image": True},
              mode="multiclass", target="label", channels=3),
     ],
+    "generalized_dice_focal": [
+        Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
+        Case(kwargs={**SIG, "gamma": 1.0, "lambda_focal": 0.5, "w_type": "simple"}, mode="binary", target="label",
+             channels=1),
+        Case(kwargs={**SIG, "include_background": False, "batch": True, "reduction": "sum"}, mode="multilabel",
+             target="onehot", channels=3),
+    ],
     "dice_ce": [
         Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
         Case(kwargs={**SIG, "pos_weight": 2.0}, mode="binary", target="label", channels=1),
