@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_focal_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'log_hausdorff_dt_loss', 'mcc_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
+__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'cldice_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_cldice_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_focal_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'log_hausdorff_dt_loss', 'lovasz_loss', 'mcc_loss', 'nacl_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
 
 
 def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
@@ -880,6 +880,114 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
     """
 
 
+def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Soft clDice loss, per (sample, class): ``1 - 2·Tprec·Tsens / (Tprec + Tsens + ε)`` with
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        iter_ (int): iterations of the soft skeleton (erosions), about the largest radius of the structures in voxels
+            (MONAI's name). Default ``3``.
+        smooth (float): ε > 0 added to the denominator of the harmonic mean Tprec + Tsens. Default ``0.0001``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
+        smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def lovasz_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Lovász loss: the Lovász extension of the Jaccard (IoU) loss, per class, of the sorted per-voxel errors.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        per_image (bool): one Lovász extension per sample, averaged over the samples; False (Berman's default) one over
+            the whole batch. Default ``False``.
+        classes (Literal['present', 'all']): Lovász-softmax: average over the classes present in the unit's target
+            (Berman's default) or over every kept class; the Lovász hinge scores every channel. Default ``'present'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def nacl_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Neighbour-aware calibration loss: ``CE + λ·mean_{v,c} d(τ_vc, x_vc)`` with x the logits and τ the class
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        alpha (float): λ >= 0, weight of the penalty. Default ``0.1``.
+        kernel_ops (Literal['mean', 'gaussian']): the neighbourhood filter: a ``kernel_size``-wide mean, or a Gaussian
+            of ``sigma`` truncated at 4σ (as MONAI). Default ``'mean'``.
+        kernel_size (int): odd side of the mean filter's window. Default ``3``.
+        sigma (float): σ > 0 of the Gaussian filter, in voxels. Default ``1``.
+        distance_type (Literal['l1', 'l2']): the penalty per voxel and class: ``|τ - x|`` or ``(τ - x)²``. Default
+            ``'l1'``.
+        classes (int | None): MONAI's ``classes``: when given, checked against the input's C. Default ``None``.
+        dim (int | None): MONAI's ``dim``: when given, checked against the input's spatial dims. Default ``None``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
 def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
     """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
 
@@ -1057,4 +1165,47 @@ def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | No
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the generalised Dice term is
             per sample and the focal term per voxel, so they have no common shape. Default ``'mean'``.
+    """
+
+
+def dice_cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Dice + clDice: ``(1 - α)·(Dice loss) + α·(clDice loss)``, the combination Shit et al. (CVPR 2021) train with.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
+        jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
+            ``False``.
+        iter_ (int): iterations of the soft skeleton (erosions), about the largest radius of the structures in voxels
+            (MONAI's name). Default ``3``.
+        smooth (float): ε > 0 added to the denominator of the harmonic mean Tprec + Tsens. Default ``0.0001``.
+        alpha (float): α in [0, 1], weight of the clDice term; the Dice term weighs 1 - α. Default ``0.5``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
+        smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"`` (of each term); ``"none"`` is refused, as by the
+            other presets. Default ``'mean'``.
     """

@@ -29,10 +29,11 @@ from .distribution import (
     topk_ce_loss,
 )
 from .region import DiceOptions, GeneralizedDiceOptions, dice_loss, generalized_dice_loss
+from .topology import ClDiceOptions, cldice_loss
 
 __all__ = ["Term", "PresetOptions", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions",
-           "GeneralizedDiceFocalOptions", "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
-           "generalized_dice_focal_loss"]
+           "GeneralizedDiceFocalOptions", "DiceClDiceOptions", "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
+           "generalized_dice_focal_loss", "dice_cldice_loss"]
 
 _WEIGHT = checks.number(0)
 
@@ -137,6 +138,21 @@ class GeneralizedDiceFocalOptions(GeneralizedDiceOptions, FocalOptions, PresetOp
                 Term("focal", focal_loss, self.lambda_focal, self.part(FocalOptions)))
 
 
+@dataclass(frozen=True)
+class DiceClDiceOptions(ClDiceOptions, DiceOptions, PresetOptions):
+    """Options of :func:`dice_cldice_loss`: those of the Dice and clDice terms (one smoothing for both, 1 as MONAI),
+    and α."""
+
+    alpha: float = option(0.5, "α in [0, 1], weight of the clDice term; the Dice term weighs 1 - α.",
+                          checks.number(0, 1))
+    reduction: Literal["mean", "sum"] = option("mean", "``\"mean\"`` or ``\"sum\"`` (of each term); ``\"none\"`` "
+                                                       "is refused, as by the other presets.")
+
+    def terms(self) -> Sequence[Term]:
+        return (Term("dice", dice_loss, 1 - self.alpha, self.part(DiceOptions)),
+                Term("cldice", cldice_loss, self.alpha, self.part(ClDiceOptions)))
+
+
 dice_ce_loss = loss_function(DiceCEOptions, _sum_terms, "dice_ce_loss", """
     Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
 
@@ -221,6 +237,28 @@ generalized_dice_focal_loss = loss_function(GeneralizedDiceFocalOptions, _sum_te
         >>> total = generalized_dice_focal_loss(logits, target, sigmoid=True, lambda_gdl=0.5)
         >>> parts = 0.5 * generalized_dice_loss(logits, target, sigmoid=True) + focal_loss(logits, target, sigmoid=True)
         >>> bool(torch.isclose(total, parts))
+        True
+""", returns="""
+    Returns:
+        A scalar.
+""")
+
+dice_cldice_loss = loss_function(DiceClDiceOptions, _sum_terms, "dice_cldice_loss", """
+    Dice + clDice: ``(1 - α)·(Dice loss) + α·(clDice loss)``, the combination Shit et al. (CVPR 2021) train with.
+
+    The terms are :func:`~monai_segloss.functional.dice_loss` and :func:`~monai_segloss.functional.cldice_loss` on
+    the same options (one shared preparation): the Dice term keeps the volume right, the clDice term the
+    connectivity of thin structures. Same quantity as ``monai.losses.SoftDiceclDiceLoss`` (α, ``iter_``,
+    ``smooth_nr`` = ``smooth_dr`` = 1 and ε = ``smooth`` as MONAI) when one channel is kept; with several, MONAI's
+    clDice term pools the channels of a sample (see :func:`~monai_segloss.functional.cldice_loss`).
+
+    Example:
+        >>> from monai_segloss.functional import dice_cldice_loss, dice_loss, cldice_loss
+        >>> logits, target = torch.linspace(-3, 3, 64).view(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+        >>> target[..., 4, 1:7] = 1.0
+        >>> total = dice_cldice_loss(logits, target, sigmoid=True, alpha=0.3)
+        >>> dice = dice_loss(logits, target, sigmoid=True, smooth_nr=1.0, smooth_dr=1.0)
+        >>> bool(torch.isclose(total, 0.7 * dice + 0.3 * cldice_loss(logits, target, sigmoid=True)))
         True
 """, returns="""
     Returns:

@@ -93,21 +93,14 @@ class DistancePenalizedCEOptions(GeometryOptions):
     penalty: float = option(1.0, "λ >= 0, scale of the distance penalty: the weight is ``1 + λ·Φ``.", checks.number(0))
 
 
-def _odd_window(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an odd int >= 3, got {value!r}")
-    if value < 3 or value % 2 == 0:
-        raise ValueError(f"{name} must be an odd int >= 3 (a 1-voxel window has no structure), got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class StructuralSimilarityOptions(InputOptions):
     """Options of :func:`structural_similarity_loss`."""
 
     beta: float = option(0.1, "β in [0, 1): a voxel is selected when its structural error exceeds β times the "
                               "largest of its (sample, class).", checks.number(0, 1, high_open=True))
-    kernel_size: int = option(3, "odd side (>= 3) of the window of the local statistics.", _odd_window)
+    kernel_size: int = option(3, "odd side (>= 3) of the window of the local statistics.",
+                               checks.odd_integer(3))
     c4: float = option(0.01, "C4 > 0, stabiliser of the normalisation.", checks.number(0, low_open=True))
 
 

@@ -27,7 +27,7 @@ __all__ = [
     "LogCoshDiceOptions", "SensitivitySpecificityOptions", "MCCOptions", "WassersteinDiceOptions",
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss",
     "log_cosh_dice_loss", "sensitivity_specificity_loss", "mcc_loss", "wasserstein_dice_loss", "region_loss",
-    "scored_only", "REGION_LOSSES",
+    "scored_only", "batch_sums", "REGION_LOSSES",
     "REGION_RETURNS", "W_TYPES", "RegionKey",
 ]
 
@@ -259,11 +259,12 @@ def _class_distances(o: WassersteinDiceOptions, prep: PreparedInput) -> torch.Te
     return m / m.max()
 
 
-def _batched(t: torch.Tensor, o: RegionOptions) -> torch.Tensor:
-    """Per-sample sums ``(..., B)`` -> summed over the batch (and the DDP ranks) when ``batch``."""
+def batch_sums(t: torch.Tensor, o: RegionOptions, dim: int = -1) -> torch.Tensor:
+    """Per-sample sums (the batch along ``dim``) -> summed over the batch, and over every DDP rank with
+    ``distributed``, when ``o.batch``; unchanged otherwise."""
     if not o.batch:
         return t
-    t = t.sum(-1)
+    t = t.sum(dim)
     return global_sum(t) if o.distributed else t
 
 
@@ -292,13 +293,13 @@ def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.T
     if o.weighting_mode == "default":
         alpha = kept.index_fill(0, torch.zeros(1, dtype=torch.long, device=x.device), 0.0).expand(x.shape[0], c)
     else:
-        volumes = _batched(volumes.transpose(0, 1), o)  # (C, B), or (C,) over the batch
+        volumes = batch_sums(volumes.transpose(0, 1), o)  # (C, B), or (C,) over the batch
         alpha = (kept / (volumes.transpose(0, -1) + 1)).expand(x.shape[0], c)
     a = alpha.view(*alpha.shape, *([1] * (x.ndim - 2)))
     a_voxel = a.expand_as(x).gather(1, y) if prep.labels is not None else (prep.dense * a).sum(1, keepdim=True)
     wass, a_voxel = wass * v, a_voxel * v  # 0 at invalid voxels
     sums = torch.stack([t.flatten(1).sum(1) for t in (a_voxel - a_voxel * wass, wass, a_voxel, v)])
-    tp, error, mass, n = _batched(sums, o).unbind(0)  # Σα(1-W), ΣW, Σα, number of valid voxels
+    tp, error, mass, n = batch_sums(sums, o).unbind(0)  # Σα(1-W), ΣW, Σα, number of valid voxels
     # the denominator: 2 TP + all errors (Fidon), or Σ α(2 - W) = Σα + TP (Tilborghs' GDL weighting, as MONAI)
     denom = 2 * tp + error if o.weighting_mode == "default" else mass + tp
     loss = 1 - safe_ratio(2 * tp + o.smooth_nr, denom + o.smooth_dr)

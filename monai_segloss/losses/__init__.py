@@ -6,9 +6,11 @@ with the prefix ``Seg`` where ``monai.losses`` or ``torch.nn`` already has that 
 names are kept as deprecated aliases.
 """
 
+from .calibration import SegNACLLoss
 from .compound import (
     CompoundLoss,
     DiceCECompoundLoss,
+    DiceClDiceLoss,
     DiceFocalCompoundLoss,
     DiceTopKLoss,
     SegDiceCELoss,
@@ -38,6 +40,7 @@ from .geometry import (
     StructuralSimilarityLoss,
     SurfaceBoundaryLoss,
 )
+from .lovasz import LovaszLoss
 from .region import (
     FocalTverskyLoss,
     JaccardLoss,
@@ -53,6 +56,7 @@ from .region import (
     SoftTverskyLoss,
     WassersteinDiceLoss,
 )
+from .topology import ClDiceLoss
 
 __all__ = [
     # region
@@ -64,8 +68,11 @@ __all__ = [
     # geometry
     "SegHausdorffDTLoss", "SegLogHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
     "StructuralSimilarityLoss", "BlobLoss",
+    # topology, Lovász and calibration
+    "ClDiceLoss", "LovaszLoss", "SegNACLLoss",
     # compound
     "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
+    "DiceClDiceLoss",
     # deprecated aliases
     "SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "BinaryCrossEntropyLoss",
     "BalancedCrossEntropyLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss", "DiceCECompoundLoss",

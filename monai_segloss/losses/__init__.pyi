@@ -7,7 +7,7 @@ from torch import Tensor
 from .base import SegLoss as SegLoss
 from .compound import CompoundLoss as CompoundLoss
 
-__all__ = ['BalancedCELoss', 'BalancedCrossEntropyLoss', 'BinaryCrossEntropyLoss', 'BlobLoss', 'ComboLoss', 'CompoundLoss', 'DiceCECompoundLoss', 'DiceFocalCompoundLoss', 'DiceTopKLoss', 'DistancePenalizedCELoss', 'ExpLogLoss', 'FocalTverskyLoss', 'HausdorffDistanceLoss', 'JaccardLoss', 'LogCoshDiceLoss', 'SegBCELoss', 'SegBoundaryLoss', 'SegCrossEntropyLoss', 'SegDiceCELoss', 'SegDiceFocalLoss', 'SegDiceLoss', 'SegFocalLoss', 'SegGeneralizedDiceFocalLoss', 'SegGeneralizedDiceLoss', 'SegHausdorffDTLoss', 'SegLogHausdorffDTLoss', 'SegMCCLoss', 'SegTverskyLoss', 'SensitivitySpecificityLoss', 'ShapeAwareLoss', 'SoftDiceLoss', 'SoftGeneralizedDiceLoss', 'SoftJaccardLoss', 'SoftTverskyLoss', 'StructuralSimilarityLoss', 'SurfaceBoundaryLoss', 'TopKCELoss', 'UnifiedFocalLoss', 'WassersteinDiceLoss']
+__all__ = ['BalancedCELoss', 'BalancedCrossEntropyLoss', 'BinaryCrossEntropyLoss', 'BlobLoss', 'ClDiceLoss', 'ComboLoss', 'CompoundLoss', 'DiceCECompoundLoss', 'DiceClDiceLoss', 'DiceFocalCompoundLoss', 'DiceTopKLoss', 'DistancePenalizedCELoss', 'ExpLogLoss', 'FocalTverskyLoss', 'HausdorffDistanceLoss', 'JaccardLoss', 'LogCoshDiceLoss', 'LovaszLoss', 'SegBCELoss', 'SegBoundaryLoss', 'SegCrossEntropyLoss', 'SegDiceCELoss', 'SegDiceFocalLoss', 'SegDiceLoss', 'SegFocalLoss', 'SegGeneralizedDiceFocalLoss', 'SegGeneralizedDiceLoss', 'SegHausdorffDTLoss', 'SegLogHausdorffDTLoss', 'SegMCCLoss', 'SegNACLLoss', 'SegTverskyLoss', 'SensitivitySpecificityLoss', 'ShapeAwareLoss', 'SoftDiceLoss', 'SoftGeneralizedDiceLoss', 'SoftJaccardLoss', 'SoftTverskyLoss', 'StructuralSimilarityLoss', 'SurfaceBoundaryLoss', 'TopKCELoss', 'UnifiedFocalLoss', 'WassersteinDiceLoss']
 
 
 class SegDiceLoss(SegLoss):
@@ -787,6 +787,105 @@ class BlobLoss(SegLoss):
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, instances: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
+class ClDiceLoss(SegLoss):
+    """Soft clDice loss, per (sample, class): ``1 - 2·Tprec·Tsens / (Tprec + Tsens + ε)`` with
+
+    Args:
+        iter_ (int): iterations of the soft skeleton (erosions), about the largest radius of the structures in voxels
+            (MONAI's name). Default ``3``.
+        smooth (float): ε > 0 added to the denominator of the harmonic mean Tprec + Tsens. Default ``0.0001``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
+        smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+    def __init__(self, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+
+
+class LovaszLoss(SegLoss):
+    """Lovász loss: the Lovász extension of the Jaccard (IoU) loss, per class, of the sorted per-voxel errors.
+
+    Args:
+        per_image (bool): one Lovász extension per sample, averaged over the samples; False (Berman's default) one over
+            the whole batch. Default ``False``.
+        classes (Literal['present', 'all']): Lovász-softmax: average over the classes present in the unit's target
+            (Berman's default) or over every kept class; the Lovász hinge scores every channel. Default ``'present'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+    def __init__(self, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+
+
+class SegNACLLoss(SegLoss):
+    """Neighbour-aware calibration loss: ``CE + λ·mean_{v,c} d(τ_vc, x_vc)`` with x the logits and τ the class
+
+    Args:
+        alpha (float): λ >= 0, weight of the penalty. Default ``0.1``.
+        kernel_ops (Literal['mean', 'gaussian']): the neighbourhood filter: a ``kernel_size``-wide mean, or a Gaussian
+            of ``sigma`` truncated at 4σ (as MONAI). Default ``'mean'``.
+        kernel_size (int): odd side of the mean filter's window. Default ``3``.
+        sigma (float): σ > 0 of the Gaussian filter, in voxels. Default ``1``.
+        distance_type (Literal['l1', 'l2']): the penalty per voxel and class: ``|τ - x|`` or ``(τ - x)²``. Default
+            ``'l1'``.
+        classes (int | None): MONAI's ``classes``: when given, checked against the input's C. Default ``None``.
+        dim (int | None): MONAI's ``dim``: when given, checked against the input's spatial dims. Default ``None``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+    def __init__(self, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+
+
 class SegDiceCELoss(CompoundLoss):
     """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
 
@@ -952,6 +1051,46 @@ class SegGeneralizedDiceFocalLoss(CompoundLoss):
             per sample and the focal term per voxel, so they have no common shape. Default ``'mean'``.
     """
     def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+
+
+class DiceClDiceLoss(CompoundLoss):
+    """Dice + clDice: ``(1 - α)·(Dice loss) + α·(clDice loss)``, the combination Shit et al. (CVPR 2021) train with.
+
+    Args:
+        squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
+        jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
+            ``False``.
+        iter_ (int): iterations of the soft skeleton (erosions), about the largest radius of the structures in voxels
+            (MONAI's name). Default ``3``.
+        smooth (float): ε > 0 added to the denominator of the harmonic mean Tprec + Tsens. Default ``0.0001``.
+        alpha (float): α in [0, 1], weight of the clDice term; the Dice term weighs 1 - α. Default ``0.5``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
+        smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
+            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
+            Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"`` (of each term); ``"none"`` is refused, as by the
+            other presets. Default ``'mean'``.
+    """
+    def __init__(self, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 

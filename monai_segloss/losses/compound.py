@@ -27,13 +27,19 @@ import torch.nn as nn
 from ..core import checks
 from ..core.prepare import shared_preparation
 from ..functional.base import LossFunction
-from ..functional.compound import dice_ce_loss, dice_focal_loss, dice_topk_loss, generalized_dice_focal_loss
+from ..functional.compound import (
+    dice_ce_loss,
+    dice_cldice_loss,
+    dice_focal_loss,
+    dice_topk_loss,
+    generalized_dice_focal_loss,
+)
 from ..training.schedules import LinearRamp
 from .base import SegLoss, deprecated_alias, document_function
 from .registry import class_of, get_loss, register_loss
 
 __all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
-           "DiceCECompoundLoss", "DiceFocalCompoundLoss", "SCHEDULE_UNITS"]
+           "DiceClDiceLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss", "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
@@ -295,6 +301,27 @@ class SegGeneralizedDiceFocalLoss(_Preset):
     """
 
     function = generalized_dice_focal_loss
+
+
+@register_loss("dice_cldice")
+class DiceClDiceLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"dice", "cldice"}``.
+
+    Example:
+        >>> from monai_segloss import DiceClDiceLoss
+        >>> target = torch.zeros(1, 1, 9, 9)
+        >>> target[..., 4, 1:8] = 1.0  # a thin vessel
+        >>> logits = 8 * target - 4
+        >>> logits[..., 4, 4] = -4.0  # predicted with a gap
+        >>> loss = DiceClDiceLoss(sigmoid=True, alpha=0.5)
+        >>> print(f"{loss(logits, target):.4f}")
+        0.1160
+        >>> sorted(loss.last_terms)
+        ['cldice', 'dice']
+    """
+
+    function = dice_cldice_loss
 
 
 DiceCECompoundLoss = deprecated_alias(SegDiceCELoss, "DiceCECompoundLoss")
