@@ -9,6 +9,7 @@ from monai.losses import GeneralizedDiceFocalLoss
 
 from monai_segloss import SegGeneralizedDiceFocalLoss, get_loss
 from monai_segloss.functional import focal_loss, generalized_dice_loss
+from tests._parity import assert_parity
 
 
 def _data(seed=0, c=3, spatial=(7, 8)):
@@ -20,13 +21,8 @@ def _data(seed=0, c=3, spatial=(7, 8)):
                                 {"w_type": "uniform", "lambda_gdl": 0.3, "lambda_focal": 2.0}])
 def test_equals_monai_with_sigmoid(kw):
     x, y = _data()
-    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    ours = get_loss("generalized_dice_focal", sigmoid=True, **kw)(xa, y)
-    ref = GeneralizedDiceFocalLoss(sigmoid=True, **kw)(xb, y)
-    torch.testing.assert_close(ours, ref)
-    ours.backward()
-    ref.backward()
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-7)
+    assert_parity(get_loss("generalized_dice_focal", sigmoid=True, **kw), GeneralizedDiceFocalLoss(sigmoid=True, **kw),
+                  x, y)
 
 
 def test_is_the_weighted_sum_of_its_terms():

@@ -12,6 +12,7 @@ from monai.losses.cldice import soft_skel
 from monai_segloss import ClDiceLoss, DiceClDiceLoss, get_loss
 from monai_segloss.functional import cldice_loss, dice_cldice_loss, dice_loss
 from monai_segloss.functional.topology import soft_skeleton
+from tests._parity import assert_parity
 
 
 def test_skeleton_of_a_bar_is_its_centre_line():
@@ -48,13 +49,7 @@ def _vessel_data(seed=0, spatial=(12, 13)):
 def test_cldice_equals_monai_on_one_kept_channel(spatial, reduction, kw):
     x, y = _vessel_data(spatial=spatial)
     opts = {"softmax": True, "to_onehot_y": True, "include_background": False, "reduction": reduction, **kw}
-    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    ours = get_loss("cldice", **opts)(xa, y)
-    ref = SoftclDiceLoss(**opts)(xb, y)
-    torch.testing.assert_close(ours, ref.reshape(ours.shape), rtol=1e-5, atol=1e-6)
-    ours.sum().backward()
-    ref.sum().backward()
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-8)
+    assert_parity(get_loss("cldice", **opts), SoftclDiceLoss(**opts), x, y, grad_atol=1e-8)
 
 
 def test_cldice_binary_sigmoid_equals_monai():

@@ -235,8 +235,9 @@ def _mcc(input, target, mask, o: MCCOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
     full = st.present & (st.gsum == st.n)
-    undefined = st.empty if o.empty == "smooth" else st.empty | full  # the MCC has a zero factor (TP+FN or TN+FP)
-    dropped = ~st.present | (undefined if o.empty != "smooth" else torch.zeros_like(undefined))
+    # a unit with an empty or full target has a zero factor (TP+FN or TN+FP): "smooth" keeps MONAI's value for it
+    undefined = st.empty if o.empty == "smooth" else st.empty | full
+    dropped = ~st.present if o.empty == "smooth" else ~st.present | undefined
     zero = torch.zeros((), dtype=torch.float64, device=st.tp.device)
     tp, fp, fn, tn = (torch.where(dropped, zero, t.double()) for t in (st.tp, st.fp, st.fn, st.tn))
     numer = tp * tn - fp * fn + o.smooth_nr  # float64: four products of voxel counts

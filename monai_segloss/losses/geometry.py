@@ -33,13 +33,14 @@ class SegHausdorffDTLoss(SegLoss):
 class SegLogHausdorffDTLoss(SegLoss):
     """
     Example:
-        >>> from monai_segloss import SegLogHausdorffDTLoss
-        >>> logits = torch.full((1, 1, 8, 8), -4.0)
-        >>> logits[..., 2:5, 2:6] = 4.0  # a predicted square one column wider than the target
-        >>> target = torch.zeros(1, 1, 8, 8)
-        >>> target[..., 2:5, 2:5] = 1.0
-        >>> print(f"{SegLogHausdorffDTLoss(sigmoid=True)(logits, target):.4f}")
-        0.0891
+        >>> from monai_segloss import SegHausdorffDTLoss, SegLogHausdorffDTLoss
+        >>> logits = torch.full((1, 1, 6, 6), -4.0)
+        >>> logits[..., 1:4, 1:5] = 4.0
+        >>> target = (logits > 0).float()
+        >>> target[..., 1:4, 4] = 0.0  # the target is one column narrower than the prediction
+        >>> h = SegHausdorffDTLoss(sigmoid=True)(logits, target)
+        >>> print(f"{SegLogHausdorffDTLoss(sigmoid=True)(logits, target):.4f} = log(1 + {h:.4f})")
+        0.1502 = log(1 + 0.1620)
     """
 
     function = F.log_hausdorff_dt_loss

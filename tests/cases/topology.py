@@ -10,16 +10,16 @@ SOFT_LABEL = {"softmax": True, "to_onehot_y": True}
 
 CASES: dict[str, list[Case]] = {
     # a perfect prediction scores ε / (2 + ε) = 5e-5 (the harmonic mean's ε, as MONAI), within the 1e-4 tolerance
+    # gradcheck (float64 finite differences of ~60 small ops per skeleton) on two cases with one erosion
     "cldice": [
-        Case(SIG, mode="binary", target="onehot", channels=1),
+        Case({**SIG, "iter_": 1}, mode="binary", target="onehot", channels=1, name="binary-onehot-iter1"),
         Case({**SIG, "to_onehot_y": True}, mode="binary", target="label", channels=1, name="binary-label",
              gradcheck=False),
-        Case({}, mode="binary", target="onehot", channels=1, name="binary-probs"),
+        Case({}, mode="binary", target="onehot", channels=1, name="binary-probs", gradcheck=False),
         Case(SIG, mode="multilabel", target="soft", channels=2, minimum=None, gradcheck=False),
-        Case(SOFT_LABEL, mode="multiclass", target="label", channels=3),
+        Case(SOFT_LABEL, mode="multiclass", target="label", channels=3, gradcheck=False),
         Case({"softmax": True, "include_background": False, "iter_": 1, "batch": True}, mode="multiclass",
              target="onehot", channels=3, name="nobg-iter1-batch"),
-        # the input handling and reduction are shared: no gradcheck of these (a soft skeleton is ~60 small ops)
         Case({**SOFT_LABEL, "empty": "fp", "weight": [0.5, 1.0, 2.0], "reduction": "none", "iter_": 0},
              channels=3, name="fp-weight-none-iter0", gradcheck=False),
         Case({**SIG, "empty": "skip", "smooth_nr": 1e-5, "smooth_dr": 1e-5, "reduction": "sum"},
@@ -40,7 +40,7 @@ CASES: dict[str, list[Case]] = {
         Case({}, mode="binary", target="onehot", channels=1, name="binary-probs"),
     ],
     "dice_cldice": [
-        Case(SIG, mode="binary", target="onehot", channels=1),
+        Case({**SIG, "iter_": 1}, mode="binary", target="onehot", channels=1),
         Case({**SOFT_LABEL, "alpha": 0.3, "include_background": False}, mode="multiclass", target="label",
              channels=3, gradcheck=False),
     ],
