@@ -1,7 +1,7 @@
 """Speed and memory of every registered loss, side by side with MONAI, torch's cross-entropy and the floor.
 
-DESIGN.md §6. For every key of ``monai_segloss.available_losses()`` and every shape (2D ``(8, C, 256, 256)``, 3D
-``(2, C, 96, 96, 96)``, C = 2, 3, 14, label-map targets), forward plus backward is timed for
+docs/ARCHITECTURE.md §9. For every key of ``monai_segloss.available_losses()`` and every shape (2D
+``(8, C, 256, 256)``, 3D ``(2, C, 96, 96, 96)``, C = 2, 3, 14, label-map targets), forward plus backward is timed for
 
 - ``ours``: the registered loss;
 - ``monai``: its MONAI counterpart on the same tensors and options, where one exists (see :data:`SPECS`);
@@ -20,14 +20,15 @@ Usage::
 
     python benchmarks/bench_losses.py [--device cuda] [--quick] [--keys dice tversky] [--out benchmarks/results]
 
-writes ``bench_<device>[_quick].md`` (the table) and ``.json`` (every figure) under ``--out``. ``main(argv)`` is
-the entry point for ``monai-segloss bench``.
+writes ``bench_<device>[_quick].md`` (the table) and ``.json`` (every figure) under ``--out`` (``make bench``
+runs it; ``main(argv)`` is the entry point).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import math
 import os
@@ -62,7 +63,7 @@ class Counterpart:
         kwargs: its construction kwargs (same options as ours).
         post: ``None``, ``"focal"`` (``mean(l ** (1/γ))`` of ``reduction="none"`` units, γ = 4/3) or ``"log_cosh"``
             (``mean(log(cosh(l)))``): how a MONAI user would build our loss from MONAI's.
-        same_value: False where the two differ by design (DESIGN.md §3), so no value agreement is expected.
+        same_value: False where the two differ by design (docs/ARCHITECTURE.md §3), so no value agreement is expected.
     """
 
     name: str
@@ -89,7 +90,7 @@ SPECS: dict[str, tuple[dict[str, Any], Counterpart | None]] = {
     "sensitivity_specificity": (LABEL_KW, None),
     "cross_entropy": (LABEL_KW, None),
     "focal": (LABEL_KW, Counterpart("FocalLoss", {"use_softmax": True, "to_onehot_y": True, "gamma": 2.0},
-                                    same_value=False)),  # MONAI's softmax focal mean is ×C (DESIGN §3)
+                                    same_value=False)),  # MONAI's softmax focal mean is ×C (ARCHITECTURE §3)
     "dice_ce": (LABEL_KW, Counterpart("DiceCELoss", LABEL_KW)),
     "dice_focal": (LABEL_KW, Counterpart("DiceFocalLoss", {**LABEL_KW, "gamma": 2.0}, same_value=False)),
     # MONAI's HausdorffDTLoss leaves the background out by default; ours scores it: compare on the same channels
@@ -228,13 +229,19 @@ def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str,
     """Peak extra bytes of each implementation of each case: minimum over ``runs`` alternated runs.
 
     ``collect``: run the garbage collector before each case (slow with MONAI imported; skipped by the smoke run).
+    A case with a ``"factory"`` (``"module:function"``) gets its implementations from that function; one with
+    ``"spread"`` also reports each implementation's largest run (``"impl:max"``).
     """
     results = []
     for case in cases:
         if collect:
             gc.collect()
-        counterpart = Counterpart(**case["monai"]) if case["monai"] else None
-        fns = {impl: _loss_fn(impl, case["key"], case["kwargs"], counterpart) for impl in case["impls"]}
+        if case.get("factory"):  # another benchmark's implementations: "module:function", case -> {impl: fn}
+            module, func = case["factory"].split(":")
+            fns = getattr(importlib.import_module(module), func)(case)
+        else:
+            counterpart = Counterpart(**case["monai"]) if case["monai"] else None
+            fns = {impl: _loss_fn(impl, case["key"], case["kwargs"], counterpart) for impl in case["impls"]}
         try:
             xs, ys = make_tensors(1, case["c"], [4] * len(case["spatial"]), device)  # load lazy code paths
             for fn in fns.values():
@@ -247,6 +254,8 @@ def _measure_memory_cases(cases: list[dict[str, Any]], runs: int, device: str,
                 for impl, fn in fns.items():
                     peak = peak_extra_bytes(fn, x, y)
                     best[impl] = min(peak, best.get(impl, peak))
+                    if case.get("spread"):  # the largest run too, as "impl:max"
+                        best[impl + ":max"] = max(peak, best.get(impl + ":max", peak))
             del x, y
         except Exception as err:  # noqa: BLE001 - reported in the table, never hidden
             best = {"error": f"{type(err).__name__}: {err}"[:300]}
@@ -454,7 +463,7 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="monai-segloss bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python benchmarks/bench_losses.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny shapes, C=3, two repetitions, memory measured in-process")

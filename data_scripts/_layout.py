@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+
+from monai_segloss.geometry.instances import connected_components
 
 from ._io import atomic_write_json, check_writable
 
@@ -122,7 +123,7 @@ def label_stats(label: np.ndarray, spacing: Sequence[float], num_classes: int) -
     if counts.size > num_classes:
         raise ValueError(f"label has values up to {counts.size - 1}, expected < {num_classes}.")
     lesion = label == (num_classes - 1)
-    comp, n = ndimage.label(lesion, structure=np.ones((3,) * label.ndim, dtype=bool))
+    comp, n = connected_components(lesion)
     sizes = sorted((int(s) for s in np.bincount(comp.reshape(-1))[1:]), reverse=True) if n else []
     voxel_mm3 = float(np.prod(np.asarray(spacing, dtype=np.float64)))
     total = int(label.size)

@@ -6,7 +6,7 @@ Run as ``python tests/_distributed_worker.py RANK WORLD PORT OUT_DIR`` (the test
 
 Every check builds the same global batch on both ranks (fixed seed), computes the single-process reference with
 ``batch=True, distributed=False`` on the concatenated batch, then the rank's loss on its slice with
-``distributed=True``, and compares (see ``monai_segloss/distributed.py`` for the gradient convention):
+``distributed=True``, and compares (see ``monai_segloss/core/distributed.py`` for the gradient convention):
 
 - ``region:*`` (losses computed from the statistics alone, unequal split, mask and ignored voxels): each rank's
   loss equals the reference; the rank's input gradient divided by the world size equals the slice of the reference

@@ -1,4 +1,4 @@
-"""The bad-input matrix of the region losses (DESIGN.md §3): every kind of bad input raises ``TypeError`` or
+"""The bad-input matrix of the region losses (docs/ARCHITECTURE.md §3): every kind of bad input raises ``TypeError`` or
 ``ValueError`` whose message names the argument, through both faces (module and functional form).
 
 Nothing is clamped silently: out-of-range probabilities, targets and labels are errors.
@@ -138,8 +138,8 @@ COMMON: dict[str, Bad] = {
     "weight-negative": Bad(ValueError, r"weight values must be finite and >= 0", kwargs={**ML, "weight": [1, -1, 1]}),
     "weight-nan": Bad(ValueError, r"weight values must be finite", kwargs={**ML, "weight": [1, math.nan, 1]}),
     "weight-empty": Bad(ValueError, r"weight must not be empty", kwargs={**ML, "weight": []}),
-    "weight-string": Bad(TypeError, r"weight must be a sequence", kwargs={**ML, "weight": "111"}),
-    "weight-scalar": Bad(TypeError, r"weight must be a sequence", kwargs={**ML, "weight": 2.0}),
+    "weight-string": Bad(TypeError, r"weight must be a number or a sequence", kwargs={**ML, "weight": "111"}),
+    "weight-bool": Bad(TypeError, r"weight must be a number or a sequence", kwargs={**ML, "weight": True}),
     "weight-non-numeric": Bad(TypeError, r"weight must hold numbers", kwargs={**ML, "weight": [1, "a", 1]}),
     "weight-2d-tensor": Bad(ValueError, r"weight must be a 1-D", kwargs={**ML, "weight": torch.ones(3, 1)}),
     # --- ignore / mask
@@ -156,8 +156,6 @@ COMMON: dict[str, Bad] = {
                          kwargs={**ML, "empty": "zero"}),
     "smooth_dr-negative": Bad(ValueError, r"smooth_dr must be a finite number >= 0", kwargs={**ML, "smooth_dr": -1}),
     "smooth_nr-nan": Bad(ValueError, r"smooth_nr must be a finite number", kwargs={**ML, "smooth_nr": math.nan}),
-    "smooth_dr-zero-with-smooth": Bad(ValueError, r"smooth_dr must be > 0 with empty='smooth'",
-                                      kwargs={**ML, "smooth_dr": 0.0}),
     "batch-not-bool": Bad(TypeError, r"batch must be a bool", kwargs={**ML, "batch": 1}),
     "distributed-without-batch": Bad(ValueError, r"distributed=True needs batch=True",
                                      kwargs={**ML, "distributed": True}),

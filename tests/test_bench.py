@@ -54,3 +54,32 @@ def test_memory_child_process():
     assert "error" not in res, res
     assert 0.8 * grad_bytes <= res["floor"] <= 2.0 * grad_bytes
     assert res["ours"] >= 0.8 * grad_bytes
+
+
+def test_quick_peers_table_and_readme(tmp_path):
+    """bench_peers' smoke mode: rows for every (loss, configuration), a verdict each, the README summary replaced
+    between its markers (twice: idempotent), the plot written. Without nnunetv2 the nnU-Net columns stay empty."""
+    from benchmarks import bench_peers as peers
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\ntext\n")
+    args = ["--quick", "--keys", "dice", "dice_ce", "tversky", "--channels", "3", "--dims", "2d", "--threads", "1",
+            "--out", str(tmp_path), "--readme", str(readme)]
+    assert peers.main(args) == 0
+    assert peers.main(args) == 0
+    data = json.loads((tmp_path / "peers_cpu_quick.json").read_text())
+    rows = data["rows"]
+    assert sorted((r["key"], r["variant"]) for r in rows) == sorted(
+        (k, v) for k in ("dice", "dice_ce", "tversky") for v in peers.VARIANTS)
+    with_nnunet = peers.nnunet_available()
+    for r in rows:
+        assert r["error"] is None, r
+        expected = set(peers.impls_for(r["key"], with_nnunet))
+        assert set(r["ms"]) == expected and set(r["mib"]) == expected
+        assert ("nnunet" in expected) == (with_nnunet and r["key"] in ("dice", "dice_ce"))
+        assert r["verdict"] == "ok" or r["verdict"].startswith("MISS")
+        for impl, diff in r["rel_diff"].items():  # the same quantity: the same value (nnU-Net's is -Dice)
+            assert diff < 1e-5, (r["key"], impl, diff)
+    text = readme.read_text()
+    assert text.count(peers.README_START) == 1 and text.count(peers.README_END) == 1
+    assert "| dice_ce | nobg+batch |" in text and (tmp_path / "peers_cpu_quick.png").stat().st_size > 0

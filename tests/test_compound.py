@@ -196,6 +196,80 @@ def test_dice_ce_matches_dice_plus_torch_cross_entropy():
            + F.binary_cross_entropy_with_logits(xb, yb, pos_weight=torch.tensor(2.0)))
 
 
+def test_dice_ce_cross_entropy_scores_every_class_as_monai_and_nnunet():
+    """``include_background``/``exclude_channels`` select the Dice term's channels; the cross-entropy scores every
+    class (MONAI's DiceCELoss, nnU-Net's DC_and_CE); ``weight`` of length C weighs both."""
+    x, y = _data(c=4)
+    w = [0.5, 1.0, 2.0, 3.0]
+    for kw in ({"include_background": False}, {"exclude_channels": [0, 2]}, {"include_background": False,
+                                                                           "weight": w}):
+        loss = M.get_loss("dice_ce", softmax=True, to_onehot_y=True, **kw)
+        ce = F.cross_entropy(x, y[:, 0], weight=None if "weight" not in kw else torch.tensor(w))
+        _close(loss(x, y), MF.dice_loss(x, y, softmax=True, to_onehot_y=True, **kw) + ce, 1e-5)
+
+
+def test_dice_ce_weight_is_the_bce_pos_weight_as_monai():
+    """MONAI 1.6.1's DiceCELoss hands ``weight`` to ``BCEWithLogitsLoss(pos_weight=weight)``; an explicit
+    ``pos_weight`` takes its place in the binary cross-entropy."""
+    x, y = _data(c=2)
+    xb, yb = x, F.one_hot(y[:, 0], 2).movedim(-1, 1).float()
+    w = torch.tensor([2.0, 0.5]).view(1, 2, 1, 1)
+    dice = MF.dice_loss(xb, yb, sigmoid=True, weight=[2.0, 0.5])
+    _close(M.get_loss("dice_ce", sigmoid=True, weight=[2.0, 0.5])(xb, yb),
+           dice + F.binary_cross_entropy_with_logits(xb, yb, pos_weight=w), 1e-5)
+    _close(M.get_loss("dice_ce", sigmoid=True, weight=[2.0, 0.5], pos_weight=3.0)(xb, yb),
+           dice + F.binary_cross_entropy_with_logits(xb, yb, pos_weight=torch.tensor(3.0)), 1e-5)
+
+
+# ---------------------------------------------------------------- reductions
+
+def test_compound_terms_must_agree_on_the_reduction():
+    with pytest.raises(ValueError, match=r"reductions differ .*'dice': 'mean'.*'focal': 'sum'"):
+        M.CompoundLoss([{"loss": "dice"}, {"loss": "focal", "kwargs": {"reduction": "sum"}}])
+    with pytest.raises(ValueError, match="reductions differ"):  # a module of another library is checked too
+        M.CompoundLoss(["dice", DiceLoss(reduction="sum")])
+    for reduction in ("mean", "sum"):
+        x, y = _data()
+        kw = {"softmax": True, "to_onehot_y": True, "reduction": reduction}
+        loss = M.CompoundLoss([{"loss": "dice", "weight": 0.5}, "focal", M.SegDiceCELoss(**kw)], shared=kw)
+        assert loss.reduction == reduction
+        value = loss(x, y)
+        assert value.shape == ()
+        _close(value, 0.5 * MF.dice_loss(x, y, **kw) + MF.focal_loss(x, y, **kw) + MF.dice_ce_loss(x, y, **kw))
+
+
+def test_compound_none_needs_one_shape():
+    """``"none"``: accepted when the terms' outputs have one shape, refused at construction otherwise."""
+    x, y = _data()
+    kw = {"softmax": True, "to_onehot_y": True, "reduction": "none"}
+    units = M.CompoundLoss(["dice", {"loss": "tversky", "weight": 2.0}, "hausdorff_dt"], shared=kw)
+    out = units(x, y)
+    assert out.shape == (2, 3) and units.none_shape == ("units", False, (True, (), None))
+    _close(out, MF.dice_loss(x, y, **kw) + 2 * MF.tversky_loss(x, y, **kw) + MF.hausdorff_dt_loss(x, y, **kw))
+    batch = M.CompoundLoss(["dice", "exp_log"], shared={**kw, "batch": True})
+    assert batch(x, y).shape == (3,)
+    voxels = M.CompoundLoss(["focal", "cross_entropy", "boundary"], shared=kw)
+    assert voxels(x, y).shape == (2, 3, 6, 5)
+    nested = M.CompoundLoss([units, "jaccard"], shared=kw)
+    assert nested(x, y).shape == (2, 3)
+    for terms, shared, shapes in ((["dice", "focal"], kw, r"'dice': 'units', 'focal': 'voxels'"),
+                                  (["dice", "tversky"], None, r"'units with batch'"),
+                                  (["dice", "generalized_dice"], kw, r"'generalized_dice': 'samples'"),
+                                  (["dice", DiceLoss(reduction="none")], kw, r"'DiceLoss': 'undeclared'"),
+                                  ([{"loss": "dice", "kwargs": {"include_background": False}}, "tversky"], kw,
+                                   r"'dice': 'units \(include_background=False, exclude_channels=\(\)")):
+        if shared is None:
+            terms = [{"loss": "dice", "kwargs": {**kw, "batch": True}}, {"loss": "tversky", "kwargs": kw}]
+        with pytest.raises(ValueError, match=rf"reduction='none' needs terms whose outputs have one shape.*{shapes}"):
+            M.CompoundLoss(terms, shared=shared)
+
+
+@pytest.mark.parametrize("cls", [M.SegDiceCELoss, M.SegDiceFocalLoss])
+def test_presets_refuse_none_naming_the_supported_values(cls):
+    with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\), got 'none'"):
+        cls(softmax=True, reduction="none")
+
+
 # ---------------------------------------------------------------- deep supervision
 
 def test_deep_supervision_three_scales_3d_label_map():

@@ -1,6 +1,6 @@
 """DDP-global region statistics (issue 8 item 1): 2 gloo processes on CPU against one process on the whole batch.
 
-Gradient convention verified here (see ``monai_segloss/distributed.py``): every rank's loss is the global loss, so
+Gradient convention verified here (see ``monai_segloss/core/distributed.py``): every rank's loss is the global loss, so
 rank ``r``'s raw input gradient is ``W`` (world size) times the slice of the single-process input gradient; after
 DDP's averaging over ranks (``/ W``) it is exactly that slice, and a model wrapped in ``DistributedDataParallel``
 gets exactly the single-process parameter gradients. Both statements are checked to 1e-6.

@@ -117,6 +117,24 @@ def test_balanced_ce_auto_beta_by_hand():
 
 
 
+def test_balanced_ce_auto_beta_keeps_false_positives_on_empty_targets_penalised():
+    """A (sample, channel) without target voxel: Xie & Tu's β = 1 would weigh every negative 0, so a false positive
+    on a lesion-free case would cost nothing. ``"auto"`` counts |Y+| as at least 1: 1 - β = 1/|Y|, the weight of the
+    negatives of a unit with a single target voxel."""
+    p = torch.tensor([[[0.8, 0.3, 0.1, 0.6]], [[0.9, 0.2, 0.1, 0.1]]], dtype=D64)  # sample 1: no target voxel
+    g = torch.tensor([[[1.0, 0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0, 0.0]]], dtype=D64)
+    p = p.requires_grad_(True)
+    loss = MF.balanced_ce_loss(p, g, reduction="none")
+    neg = -torch.log1p(-p.detach())
+    torch.testing.assert_close(loss[1], 0.25 * neg[1])  # 1 - β = 1/4 on each negative voxel
+    torch.testing.assert_close(loss[0, 0, 1:], 0.25 * neg[0, 0, 1:])  # = the sample with one target voxel
+    loss.sum().backward()
+    assert float(p.grad[1, 0, 0]) > 0  # the false positive (0.9 on an empty target) is pushed down
+    soft = torch.tensor([[[0.3, 0.0, 0.0, 0.0]]], dtype=D64)  # less than one voxel of target mass counts as one
+    torch.testing.assert_close(MF.balanced_ce_loss(p[:1].detach(), soft, reduction="none")[0, 0, 1:],
+                               0.25 * neg[0, 0, 1:])
+
+
 @pytest.mark.parametrize("softmax", [False, True])
 def test_balanced_ce_auto_beta_per_sample_and_channel(softmax):
     """beta is a (B, K) constant (the negative fraction of each sample's channel): B > 1 and a label map under
@@ -290,8 +308,8 @@ def test_bad_options_name_the_argument():
         M.SegCrossEntropyLoss(label_smoothing=-0.1)
     with pytest.raises(ValueError, match="pos_weight"):
         M.SegBCELoss(pos_weight=-1.0)
-    with pytest.raises(ValueError, match="valid keywords"):
-        M.SegFocalLoss(use_softmax=True)
+    with pytest.raises(ValueError, match="use_softmax=True means softmax=True"):
+        M.SegFocalLoss(use_softmax=True, sigmoid=True)
     x = _logits(1, 3, 4)
     y = _labels(1, 3, 4).unsqueeze(1)
     with pytest.raises(ValueError, match="alpha must have length"):

@@ -5,6 +5,8 @@
   ``"smooth"`` it gets almost none: 1 - s/(Σp + s) is flat in p).
 - ``"smooth"``: MONAI's behaviour, equal to MONAI's value and gradient.
 - ``"skip"``: the unit is left out of the mean (and is 0 in ``reduction="none"``).
+- ``"smooth"`` with ``smooth_dr=0`` (no smoothing term to score an empty unit): the unsmoothed score, a loss of 1
+  when anything is predicted and 0 when nothing is; MONAI's value where MONAI's is finite, never NaN or inf.
 """
 
 from __future__ import annotations
@@ -184,3 +186,53 @@ def test_skip_policy_generalises(key):
     else:
         present[1, 2] = False
     torch.testing.assert_close(get_loss(key, empty="skip", **kw)(x, y), none[present].mean())
+
+
+# ---------------------------------------------------------------------------------------------- zero smoothing
+
+UNSMOOTHED_KEYS = REGION_KEYS + ["exp_log", "combo", "unified_focal"]
+
+
+@pytest.mark.parametrize("key", UNSMOOTHED_KEYS)
+@pytest.mark.parametrize("smooth_nr", [0.0, 1e-5])
+def test_zero_smoothing_scores_an_empty_unit_unsmoothed(key, smooth_nr):
+    """``smooth_dr=0`` under ``empty="smooth"``: the empty sample of the blob batch (a false-positive blob) scores the
+    loss of a score of 0, an all-zero prediction of an empty target the loss of a perfect score; finite values and
+    gradients even for a predicted mass of 1e-30, where ``s_nr / Σp`` would overflow."""
+    x, y, _ = _blob_batch()
+    kw = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=0.0)
+    xi = x.clone().requires_grad_(True)
+    loss = get_loss(key, reduction="none", **kw)(xi, y)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(xi.grad).all()
+    if key in FLAT_WHEN_SMOOTH and key != "generalized_dice":
+        one = {"focal_tversky": 1.0, "log_cosh_dice": float(torch.log(torch.cosh(torch.tensor(1.0))))}.get(key, 1.0)
+        assert float(loss[1, 0]) == pytest.approx(one)  # anything predicted: the loss of a score of 0
+        assert torch.equal(xi.grad[1], torch.zeros_like(xi.grad[1]))  # constant in p: no gradient
+    probs = torch.sigmoid(x)
+    probs[1] = 0.0  # nothing predicted on the empty sample (probabilities, no activation)
+    tiny = probs.clone()
+    tiny[1, 0, 0, 0] = 1e-30
+    for p, expected in ((probs, 0.0), (tiny, 1.0)):
+        p = p.requires_grad_(True)
+        out = get_loss(key, reduction="none", smooth_nr=smooth_nr, smooth_dr=0.0)(p, y)
+        out.sum().backward()
+        assert torch.isfinite(out).all() and torch.isfinite(p.grad).all(), (key, out, p.grad)
+        if key in ("dice", "jaccard", "tversky"):
+            assert float(out[1, 0]) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("monai_cls,key,extra", [(DiceLoss, "dice", {}), (TverskyLoss, "tversky",
+                                                  {"alpha": 0.5, "beta": 0.5})])
+def test_zero_smoothing_equals_monai_where_monai_is_finite(monai_cls, key, extra):
+    """MONAI computes 0 / FP for an empty unit: a loss of 1 when FP > 0 (ours too), NaN when FP = 0 (ours 0)."""
+    x, y, _ = _blob_batch()
+    kw = dict(sigmoid=True, smooth_nr=0.0, smooth_dr=0.0, reduction="none", **extra)
+    torch.testing.assert_close(get_loss(key, **kw)(x, y).flatten(), monai_cls(**kw)(x, y).flatten())
+    probs = torch.sigmoid(x)
+    probs[1] = 0.0
+    kw.pop("sigmoid")
+    theirs = monai_cls(**kw)(probs, y).flatten()
+    ours = get_loss(key, **kw)(probs, y).flatten()
+    assert torch.isnan(theirs[1]) and float(ours[1]) == 0.0
+    torch.testing.assert_close(ours[0], theirs[0])

@@ -41,7 +41,8 @@ import torch
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from monai_segloss import available_losses, get_loss, loss_class
+from monai_segloss import CompoundLoss, available_losses, get_loss, loss_class
+from monai_segloss.functional.base import none_shape_of
 from tests._reliability import CASES, Case, activation_of
 from tests.cases import make_target, random_input
 
@@ -169,8 +170,10 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
     # ---- ignore_index
     ignore = None
     if "ignore_index" in free and case.extra is None and _draw_bool(data, 0.4):
-        # a real class id leaves that class unscored with a label map: not with a case's fixed-length weight
-        real = [] if label_map and "weight" in kw else \
+        # a real class id leaves that class unscored with a label map: not with a case's fixed-length per-class
+        # option (weight, alpha ...), whose length would no longer match
+        per_class = any(isinstance(v, (list, tuple, torch.Tensor)) for v in case.kwargs.values())
+        real = [] if label_map and per_class else \
             [int(data.draw(st.integers(0, c - 1)))] if label_map else [0, 1]
         choices = [255, -1] + real
         ignore = data.draw(st.sampled_from(choices), label="ignore_index")
@@ -223,7 +226,8 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
 
     # ---- other common options
     if "weight" in free and _draw_bool(data, 0.3):
-        n = data.draw(st.sampled_from([c, len(kept)]), label="weight length")
+        # dice_ce: length C, as MONAI's DiceCELoss (its cross-entropy term scores every class)
+        n = c if key == "dice_ce" else data.draw(st.sampled_from([c, len(kept)]), label="weight length")
         w = [data.draw(st.sampled_from([0.0, 0.5, 1.0, 3.0])) for _ in range(n)]
         kw["weight"] = torch.tensor(w) if _draw_bool(data, 0.3) else w
     if "reduction" in free:
@@ -237,8 +241,7 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
     if "smooth_nr" in free and _draw_bool(data, 0.2):
         kw["smooth_nr"] = data.draw(st.sampled_from([0.0, 1e-5, 1.0]))
     if "smooth_dr" in free and _draw_bool(data, 0.2):
-        low = 0.0 if kw.get("empty", defaults.get("empty")) != "smooth" else 1e-5
-        kw["smooth_dr"] = data.draw(st.sampled_from([low, 1e-5, 1.0]))
+        kw["smooth_dr"] = data.draw(st.sampled_from([0.0, 1e-5, 1.0]))
 
     # ---- mask
     mask = None
@@ -286,6 +289,13 @@ def test_valid_input_gives_finite_loss_and_gradient(key, data):
         raise AssertionError(f"valid input rejected: {type(err).__name__}: {err}\n{ex.describe()}") from err
     assert isinstance(loss, torch.Tensor) and loss.is_floating_point()
     assert torch.isfinite(loss).all(), f"non-finite loss {loss}\n{ex.describe()}"
+    if ex.kwargs.get("reduction", "mean") == "none":  # the shape its functional form declares
+        shape = loss_class(key).function.none_shape
+        assert shape is not None, f"{key} allows reduction='none' without declaring its none_shape"
+        expected = none_shape_of(shape, tuple(ex.x.shape), len(ex.kept), ex.kwargs.get("batch", False))
+        assert tuple(loss.shape) == expected, f"'none' shape {tuple(loss.shape)}, expected {expected}\n{ex.describe()}"
+    else:
+        assert loss.shape == (), f"{ex.kwargs.get('reduction', 'mean')!r} gave shape {tuple(loss.shape)}"
     if loss.requires_grad:
         loss.sum().backward()
         assert ex.x.grad is not None and torch.isfinite(ex.x.grad).all(), f"non-finite gradient\n{ex.describe()}"
@@ -335,7 +345,8 @@ def other_act_not_callable(ex, data):
 
 @mutation(_has("reduction"))
 def bad_reduction(ex, data):
-    ex.kwargs["reduction"] = data.draw(st.sampled_from(["avg", "", None, 1, "MEAN"]))
+    unsupported = [r for r in ("mean", "sum", "none") if r not in reductions(ex.key)]  # "none" of the presets
+    ex.kwargs["reduction"] = data.draw(st.sampled_from(["avg", "", None, 1, "MEAN", *unsupported]))
     return ("reduction",)
 
 
@@ -547,3 +558,60 @@ def test_invalid_input_raises_naming_the_argument(key, data):
         except Exception as err:
             raise AssertionError(f"raw {type(err).__name__} from inside: {err}\n{context}") from err
         raise AssertionError(f"no error, loss = {loss}\n{context}")
+
+
+# ---------------------------------------------------------------------------------------------- compound losses
+
+SOFTMAX_LABEL = {"softmax": True, "to_onehot_y": True}
+#: the keys that take a softmax input and a label map as they are (terms of one compound loss on the same tensors)
+COMPOUND_POOL = sorted(k for k in KEYS if any(c.kwargs == SOFTMAX_LABEL and c.extra is None for c in CASES[k]))
+
+
+@FUZZ
+@given(data=st.data())
+def test_compound_loss_every_reduction(data):
+    """CompoundLoss of 1-3 random terms (presets included), each with a reduction: different reductions, or
+    ``"none"`` over terms of different output shapes, are refused at construction with a ValueError naming
+    ``reduction``; otherwise the result has the common shape (a scalar for ``"mean"``/``"sum"``, the terms' shape
+    for ``"none"``), equals the weighted sum of the terms, and has a finite gradient. A preset's own ``"none"`` is
+    refused naming its supported values."""
+    keys = data.draw(st.lists(st.sampled_from(COMPOUND_POOL), min_size=1, max_size=3), label="terms")
+    if data.draw(st.booleans(), label="one reduction"):
+        reds = [data.draw(st.sampled_from(("mean", "sum", "none")), label="reduction")] * len(keys)
+    else:
+        reds = [data.draw(st.sampled_from(("mean", "sum", "none"))) for _ in keys]
+    batch = data.draw(st.booleans(), label="batch")
+    weights = [data.draw(st.sampled_from([0.0, 0.5, 2.0])) for _ in keys]
+    b, c = data.draw(st.integers(1, 2), label="B"), data.draw(st.integers(2, 4), label="C")
+    spatial = tuple(data.draw(st.integers(2, 4)) for _ in range(data.draw(st.integers(1, 3), label="dims")))
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31 - 1), label="seed"))
+    x = torch.randn(b, c, *spatial, generator=gen).requires_grad_(True)
+    y = torch.randint(0, c, (b, 1, *spatial), generator=gen)
+    terms = []
+    for key, red in zip(keys, reds, strict=True):
+        kw = {**SOFTMAX_LABEL, "reduction": red, **({"batch": True} if batch and "batch" in option_defaults(key)
+                                                    else {})}
+        if red not in reductions(key):
+            with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\)"):
+                get_loss(key, **kw)
+            return
+        terms.append(get_loss(key, **kw))
+    specs = [{"loss": t, "weight": w} for t, w in zip(terms, weights, strict=True)]
+    note(f"terms={keys} reductions={reds} batch={batch} x={tuple(x.shape)}")
+    shapes = {(loss_class(k).function.none_shape, loss_class(k).function.none_shape != "voxels" and batch and
+               "batch" in option_defaults(k)) for k in keys}
+    if len(set(reds)) > 1 or (reds[0] == "none" and len(shapes) > 1):
+        with pytest.raises(ValueError, match="reduction"):
+            CompoundLoss(specs)
+        return
+    loss = CompoundLoss(specs)
+    value = loss(x, y)
+    expected = sum(w * t(x, y) for t, w in zip(terms, weights, strict=True))
+    torch.testing.assert_close(value, expected)
+    if reds[0] == "none":
+        shape, per_class = shapes.pop()
+        assert tuple(value.shape) == none_shape_of(shape, tuple(x.shape), c, per_class)
+    else:
+        assert value.shape == ()
+    value.sum().backward()
+    assert torch.isfinite(x.grad).all()

@@ -156,4 +156,4 @@ def test_exp_log_zero_dice_is_finite():
     torch.testing.assert_close(loss.detach(), expected.reshape(()), rtol=1e-6, atol=0)
     assert torch.isfinite(x.grad).all()
     zero_w = get_loss("exp_log", sigmoid=True, smooth_nr=0.0, weight=[0.0])(x, torch.zeros(1, 1, 1, dtype=torch.long))
-    assert float(zero_w) == 0.0
+    assert float(zero_w.detach()) == 0.0

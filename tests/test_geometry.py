@@ -16,8 +16,9 @@ from scipy import ndimage as ndi
 
 import monai_segloss as M
 from monai_segloss import functional as Fn
+from monai_segloss.geometry import instances
 from monai_segloss.geometry.distance import resolve_spacing, signed_distance
-from monai_segloss.geometry.instances import lesion_instances
+from monai_segloss.geometry.instances import connected_components, lesion_instances
 from monai_segloss.geometry.transforms import LesionInstancesd, SignedDistanceMapd
 
 F = torch.nn.functional
@@ -203,13 +204,31 @@ def test_shape_aware_hand_computed():
 
 
 def test_distance_penalized_ce_hand_computed():
-    # d = |φ| = [4, 2, 0, 2, 0, 2], max 4 -> Φ = 1 - d/4 = [0, .5, 1, .5, 1, .5]
-    phi_w = [0, 0.5, 1, 0.5, 1, 0.5]
+    # φ = [4, 2, 0, -2, 0, 2], δ = 2: depth d = φ - δ outside (voxels 0, 1, 5), |φ| inside (2-4) = [2, 0, 0, 2, 0, 0];
+    # the largest depth is 2 on both sides: Φ = 1 - d / 2 = [0, 1, 1, 0, 1, 1]
+    phi_w = [0, 1, 1, 0, 1, 1]
     ce = _bce(P1[0, 0].tolist(), G1[0, 0].tolist())
     for lam in (1.0, 3.0):
         expected = sum((1 + lam * w) * c for w, c in zip(phi_w, ce, strict=True)) / 6
         got = Fn.distance_penalized_ce_loss(P1, G1, spacing=2.0, penalty=lam)
         assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_distance_penalized_ce_weights_span_one_to_two_inside_and_outside():
+    """The audit's case: a 5x5 object in a 16x16 image. With Φ normalised by one maximum over the whole map (which
+    lies in the background), the object's interior weighed between 1.7 and 2; Φ is normalised on each side of the
+    boundary, so the weights run from 1 + λ at the boundary to 1 at the deepest voxel, inside and outside."""
+    g = torch.zeros(1, 1, 16, 16)
+    g[..., 2:7, 2:7] = 1.0
+    x = torch.full_like(g, 0.3)
+    ce = Fn.distance_penalized_ce_loss(x, g, sigmoid=True, penalty=0.0, reduction="none")
+    for lam in (1.0, 2.5):
+        w = Fn.distance_penalized_ce_loss(x, g, sigmoid=True, penalty=lam, reduction="none") / ce
+        inside, outside = w[g > 0.5], w[g < 0.5]
+        assert float(inside.max()) == pytest.approx(1 + lam) and float(inside.min()) == pytest.approx(1.0)
+        assert float(outside.max()) == pytest.approx(1 + lam) and float(outside.min()) == pytest.approx(1.0)
+        assert float(w[0, 0, 4, 4]) == pytest.approx(1.0)  # the centre, 2 voxels deep
+        assert float(w[0, 0, 3, 4]) == pytest.approx(1 + lam / 2)  # 1 voxel deep: half way
 
 
 def _ssl_reference(p, g, k, beta, c4):
@@ -427,12 +446,21 @@ def test_reduction_none_shapes_and_masked_voxels():
     x, y, onehot = _data(3, 3)
     mask = torch.ones(2, 1, *x.shape[2:])
     mask[:, :, :3] = 0
-    for key in ("hausdorff_dt", "boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
-        out = M.get_loss(key, softmax=True, to_onehot_y=True, include_background=False, reduction="none")(
-            x, y, mask=mask)
+    kw = dict(softmax=True, to_onehot_y=True, include_background=False)
+    for key in ("boundary", "shape_aware", "distance_penalized_ce", "structural_similarity"):
+        out = M.get_loss(key, reduction="none", **kw)(x, y, mask=mask)
         assert out.shape == (2, 2, *x.shape[2:])
         assert torch.equal(out[:, :, :3], torch.zeros_like(out[:, :, :3]))
     assert M.BlobLoss(softmax=True, to_onehot_y=True, reduction="none")(x, y).shape == (2, 3)
+    # the Hausdorff loss is per unit, as MONAI's: the mean voxel term over each unit's valid voxels
+    voxels = M.SegHausdorffDTLoss(**kw, reduction="sum")(x, y, mask=mask)  # Σ over units of the unit means
+    units = M.SegHausdorffDTLoss(**kw, reduction="none")(x, y, mask=mask)
+    assert units.shape == (2, 2)
+    torch.testing.assert_close(units.sum(), voxels)
+    torch.testing.assert_close(M.SegHausdorffDTLoss(**kw)(x, y, mask=mask), units.mean())
+    per_class = M.SegHausdorffDTLoss(**kw, reduction="none", batch=True)(x, y, mask=mask)
+    assert per_class.shape == (2,)
+    torch.testing.assert_close(per_class, units.mean(0))  # the same number of valid voxels in every sample
 
 
 # ------------------------------------------------------------------------------------------------ transforms
@@ -445,6 +473,41 @@ def test_lesion_instances_connectivity():
     assert lesion_instances(m, fully_connected=False).max().item() == 3
     out = LesionInstancesd(keys="y", fully_connected=True)({"y": m.float()})["y_instances"]
     assert out.dtype == torch.int32 and out.shape == (1, 4, 4, 4) and out.max().item() == 2
+
+
+@pytest.mark.parametrize("backend", ["scipy", "sitk"])
+def test_connected_components_by_hand(backend, monkeypatch):
+    """Raster-order labels, full vs face connectivity, in 1D/2D/3D, with either backend (the size switch forced)."""
+    monkeypatch.setattr(instances, "_SITK_FROM_VOXELS", 0 if backend == "sitk" else 1 << 30)
+    m = np.array([[1, 0, 0, 1],
+                  [0, 1, 0, 1],
+                  [0, 0, 0, 0],
+                  [1, 1, 0, 1]], dtype=bool)
+    labels, n = connected_components(m)
+    assert n == 4 and labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, [[1, 0, 0, 2], [0, 1, 0, 2], [0, 0, 0, 0], [3, 3, 0, 4]])
+    labels, n = connected_components(m, full_connectivity=False)  # (0,0) and (1,1) touch by a corner only
+    assert n == 5
+    np.testing.assert_array_equal(labels, [[1, 0, 0, 2], [0, 3, 0, 2], [0, 0, 0, 0], [4, 4, 0, 5]])
+    cube = np.zeros((4, 4, 4), bool)
+    cube[0, 0, 0] = cube[1, 1, 1] = cube[3, 3, 3] = True
+    assert connected_components(cube)[1] == 2 and connected_components(cube, False)[1] == 3
+    assert connected_components(np.array([1, 1, 0, 1], bool))[1] == 2
+    empty, n = connected_components(np.zeros((3, 4), bool))
+    assert n == 0 and empty.dtype == np.int32 and not empty.any()
+
+
+def test_connected_components_backends_agree():
+    """SciPy (small arrays) and SimpleITK (large ones) give the same labels on random masks."""
+    rng = np.random.default_rng(0)
+    for shape, full in (((70, 64, 60), True), ((70, 64, 60), False), ((600, 500), True)):
+        m = rng.random(shape) < 0.1
+        assert m.size >= instances._SITK_FROM_VOXELS
+        labels, n = connected_components(m, full)
+        structure = ndi.generate_binary_structure(m.ndim, m.ndim if full else 1)
+        ref, n_ref = ndi.label(m, structure=structure)
+        assert n == n_ref > 100
+        np.testing.assert_array_equal(labels, ref)
 
 
 def test_signed_distance_transform_outputs():

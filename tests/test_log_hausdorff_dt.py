@@ -60,11 +60,20 @@ def test_spacing_in_mm_and_precomputed_maps():
                                log_hausdorff_dt_loss(x, y, spacing=spacing, **LABEL))
 
 
-def test_unit_mean_runs_over_valid_voxels():
+def test_log_of_the_reduced_value_with_ignored_voxels():
     x, y = _data(seed=3, spatial=(6, 7))
-    y_ign = y.clone()
-    y_ign[1, :, :, 5:] = 255
-    none = log_hausdorff_dt_loss(x, y_ign, ignore_index=255, reduction="none", **LABEL)
-    voxel = hausdorff_dt_loss(x, y_ign, ignore_index=255, reduction="none", **LABEL)
-    counts = torch.tensor([42.0, 30.0]).view(2, 1)
-    torch.testing.assert_close(none, torch.log1p(voxel.flatten(2).sum(2) / counts))
+    y[1, :, :, 5:] = 255
+    kw = {**LABEL, "ignore_index": 255}
+    units = hausdorff_dt_loss(x, y, reduction="none", **kw)  # (B, K): each unit's mean over its valid voxels
+    none = log_hausdorff_dt_loss(x, y, reduction="none", **kw)
+    torch.testing.assert_close(none, torch.log1p(units))
+    mean = log_hausdorff_dt_loss(x, y, **kw)
+    torch.testing.assert_close(mean, torch.log1p(units.mean()))  # MONAI: the log of the mean, not the mean of logs
+    assert mean.item() > none.mean().item() + 1e-3  # log is concave: the two differ
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_batch_equals_monai(reduction):
+    x, y = _data(seed=4, spatial=(7, 8))
+    kw = {**LABEL, "reduction": reduction, "batch": True, "include_background": False}
+    assert_parity(get_loss("log_hausdorff_dt", **kw), LogHausdorffDTLoss(**kw), x, y)

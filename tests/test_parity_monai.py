@@ -1,5 +1,6 @@
 """Parity with MONAI 1.6.1 (to 1e-5 relative) on every shared option combination of ``DiceLoss``,
-``GeneralizedDiceLoss`` and ``TverskyLoss``, in 2D and 3D with C = 1, 2, 4; values and input gradients.
+``GeneralizedDiceLoss`` and ``TverskyLoss`` (``soft_label`` and zero smoothing included), in 2D and 3D with
+C = 1, 2, 4; values and input gradients. MONAI's own test cases are run in ``test_monai_cases.py``.
 
 The grid (activation x target format x include_background x C x dims) is parametrised; the options of each loss
 (squared_pred, jaccard, batch, weight, smoothing, reduction, w_type, alpha/beta) are looped over inside each test.
@@ -104,7 +105,8 @@ def test_dice_parity(dim, c, act, tgt, inc):
     variants = [{}, {"squared_pred": True}, {"jaccard": True}, {"squared_pred": True, "jaccard": True},
                 {"batch": True}, {"batch": True, "reduction": "none"}, {"reduction": "sum"}, {"reduction": "none"},
                 {"smooth_nr": 0.0, "smooth_dr": 1e-6}, {"smooth_nr": 1.0, "smooth_dr": 1.0},
-                {"smooth_nr": 1e-3, "smooth_dr": 1e-2, "batch": True, "squared_pred": True, "reduction": "sum"}]
+                {"smooth_nr": 1e-3, "smooth_dr": 1e-2, "batch": True, "squared_pred": True, "reduction": "sum"},
+                {"soft_label": True}, {"soft_label": True, "jaccard": True, "smooth_nr": 0.0, "smooth_dr": 0.0}]
     if k > 1:  # MONAI ignores the weight of a single scored class
         variants += [{"weight": w}, {"weight": w, "reduction": "none"}, {"weight": w, "batch": True},
                      {"weight": w, "jaccard": True, "reduction": "sum"}]
@@ -131,7 +133,7 @@ def test_generalized_dice_parity(dim, c, act, tgt, inc):
     base["include_background"] = inc
     variants = [{"w_type": w, "batch": b, "reduction": r}
                 for w, b, r in itertools.product(("square", "simple", "uniform"), (False, True), ("mean", "none"))]
-    variants += [{"reduction": "sum"}, {"smooth_nr": 0.1, "smooth_dr": 0.5}]
+    variants += [{"reduction": "sum"}, {"smooth_nr": 0.1, "smooth_dr": 0.5}, {"soft_label": True, "batch": True}]
     for v in _subset(variants, dim, c, act, tgt, inc):
         _compare(SegGeneralizedDiceLoss, GeneralizedDiceLoss, {**base, **v}, x, y, "GeneralizedDiceLoss")
 
@@ -143,7 +145,8 @@ def test_tversky_parity(dim, c, act, tgt, inc):
     variants = [{"alpha": a, "beta": b, "batch": bt, "reduction": r}
                 for (a, b), bt, r in itertools.product(((0.5, 0.5), (0.3, 0.7), (0.8, 0.2), (0.0, 1.0)),
                                                         (False, True), ("mean", "none"))]
-    variants += [{"alpha": 0.3, "beta": 0.7, "reduction": "sum", "smooth_nr": 0.0, "smooth_dr": 1e-3}]
+    variants += [{"alpha": 0.3, "beta": 0.7, "reduction": "sum", "smooth_nr": 0.0, "smooth_dr": 1e-3},
+                 {"alpha": 0.3, "beta": 0.7, "soft_label": True}]
     for v in _subset(variants, dim, c, act, tgt, inc):
         _compare(SegTverskyLoss, TverskyLoss, {**base, **v}, x, y, "TverskyLoss")
 

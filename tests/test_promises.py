@@ -1,4 +1,5 @@
-"""The DESIGN.md §3 promises, checked for every registered loss over its case table (``tests/cases/*.py``).
+"""The promises of docs/ARCHITECTURE.md §3, checked for every registered loss over its case table
+(``tests/cases/*.py``).
 
 For each case, in 2D and 3D: a finite loss with finite gradients; a perfect prediction attains the documented minimum
 and lies below a random prediction; float64 ``gradcheck`` on tiny inputs; a batch whose every voxel is ignored (by a

@@ -291,7 +291,7 @@ def test_functional_forms_equal_the_modules():
 @pytest.mark.parametrize("key", ["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
                                  "sensitivity_specificity"])
 def test_label_map_is_never_expanded_to_one_hot(key, monkeypatch):
-    """The region losses score a label map without building a (B, C, *S) one-hot tensor (DESIGN.md §2)."""
+    """The region losses score a label map without building a (B, C, *S) one-hot tensor (docs/ARCHITECTURE.md §2)."""
     p, y = _b()
     expected = get_loss(key, reduction="none")(p, _onehot(y))  # the one-hot path, before one_hot is forbidden
 
@@ -317,3 +317,55 @@ def test_neg_log_is_minus_log_above_eps_and_its_tangent_below():
     y.sum().backward()
     assert x.grad.tolist()[:3] == pytest.approx([-1.0, -2.0, -1e6], rel=1e-12)
     assert x.grad.tolist()[4:] == pytest.approx([-1 / eps, -1 / eps], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- soft_label
+
+def test_soft_label_is_wang_decoupled_dice_by_hand():
+    """Wang et al. 2023: ``1 - (Σp + Σg - Σ|p - g| + s) / (Σp + Σg + s)``; a prediction equal to a soft target scores
+    0, where the classic soft Dice ``2Σpg / (Σp + Σg)`` does not."""
+    p = torch.tensor([[[0.3, 0.4, 0.7, 0.9]]], dtype=torch.float64)
+    g = torch.tensor([[[0.2, 0.4, 1.0, 0.5]]], dtype=torch.float64)
+    s = 1e-5
+    expected = 1 - (p.sum() + g.sum() - (p - g).abs().sum() + s) / (p.sum() + g.sum() + s)
+    torch.testing.assert_close(F.dice_loss(p, g, soft_label=True), expected)
+    classic = 1 - (2 * (p * g).sum() + s) / (p.sum() + g.sum() + s)
+    torch.testing.assert_close(F.dice_loss(p, g), classic)
+    assert float(F.dice_loss(p, p, soft_label=True)) == pytest.approx(0.0, abs=1e-12)
+    assert float(F.dice_loss(p, p)) > 0.1
+    tp = (p.sum() + g.sum() - (p - g).abs().sum()) / 2  # Tversky and Jaccard on the same TP, FP = Σp - TP, FN = Σg - TP
+    fp, fn = p.sum() - tp, g.sum() - tp
+    torch.testing.assert_close(F.tversky_loss(p, g, soft_label=True, alpha=0.3, beta=0.7),
+                               1 - (tp + s) / (tp + 0.3 * fp + 0.7 * fn + s))
+    torch.testing.assert_close(F.jaccard_loss(p, g, soft_label=True), 1 - (2 * tp + s) / (2 * (tp + fp + fn) + s))
+
+
+@pytest.mark.parametrize("key", ["dice", "tversky", "generalized_dice", "focal_tversky"])
+def test_soft_label_changes_nothing_for_hard_targets(key):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 5, 4, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (2, 1, 5, 4), generator=gen)
+    onehot = torch.nn.functional.one_hot(y[:, 0], 3).movedim(-1, 1).double()
+    for target, kw in ((y, {"to_onehot_y": True}), (onehot, {})):
+        hard = get_loss(key, softmax=True, reduction="none", **kw)(x, target)
+        torch.testing.assert_close(get_loss(key, softmax=True, soft_label=True, reduction="none", **kw)(x, target),
+                                   hard)
+
+
+def test_soft_label_is_refused_where_it_does_not_apply():
+    with pytest.raises(ValueError, match="soft_label does not apply to the sensitivity-specificity"):
+        get_loss("sensitivity_specificity", soft_label=True)
+    with pytest.raises(TypeError, match="soft_label must be a bool"):
+        get_loss("dice", soft_label=1)
+
+
+def test_scalar_weight_is_one_weight_per_class():
+    """MONAI accepts one number (or a 0-d tensor) as the weight of every class."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 5, 4, generator=gen)
+    y = torch.randint(0, 3, (2, 1, 5, 4), generator=gen)
+    for key in ("dice", "focal", "cross_entropy", "hausdorff_dt"):
+        kw = dict(softmax=True, to_onehot_y=True, include_background=False)
+        listed = get_loss(key, weight=[2.0, 2.0, 2.0], **kw)(x, y)
+        torch.testing.assert_close(get_loss(key, weight=2.0, **kw)(x, y), listed)
+        torch.testing.assert_close(get_loss(key, weight=torch.tensor(2.0), **kw)(x, y), listed)

@@ -1,33 +1,16 @@
-"""Command line: ``monai-segloss demo`` (and further subcommands as they land)."""
+"""Command line: ``monai-segloss demo``, ``profile``, ``bundle`` (list and export the shipped bundles) and
+``nnunet-path`` (the folder of the nnU-Net trainers).
+
+The benchmarks are development tools of the repository (``make bench``, ``python benchmarks/bench_peers.py``), not
+commands of the installed package.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 __all__ = ["main"]
-
-
-def repo_root() -> Path:
-    """The monai-segloss source tree (holding ``bundles/``, ``data_scripts/`` and ``benchmarks/``), put on
-    ``sys.path`` so its scripts import; searched from the working directory, then from the installed package."""
-    starts = [Path.cwd(), Path(__file__).resolve().parent.parent]
-    for start in starts:
-        for d in (start, *start.parents):
-            if (d / "data_scripts").is_dir() and (d / "bundles").is_dir() and (d / "benchmarks").is_dir():
-                if str(d) not in sys.path:
-                    sys.path.insert(0, str(d))
-                return d
-    raise SystemExit("error: this command needs the monai-segloss source tree (bundles/, data_scripts/, "
-                     "benchmarks/); run it from a checkout of the repository")
-
-
-def _bench(args: argparse.Namespace) -> int:
-    repo_root()
-    from benchmarks.bench_losses import main as bench_main
-
-    return int(bench_main(args.bench_args) or 0)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -69,6 +52,38 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nnunet_path(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from ..nnunet import ext_trainer_folder
+
+    print(ext_trainer_folder())
+    if importlib.util.find_spec("nnunetv2") is None:
+        print('note: nnunetv2 is not installed: pip install "monai-segloss[nnunet]"', file=sys.stderr)
+    return 0
+
+
+def _bundle_list(args: argparse.Namespace) -> int:
+    from .shipped import available_bundles, bundle_dir
+
+    for name in available_bundles():
+        print(f"{name}\t{bundle_dir(name)}")
+    return 0
+
+
+def _bundle_export(args: argparse.Namespace) -> int:
+    from .shipped import export_bundle
+
+    try:
+        out = export_bundle(args.name, args.dest, overwrite=args.overwrite)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"exported {args.name} to {out}; run it with (data: --dataset_dir, see {out / 'docs' / 'README.md'}):\n"
+          f"  python -m monai.bundle run --config_file {out / 'configs' / 'train.json'} --bundle_root {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,18 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
     prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
     prof.set_defaults(func=_profile)
-    bench = sub.add_parser("bench", help="benchmark every loss against MONAI (benchmarks/bench_losses.py)",
-                           add_help=False)
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of benchmarks/bench_losses.py")
-    bench.set_defaults(func=_bench)
+    nn = sub.add_parser("nnunet-path", help="print the folder to put in nnU-Net's nnUNet_extTrainer variable "
+                        "(export nnUNet_extTrainer=$(monai-segloss nnunet-path))")
+    nn.set_defaults(func=_nnunet_path)
+    bundle = sub.add_parser("bundle", help="list the shipped MONAI bundles or copy one out to run it")
+    bundle_sub = bundle.add_subparsers(dest="bundle_command", required=True)
+    bundle_sub.add_parser("list", help="names of the shipped bundles").set_defaults(func=_bundle_list)
+    export = bundle_sub.add_parser("export", help="copy a bundle (configs, docs, licence) into a folder")
+    export.add_argument("name", help="bundle name (monai-segloss bundle list)")
+    export.add_argument("dest", help="folder to copy it into (the bundle root of `python -m monai.bundle run`)")
+    export.add_argument("--overwrite", action="store_true", help="replace the bundle's files in a non-empty folder")
+    export.set_defaults(func=_bundle_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:  # everything after "bench" belongs to the benchmark's own parser
-        return _bench(argparse.Namespace(bench_args=argv[1:]))
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     return args.func(args)
 
 

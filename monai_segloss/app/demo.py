@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..evaluation.lesion_metrics import lesion_wise_stats
+from ..evaluation.lesion_metrics import LesionWiseStats, lesion_wise_stats
 from .report import Example, LossRun, write_report
+from .shipped import bundle_dir
 
 __all__ = ["DemoSetting", "DEFAULT", "QUICK", "run_demo", "train_and_evaluate"]
 
@@ -60,12 +61,6 @@ DEFAULT = DemoSetting(num_cases=56, shape=(64, 64, 48), epochs=12, patch_size=(4
 # a smoke run (seconds per loss), used by the tests
 QUICK = DemoSetting(num_cases=10, shape=(32, 32, 24), epochs=2, patch_size=(32, 32, 16), batch_size=2,
                     num_samples=1, channels=(8, 16, 32), learning_rate=3e-3, val_interval=1)
-
-
-def _repo_root() -> Path:
-    from .cli import repo_root
-
-    return repo_root()
 
 
 def _progress(total: int, desc: str):
@@ -109,7 +104,8 @@ def _evaluate(parser, cases: list[dict], key: str, num_examples: int = 3) -> tup
     preprocessing = parser.get_parsed_content("validate#preprocessing")
     inferer = parser.get_parsed_content("validate#inferer")
     bins = (SMALL_LESION_MM3, 1000.0)
-    stats, examples = [], []
+    stats: list[LesionWiseStats] = []
+    examples: list[Example] = []
     network.eval()
     bar = _progress(len(cases), f"{key}: test cases")
     with torch.no_grad():
@@ -152,7 +148,7 @@ def train_and_evaluate(key: str, setting: DemoSetting, data_dir: Path, out_dir: 
     from ignite.engine import Events
     from monai.bundle import ConfigWorkflow
 
-    bundle = _repo_root() / "bundles" / BUNDLE
+    bundle = bundle_dir(BUNDLE)
     configs = [str(bundle / "configs" / "train.json")]
     if key != "focal_tversky":  # the bundle's default loss
         override = bundle / "configs" / f"{key}.json"
@@ -200,8 +196,7 @@ def train_and_evaluate(key: str, setting: DemoSetting, data_dir: Path, out_dir: 
 def run_demo(out_dir: str | Path = "demo_report", losses: tuple[str, ...] | list[str] = DEFAULT_LOSSES,
              quick: bool = False, seed: int = 0, cache_dir: str | Path = ".demo_cache") -> dict[str, Path]:
     """Generate (or reuse) the synthetic data, train and evaluate every loss, write the report; return its paths."""
-    root = _repo_root()
-    from data_scripts.synthetic import ensure_generated
+    from ..data_scripts.synthetic import ensure_generated
 
     setting = QUICK if quick else DEFAULT
     out = Path(out_dir)
@@ -224,7 +219,7 @@ def run_demo(out_dir: str | Path = "demo_report", losses: tuple[str, ...] | list
                  "network": f"bundle {BUNDLE}: 3D U-Net, channels {list(setting.channels)}",
                  "budget": f"{setting.epochs} epochs, patches {list(setting.patch_size)}, batch "
                            f"{setting.batch_size}x{setting.num_samples}, lr {setting.learning_rate}",
-                 "seed": seed, "mode": "quick" if quick else "default", "source tree": str(root)}
+                 "seed": seed, "mode": "quick" if quick else "default", "bundle": str(bundle_dir(BUNDLE))}
     paths = write_report(out, runs, described)
     print(f"report: {paths['report']}", flush=True)
     return paths

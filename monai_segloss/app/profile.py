@@ -24,6 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from nibabel.spatialimages import SpatialImage
+
+from ..geometry.instances import connected_components
 
 __all__ = ["ClassProfile", "DatasetProfile", "profile_dataset", "recommend_loss", "format_profile",
            "HEAVY", "BALANCED", "EMPTY_CASES"]
@@ -91,15 +94,26 @@ def _entries(dataset: Path) -> tuple[list[tuple[Path, Path | None]], dict[int, s
     raise ValueError(f"DATASET must be a dataset.json, a folder with one, or a folder of label NIfTIs: {dataset}")
 
 
-def _load(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+def _image(path: Path, what: str) -> SpatialImage:
+    """The NIfTI (or other nibabel volume) at ``path``; ``ValueError`` naming the file when it cannot be read."""
     import nibabel as nib
 
-    if not path.is_file():
-        raise ValueError(f"label file not found: {path}")
     try:
         img = nib.load(str(path))
-        data = np.asarray(img.dataobj)
     except Exception as err:  # nibabel raises many kinds on corrupt files
+        raise ValueError(f"cannot read {what} file {path}: {err}") from err
+    if not isinstance(img, SpatialImage):
+        raise ValueError(f"{what} file {path} is not an image volume (a {type(img).__name__})")
+    return img
+
+
+def _load(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+    if not path.is_file():
+        raise ValueError(f"label file not found: {path}")
+    img = _image(path, "label")
+    try:
+        data = np.asarray(img.dataobj)
+    except Exception as err:  # a truncated or corrupt file fails when its data are read
         raise ValueError(f"cannot read label file {path}: {err}") from err
     if data.ndim > 3:
         data = data.reshape(data.shape[:3]) if int(np.prod(data.shape[3:])) == 1 else data
@@ -111,21 +125,13 @@ def _load(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
 
 
 def _image_shape(path: Path) -> tuple[int, ...]:
-    import nibabel as nib
-
-    try:
-        return tuple(nib.load(str(path)).shape)
-    except Exception as err:
-        raise ValueError(f"cannot read image file {path}: {err}") from err
+    return tuple(_image(path, "image").shape)
 
 
 def _components(mask: np.ndarray) -> np.ndarray:
     """Voxel counts of the connected components of ``mask`` (26-connectivity in 3D, 8 in 2D)."""
-    import SimpleITK as sitk
-
-    cc = sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True)
-    counts = np.bincount(sitk.GetArrayViewFromImage(cc).ravel())
-    return counts[1:][counts[1:] > 0]
+    labels, _ = connected_components(mask)
+    return np.bincount(labels.ravel())[1:]
 
 
 def _summary(sizes: list[float]) -> dict[str, float]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Check", "flag", "number", "one_of", "float_sequence", "number_or_per_class", "channel_ids",
+__all__ = ["Check", "flag", "optional_flag", "number", "one_of", "float_sequence", "number_or_per_class", "channel_ids",
            "optional_channel_ids", "class_weights", "spacing", "optional_int", "optional_callable", "mapping",
            "is_number", "integer", "optional_integer", "odd_integer", "distance_matrix"]
 
@@ -31,6 +31,11 @@ def flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
     return value
+
+
+def optional_flag(name: str, value: Any) -> bool | None:
+    """None or a ``bool`` (:func:`flag`)."""
+    return None if value is None else flag(name, value)
 
 
 def number(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
@@ -64,9 +69,10 @@ def one_of(choices: Sequence[Any]) -> Check:
     allowed = tuple(choices)
 
     def check(name: str, value: Any) -> Any:
-        if not any(value == c and type(value) is type(c) for c in allowed):
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        return value
+        for c in allowed:  # a str subclass (MONAI's LossReduction.MEAN, Weight.SQUARE) stands for its plain value
+            if value == c and (type(value) is type(c) or isinstance(value, str) and isinstance(c, str)):
+                return c
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
     return check
 
@@ -126,16 +132,23 @@ def optional_channel_ids(name: str, value: Any) -> tuple[int, ...] | None:
     return None if value is None else channel_ids(name, value)
 
 
-def class_weights(name: str, value: Any) -> tuple[float, ...] | None:
-    """None, or a non-empty sequence of finite weights >= 0 (length C or the number of kept channels)."""
+def class_weights(name: str, value: Any) -> float | tuple[float, ...] | None:
+    """None, one finite weight >= 0 for every class (a number or a 0-d tensor, as ``monai.losses`` accepts), or a
+    non-empty sequence of them (length C or the number of kept channels)."""
     if value is None:
         return None
-    values = float_sequence(name, value, "a sequence of per-class weights (length C or the number of kept channels)")
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        value = value.item()
+    if is_number(value):
+        values: tuple[float, ...] = (float(value),)
+    else:
+        values = float_sequence(name, value, "a number or a sequence of per-class weights (length C or the number "
+                                "of kept channels)")
     if len(values) == 0:
         raise ValueError(f"{name} must not be empty")
     if any(not math.isfinite(v) or v < 0 for v in values):
         raise ValueError(f"{name} values must be finite and >= 0, got {values}")
-    return values
+    return values[0] if is_number(value) else values
 
 
 def spacing(name: str, value: Any, ndim: int | None = None) -> tuple[float, ...] | None:

@@ -132,8 +132,9 @@ class InputOptions(Options):
                                       "otherwise it is one-hot or soft, ``(B, C, *S)``.")
     include_background: bool = option(True, "False drops channel 0 from what is scored.")
     exclude_channels: Sequence[int] = option((), "further channel ids not scored.", checks.channel_ids)
-    weight: Sequence[float] | None = option(None, "per-class weights, of length C (by channel id) or the number "
-                                                  "of kept channels.", checks.class_weights)
+    weight: Sequence[float] | float | None = option(
+        None, "per-class weights, of length C (by channel id) or the number of kept channels, or one number for every "
+              "class.", checks.class_weights)
     ignore_index: int | None = option(None, "label value whose voxels count nowhere; with a label map a real class "
                                             "id is also left unscored; with a one-hot/soft target a voxel is "
                                             "ignored when every channel holds it.", checks.optional_int)
@@ -163,16 +164,20 @@ class RegionOptions(InputOptions):
     distributed: bool = option(False, "with ``batch=True``, also sum them over every DDP rank (autograd-aware "
                                       "all-reduce); without a process group, local statistics and one warning.")
     smooth_nr: float = option(1e-5, "added to the numerator of the score.", checks.number(0))
-    smooth_dr: float = option(1e-5, "added to the denominator of the score.", checks.number(0))
+    smooth_dr: float = option(1e-5, "added to the denominator of the score; 0 is allowed (see ``empty``).",
+                              checks.number(0))
     empty: EmptyPolicy = option("smooth", "a (sample, class) with no target voxel: scored by the smoothing terms "
-                                          "(``\"smooth\"``, as MONAI), left out of the mean (``\"skip\"``), or "
-                                          "scored by its false-positive rate FP / (FP + TN) in place of "
-                                          "``1 - score`` (``\"fp\"``), which pushes every predicted voxel down.")
+                                          "(``\"smooth\"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a "
+                                          "loss of 1 when anything is predicted, 0 when nothing is, never 0/0), left "
+                                          "out of the mean (``\"skip\"``), or scored by its false-positive rate "
+                                          "FP / (FP + TN) in place of ``1 - score`` (``\"fp\"``), which pushes every "
+                                          "predicted voxel down.")
+    soft_label: bool = option(False, "score soft targets with the decoupled statistics of Wang et al. 2023: "
+                                     "TP = (Σ|p| + Σ|g| - Σ|p - g|) / 2, so that a prediction equal to a soft target "
+                                     "scores a perfect 0 (as MONAI's ``soft_label``); the same as the default for "
+                                     "hard targets and predictions in [0, 1].")
 
     def validate(self) -> None:
         super().validate()
-        if self.empty == "smooth" and self.smooth_dr == 0:
-            raise ValueError("smooth_dr must be > 0 with empty='smooth' (an empty target would give 0/0); "
-                             "use empty='skip' or 'fp' for unsmoothed scores")
         if self.distributed and not self.batch:
             raise ValueError("distributed=True needs batch=True (only batch statistics are summed across ranks)")

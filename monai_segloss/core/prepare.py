@@ -1,5 +1,5 @@
 """Stage 1 of every loss: validate the tensors, apply the activation, represent the target, build the validity mask,
-and resolve the scored channels and class weights (DESIGN.md §2-3).
+and resolve the scored channels and class weights (docs/ARCHITECTURE.md §2-3).
 
 No loss re-implements any of this. A label-map target stays a ``(B, *S)`` tensor of class ids: losses that need a
 one-hot tensor ask for it explicitly (:meth:`PreparedInput.target_onehot`), the region statistics never do.
@@ -8,7 +8,8 @@ one-hot tensor ask for it explicitly (:meth:`PreparedInput.target_onehot`), the 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 
 from .options import InputOptions
 
-__all__ = ["PreparedInput", "prepare_input", "plain_tensor", "shared_preparation"]
+__all__ = ["PreparedInput", "prepare_input", "plain_tensor", "shared_preparation", "constant", "data_check"]
 
 
 def _channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -114,6 +115,13 @@ class PreparedInput:
             voxel is valid.
         channels: ``(K,)`` int64 ids of the scored ("kept") channels.
         weight: ``(K,)`` class weights of the kept channels, or None.
+        fuse_label_log_probs: a label-map target's log-probabilities at the labels are wanted too (a cross-entropy
+            or focal term will ask): under softmax the region statistics' fused op then makes them in the same pass
+            (:func:`monai_segloss.core.stats.label_log_probs`). Set by :func:`shared_preparation` or by a loss
+            that needs both.
+        fused: what the label-map fused op made for this input (statistics of every channel by ``squared``, and
+            ``"lpt"``), shared with the prepared inputs of the same tensors and activation that differ only in
+            channel selection, class weights or reduction (the terms of a compound loss).
     """
 
     input: torch.Tensor
@@ -127,6 +135,8 @@ class PreparedInput:
     _log_probs: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, repr=False)
     _label_log_probs: torch.Tensor | None = field(default=None, repr=False)
     _label_probs: torch.Tensor | None = field(default=None, repr=False)
+    fuse_label_log_probs: bool = field(default=False, repr=False)
+    fused: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -228,15 +238,91 @@ class PreparedInput:
 def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(min, max)`` of ``t`` in one pass. A dense tensor in another memory layout (a channels-last tensor, or a
     one-hot target made by ``one_hot(y).movedim(-1, 1)``) is read in its memory order: a strided reduction over it
-    takes about 9x longer."""
+    takes about 9x longer. (Under ``torch.compile`` the compiler picks the order: strides may be symbolic.)"""
+    if torch.compiler.is_compiling():
+        return torch.aminmax(t)
     order = sorted(range(t.ndim), key=lambda d: -t.stride(d))
     in_memory_order = t.permute(order)
     return torch.aminmax(in_memory_order if in_memory_order.is_contiguous() else t)
 
 
+def data_check(ok: torch.Tensor, message: Callable[[], str]) -> None:
+    """Raise ``ValueError(message())`` unless the 0-d bool tensor ``ok`` is True, without making a Python value of it.
+
+    On CPU the check is immediate (``torch._assert_async`` reads the flag in C++; its failure becomes the
+    ``ValueError``). On a GPU it is an asynchronous device assertion: the call never waits for the device, and bad
+    data stop the program at the next synchronisation with a device-side assertion error, as torch's own
+    ``cross_entropy`` does for labels out of range. Under ``torch.compile`` it is the graph's assertion.
+    """
+    if ok.device.type != "cpu" or torch.compiler.is_compiling():
+        torch._assert_async(ok, "monai_segloss: invalid input values (see the input checks of prepare_input)")
+        return
+    try:
+        torch._assert_async(ok)
+    except RuntimeError:
+        raise ValueError(message()) from None
+
+
+@functools.lru_cache(maxsize=512)
+def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def constant(values: Sequence, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A tensor of the numbers ``values`` on ``device``, made once per (values, dtype, device) and shared: making it
+    on every call would copy it from the host each time, which waits for a GPU. Never modify the result."""
+    make = _constant.__wrapped__ if torch.compiler.is_compiling() else _constant  # traced: constants of the graph
+    return make(tuple(values), dtype, torch.device(device))
+
+
+@functools.lru_cache(maxsize=512)
+def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...], ignored_class: int | None,
+                     weight: float | tuple[float, ...] | None, dtype: torch.dtype,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(channels (K,), weight (K,) or None)``: the scored channel ids and their class weights, made once per
+    arguments (pure: the same arguments give the same tensors, never to be modified)."""
+    excluded = set(exclude)
+    if not include_background:
+        if c == 1:
+            raise ValueError("include_background=False with a single-channel input would score nothing; the "
+                             "channel of a binary (C=1) input is the foreground: keep include_background=True")
+        excluded.add(0)
+    out_of_range = sorted(i for i in exclude if i >= c)
+    if out_of_range:
+        raise ValueError(f"exclude_channels holds ids outside [0, {c}): {out_of_range}")
+    if ignored_class is not None:
+        excluded.add(ignored_class)  # a real class whose voxels are all ignored has nothing left to score
+    kept = [i for i in range(c) if i not in excluded]
+    if not kept:
+        raise ValueError(f"no channel left to score: C={c}, include_background={include_background}, "
+                         f"exclude_channels={list(exclude)}, ignore_index={ignored_class}")
+    channels = torch.tensor(kept, dtype=torch.long, device=device)
+    if weight is None:
+        return channels, None
+    if isinstance(weight, float):  # one weight for every class
+        return channels, torch.full((len(kept),), weight, dtype=dtype, device=device)
+    w = torch.tensor(weight, dtype=dtype, device=device)
+    if w.numel() == c:
+        return channels, w.index_select(0, channels)
+    if w.numel() != len(kept):
+        lengths = f"C={c} (one per channel)" if len(kept) == c else \
+            f"C={c} (by channel id) or {len(kept)} (the kept channels {kept})"
+        raise ValueError(f"weight must have length {lengths}, got length {w.numel()}")
+    return channels, w
+
+
 def _check_integral(name: str, t: torch.Tensor) -> None:
-    if t.is_floating_point() and not torch.equal(t, t.round()):
-        raise ValueError(f"{name} must hold integer class ids, got non-integer values")
+    if t.is_floating_point():
+        data_check((t == t.round()).all(), lambda: f"{name} must hold integer class ids, got non-integer values")
+
+
+def _label_range_message(y: torch.Tensor, invalid: torch.Tensor | None, c: int, ignore: int | None) -> str:
+    bad = (y < 0) | (y >= c)
+    if invalid is not None:
+        bad = bad & ~invalid
+    found = torch.unique(y[bad])[:8].tolist()
+    return (f"target holds label values outside [0, {c}) (C = input channels): {found}"
+            + ("" if ignore is None else f"; ignore_index={ignore}"))
 
 
 def _mask_to_valid(mask: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -253,18 +339,25 @@ def _mask_to_valid(mask: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 _SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("monai_segloss_shared_prep", default=None)
+_FUSE = "fuse_label_log_probs"  # the cache's entry for the hint (never a key of a prepared input)
 
 
 @contextmanager
-def shared_preparation() -> Iterator[None]:
+def shared_preparation(label_log_probs: bool = False) -> Iterator[None]:
     """Within the block, :func:`prepare_input` calls on the same ``input``/``target``/``mask`` objects with equal
     input options (``reduction`` aside) return one :class:`PreparedInput`: validation, activation and
     log-probabilities are computed once for all the terms of a compound loss (and their gradients meet before a
-    single activation backward)."""
-    if _SHARED.get() is not None:  # nested: keep the outer cache
+    single activation backward).
+
+    ``label_log_probs``: some term will ask for the log-probabilities at the labels (cross-entropy, focal), so the
+    region statistics of a label map make them in their fused pass (:attr:`PreparedInput.fuse_label_log_probs`).
+    The cache lives for the block only: nothing is kept across calls."""
+    outer = _SHARED.get()
+    if outer is not None:  # nested: keep the outer cache
+        outer[_FUSE] = outer.get(_FUSE, False) or label_log_probs
         yield
         return
-    token = _SHARED.set({})
+    token = _SHARED.set({_FUSE: label_log_probs})
     try:
         yield
     finally:
@@ -282,16 +375,46 @@ def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptio
     cache = _SHARED.get()
     if cache is None:
         return _prepare_input(input, target, options, mask)
-    key = (id(input), id(target), id(mask), _input_key(options))
+    ids = (id(input), id(target), id(mask))
+    key, core_key = ids + (_input_key(options),), ids + (_core_key(options),)
     try:
-        hit = cache.get(key)
+        hit, core = cache.get(key), cache.get(core_key)
     except TypeError:  # an unhashable other_act: no sharing
         return _prepare_input(input, target, options, mask)
     if hit is not None and hit[0] is input and hit[1] is target and hit[2] is mask:
         return hit[3]
-    prep = _prepare_input(input, target, options, mask)
+    if core is not None and core[0] is input and core[1] is target and core[2] is mask:
+        prep = _reselect(core[3], options)  # same tensors and activation: share what the fused op makes
+    else:
+        prep = _prepare_input(input, target, options, mask)
+        prep.fuse_label_log_probs = cache[_FUSE]
+        cache[core_key] = (input, target, mask, prep)
     cache[key] = (input, target, mask, prep)
     return prep
+
+
+def _core_key(options: InputOptions) -> tuple:
+    """The options that decide the prepared tensors and probabilities (not the channel selection, class weights
+    or reduction)."""
+    return ("core", options.sigmoid, options.softmax, options.other_act, options.to_onehot_y, options.ignore_index)
+
+
+def _reselect(prep: PreparedInput, options: InputOptions) -> PreparedInput:
+    """``prep`` under ``options`` that differ from its own only in channel selection, class weights or reduction:
+    the same tensors and the same fused results (:attr:`PreparedInput.fused`), new channels and weights."""
+    channels, weight = _selection(prep.num_classes, prep.labels is not None, options, prep.input)
+    return PreparedInput(input=prep.input, options=options, labels=prep.labels, dense=prep.dense, valid=prep.valid,
+                         channels=channels, weight=weight, fuse_label_log_probs=prep.fuse_label_log_probs,
+                         fused=prep.fused)
+
+
+def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                       torch.Tensor | None]:
+    """The scored channels and their class weights (:func:`_scored_channels`) for ``opts``."""
+    ignore = opts.ignore_index
+    ignored_class = ignore if label_map and ignore is not None and 0 <= ignore < c else None
+    make = _scored_channels.__wrapped__ if torch.compiler.is_compiling() else _scored_channels
+    return make(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype, x.device)
 
 
 def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
@@ -347,16 +470,9 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         y = y.long()
         if ignore is not None:
             invalid = y == ignore
-        lo, hi = _value_range(y)  # one pass; the per-voxel check below only when some value is out of range
-        if lo < 0 or hi >= c:
-            bad = (y < 0) | (y >= c)
-            if invalid is not None:
-                bad = bad & ~invalid
-            if bool(bad.any()):
-                found = torch.unique(y[bad])[:8].tolist()
-                raise ValueError(f"target holds label values outside [0, {c}) (C = input channels): {found}"
-                                 + ("" if ignore is None else f"; ignore_index={ignore}"))
         labels = y if invalid is None else y.masked_fill(invalid, 0)
+        lo, hi = _value_range(labels)  # one pass (ignored voxels hold 0)
+        data_check((lo >= 0) & (hi < c), lambda: _label_range_message(y, invalid, c, ignore))
     else:
         if y.shape != x.shape:
             hint = " (set to_onehot_y=True for a label map)" if y.shape[1:2] == (1,) and c > 1 else ""
@@ -369,10 +485,10 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
         if check.numel():
             lo, hi = _value_range(check.detach())
-            if not (lo >= 0 and hi <= 1):  # written so that NaN fails too
-                raise ValueError(f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
-                                 f"range [{float(lo):g}, {float(hi):g}]"
-                                 + ("" if c == 1 else "; set to_onehot_y=True for a label map"))
+            data_check((lo >= 0) & (hi <= 1),  # False for NaN too
+                       lambda: f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
+                               f"range [{float(lo):g}, {float(hi):g}]"
+                               + ("" if c == 1 else "; set to_onehot_y=True for a label map"))
         dense = check
 
     # ---- validity
@@ -385,38 +501,12 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
     # ---- input range (probabilities expected when no activation is set)
     if opts.activation == "none":
         lo, hi = _value_range(x.detach())
-        if not (lo >= 0 and hi <= 1):  # written so that NaN fails too
-            raise ValueError(f"input must hold probabilities in [0, 1] when no activation is set, got range "
-                             f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
+        data_check((lo >= 0) & (hi <= 1),  # False for NaN too
+                   lambda: f"input must hold probabilities in [0, 1] when no activation is set, got range "
+                           f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
 
-    # ---- channels
-    excluded = set(opts.exclude_channels)
-    if not opts.include_background:
-        if c == 1:
-            raise ValueError("include_background=False with a single-channel input would score nothing; the "
-                             "channel of a binary (C=1) input is the foreground: keep include_background=True")
-        excluded.add(0)
-    out_of_range = sorted(i for i in opts.exclude_channels if i >= c)
-    if out_of_range:
-        raise ValueError(f"exclude_channels holds ids outside [0, {c}): {out_of_range}")
-    if labels is not None and ignore is not None and 0 <= ignore < c:
-        excluded.add(ignore)  # a real class whose voxels are all ignored has nothing left to score
-    kept = [i for i in range(c) if i not in excluded]
-    if not kept:
-        raise ValueError(f"no channel left to score: C={c}, include_background={opts.include_background}, "
-                         f"exclude_channels={list(opts.exclude_channels)}, ignore_index={ignore}")
-    channels = torch.tensor(kept, dtype=torch.long, device=x.device)
-
-    # ---- class weights
-    weight = None
-    if opts.weight is not None:
-        w = torch.tensor(opts.weight, dtype=x.dtype, device=x.device)
-        if w.numel() == c:
-            w = w[channels]
-        elif w.numel() != len(kept):
-            raise ValueError(f"weight must have length C={c} (by channel id) or {len(kept)} (the kept channels "
-                             f"{kept}), got length {w.numel()}")
-        weight = w
+    # ---- channels and class weights (made once per options, C and device)
+    channels, weight = _selection(c, labels is not None, opts, x)
 
     return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
                          weight=weight)

@@ -1,6 +1,8 @@
 """Stage 3: scores and their transforms, pure functions of the confusion statistics (one formula each).
 
-All take and return tensors of the same shape (one value per unit); ``s_nr``/``s_dr`` are the smoothing terms.
+All take and return tensors of the same shape (one value per unit); ``s_nr``/``s_dr`` are the smoothing terms. The
+statistics are non-negative, so with ``s_dr > 0`` every denominator is positive and the ratios are plain
+divisions.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ __all__ = ["dice_score", "jaccard_score", "tversky_index", "focal_power", "log_c
 
 def dice_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
     """Soft Dice (Milletari 2016): ``(2TP + s_nr) / (2TP + FP + FN + s_dr)``."""
-    return safe_ratio(2 * tp + s_nr, 2 * tp + fp + fn + s_dr)
+    return safe_ratio(2 * tp + s_nr, 2 * tp + fp + fn + s_dr, nonzero=s_dr > 0)
 
 
 def jaccard_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
     """Soft Jaccard in MONAI's form: ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)``, the IoU TP / (TP + FP + FN) when
     unsmoothed."""
-    return safe_ratio(2 * tp + s_nr, 2 * (tp + fp + fn) + s_dr)
+    return safe_ratio(2 * tp + s_nr, 2 * (tp + fp + fn) + s_dr, nonzero=s_dr > 0)
 
 
 def tversky_index(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, alpha: float, beta: float, s_nr: float,
                   s_dr: float) -> torch.Tensor:
     """Tversky index (Salehi 2017): ``(TP + s_nr) / (TP + α·FP + β·FN + s_dr)``; α weights FP, β weights FN."""
-    return safe_ratio(tp + s_nr, tp + alpha * fp + beta * fn + s_dr)
+    return safe_ratio(tp + s_nr, tp + alpha * fp + beta * fn + s_dr, nonzero=s_dr > 0)
 
 
 def safe_pow(x: torch.Tensor, exponent: float, eps: float = 1e-12) -> torch.Tensor:

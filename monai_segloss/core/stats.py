@@ -1,16 +1,18 @@
 """Stage 2 of the region family: soft confusion statistics per (sample, channel), or per channel over the batch.
 
-Notation, per kept channel c and sample b over the valid voxels v (DESIGN.md §4): p probability, g target,
+Notation, per kept channel c and sample b over the valid voxels v (docs/ARCHITECTURE.md §2): p probability, g target,
 TP = Σ p·g, FP = Σ p·(1-g), FN = Σ (1-p)·g, TN = Σ (1-p)·(1-g).
 
 A label-map target is never turned into a one-hot tensor. Every region loss goes through a fast path for it,
 :class:`_LabelMapStats` (and :class:`_LabelMapSquaredErrors` for the sensitivity-specificity errors): from the raw
 input and the labels straight to the ``(B, C)`` statistics, with a closed-form backward that writes the input's
 gradient into the buffer of the probabilities, so a forward + backward needs one buffer of the input's size (the
-gradient) plus chunk-sized temporaries. ``Σ p`` is a plain (cascade) float32 sum,
-within 1e-7 relative of exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``bincount``
-accumulations (a sequential float32 ``scatter_add_`` would drift by ~1e-5 relative). One-hot or soft targets use
-plain autograd algebra.
+gradient) plus chunk-sized temporaries. Under softmax the same op also makes the log-probability at each voxel's
+label when a cross-entropy or focal term of a compound loss will ask for it (:func:`label_log_probs`), so the terms
+share one softmax and one backward. ``Σ p`` is a plain (cascade) float32 sum per chunk, within 1e-7 relative of
+exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``scatter_add_`` accumulations (a
+sequential float32 one would drift by ~1e-5 relative). No op reads a value back to the host. One-hot or soft
+targets use plain autograd algebra.
 """
 
 from __future__ import annotations
@@ -24,30 +26,29 @@ from .distributed import global_sum
 from .prepare import PreparedInput
 
 __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
-           "valid_counts"]
+           "valid_counts", "label_log_probs", "label_counts"]
 
 
-def _bin_index(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
-    """Flat ``(sample, class)`` bin of each voxel of ``labels`` ``(B, N)``; invalid voxels go to a spare bin."""
-    bins = num_classes + 1  # the last bin of each sample collects the invalid voxels
-    y = labels if valid is None else labels.masked_fill(~valid, num_classes)
-    return (y + bins * torch.arange(labels.shape[0], device=y.device).unsqueeze(1)).flatten()
+def _spare_labels(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """``labels`` ``(b, n)`` with invalid voxels moved to the spare class ``num_classes``."""
+    return labels if valid is None else labels.masked_fill(~valid, num_classes)
 
 
-def _binned_sums(index: torch.Tensor, values: torch.Tensor | None, batch: int, num_classes: int) -> torch.Tensor:
-    """``(B, C)`` float64 sums of ``values`` ``(B, N)`` (counts when None) over the bins of :func:`_bin_index`.
+def _label_sums(y: torch.Tensor, values: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """``(b, C + 1)`` float64 sums of ``values`` ``(b, n)`` (counts when None) per label of ``y`` ``(b, n)`` (the
+    last column collects the spare label of :func:`_spare_labels`).
 
-    One ``bincount`` in float64: its sequential accumulation would drift by ~1e-5 relative over a million voxels
-    in float32. Not differentiable; the callers supply the backward.
+    Float64 accumulation (a sequential float32 one would drift by ~1e-5 relative over a million voxels) by a
+    ``scatter_add_`` along the voxels, which has a deterministic CUDA implementation. Counts on CPU are one
+    ``bincount`` per sample (a CUDA ``bincount`` reads its largest value back to the host). Not differentiable; the
+    callers supply the backward.
     """
-    bins = num_classes + 1
-    w = None if values is None else values.flatten().to(torch.float64)
-    if index.is_cuda and torch.are_deterministic_algorithms_enabled():  # CUDA bincount is not deterministic
-        ones = torch.ones_like(index, dtype=torch.float64) if w is None else w
-        sums = torch.stack([torch.where(index == i, ones, 0).sum() for i in range(batch * bins)])
-    else:
-        sums = torch.bincount(index, weights=w, minlength=batch * bins)
-    return sums.view(batch, bins)[:, :num_classes].to(torch.float64)
+    if values is None:
+        if y.device.type == "cpu":
+            return torch.stack([torch.bincount(row, minlength=num_classes + 1) for row in y]).to(torch.float64)
+        values = torch.ones(y.shape, dtype=torch.float64, device=y.device)
+    out = torch.zeros(y.shape[0], num_classes + 1, dtype=torch.float64, device=y.device)
+    return out.scatter_add_(1, y, values.reshape(y.shape).to(torch.float64))
 
 
 def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -64,23 +65,35 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
 #
 # For a label map y, with p = act(x) (softmax over channels, sigmoid, or x itself), the statistics are
 #     tp[b, c] = Σ_v [y_v = c]·p[b, c, v],    psum[b, c] = Σ_v p[b, c, v]  (Σ p² when squared),
-# over the valid voxels v. Their gradient reaches p as
+# over the valid voxels v, and, under softmax when asked, the log-probability of each voxel's class
+#     lpt[b, v] = x[b, y_v, v] - logsumexp_c x[b, c, v]     (the cross-entropy and focal terms need nothing else).
+# Their gradient reaches p as
 #     h[b, c, v] = dL/dpsum[b, c]·(2p if squared else 1) + [y_v = c]·dL/dtp[b, c],
 # and x through the activation in closed form:
-#     softmax  dL/dx_c = p_c·(h_c - Σ_k p_k h_k),    sigmoid  dL/dx_c = p_c(1 - p_c)·h_c,    none  dL/dx_c = h_c.
+#     softmax  dL/dx_c = p_c·(h_c - Σ_k p_k h_k) + g·([c = y] - p_c)   (g = dL/dlpt),
+#     sigmoid  dL/dx_c = p_c(1 - p_c)·h_c,    none  dL/dx_c = h_c.
+# Without squaring, the softmax case is p_c·(a_c - S) + [c = y]·w with a = dL/dpsum, w = p_y·dL/dtp_y + g and
+# S = Σ_k p_k a_k + w: one gather, one channel dot product, one product and one scatter per voxel.
 # The forward keeps only p (besides the caller's x and labels); the backward writes dL/dx into p's own buffer.
-# Both walk the voxels in chunks, so every temporary is chunk-sized: one buffer of the input's size in all.
+# Both walk the tensor in chunks (whole samples, or voxel ranges of one sample), so every temporary is
+# chunk-sized: one buffer of the input's size in all.
 
-_CHUNK_ELEMENTS = 1 << 20  # (B, C, chunk) temporaries of at most about 4 MB in float32 ...
-_MIN_CHUNKS = 8  # ... and at most 1/8 of the input's size
+_CHUNK_ELEMENTS = 1 << 20  # (b, C, n) temporaries of at most 4 MB in float32 (8 MB for per-voxel int64 or float64)
+_LOOP_CHANNELS = 16  # up to this many channels, Σ_c over dim 1 is a loop of fused multiply-adds (no temporary)
 
 
-def _chunks(shape: torch.Size) -> list[slice]:
-    """Slices of the voxel dim N of a ``(B, C, N)`` tensor, each of about ``min(_CHUNK_ELEMENTS, B·C·N / 8)``
-    elements."""
+def _chunks(shape: torch.Size) -> list[tuple[slice, slice]]:
+    """``(samples, voxels)`` slices covering a ``(B, C, N)`` tensor, each of at most about ``_CHUNK_ELEMENTS``
+    elements: one chunk for a small tensor, groups of whole samples, or voxel ranges within one sample."""
     b, c, n = shape
-    step = max(1, min(_CHUNK_ELEMENTS // (b * c), n // _MIN_CHUNKS))
-    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+    everything = slice(None)
+    if b * c * n <= _CHUNK_ELEMENTS:
+        return [(everything, everything)]
+    if c * n <= _CHUNK_ELEMENTS:
+        k = _CHUNK_ELEMENTS // (c * n)
+        return [(slice(i, min(i + k, b)), everything) for i in range(0, b, k)]
+    step = max(1, _CHUNK_ELEMENTS // c)
+    return [(slice(i, i + 1), slice(j, min(j + step, n))) for i in range(b) for j in range(0, n, step)]
 
 
 def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
@@ -91,49 +104,96 @@ def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
     return x
 
 
-def _stats_forward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
-                   squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: ``tp`` sums ``p`` at each voxel's class
-    (one gather) per class (one float64 bincount), ``psum`` is a float32 cascade sum, ``gsum`` a count."""
+def _softmax_into(xc: torch.Tensor, pc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write ``softmax(xc)`` over dim 1 into ``pc``; return ``(m, s)`` ``(b, 1, n)``, the largest logit and
+    ``Σ exp(x - m)`` (``logsumexp = m + log s``). Four elementwise passes: on CPU about 2x faster than
+    ``torch.softmax`` over a non-last dim at C >= 14, as fast at C = 2-3."""
+    m = xc.amax(dim=1, keepdim=True)
+    torch.sub(xc, m, out=pc).exp_()
+    s = pc.sum(dim=1, keepdim=True)
+    pc.div_(s)
+    return m, s
+
+
+def _channel_dot(p: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``Σ_c p_c·a_c`` ``(b, 1, n)`` of ``p`` ``(b, C, n)`` and ``a`` ``(b, C, 1)``."""
     c = p.shape[1]
-    plain = valid is None and not squared
-    psum = p.sum(2).double() if plain else 0  # (a dtype= argument would cast a copy of p)
-    tp = gsum = 0
-    for sl in _chunks(p.shape):
-        pc, y = p[:, :, sl], labels[:, sl]
-        v = None if valid is None else valid[:, sl]
-        index = _bin_index(y, v, c)
-        tp = tp + _binned_sums(index, pc.gather(1, y.unsqueeze(1)), p.shape[0], c)
-        gsum = gsum + _binned_sums(index, None, p.shape[0], c)
-        if not plain:
-            q = pc * pc if squared else pc
-            psum = psum + (q if v is None else q * v.unsqueeze(1)).sum(2).double()
-    return tp, psum, gsum
+    if c > _LOOP_CHANNELS:
+        return torch.bmm(a.transpose(1, 2), p)
+    s = p[:, :1] * a[:, :1]
+    for k in range(1, c):
+        s.addcmul_(p[:, k:k + 1], a[:, k:k + 1])
+    return s
 
 
-def _stats_backward(p: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
-                    dtp: torch.Tensor, dpsum: torch.Tensor, act: str, squared: bool) -> torch.Tensor:
-    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp`` and ``dL/dpsum``.
+def _stats_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
+                   squared: bool, lpt: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tp, psum, gsum)`` ``(B, C)`` float64 of ``p`` ``(B, C, N)``: ``tp`` sums ``p`` at each voxel's class
+    (one gather) per class (:func:`_label_sums`), ``psum`` is a float32 cascade sum per chunk, ``gsum`` a count.
+    Under softmax, ``p`` is an empty buffer the softmax of ``x`` is written into, chunk by chunk, and ``lpt``
+    ``(B, 1, N)`` (when given) receives the log-probability at each voxel's class."""
+    b, c = p.shape[:2]
+    chunks = _chunks(p.shape)
+    sums = None if len(chunks) == 1 else torch.zeros(3, b, c + 1, dtype=torch.float64, device=p.device)
+    for bs, vs in chunks:
+        pc, y = p[bs, :, vs], labels[bs, vs]
+        if act == "softmax":
+            m, s = _softmax_into(x[bs, :, vs], pc)
+        v = None if valid is None else valid[bs, vs]
+        if act == "softmax" and lpt is not None:  # log p_y = x_y - logsumexp(x) = x_y - m - log Σ exp(x - m)
+            out = torch.sub(x[bs, :, vs].gather(1, y.unsqueeze(1)), m.add_(s.log_()), out=lpt[bs, :, vs])
+            if v is not None:  # 0 (a constant) at invalid voxels, like the statistics, which ignore them
+                out.masked_fill_(~v.unsqueeze(1), 0)
+        spare = _spare_labels(y, v, c)
+        q = pc * pc if squared else pc
+        tp, gsum = _label_sums(spare, pc.gather(1, y.unsqueeze(1)), c), _label_sums(spare, None, c)
+        psum = (q if v is None else q * v.unsqueeze(1)).sum(2)
+        if sums is None:  # a single chunk
+            return tp[:, :c], psum, gsum[:, :c]
+        sums[0, bs] += tp
+        sums[1, bs, :c] += psum
+        sums[2, bs] += gsum
+    return sums[0, :, :c], sums[1, :, :c], sums[2, :, :c]
 
-    Per chunk: ``h = dL/dp`` is ``dL/dpsum`` (times ``2p`` when squared) plus ``dL/dtp`` scattered at each voxel's
-    class, then the activation's closed-form backward maps it to ``dL/dx``.
-    """
-    a = dpsum.unsqueeze(-1)  # (B, C, 1)
-    for sl in _chunks(p.shape):
-        pc, oc, y = p[:, :, sl], out[:, :, sl], labels[:, sl].unsqueeze(1)
-        # clone, not contiguous(): for a one-voxel chunk expand_as is a no-op and contiguous() would return `a`
-        h = pc * (2 * a) if squared else a.expand_as(pc).clone()
-        h.scatter_add_(1, y, dtp.gather(1, y.squeeze(1)).unsqueeze(1))
-        _activation_backward(pc, h, oc, act, None if valid is None else valid[:, sl])
+
+def _stats_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, dtp: torch.Tensor,
+                    dpsum: torch.Tensor, dlpt: torch.Tensor | None, act: str, squared: bool,
+                    out: torch.Tensor) -> torch.Tensor:
+    """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp``, ``dL/dpsum`` and
+    (softmax) ``dL/dlpt`` ``(B, 1, N)`` or None. See the closed forms above."""
+    for bs, vs in _chunks(p.shape):
+        pc, oc, y = p[bs, :, vs], out[bs, :, vs], labels[bs, vs].unsqueeze(1)
+        a, d = dpsum[bs].unsqueeze(-1), dtp[bs]  # (b, C, 1), (b, C)
+        g = None if dlpt is None else dlpt[bs, :, vs]
+        if act == "softmax" and not squared:
+            w = pc.gather(1, y).mul_(d.gather(1, y.squeeze(1)).unsqueeze(1))  # p_y·dL/dtp_y
+            if g is not None:
+                w.add_(g)
+            s = _channel_dot(pc, a).add_(w)
+            torch.mul(pc, a - s, out=oc)  # (a - s): a chunk-sized temporary
+            oc.scatter_add_(1, y, w)
+        else:
+            # clone, not contiguous(): for a one-voxel chunk expand_as is a no-op and contiguous() would return a
+            h = pc * (2 * a) if squared else a.expand_as(pc).clone()
+            h.scatter_add_(1, y, d.gather(1, y.squeeze(1)).unsqueeze(1))
+            _activation_backward(pc, h, oc, act, None, g)
+            if g is not None:
+                oc.scatter_add_(1, y, g)
+        if valid is not None:
+            oc.mul_(valid[bs, vs].unsqueeze(1))
     return out
 
 
 def _activation_backward(pc: torch.Tensor, h: torch.Tensor, oc: torch.Tensor, act: str,
-                         valid: torch.Tensor | None) -> None:
+                         valid: torch.Tensor | None, g: torch.Tensor | None = None) -> None:
     """Write ``dL/dx`` of one chunk into ``oc`` from ``h = dL/dp`` (overwritten) in closed form; 0 at invalid
-    voxels (``valid`` ``(B, n)`` bool or None)."""
+    voxels (``valid`` ``(b, n)`` bool or None). Under softmax, ``g`` (``dL/dlpt`` or None) adds its ``-g·p_c``
+    (the caller scatters the ``+g`` at each voxel's class)."""
     if act == "softmax":
-        h.sub_((pc * h).sum(1, keepdim=True))
+        s = (pc * h).sum(1, keepdim=True)
+        if g is not None:
+            s.add_(g)
+        h.sub_(s)
         torch.mul(pc, h, out=oc)
     elif act == "sigmoid":
         torch.mul(h.mul_(pc), 1 - pc, out=oc)
@@ -143,44 +203,64 @@ def _activation_backward(pc: torch.Tensor, h: torch.Tensor, oc: torch.Tensor, ac
         oc.masked_fill_(~valid.unsqueeze(1), 0)
 
 
+def _activated(x: torch.Tensor, act: str) -> torch.Tensor:
+    """``act(x)``, the softmax made chunk by chunk as :func:`_stats_forward` makes it (a retained graph's second
+    backward recomputes the probabilities of the first bit for bit)."""
+    if act != "softmax":
+        return _activate(x, act)
+    p = torch.empty_like(x, memory_format=torch.contiguous_format)
+    for bs, vs in _chunks(x.shape):
+        _softmax_into(x[bs, :, vs], p[bs, :, vs])
+    return p
+
+
 def _probs_and_grad_buffer(ctx, x: torch.Tensor, act: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The probabilities a fast path's forward kept (recomputed on a retained graph), and the buffer its backward
     writes ``dL/dx`` into: the probabilities' own, or a new one when ``x`` holds them (no activation)."""
     if act == "none":
         return x, torch.empty_like(x)
-    p = ctx.probs if ctx.probs is not None else _activate(x, act)
+    p = ctx.probs if ctx.probs is not None else _activated(x, act)
     ctx.probs = None  # consumed: overwritten by dL/dx
     return p, p
 
 
 class _LabelMapStats(torch.autograd.Function):
-    """``(tp, psum, gsum)`` ``(B, C)`` from the raw input ``x`` ``(B, C, N)`` and a label map ``(B, N)``."""
+    """``(tp, psum, gsum, lpt)`` from the raw input ``x`` ``(B, C, N)`` and a label map ``(B, N)``: ``(B, C)``
+    statistics and, under softmax with ``with_lpt``, the log-probability at each voxel's class ``(B, 1, N)``, 0 at
+    invalid voxels (else an empty tensor)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
-                squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                squared: bool, with_lpt: bool = False):
         with torch.autocast(x.device.type, enabled=False):
-            p = _activate(x, act)
-            tp, psum, gsum = (t.to(x.dtype) for t in _stats_forward(p, labels, valid, squared))
+            fused = act == "softmax"
+            p = torch.empty_like(x, memory_format=torch.contiguous_format) if fused else _activate(x, act)
+            lpt = x.new_empty((x.shape[0], 1, x.shape[2])) if fused and with_lpt else x.new_empty(0)
+            tp, psum, gsum = (t.to(x.dtype) for t in _stats_forward(x, p, labels, valid, act, squared,
+                                                                     lpt if lpt.numel() else None))
         ctx.mark_non_differentiable(gsum)
+        if not lpt.numel():
+            ctx.mark_non_differentiable(lpt)
         ctx.save_for_backward(x, labels, valid)
         ctx.act, ctx.squared = act, squared
         ctx.probs = p if act != "none" else None  # consumed (overwritten by dL/dx) in the first backward
-        return tp, psum, gsum
+        return tp, psum, gsum, lpt
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor):
+    def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor, dlpt: torch.Tensor):
         x, labels, valid = ctx.saved_tensors
         p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
         with torch.autocast(x.device.type, enabled=False):
-            grad = _stats_backward(p, out, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype), ctx.act, ctx.squared)
-        return grad, None, None, None, None
+            dlpt = dlpt if dlpt is not None and dlpt.numel() else None
+            grad = _stats_backward(p, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype),
+                                   None if dlpt is None else dlpt.to(p.dtype), ctx.act, ctx.squared, out)
+        return grad, None, None, None, None, None
 
 
 class _LabelMapSquaredErrors(torch.autograd.Function):
     """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g))`` ``(B, C)`` from the raw input ``x`` ``(B, C, N)`` and a label map
-    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` (float64 bincount) and the off-class sums
+    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` (float64, :func:`_label_sums`) and the off-class sums
     ``Σ_{y≠c} p_c²``, each of non-negative terms (no cancellation near a perfect prediction). Their gradient
     reaches p as ``dL/dp_c = 2p_c·dL/doff_c`` off class and ``-2(1-p_y)·dL/don_y`` at the voxel's class, then x
     through the activation in closed form, chunk by chunk, as in :class:`_LabelMapStats`."""
@@ -190,19 +270,20 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
                 act: str) -> tuple[torch.Tensor, torch.Tensor]:
         b, c = x.shape[:2]
         with torch.autocast(x.device.type, enabled=False):
-            p = _activate(x, act)
-            on = off = 0
-            for sl in _chunks(p.shape):
-                pc, y = p[:, :, sl], labels[:, sl]
-                v = None if valid is None else valid[:, sl]
+            p = _activated(x, act)
+            on = torch.zeros(b, c + 1, dtype=torch.float64, device=x.device)
+            off = torch.zeros(b, c, dtype=torch.float64, device=x.device)
+            for bs, vs in _chunks(p.shape):
+                pc, y = p[bs, :, vs], labels[bs, vs]
+                v = None if valid is None else valid[bs, vs]
                 miss = 1 - pc.gather(1, y.unsqueeze(1))
-                on = on + _binned_sums(_bin_index(y, v, c), miss * miss, b, c)
+                on[bs] += _label_sums(_spare_labels(y, v, c), miss * miss, c)
                 sq = (pc * pc).scatter_(1, y.unsqueeze(1), 0)
-                off = off + (sq if v is None else sq * v.unsqueeze(1)).sum(2).double()
+                off[bs] += (sq if v is None else sq * v.unsqueeze(1)).sum(2)
         ctx.save_for_backward(x, labels, valid)
         ctx.act = act
         ctx.probs = p if act != "none" else None
-        return on.to(x.dtype), off.to(x.dtype)
+        return on[:, :c].to(x.dtype), off.to(x.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -211,11 +292,11 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
         p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
         with torch.autocast(x.device.type, enabled=False):
             don, doff2 = don.to(p.dtype), (2 * doff).to(p.dtype).unsqueeze(-1)
-            for sl in _chunks(p.shape):
-                pc, y = p[:, :, sl], labels[:, sl].unsqueeze(1)
-                h = pc * doff2
-                h.scatter_(1, y, (pc.gather(1, y) - 1).mul_(2 * don.gather(1, y.squeeze(1)).unsqueeze(1)))
-                _activation_backward(pc, h, out[:, :, sl], ctx.act, None if valid is None else valid[:, sl])
+            for bs, vs in _chunks(p.shape):
+                pc, y = p[bs, :, vs], labels[bs, vs].unsqueeze(1)
+                h = pc * doff2[bs]
+                h.scatter_(1, y, (pc.gather(1, y) - 1).mul_(2 * don[bs].gather(1, y.squeeze(1)).unsqueeze(1)))
+                _activation_backward(pc, h, out[bs, :, vs], ctx.act, None if valid is None else valid[bs, vs])
         return out, None, None, None
 
 
@@ -232,8 +313,37 @@ def _fast_path_args(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, to
 
 
 def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(tp, psum, gsum)`` ``(B, C)`` of every channel for a label-map target, through :class:`_LabelMapStats`."""
-    return _LabelMapStats.apply(*_fast_path_args(prep), squared)
+    """``(tp, psum, gsum)`` ``(B, C)`` of every channel for a label-map target, through :class:`_LabelMapStats`
+    (once per prepared input: the terms of a compound loss share it). When the prepared input is asked to fuse the
+    label log-probabilities (:attr:`PreparedInput.fuse_label_log_probs`), the same call makes them."""
+    hit = prep.fused.get(squared)
+    if hit is None:
+        x, labels, valid, act = _fast_path_args(prep)
+        with_lpt = act == "softmax" and prep.fuse_label_log_probs and "lpt" not in prep.fused
+        tp, psum, gsum, lpt = _LabelMapStats.apply(x, labels, valid, act, squared, with_lpt)
+        if with_lpt:
+            prep.fused["lpt"] = lpt.view(prep.labels.shape[0], 1, *prep.labels.shape[1:])
+        hit = prep.fused[squared] = (tp, psum, gsum)
+    return hit
+
+
+def label_counts(prep: PreparedInput) -> torch.Tensor:
+    """``(C,)`` float64 number of valid voxels of each label of a label-map target, over the batch (no host
+    read-back: :func:`_label_sums`)."""
+    valid = None if prep.valid is None else prep.valid.flatten(1)
+    c = prep.num_classes
+    return _label_sums(_spare_labels(prep.labels.flatten(1), valid, c), None, c)[:, :c].sum(0)
+
+
+def label_log_probs(prep: PreparedInput) -> torch.Tensor:
+    """``(B, 1, *S)`` log-probability of each voxel's class for a label-map target: from the fused statistics op
+    when the prepared input fuses them (one softmax and one backward for the region and the voxel terms), else
+    :meth:`PreparedInput.label_log_probs`."""
+    if prep._label_log_probs is None and prep.fuse_label_log_probs and prep.options.activation == "softmax":
+        if "lpt" not in prep.fused:
+            _label_map_stats(prep, False)
+        prep._label_log_probs = prep.fused.get("lpt")  # None if made before the hint: then unfused
+    return prep.label_log_probs()
 
 
 def squared_error_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,12 +364,14 @@ class RegionStats:
         psum: Σ p (Σ p² with ``squared``).
         gsum: Σ g (Σ g² with ``squared``).
         n: number of valid voxels, broadcastable to ``tp``.
+        all_present: every unit has valid voxels (no mask and no ignored voxel): :attr:`present` is then None.
     """
 
     tp: torch.Tensor
     psum: torch.Tensor
     gsum: torch.Tensor
     n: torch.Tensor
+    all_present: bool = False
 
     @property
     def fp(self) -> torch.Tensor:
@@ -279,9 +391,9 @@ class RegionStats:
         return self.gsum == 0
 
     @property
-    def present(self) -> torch.Tensor:
-        """True for a unit with at least one valid voxel."""
-        return (self.n > 0).expand_as(self.tp)
+    def present(self) -> torch.Tensor | None:
+        """True for a unit with at least one valid voxel; None when every unit has one (``all_present``)."""
+        return None if self.all_present else (self.n > 0).expand_as(self.tp)
 
 
 def valid_counts(prep: PreparedInput) -> torch.Tensor:
@@ -306,17 +418,22 @@ def kept_and_batched(prep: PreparedInput, sums: torch.Tensor, batch: bool, distr
     return sums
 
 
-def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool = False,
-                    distributed: bool = False) -> RegionStats:
+def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool = False, distributed: bool = False,
+                    soft_label: bool = False) -> RegionStats:
     """Soft TP, Σp and Σg of the kept channels, in one pass over the probabilities.
 
     Args:
         prep: the prepared input.
         squared: use Σp² and Σg² for ``psum``/``gsum`` (MONAI's ``squared_pred``).
         batch: sum over the batch before scoring (results ``(K,)``).
-        distributed: with ``batch``, also sum over every DDP rank (autograd-aware).
+        distributed: with ``batch``, also sum them over every DDP rank (autograd-aware).
+        soft_label: the decoupled statistics of Wang et al. (2023), "Dice semimetric losses: optimizing the Dice
+            score with soft labels", MICCAI: ``TP = (Σ|p| + Σ|g| - Σ|p - g|) / 2``, ``psum = Σ|p|``; no effect with
+            ``squared`` (whose ``TP = Σp·g`` already equals ``(Σp² + Σg² - Σ(p - g)²) / 2``).
     """
-    if prep.labels is not None:
+    if soft_label and not squared and (prep.labels is None or prep.options.activation == "other"):
+        tp, psum, gsum = _decoupled_sums(prep)
+    elif prep.labels is not None:  # (with probabilities in [0, 1], |p - g| = p + g - 2p·g for a label map)
         tp, psum, gsum = _label_map_stats(prep, squared)
     else:
         p, g, v = prep.probs(), prep.dense, prep.valid_float()  # g is already zero at invalid voxels
@@ -324,6 +441,21 @@ def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool =
         psum = (pv * p if squared else pv).flatten(2).sum(2)
         tp = (pv * g).flatten(2).sum(2)
         gsum = (g * g if squared else g).flatten(2).sum(2)
-    stacked = torch.stack([tp, psum, gsum, valid_counts(prep).expand_as(tp)])
-    tp, psum, gsum, n = kept_and_batched(prep, stacked, batch, distributed).unbind(0)
-    return RegionStats(tp=tp, psum=psum, gsum=gsum, n=n)
+    n = valid_counts(prep).expand_as(tp)
+    if batch or not prep.all_channels_kept:  # one selection (and all-reduce) for the four
+        stacked = torch.stack([tp, psum, gsum, n])
+        tp, psum, gsum, n = kept_and_batched(prep, stacked, batch, distributed).unbind(0)
+    return RegionStats(tp=tp, psum=psum, gsum=gsum, n=n, all_present=prep.valid is None)
+
+
+def _decoupled_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(TP, Σ|p|, Σg)`` ``(B, C)`` with ``TP = (Σ|p| + Σg - Σ|p - g|) / 2`` over the valid voxels (Wang 2023).
+
+    Only needed where it differs from ``Σp·g``: a soft target, or an ``other_act`` whose output leaves [0, 1]."""
+    p, g, v = prep.probs(), prep.target_onehot(), prep.valid_float()  # g is zero at invalid voxels
+    diff = (p - g).abs()
+    pabs = p.abs()
+    if v is not None:
+        diff, pabs = diff * v, pabs * v
+    psum, gsum, dsum = (t.flatten(2).sum(2) for t in (pabs, g, diff))
+    return (psum + gsum - dsum) / 2, psum, gsum

@@ -37,7 +37,9 @@ import SimpleITK as sitk
 import torch
 from monai.metrics import CumulativeIterationMetric
 
+from ..core import checks
 from ..core.prepare import plain_tensor
+from ..geometry.instances import connected_components
 
 __all__ = ["LesionWiseStats", "lesion_wise_stats", "LesionWiseMetric", "LESION_METRIC_NAMES"]
 
@@ -125,17 +127,7 @@ def _as_binary(x: Any, name: str) -> np.ndarray:
 
 
 def _check_spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
-    if spacing is None:
-        return (1.0,) * ndim
-    if isinstance(spacing, torch.Tensor):
-        spacing = spacing.tolist()
-    if isinstance(spacing, (int, float, np.floating, np.integer)):
-        spacing = [float(spacing)] * ndim
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != ndim or not all(math.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f"spacing must be a positive number or {ndim} positive numbers (one per spatial dim), "
-                         f"got {spacing}")
-    return spacing
+    return checks.spacing("spacing", spacing, ndim) or (1.0,) * ndim
 
 
 def _check_bins(size_bins: Sequence[float]) -> tuple[float, ...]:
@@ -150,14 +142,6 @@ def _to_image(mask: np.ndarray, spacing: tuple[float, ...]) -> sitk.Image:
     image = sitk.GetImageFromArray(mask.astype(np.uint8))  # numpy axes are the reverse of ITK's
     image.SetSpacing(tuple(reversed(spacing)))
     return image
-
-
-def _components(mask: np.ndarray, full: bool) -> tuple[np.ndarray, int]:
-    if not mask.any():
-        return np.zeros(mask.shape, dtype=np.int64), 0
-    cc = sitk.ConnectedComponent(_to_image(mask, (1.0,) * mask.ndim), full)
-    labels = sitk.GetArrayFromImage(cc).astype(np.int64)
-    return labels, int(labels.max())
 
 
 def _surface(mask: np.ndarray) -> np.ndarray:
@@ -227,8 +211,8 @@ def lesion_wise_stats(
     p_sum, t_sum = int(p.sum()), int(t.sum())
     dice = 2.0 * float(np.logical_and(p, t).sum()) / (p_sum + t_sum) if p_sum + t_sum else 1.0
 
-    lt, n_target = _components(t, full_connectivity)
-    lp, n_pred = _components(p, full_connectivity)
+    lt, n_target = connected_components(t, full_connectivity)
+    lp, n_pred = connected_components(p, full_connectivity)
     detected = np.zeros(n_target + 1, dtype=bool)
     detected[np.unique(lt[p])] = True
     n_pred_tp = int(np.count_nonzero(np.unique(lp[t])))

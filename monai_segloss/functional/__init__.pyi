@@ -7,7 +7,7 @@ from torch import Tensor
 __all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'cldice_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_cldice_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_focal_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'log_hausdorff_dt_loss', 'lovasz_loss', 'mcc_loss', 'nacl_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
 
 
-def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Soft Dice loss, per (sample, class): ``1 - (2TP + s_nr) / (2TP + FP + FN + s_dr)``.
 
     Args:
@@ -23,10 +23,15 @@ def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squa
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -37,8 +42,8 @@ def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squa
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -46,7 +51,7 @@ def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squa
     """
 
 
-def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Soft Jaccard (IoU) loss in MONAI's form, per unit: ``1 - (2TP + s_nr) / (2(TP + FP + FN) + s_dr)``, which is
 
     Args:
@@ -60,10 +65,15 @@ def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, s
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -74,8 +84,8 @@ def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, s
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -83,7 +93,7 @@ def jaccard_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, s
     """
 
 
-def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, w_type: Literal['square', 'simple', 'uniform'] = 'square', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, w_type: Literal['square', 'simple', 'uniform'] = 'square', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Generalised Dice loss, per sample (or once with ``batch=True``):
 
     Args:
@@ -98,10 +108,15 @@ def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -112,8 +127,8 @@ def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -121,7 +136,7 @@ def generalized_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
     """
 
 
-def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Tversky loss, per unit: ``1 - (TP + s_nr) / (TP + α·FP + β·FN + s_dr)``.
 
     Args:
@@ -136,10 +151,15 @@ def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, a
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -150,8 +170,8 @@ def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, a
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -159,7 +179,7 @@ def tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, a
     """
 
 
-def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 1.3333333333333333, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 1.3333333333333333, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Focal Tversky loss, per unit: ``(1 - TI)^(1/γ)`` with TI the Tversky index.
 
     Args:
@@ -175,10 +195,15 @@ def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -189,8 +214,8 @@ def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -198,7 +223,7 @@ def focal_tversky_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Log-cosh Dice loss, per unit: ``log(cosh(1 - Dice))``.
 
     Args:
@@ -212,10 +237,15 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -226,8 +256,8 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -235,7 +265,7 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, r: float = 0.05, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, r: float = 0.05, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Sensitivity-specificity loss, per unit: ``r·Σ(g-p)²g/(Σg + s_dr) + (1-r)·Σ(g-p)²(1-g)/(Σ(1-g) + s_dr)``.
 
     Args:
@@ -249,10 +279,15 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -263,8 +298,8 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -272,7 +307,7 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
     """
 
 
-def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch: bool = False, distributed: bool = False, smooth_nr: float = 0.0, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'fp', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch: bool = False, distributed: bool = False, smooth_nr: float = 0.0, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'fp', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Matthews correlation coefficient loss, per unit: ``1 - MCC`` with
 
     Args:
@@ -291,6 +326,9 @@ def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch
             MCC is undefined: scored by its false-positive rate FP / (FP + TN) (its miss rate FN / (TP + FN) when the
             target fills it) (``"fp"``), left out of the mean (``"skip"``), or by MONAI's smoothed value (``"smooth"``:
             1 with no gradient unless the prediction is exact). Default ``'fp'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -301,8 +339,8 @@ def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -310,7 +348,7 @@ def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch
     """
 
 
-def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, dist_matrix: Sequence[Sequence[float]] | None = None, weighting_mode: Literal['default', 'GDL'] = 'default', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, dist_matrix: Sequence[Sequence[float]] | None = None, weighting_mode: Literal['default', 'GDL'] = 'default', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Generalised Wasserstein Dice loss, per sample (or once with ``batch=True``): ``1 - (2 TP_M + s_nr) / (2 TP_M +
 
     Args:
@@ -329,10 +367,15 @@ def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -343,8 +386,8 @@ def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -352,7 +395,7 @@ def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
     """
 
 
-def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Binary cross-entropy per voxel and kept channel, from logits with ``sigmoid=True``:
 
     Args:
@@ -373,8 +416,8 @@ def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_w
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -382,7 +425,7 @@ def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_w
     """
 
 
-def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float | Literal['auto'] = 'auto', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float | Literal['auto'] = 'auto', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Class-balanced cross-entropy per voxel and kept channel: ``-w_c·[β·g·log p + (1-β)·(1-g)·log(1-p)]``.
 
     Args:
@@ -403,8 +446,8 @@ def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -412,7 +455,7 @@ def balanced_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
     """
 
 
-def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Categorical cross-entropy ``-Σ_c w_c·g_c·log p_c``, identical to ``torch.nn.functional.cross_entropy``.
 
     Args:
@@ -432,8 +475,8 @@ def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -441,7 +484,7 @@ def cross_entropy_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Focal loss ``-α_t·(1-p_t)^γ·log p_t``.
 
     Args:
@@ -453,6 +496,9 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -463,8 +509,8 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -472,7 +518,7 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
     """
 
 
-def topk_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def topk_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """TopK cross-entropy: the mean cross-entropy of the k % voxels where it is largest (the hardest voxels).
 
     Args:
@@ -496,8 +542,8 @@ def topk_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -505,7 +551,7 @@ def topk_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k
     """
 
 
-def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma_dice: float = 0.3, gamma_cross: float = 0.3, w_dice: float = 0.8, w_cross: float = 0.2, frequency_weighting: bool = True, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma_dice: float = 0.3, gamma_cross: float = 0.3, w_dice: float = 0.8, w_cross: float = 0.2, frequency_weighting: bool = True, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Exponential logarithmic loss: ``w_d·E_c[(-ln Dice_c)^γ_d] + w_c·E_v[w_l·(-ln p_l)^γ_c]``.
 
     Args:
@@ -524,10 +570,15 @@ def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, g
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -538,8 +589,8 @@ def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, g
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -547,7 +598,7 @@ def exp_log_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, g
     """
 
 
-def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.5, ce_beta: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.5, ce_beta: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Combo loss: ``α·(β-weighted cross-entropy) + (1-α)·(1 - Dice)``.
 
     Args:
@@ -563,10 +614,15 @@ def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alp
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -577,8 +633,8 @@ def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alp
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -586,7 +642,7 @@ def combo_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alp
     """
 
 
-def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, variant: Literal['asymmetric', 'symmetric'] = 'asymmetric', lambda_focal: float = 0.5, delta: float = 0.6, gamma: float = 0.5, rare_classes: Sequence[int] | None = None, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, variant: Literal['asymmetric', 'symmetric'] = 'asymmetric', lambda_focal: float = 0.5, delta: float = 0.6, gamma: float = 0.5, rare_classes: Sequence[int] | None = None, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Unified focal loss: ``λ·L_mF + (1-λ)·L_mFT``, symmetric or asymmetric.
 
     Args:
@@ -607,10 +663,15 @@ def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -621,8 +682,8 @@ def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -630,7 +691,7 @@ def unified_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None
     """
 
 
-def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, batch: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Distance-transform Hausdorff loss: ``mean_v (p - g)² · (d_g^α + d_p^α)``.
 
     Args:
@@ -647,6 +708,8 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
             or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
             (else of ``distance``), otherwise 1 mm. Default ``None``.
         alpha (float): α > 0, exponent of the distances. Default ``2``.
+        batch (bool): one unit per class over the whole batch (its mean over every sample's valid voxels) instead of one
+            per (sample, class), as MONAI's ``batch``. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -657,8 +720,8 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -666,7 +729,7 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
     """
 
 
-def log_hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def log_hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, batch: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
 
     Args:
@@ -683,6 +746,8 @@ def log_hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
             or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
             (else of ``distance``), otherwise 1 mm. Default ``None``.
         alpha (float): α > 0, exponent of the distances. Default ``2``.
+        batch (bool): one unit per class over the whole batch (its mean over every sample's valid voxels) instead of one
+            per (sample, class), as MONAI's ``batch``. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -693,16 +758,17 @@ def log_hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = N
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
-        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the (sample, class)
-            units of their mean voxel term, as MONAI; ``"none"``: ``(B, K)``, each unit's own log. Default ``'mean'``.
+        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the units of their
+            mean voxel term, as MONAI; ``"none"``: ``(B, K)`` (``(K,)`` with ``batch``), each unit's own log. Default
+            ``'mean'``.
     """
 
 
-def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
     Args:
@@ -728,8 +794,8 @@ def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -737,7 +803,7 @@ def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, 
     """
 
 
-def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Shape-aware loss: ``(1 + E_{b,c}) · CE`` per voxel.
 
     Args:
@@ -763,8 +829,8 @@ def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -772,7 +838,7 @@ def shape_aware_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
     """
 
 
-def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, penalty: float = 1.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, penalty: float = 1.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Distance-map-penalised cross-entropy: ``(1 + λ·Φ) · CE`` per voxel.
 
     Args:
@@ -799,8 +865,8 @@ def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | Non
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -808,7 +874,7 @@ def distance_penalized_ce_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float = 0.1, kernel_size: int = 3, c4: float = 0.01, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, beta: float = 0.1, kernel_size: int = 3, c4: float = 0.01, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Structural similarity loss: ``(1/M) Σ_{v,c} f_{v,c} e_{v,c} CE_{v,c}``.
 
     Args:
@@ -831,8 +897,8 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -840,7 +906,7 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 
     Args:
@@ -871,8 +937,8 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -880,7 +946,7 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
     """
 
 
-def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Soft clDice loss, per (sample, class): ``1 - 2·Tprec·Tsens / (Tprec + Tsens + ε)`` with
 
     Args:
@@ -898,8 +964,13 @@ def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, it
         smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
         smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -910,8 +981,8 @@ def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, it
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -919,7 +990,7 @@ def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, it
     """
 
 
-def lovasz_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def lovasz_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Lovász loss: the Lovász extension of the Jaccard (IoU) loss, per class, of the sorted per-voxel errors.
 
     Args:
@@ -942,8 +1013,8 @@ def lovasz_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pe
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -951,7 +1022,7 @@ def lovasz_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pe
     """
 
 
-def nacl_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def nacl_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Neighbour-aware calibration loss: ``CE + λ·mean_{v,c} d(τ_vc, x_vc)`` with x the logits and τ the class
 
     Args:
@@ -979,8 +1050,8 @@ def nacl_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alph
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
@@ -988,8 +1059,8 @@ def nacl_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alph
     """
 
 
-def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
-    """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
+def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same input.
 
     Args:
         input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
@@ -1009,10 +1080,15 @@ def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, p
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1023,8 +1099,8 @@ def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, p
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
@@ -1033,7 +1109,7 @@ def dice_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, p
     """
 
 
-def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
     """Dice + focal: ``λ_dice·(Dice loss) + λ_focal·(focal loss)`` on the same options.
 
     Args:
@@ -1045,6 +1121,9 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
         jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
             ``False``.
@@ -1054,10 +1133,15 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1068,8 +1152,8 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
@@ -1078,7 +1162,7 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
     """
 
 
-def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
     """Dice + TopK cross-entropy: ``λ_dice·(Dice loss) + λ_topk·(TopK cross-entropy)``, nnU-Net's ``DC_and_topk_loss``.
 
     Args:
@@ -1101,10 +1185,15 @@ def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *,
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1115,8 +1204,8 @@ def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *,
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
@@ -1125,7 +1214,7 @@ def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *,
     """
 
 
-def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
     """Generalised Dice + focal: ``λ_gdl·(generalised Dice loss) + λ_focal·(focal loss)`` on the same options.
 
     Args:
@@ -1137,6 +1226,9 @@ def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | No
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         w_type (Literal['square', 'simple', 'uniform']): Sudre's class weights: ``"square"`` 1/(Σg)², ``"simple"`` 1/Σg,
             ``"uniform"`` 1. Default ``'square'``.
         lambda_gdl (float): weight of the generalised Dice term, >= 0. Default ``1``.
@@ -1145,10 +1237,15 @@ def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | No
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1159,8 +1256,8 @@ def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | No
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the generalised Dice term is
@@ -1168,7 +1265,7 @@ def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | No
     """
 
 
-def dice_cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+def dice_cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
     """Dice + clDice: ``(1 - α)·(Dice loss) + α·(clDice loss)``, the combination Shit et al. (CVPR 2021) train with.
 
     Args:
@@ -1190,8 +1287,13 @@ def dice_cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
         smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
         smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1202,8 +1304,8 @@ def dice_cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, 
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"`` (of each term); ``"none"`` is refused, as by the

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 
 from ..core.options import Options
 from ..core.signature import args_section, option_parameters, with_sections
 
-__all__ = ["LossFunction", "loss_function", "TENSOR_ARGS"]
+__all__ = ["LossFunction", "loss_function", "TENSOR_ARGS", "NoneShape", "none_shape_of"]
 
 Tensor = torch.Tensor
 
@@ -38,21 +38,41 @@ class LossFunction(Protocol):
     - ``apply(input, target, mask, options, **maps)``: the computation on validated options (what a loss module
       calls on each forward, having validated its options once);
     - ``maps``: the names of the precomputed maps it accepts as keywords (``distance``, ``instances``), and
-      ``map_docs`` their ``(name, type text, doc)``.
+      ``map_docs`` their ``(name, type text, doc)``;
+    - ``none_shape``: what ``reduction="none"`` returns (:data:`NoneShape`), or None where it is not declared.
     """
 
     __name__: str
     options_cls: type[Options]
     maps: tuple[str, ...]
     map_docs: tuple[tuple[str, str, str], ...]
+    none_shape: NoneShape | None
 
     def __call__(self, input: Tensor, target: Tensor, mask: Tensor | None = None, **options: Any) -> Tensor: ...
 
     def apply(self, input: Tensor, target: Tensor, mask: Tensor | None, options: Any, **maps: Any) -> Tensor: ...
 
 
+NoneShape = Literal["voxels", "units", "samples"]
+"""What ``reduction="none"`` returns: ``"voxels"`` ``(B, K, *S)``, one term per voxel and kept channel;
+``"units"`` ``(B, K)``, one per (sample, kept class), ``(K,)`` with ``batch=True``; ``"samples"`` ``(B,)``, one per
+sample, a 0-d tensor with ``batch=True`` (see :func:`none_shape_of`)."""
+
+
+def none_shape_of(shape: NoneShape, input_shape: Sequence[int], kept: int, batch: bool = False) -> tuple[int, ...]:
+    """The shape ``reduction="none"`` gives for an input of ``input_shape`` ``(B, C, *S)`` with ``kept`` scored
+    channels, for a loss whose ``none_shape`` is ``shape``."""
+    b, spatial = input_shape[0], tuple(input_shape[2:])
+    if shape == "voxels":
+        return (b, kept, *spatial)
+    if shape == "units":
+        return (kept,) if batch else (b, kept)
+    return () if batch else (b,)
+
+
 def loss_function(options_cls: type[Options], apply: Callable[..., Tensor], name: str, doc: str,
-                  maps: Sequence[tuple[str, str, str]] = (), returns: str = "") -> LossFunction:
+                  maps: Sequence[tuple[str, str, str]] = (), returns: str = "",
+                  none_shape: NoneShape | None = None) -> LossFunction:
     """Make the public functional form ``name`` of the computation ``apply``.
 
     Args:
@@ -62,6 +82,8 @@ def loss_function(options_cls: type[Options], apply: Callable[..., Tensor], name
         doc: its description: formula, reference, and an ``Example:`` section with ``>>>`` lines.
         maps: ``(name, type text, doc)`` of each precomputed map ``apply`` accepts as a keyword (default None).
         returns: the ``Returns:`` section.
+        none_shape: what ``reduction="none"`` returns (:data:`NoneShape`); None when the loss does not
+            declare it (a :class:`~monai_segloss.CompoundLoss` then refuses ``"none"`` for it).
     """
     map_names = tuple(m[0] for m in maps)
 
@@ -81,5 +103,5 @@ def loss_function(options_cls: type[Options], apply: Callable[..., Tensor], name
     loss.__dict__.update(
         __signature__=inspect.Signature([*tensor_params, *map_params, *option_parameters(options_cls)],
                                         return_annotation=Tensor),
-        options_cls=options_cls, apply=apply, maps=map_names, map_docs=tuple(maps))
+        options_cls=options_cls, apply=apply, maps=map_names, map_docs=tuple(maps), none_shape=none_shape)
     return loss  # type: ignore[return-value]  # a function with the LossFunction attributes set above

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import checks
+from ..core.broadcast import channel_view
 from ..core.options import InputOptions, option
 from ..core.prepare import PreparedInput, prepare_input, shared_preparation
 from ..core.reduce import reduce_voxels, voxel_count
@@ -89,7 +90,7 @@ def _nacl(input, target, mask, o: NACLOptions) -> torch.Tensor:
     diff = tau - prep.keep(prep.input)
     penalty = diff.abs() if o.distance_type == "l1" else diff * diff
     if prep.weight is not None:
-        penalty = penalty * prep.weight.view(1, -1, *([1] * (penalty.ndim - 2)))
+        penalty = penalty * channel_view(prep.weight, penalty.ndim)
     v = prep.valid_float()
     if v is not None:
         penalty = penalty * v
@@ -132,4 +133,4 @@ nacl_loss = loss_function(NACLOptions, _nacl, "nacl_loss", """
 """, returns="""
     Returns:
         A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K, *S)`` with K kept channels.
-""")
+""", none_shape="voxels")

@@ -31,11 +31,14 @@ from .distribution import (
 from .region import DiceOptions, GeneralizedDiceOptions, dice_loss, generalized_dice_loss
 from .topology import ClDiceOptions, cldice_loss
 
-__all__ = ["Term", "PresetOptions", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions",
+__all__ = ["Term", "PresetOptions", "LABEL_LOG_PROB_TERMS", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions",
            "GeneralizedDiceFocalOptions", "DiceClDiceOptions", "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
            "generalized_dice_focal_loss", "dice_cldice_loss"]
 
 _WEIGHT = checks.number(0)
+LABEL_LOG_PROB_TERMS = ("cross_entropy", "focal", "topk_ce")
+"""The registry keys of the terms that read the log-probabilities at the labels (the region statistics of a label
+map make them in their fused pass when a compound loss has one of them)."""
 
 
 class Term(NamedTuple):
@@ -58,8 +61,12 @@ def _sum_terms(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | N
                o: PresetOptions) -> torch.Tensor:
     """``Σ_i w_i·L_i(input, target)`` on one shared preparation."""
     total: torch.Tensor | None = None
-    with shared_preparation():
-        for term in o.terms():
+    terms = o.terms()
+    # with a cross-entropy, focal or TopK term, under softmax with a label map, its log-probabilities at the labels
+    # come from the region term's fused statistics (one softmax, one backward)
+    fuse = any(t.function.__name__.removesuffix("_loss") in LABEL_LOG_PROB_TERMS for t in terms)
+    with shared_preparation(label_log_probs=fuse):
+        for term in terms:
             value = term.weight * term.function.apply(input, target, mask, term.options)
             total = value if total is None else total + value
     assert total is not None
@@ -88,9 +95,14 @@ class DiceCEOptions(DiceOptions, CrossEntropyOptions, BCEOptions, PresetOptions)
                              "cross-entropy takes weight and label_smoothing")
 
     def terms(self) -> Sequence[Term]:
-        ce = bce_loss if self.sigmoid else cross_entropy_loss
-        return (Term("dice", dice_loss, self.lambda_dice, self.part(DiceOptions)),
-                Term("ce", ce, self.lambda_ce, self.part(ce.options_cls)))
+        every_channel = {"include_background": True, "exclude_channels": ()}  # the channels select the Dice term's
+        if self.sigmoid:  # MONAI's DiceCELoss: BCEWithLogitsLoss(pos_weight=weight)
+            pos = self.weight if self.pos_weight is None else self.pos_weight
+            ce = Term("ce", bce_loss, self.lambda_ce, self.part(BCEOptions, weight=None, pos_weight=pos,
+                                                                **every_channel))
+        else:
+            ce = Term("ce", cross_entropy_loss, self.lambda_ce, self.part(CrossEntropyOptions, **every_channel))
+        return (Term("dice", dice_loss, self.lambda_dice, self.part(DiceOptions)), ce)
 
 
 @dataclass(frozen=True)
@@ -154,19 +166,33 @@ class DiceClDiceOptions(ClDiceOptions, DiceOptions, PresetOptions):
 
 
 dice_ce_loss = loss_function(DiceCEOptions, _sum_terms, "dice_ce_loss", """
-    Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
+    Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same input.
 
     The cross-entropy term is :func:`~monai_segloss.functional.cross_entropy_loss` (softmax, identical to torch's,
-    with ``label_smoothing``), or :func:`~monai_segloss.functional.bce_loss` (with ``pos_weight``) when
-    ``sigmoid=True``; the Dice term is :func:`~monai_segloss.functional.dice_loss`. Both share one preparation of
-    the input (one softmax). With ``batch=True, include_background=False`` it is nnU-Net's default loss.
+    with ``label_smoothing``), or :func:`~monai_segloss.functional.bce_loss` when ``sigmoid=True``; the Dice term is
+    :func:`~monai_segloss.functional.dice_loss`. Both share one preparation of the input when they score the same
+    channels. As in MONAI's ``DiceCELoss``:
+
+    - ``include_background`` and ``exclude_channels`` select the channels of the Dice term; the cross-entropy term
+      scores every class (so ``batch=True, include_background=False`` is nnU-Net's default loss);
+    - ``weight`` weighs the classes of both terms (length C for the softmax cross-entropy, torch's weighted mean);
+      with ``sigmoid=True`` it is the binary cross-entropy's ``pos_weight`` (``BCEWithLogitsLoss(pos_weight=weight)``)
+      unless ``pos_weight`` is given, and the BCE takes no class weight.
+
+    Differences with MONAI's ``DiceCELoss``, on purpose: one activation serves both terms (MONAI's cross-entropy
+    always reads the input as logits, whatever ``softmax``/``sigmoid``/``other_act`` give the Dice term: without an
+    activation MONAI scores a one-hot prediction equal to its target 0.3133 per voxel); ``sigmoid=True`` with C > 1
+    gives the binary cross-entropy per channel (MONAI uses the softmax cross-entropy unless C = 1); a single class
+    weight is applied to the Dice term too (MONAI's Dice ignores a weight when one class is scored); ``"none"`` is
+    refused, as in MONAI.
 
     Example:
         >>> from monai_segloss.functional import dice_ce_loss, dice_loss, cross_entropy_loss
         >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
         >>> kw = dict(softmax=True, to_onehot_y=True)
-        >>> total = dice_ce_loss(logits, labels, **kw)
-        >>> bool(torch.isclose(total, dice_loss(logits, labels, **kw) + cross_entropy_loss(logits, labels, **kw)))
+        >>> total = dice_ce_loss(logits, labels, include_background=False, **kw)
+        >>> dice = dice_loss(logits, labels, include_background=False, **kw)
+        >>> bool(torch.isclose(total, dice + cross_entropy_loss(logits, labels, **kw)))
         True
 """, returns="""
     Returns:

@@ -28,12 +28,13 @@ from typing import Literal
 import torch
 
 from ..core import checks
+from ..core.broadcast import channel_view
 from ..core.distributed import global_sum
 from ..core.options import InputOptions, RegionOptions, option
-from ..core.prepare import PreparedInput, prepare_input, shared_preparation
+from ..core.prepare import PreparedInput, constant, prepare_input, shared_preparation
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio
 from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
-from ..core.stats import RegionStats, confusion_stats
+from ..core.stats import RegionStats, label_counts, label_log_probs
 from . import region as R
 from .base import loss_function
 
@@ -44,10 +45,7 @@ __all__ = [
     "unified_focal_loss", "log_prob_pair", "is_binary_mode", "voxel_units",
 ]
 
-UNIFIED_VARIANTS = ("symmetric", "asymmetric")
-
-
-def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput) -> torch.Tensor:
+def _per_class(name: str, value: float | Sequence[float], prep: PreparedInput) -> torch.Tensor:
     """A per-class option of length C (by channel id) or K (kept channels) -> ``(C,)`` by channel id.
 
     Channels that are not kept get 0 (they are never scored). A scalar is broadcast.
@@ -56,7 +54,7 @@ def _per_class(name: str, value: float | tuple[float, ...], prep: PreparedInput)
     x = prep.input
     if isinstance(value, float):
         return torch.full((c,), value, dtype=x.dtype, device=x.device)
-    t = torch.tensor(value, dtype=x.dtype, device=x.device)
+    t = constant(value, x.dtype, x.device)
     if t.numel() == c:
         return t
     if t.numel() == k:
@@ -70,12 +68,6 @@ def _kept_by_channel(prep: PreparedInput, kept_values: torch.Tensor | None = Non
     x = prep.input
     vals = torch.ones(prep.channels.numel(), dtype=x.dtype, device=x.device) if kept_values is None else kept_values
     return torch.zeros(prep.num_classes, dtype=x.dtype, device=x.device).index_copy(0, prep.channels, vals)
-
-
-def _bcast(v: torch.Tensor, ndim: int) -> torch.Tensor:
-    """``(K,)`` -> ``(1, K, 1, ...)`` for a ``ndim``-dim tensor; a tensor that already has ``ndim`` dims (such as
-    per-sample coefficients ``(B, K, 1, ...)``) is returned as it is."""
-    return v if v.ndim == ndim else v.view(1, -1, *([1] * (ndim - 2)))
 
 
 # ---------------------------------------------------------------- shared numerical parts
@@ -129,7 +121,7 @@ def _masked(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
 def _n_valid(prep: PreparedInput) -> torch.Tensor:
     x = prep.input
     if prep.valid is None:
-        return x.new_tensor(float(x.shape[0] * x[0, 0].numel()))
+        return torch.full((), float(x.shape[0] * x[0, 0].numel()), dtype=x.dtype, device=x.device)
     return prep.valid.sum().to(x.dtype)
 
 
@@ -148,14 +140,14 @@ def _binary_terms(prep: PreparedInput, pos_coef: torch.Tensor | float, neg_coef:
     pos = -lp if pos_transform is None else pos_transform(lp, l1p)
     neg = -l1p if neg_transform is None else neg_transform(l1p, lp)
     if isinstance(pos_coef, torch.Tensor):
-        pos_coef = _bcast(pos_coef, lp.ndim)
+        pos_coef = channel_view(pos_coef, lp.ndim)
     if isinstance(neg_coef, torch.Tensor):
-        neg_coef = _bcast(neg_coef, lp.ndim)
+        neg_coef = channel_view(neg_coef, lp.ndim)
     return _masked(pos_coef * g * pos + neg_coef * (1 - g) * neg, prep)
 
 
 def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                       coef: torch.Tensor, per_channel: bool) -> torch.Tensor:
+                       coef: torch.Tensor | None, per_channel: bool) -> torch.Tensor:
     """Categorical voxel terms ``Σ_{c kept} coef_c·g_c·φ(log p_c, c)``.
 
     Args:
@@ -169,17 +161,17 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     """
     if prep.labels is None:
         lp = prep.log_probs()[0]
-        cls = torch.arange(prep.num_classes, device=lp.device).view(1, -1, *([1] * (lp.ndim - 2)))
+        cls = channel_view(torch.arange(prep.num_classes, device=lp.device), lp.ndim)
         terms = prep.dense * phi(lp, cls)
         if coef is not None:
-            terms = _bcast(coef, lp.ndim) * terms
+            terms = channel_view(coef, lp.ndim) * terms
         terms = _masked(prep.keep(terms), prep)
         return terms if per_channel else terms.sum(1)
     y = prep.labels.unsqueeze(1)
     x = prep.input
-    per_voxel = phi(prep.label_log_probs(), y)
+    per_voxel = phi(label_log_probs(prep), y)
     if coef is not None:
-        per_voxel = coef.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).gather(1, y) * per_voxel
+        per_voxel = channel_view(coef, x.ndim).expand_as(x).gather(1, y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
     if not per_channel:
         return per_voxel
@@ -258,6 +250,20 @@ class FocalOptions(InputOptions):
     alpha: float | Sequence[float] | None = option(
         None, "balancing factor α in [0, 1], a number or one per class (length C or K); None for no balancing.",
         checks.number_or_per_class(0.0, 1.0))
+    use_softmax: bool | None = option(
+        None, "MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is ``sigmoid=True`` "
+              "(MONAI's default: its focal loss always takes logits); None leaves the activation to ``sigmoid``, "
+              "``softmax`` and ``other_act``.", checks.optional_flag)
+
+    def validate(self) -> None:
+        if self.use_softmax is not None:  # translated to the activation it names, then forgotten
+            name, other = ("softmax", "sigmoid") if self.use_softmax else ("sigmoid", "softmax")
+            if getattr(self, other) or self.other_act is not None:
+                raise ValueError(f"use_softmax={self.use_softmax} means {name}=True; it cannot be combined with "
+                                 f"{other}={getattr(self, other)} or other_act={self.other_act!r}")
+            object.__setattr__(self, name, True)
+            object.__setattr__(self, "use_softmax", None)
+        super().validate()
 
 
 @dataclass(frozen=True)
@@ -326,25 +332,25 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
     pos = 1.0 if o.pos_weight is None else prep.keep(_per_class("pos_weight", o.pos_weight, prep).unsqueeze(0))[0]
     loss = _binary_terms(prep, pos, 1.0)
     if prep.weight is not None:
-        loss = loss * _bcast(prep.weight, loss.ndim)
+        loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
 
 
 def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    if o.beta == "auto":  # Xie & Tu: β = |Y-| / |Y| per sample and channel, over the valid voxels (a constant)
-        with torch.no_grad():
+    if o.beta == "auto":  # Xie & Tu: β = |Y-| / |Y| per sample and channel, over the valid voxels (a constant),
+        with torch.no_grad():  # |Y+| counted as at least 1 so that the negatives of an empty unit keep a weight
             g = prep.keep(prep.target_onehot())
             vf = prep.valid_float()
             n = g[:, :1].numel() // g.shape[0] if vf is None else vf.flatten(1).sum(1)
-            n = torch.as_tensor(n, dtype=g.dtype, device=g.device).reshape(-1, 1)
-            beta = 1 - safe_ratio(g.flatten(2).sum(2), n.expand(g.shape[0], g.shape[1]), 0.0)
+            n = (torch.full((1,), float(n), dtype=g.dtype, device=g.device) if vf is None else n).reshape(-1, 1)
+            beta = 1 - safe_ratio(g.flatten(2).sum(2).clamp_min(1), n.expand(g.shape[0], g.shape[1]), 0.0)
             beta = beta.view(*beta.shape, *([1] * (g.ndim - 2)))
     else:
         beta = o.beta
     loss = _binary_terms(prep, beta, 1 - beta)
     if prep.weight is not None:
-        loss = loss * _bcast(prep.weight, loss.ndim)
+        loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
 
 
@@ -397,7 +403,7 @@ def _smoothed(prep: PreparedInput, ce: torch.Tensor, eps: float, sw: torch.Tenso
     are per voxel ``(B, *S)``, or per kept channel ``(B, K, *S)`` with ``per_channel``; ``sw`` ``(C,)`` weighs the
     smoothing terms by channel id."""
     lp = prep.log_probs()[0]
-    smooth = -_bcast(sw, lp.ndim) * lp * (eps / prep.num_classes)
+    smooth = -channel_view(sw, lp.ndim) * lp * (eps / prep.num_classes)
     smooth = _masked(prep.keep(smooth) if per_channel else smooth.sum(1), prep)
     return (1 - eps) * ce + smooth
 
@@ -412,15 +418,18 @@ def _ignored_real_class(prep: PreparedInput) -> torch.Tensor:
     i = o.ignore_index
     keep = prep.labels is not None and i is not None and 0 <= i < c and i not in o.exclude_channels \
         and (o.include_background or i != 0)
-    return torch.tensor([i] if keep else [], dtype=torch.long, device=prep.input.device)
+    return constant([i] if keep else [], torch.long, prep.input.device)
 
 
 def _full_weight(prep: PreparedInput) -> torch.Tensor:
-    """``(C,)`` class weights by channel id as given (length C), or 1 for the channels not kept (length K)."""
+    """``(C,)`` class weights by channel id as given (length C, or one number for all), or 1 for the channels not
+    kept (length K)."""
     w = prep.options.weight
     x = prep.input
+    if isinstance(w, float):  # one weight for every class
+        return torch.full((prep.num_classes,), w, dtype=x.dtype, device=x.device)
     if w is not None and len(w) == prep.num_classes:
-        return torch.tensor(w, dtype=x.dtype, device=x.device)
+        return constant(w, x.dtype, x.device)
     ones = torch.ones(prep.num_classes, dtype=x.dtype, device=x.device)
     return ones if prep.weight is None else ones.index_copy(0, prep.channels, prep.weight)
 
@@ -457,7 +466,7 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
 
     loss = _binary_terms(prep, a_pos, a_neg, pos, neg)
     if prep.weight is not None:
-        loss = loss * _bcast(prep.weight, loss.ndim)
+        loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
 
 
@@ -511,14 +520,13 @@ def _wong_weights(freq: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
 def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w: float, units: torch.Tensor,
              unit_w: float, st: RegionStats, categorical: bool, unit_weight: torch.Tensor | None) -> torch.Tensor:
     """``voxel_w·(voxel loss) + unit_w·(region loss)`` under ``o.reduction``; ``voxel`` is ``(B, K, *S)``."""
-    present, empty = st.present, st.empty
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
+    present, empty, value = st.present, R.empty_if_used(st, o), R.empty_value(st, o)
     if o.reduction == "none":
         region = reduce_units(units, "none", weight=unit_weight, present=present, empty=empty, policy=o.empty,
-                              fp_rate=fp_rate)
+                              empty_value=value)
         return voxel_w * voxel_units(voxel, prep, o.batch, categorical) + unit_w * region
     region = reduce_units(units, o.reduction, weight=unit_weight, present=present, empty=empty, policy=o.empty,
-                          fp_rate=fp_rate)
+                          empty_value=value)
     if o.reduction == "sum":
         vox = voxel.sum()
     else:
@@ -539,8 +547,9 @@ def _label_frequencies(freq: torch.Tensor, n: torch.Tensor, o: ExpLogOptions) ->
 
 def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-    sc = R.scored_only(st, o.empty)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
+    st = R.region_stats(prep, o)
+    sc = R.scored_only(st, o)  # units whose score is discarded: zero statistics, a zero (never NaN) gradient
     dice_units = safe_pow(neg_log(dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)), o.gamma_dice)
     gc = o.gamma_cross
     categorical = not is_binary_mode(prep)
@@ -549,9 +558,7 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
         if o.frequency_weighting:
             with torch.no_grad():
                 g = prep.target_onehot() if prep.labels is None else None
-                freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else \
-                    torch.bincount(prep.labels[prep.valid] if prep.valid is not None else prep.labels.flatten(),
-                                   minlength=prep.num_classes).to(coef.dtype)
+                freq = g.transpose(0, 1).flatten(1).sum(1) if g is not None else label_counts(prep).to(coef.dtype)
                 freq, n = _label_frequencies(freq, _n_valid(prep), o)
                 coef = coef * _wong_weights(freq, n)
         voxel = _categorical_terms(prep, lambda lp, cls: safe_pow(-lp, gc), coef, per_channel=True)
@@ -572,8 +579,8 @@ def _exp_log(input, target, mask, o: ExpLogOptions) -> torch.Tensor:
 def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
     if o.reduction == "none":  # the unit shares are needed: compute both parts once on one prepared input
         prep = prepare_input(input, target, o, mask)
-        st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-        sc = R.scored_only(st, o.empty)
+        st = R.region_stats(prep, o)
+        sc = R.scored_only(st, o)
         units = 1 - dice_score(sc.tp, sc.fp, sc.fn, o.smooth_nr, o.smooth_dr)
         ce = _balanced_ce(input, target, mask, o.part(BalancedCEOptions, beta=o.ce_beta))
         return _combine(prep, o, ce, o.alpha, units, 1 - o.alpha, st, False, prep.weight)
@@ -585,7 +592,8 @@ def _combo(input, target, mask, o: ComboOptions) -> torch.Tensor:
 
 def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
+    prep.fuse_label_log_probs = True  # the voxel term's log-probabilities come with the statistics
+    st = R.region_stats(prep, o)
     d, g, asym = o.delta, o.gamma, o.variant == "asymmetric"
 
     def ft(tp, fp, fn, focal: bool) -> torch.Tensor:  # modified focal Tversky of one class: FN·δ, FP·(1-δ)
@@ -596,7 +604,7 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         if o.rare_classes is not None:
             raise ValueError("rare_classes applies to categorical (softmax) inputs; with sigmoid or a single channel "
                              "the positive class of every channel is the rare one")
-        sc = R.scored_only(st, o.empty)
+        sc = R.scored_only(st, o)
         units = 0.5 * (ft(sc.tn, sc.fn, sc.fp, not asym) + ft(sc.tp, sc.fp, sc.fn, True))
 
         def pos(lp, l1p):  # rare (positive): δ·(1-p)^γ·CE (symmetric) or δ·CE (asymmetric)
@@ -607,7 +615,7 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
 
         voxel = _binary_terms(prep, d, 1 - d, pos, neg)
         if prep.weight is not None:
-            voxel = voxel * _bcast(prep.weight, voxel.ndim)
+            voxel = voxel * channel_view(prep.weight, voxel.ndim)
         categorical = False
     else:
         c = prep.num_classes
@@ -615,11 +623,12 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         if any(i >= c for i in rare_ids):
             raise ValueError(f"rare_classes holds ids outside [0, {c}): {[i for i in rare_ids if i >= c]}")
         rare = torch.zeros(c, dtype=torch.bool, device=prep.input.device)
-        rare[list(rare_ids)] = True
+        rare.index_fill_(0, constant(rare_ids, torch.long, rare.device), True)
         rare_k = rare[prep.channels]
-        sc = R.scored_only(st, o.empty)
+        sc = R.scored_only(st, o)
         units = torch.where(rare_k, ft(sc.tp, sc.fp, sc.fn, True), ft(sc.tp, sc.fp, sc.fn, not asym))
-        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, prep.input.new_tensor(d), 1 - d)
+        delta = torch.full((), d, dtype=prep.input.dtype, device=rare.device)
+        coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, delta, 1 - d)
         focal_cls = ~rare if asym else torch.ones_like(rare)
 
         def phi(lp, cls):
@@ -667,7 +676,7 @@ bce_loss = loss_function(BCEOptions, _bce, "bce_loss", """
         >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{bce_loss(logits, target, sigmoid=True):.4f}")  # mean of log(1 + e^-2), log(1 + e^-1), ...
         0.2201
-""", returns=VOXEL_RETURNS)
+""", returns=VOXEL_RETURNS, none_shape="voxels")
 
 balanced_ce_loss = loss_function(BalancedCEOptions, _balanced_ce, "balanced_ce_loss", """
     Class-balanced cross-entropy per voxel and kept channel: ``-w_c·[β·g·log p + (1-β)·(1-g)·log(1-p)]``.
@@ -677,12 +686,19 @@ balanced_ce_loss = loss_function(BalancedCEOptions, _balanced_ce, "balanced_ce_l
     gradient), so the rare positives weigh as much as the negatives in total. With ``softmax=True`` each channel's
     softmax probability is scored as a binary problem.
 
+    Empty targets: a (sample, channel) without target voxel would get β = 1, i.e. a weight of 0 on every negative
+    voxel, and its false positives (a lesion predicted on a lesion-free case) would cost nothing. ``"auto"`` counts
+    |Y+| as at least 1 voxel: β = 1 - max(|Y+|, 1)/|Y|, so an empty unit weighs its negatives 1/|Y| each, as a
+    unit with a single target voxel does (unchanged for every unit with at least one target voxel; a soft target
+    with less than one voxel's mass is weighed as one voxel). This plays the part of the region losses' ``empty``
+    option, which this loss does not have.
+
     Example:
         >>> from monai_segloss.functional import balanced_ce_loss
         >>> logits, target = torch.tensor([[[2.0, -1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 0.0, 0.0, 0.0]]])
         >>> print(f"{balanced_ce_loss(logits, target, sigmoid=True):.4f}")
         0.0709
-""", returns=VOXEL_RETURNS)
+""", returns=VOXEL_RETURNS, none_shape="voxels")
 
 cross_entropy_loss = loss_function(CrossEntropyOptions, _cross_entropy, "cross_entropy_loss", """
     Categorical cross-entropy ``-Σ_c w_c·g_c·log p_c``, identical to ``torch.nn.functional.cross_entropy``.
@@ -701,7 +717,7 @@ cross_entropy_loss = loss_function(CrossEntropyOptions, _cross_entropy, "cross_e
         >>> loss = cross_entropy_loss(logits, labels, softmax=True, to_onehot_y=True)
         >>> bool(torch.isclose(loss, torch.nn.functional.cross_entropy(logits, labels[:, 0])))
         True
-""", returns=VOXEL_RETURNS)
+""", returns=VOXEL_RETURNS, none_shape="voxels")
 
 focal_loss = loss_function(FocalOptions, _focal, "focal_loss", """
     Focal loss ``-α_t·(1-p_t)^γ·log p_t``.
@@ -729,7 +745,7 @@ focal_loss = loss_function(FocalOptions, _focal, "focal_loss", """
         >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{focal_loss(logits, target, sigmoid=True, gamma=2.0):.4f}")  # well-classified voxels fade
         0.0122
-""", returns=VOXEL_RETURNS)
+""", returns=VOXEL_RETURNS, none_shape="voxels")
 
 topk_ce_loss = loss_function(TopKCEOptions, _topk_ce, "topk_ce_loss", """
     TopK cross-entropy: the mean cross-entropy of the k % voxels where it is largest (the hardest voxels).
@@ -760,7 +776,7 @@ topk_ce_loss = loss_function(TopKCEOptions, _topk_ce, "topk_ce_loss", """
     Returns:
         A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K, *S)`` with K kept channels: each voxel's terms at
         the selected voxels, 0 elsewhere (their sum is ``"sum"``).
-""")
+""", none_shape="voxels")
 
 exp_log_loss = loss_function(ExpLogOptions, _exp_log, "exp_log_loss", """
     Exponential logarithmic loss: ``w_d·E_c[(-ln Dice_c)^γ_d] + w_c·E_v[w_l·(-ln p_l)^γ_c]``.
@@ -780,7 +796,7 @@ exp_log_loss = loss_function(ExpLogOptions, _exp_log, "exp_log_loss", """
         >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
         >>> print(f"{exp_log_loss(logits, labels, softmax=True, to_onehot_y=True):.4f}")
         0.6533
-""", returns=HYBRID_RETURNS)
+""", returns=HYBRID_RETURNS, none_shape="units")
 
 combo_loss = loss_function(ComboOptions, _combo, "combo_loss", """
     Combo loss: ``α·(β-weighted cross-entropy) + (1-α)·(1 - Dice)``.
@@ -797,7 +813,7 @@ combo_loss = loss_function(ComboOptions, _combo, "combo_loss", """
         >>> logits, target = torch.tensor([[[2.0, 1.0, -1.0, -2.0]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{combo_loss(logits, target, sigmoid=True, alpha=0.5, ce_beta=0.5):.4f}")
         0.1521
-""", returns=HYBRID_RETURNS)
+""", returns=HYBRID_RETURNS, none_shape="units")
 
 unified_focal_loss = loss_function(UnifiedFocalOptions, _unified_focal, "unified_focal_loss", """
     Unified focal loss: ``λ·L_mF + (1-λ)·L_mFT``, symmetric or asymmetric.
@@ -828,4 +844,4 @@ unified_focal_loss = loss_function(UnifiedFocalOptions, _unified_focal, "unified
         >>> logits, labels = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]]), torch.tensor([[[0, 1, 1]]])
         >>> print(f"{unified_focal_loss(logits, labels, softmax=True, to_onehot_y=True):.4f}")
         0.1944
-""", returns=HYBRID_RETURNS)
+""", returns=HYBRID_RETURNS, none_shape="units")

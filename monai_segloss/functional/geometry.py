@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from ..core import checks
+from ..core.broadcast import channel_view, unit_view
 from ..core.options import InputOptions, RegionOptions, option
-from ..core.prepare import PreparedInput, prepare_input, shared_preparation
+from ..core.prepare import PreparedInput, prepare_input
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
 from ..geometry.distance import resolve_spacing, signed_distance
 from ..geometry.instances import lesion_instances
@@ -65,6 +66,8 @@ class HausdorffDTOptions(GeometryOptions):
     """Options of :func:`hausdorff_dt_loss`."""
 
     alpha: float = option(2.0, "α > 0, exponent of the distances.", checks.number(0, low_open=True))
+    batch: bool = option(False, "one unit per class over the whole batch (its mean over every sample's valid "
+                                "voxels) instead of one per (sample, class), as MONAI's ``batch``.")
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ class LogHausdorffDTOptions(HausdorffDTOptions):
     """Options of :func:`log_hausdorff_dt_loss`."""
 
     reduction: Literal["mean", "sum", "none"] = option(
-        "mean", "the log of 1 + the ``\"mean\"`` or ``\"sum\"`` over the (sample, class) units of their mean voxel "
-                "term, as MONAI; ``\"none\"``: ``(B, K)``, each unit's own log.")
+        "mean", "the log of 1 + the ``\"mean\"`` or ``\"sum\"`` over the units of their mean voxel term, as MONAI; "
+                "``\"none\"``: ``(B, K)`` (``(K,)`` with ``batch``), each unit's own log.")
 
 
 @dataclass(frozen=True)
@@ -192,19 +195,20 @@ def _target_level_set(prep: PreparedInput, g: torch.Tensor | None, spacings, dis
     """The target's level set φ ``(B, K, *S)``: precomputed (``distance``) or computed now from ``g``."""
     if distance is not None:
         return _precomputed("distance", distance, prep)
+    assert g is not None  # the callers skip the one-hot target only when the level set is precomputed
     return _maps(_valid_masks(prep, g), spacings, prep.input.dtype, "level_set")
 
 
 def _unsigned_from_level_set(phi: torch.Tensor, spacings) -> torch.Tensor:
     """``|sdt|`` from φ: φ outside (φ > 0), δ - φ inside; 0 for a map without boundary (φ = 0 everywhere)."""
-    delta = phi.new_tensor([min(s) for s in spacings]).view(-1, *([1] * (phi.ndim - 1)))
-    has_boundary = phi.flatten(2).amax(2).view(*phi.shape[:2], *([1] * (phi.ndim - 2))) > 0
+    delta = unit_view(phi.new_tensor([min(s) for s in spacings]), phi.ndim)
+    has_boundary = unit_view(phi.flatten(2).amax(2), phi.ndim) > 0
     return torch.where(phi > 0, phi, (delta - phi) * has_boundary)
 
 
 def _with_weight_and_validity(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
     if prep.weight is not None:
-        loss = loss * prep.weight.view(1, -1, *([1] * (loss.ndim - 2)))
+        loss = loss * channel_view(prep.weight, loss.ndim)
     v = prep.valid_float()
     return loss if v is None else loss * v
 
@@ -265,18 +269,20 @@ def _hausdorff_dt(input, target, mask, o: HausdorffDTOptions, distance=None) -> 
             w = d_g.pow_(o.alpha).add_(d_p.pow_(o.alpha))
     diff = p - g
     loss = diff * diff * w
-    return reduce_voxels(_with_weight_and_validity(loss, prep), o.reduction, valid=prep.valid)
+    if prep.valid is not None:
+        loss = loss * prep.valid_float()
+    units = voxel_units(loss, prep, o.batch, categorical=False)  # the mean over each unit's valid voxels
+    if prep.valid is None:
+        present = None
+    else:
+        present = prep.valid.flatten(1).any(1, keepdim=True)
+        present = present.any(0) if o.batch else present
+    return reduce_units(units, o.reduction, weight=prep.weight,
+                        present=None if present is None else present.expand_as(units))
 
 
 def _log_hausdorff_dt(input, target, mask, o: LogHausdorffDTOptions, distance=None) -> torch.Tensor:
-    with shared_preparation():
-        prep = prepare_input(input, target, o, mask)
-        voxel = _hausdorff_dt(input, target, mask, o.part(HausdorffDTOptions, reduction="none"), distance)
-    units = voxel_units(voxel, prep, batch=False, categorical=False)  # mean over each sample's valid voxels
-    if o.reduction == "none":
-        return torch.log1p(units)
-    present = None if prep.valid is None else prep.valid.flatten(1).any(1, keepdim=True).expand_as(units)
-    return torch.log1p(reduce_units(units, o.reduction, present=present))
+    return torch.log1p(_hausdorff_dt(input, target, mask, o, distance))  # of the reduced value, or of each unit
 
 
 def _boundary(input, target, mask, o: BoundaryOptions, distance=None) -> torch.Tensor:
@@ -299,7 +305,7 @@ def _shape_aware(input, target, mask, o: ShapeAwareOptions, distance=None) -> to
         phi = _target_level_set(prep, g, spacings, distance).abs()
         contour = _inner_contour(_valid_masks(prep, p)).to(p.dtype)
         e = safe_ratio((contour * phi).flatten(2).sum(2), contour.flatten(2).sum(2), 0.0)  # (B, K) mm
-    loss = (1 + e.view(*e.shape, *([1] * (p.ndim - 2)))) * _ce_terms(prep, g)
+    loss = (1 + unit_view(e, p.ndim)) * _ce_terms(prep, g)
     loss = _with_weight_and_validity(loss, prep)
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=_ce_count(prep, loss))
 
@@ -309,12 +315,24 @@ def _distance_penalized_ce(input, target, mask, o: DistancePenalizedCEOptions, d
     spacings = _spacings(o, prep, target, distance)
     g = prep.keep(prep.target_onehot())
     with torch.no_grad():
-        d = _target_level_set(prep, g, spacings, distance).abs()
+        phi = _target_level_set(prep, g, spacings, distance)
+        inside = _valid_masks(prep, g)
+        # depth from the boundary: |φ| inside, φ - δ outside (0 on the boundary layers of both sides)
+        delta = phi.new_tensor([min(sp) for sp in spacings]).view(-1, *([1] * (phi.ndim - 1)))
+        d = torch.where(inside, -phi, (phi - delta).clamp_min(0))
         if prep.valid is not None:
             d = d * prep.valid.unsqueeze(1)
-        dmax = d.flatten(2).amax(2).view(*d.shape[:2], *([1] * (d.ndim - 2)))
-        phi = torch.where(dmax > 0, 1 - d / dmax.clamp_min(torch.finfo(d.dtype).tiny), torch.zeros_like(d))
-    loss = _with_weight_and_validity((1 + o.penalty * phi) * _ce_terms(prep, g), prep)
+
+        def side_max(m: torch.Tensor) -> torch.Tensor:  # (B, K, 1, ...) largest distance on one side
+            return unit_view(torch.where(m, d, 0).flatten(2).amax(2), d.ndim)
+
+        # Φ = 1 - d / max d, the maximum taken on the voxel's own side of the boundary: 1 at the boundary, 0 at the
+        # deepest voxel inside and at the farthest voxel outside; 0 everywhere for a target without boundary (φ = 0)
+        dmax = torch.where(inside, side_max(inside), side_max(~inside))
+        has_boundary = unit_view(phi.flatten(2).amax(2), d.ndim) > 0
+        weight = torch.where(has_boundary, 1 - d / torch.where(dmax > 0, dmax, torch.ones_like(dmax)),
+                             torch.zeros_like(d))
+    loss = _with_weight_and_validity((1 + o.penalty * weight) * _ce_terms(prep, g), prep)
     return reduce_voxels(loss, o.reduction, valid=prep.valid, count=_ce_count(prep, loss))
 
 
@@ -346,7 +364,7 @@ def _structural_similarity(input, target, mask, o: StructuralSimilarityOptions) 
     mu_p, sd_p = _local_mean_std(p, v, o.kernel_size)
     e = (g_norm - (p - mu_p) / (sd_p + o.c4)).abs() * v
     with torch.no_grad():
-        e_max = e.flatten(2).amax(2).view(*e.shape[:2], *([1] * (e.ndim - 2)))
+        e_max = unit_view(e.flatten(2).amax(2), e.ndim)
         selected = (e > o.beta * e_max) & (v > 0)
     loss = _with_weight_and_validity(e * selected * _ce_terms(prep, g), prep)
     count = selected.sum().to(loss.dtype)
@@ -385,14 +403,14 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
     step = max(1, _BLOB_CHUNK // max(1, p[0, 0].numel()))
     for start in range(0, len(units), step):
         chunk = units[start:start + step]
-        bi = torch.tensor([u[0] for u in chunk], device=p.device)
-        ki = torch.tensor([u[1] for u in chunk], device=p.device)
-        ids = torch.tensor([u[2] for u in chunk], device=p.device).view(-1, *([1] * (p.ndim - 2)))
-        lab = inst[bi, ki]
+        samples = torch.tensor([u[0] for u in chunk], device=p.device)
+        classes = torch.tensor([u[1] for u in chunk], device=p.device)
+        ids = unit_view(torch.tensor([u[2] for u in chunk], device=p.device), p.ndim - 1)
+        lab = inst[samples, classes]
         keep = (lab == 0) | (lab == ids)  # every other lesion of the class is masked out
         if valid is not None:
-            keep = keep & valid[bi]
-        flat = bi * k + ki
+            keep = keep & valid[samples]
+        flat = samples * k + classes
         # index_select, not p[bi, ki]: the backward of advanced indexing with repeated (sample, class) pairs
         # accumulates with parallel atomic adds on CPU (not bitwise reproducible); index_select's is an index_add
         pl = p.flatten(0, 1).index_select(0, flat).unsqueeze(1)
@@ -426,31 +444,42 @@ hausdorff_dt_loss = loss_function(HausdorffDTOptions, _hausdorff_dt, "hausdorff_
     neural networks", IEEE TMI 39(2), 2020 (arXiv 2019). ``d_g`` (``d_p``) is the distance in mm of each voxel to the
     nearest voxel of the other class in the target (in the prediction thresholded at 0.5, detached); an empty or full
     mask gives ``d = 0``, so an empty target is scored by ``(p - g)²·d_p^α`` alone, and a prediction and target both
-    without boundary give 0. The mean runs over valid voxels and kept channels.
+    without boundary give 0.
 
-    With ``spacing`` 1 this is ``monai.losses.HausdorffDTLoss`` on shared options (``reduction="mean"``; MONAI's
-    default ``include_background`` is False, ours True). With another spacing the distances are in mm where MONAI,
-    which knows no spacing, keeps voxel units: e.g. spacing 2 in every axis with α = 2 gives 4 × MONAI's value, and
-    an anisotropic spacing changes which voxel is nearest.
+    The unit is a (sample, class), or a class with ``batch=True``: its loss is the mean of the voxel terms over its
+    valid voxels; ``"mean"`` averages the units that have a valid voxel (with class weights: ``Σ w·unit / #units``),
+    ``"sum"`` adds them, ``"none"`` returns them, as MONAI does. Without a ``mask`` or ``ignore_index``, ``"mean"`` is
+    the mean over every voxel and kept channel.
+
+    With ``spacing`` 1 this is ``monai.losses.HausdorffDTLoss`` on shared options, every reduction and ``batch``
+    included (MONAI's ``"none"`` is ``(B, K, 1, ...)``, ours ``(B, K)``; MONAI's default ``include_background`` is
+    False, ours True). With another spacing the distances are in mm where MONAI, which knows no spacing, keeps voxel
+    units: e.g. spacing 2 in every axis with α = 2 gives 4 × MONAI's value, and an anisotropic spacing changes which
+    voxel is nearest.
 
     Example:
         >>> from monai_segloss.functional import hausdorff_dt_loss
         >>> probs, target = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{hausdorff_dt_loss(probs, target):.4f}")
         0.0240
-""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
+""", maps=_DISTANCE, returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` (``(K,)`` with ``batch=True``): the mean voxel
+        term of each unit, 0 for a unit without valid voxel.
+""", none_shape="units")
 
 log_hausdorff_dt_loss = loss_function(LogHausdorffDTOptions, _log_hausdorff_dt, "log_hausdorff_dt_loss", """
     Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
-    (sample, class) units, each unit scored by the mean of ``(p - g)² · (d_g^α + d_p^α)`` over its valid voxels.
+    (sample, class) units (classes with ``batch=True``), each unit scored by the mean of ``(p - g)² · (d_g^α +
+    d_p^α)`` over its valid voxels.
 
     The logarithm (``monai.losses.LogHausdorffDTLoss``) damps the large values of the distance term early in
     training; the distances are those of :func:`hausdorff_dt_loss` (mm, from ``spacing`` or the affine). With
     ``spacing`` 1 this equals ``monai.losses.LogHausdorffDTLoss`` on shared options for every reduction (parity
     tested; MONAI's default ``include_background`` is False, ours True): ``"mean"`` is ``log(1 + mean of the unit
     means)``, ``"sum"`` ``log(1 + sum of the unit means)``, and ``"none"`` gives each unit's ``log(1 + mean)``,
-    ``(B, K)`` where MONAI keeps ``(B, K, 1, ...)``. With ignored voxels a unit's mean runs over its sample's valid
-    voxels.
+    ``(B, K)`` where MONAI keeps ``(B, K, 1, ...)``. With ignored voxels a unit's mean runs over its valid voxels.
+    Reads the prediction's distance maps on the host, as :func:`hausdorff_dt_loss`.
 
     Example:
         >>> from monai_segloss.functional import log_hausdorff_dt_loss
@@ -459,8 +488,9 @@ log_hausdorff_dt_loss = loss_function(LogHausdorffDTOptions, _log_hausdorff_dt, 
         0.0237
 """, maps=_DISTANCE, returns="""
     Returns:
-        A scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"`` (0 for a sample without valid voxel).
-""")
+        A scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"`` (``(K,)`` with ``batch=True``; 0 for a unit
+        without valid voxel).
+""", none_shape="units")
 
 boundary_loss = loss_function(BoundaryOptions, _boundary, "boundary_loss", """
     Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
@@ -485,7 +515,7 @@ boundary_loss = loss_function(BoundaryOptions, _boundary, "boundary_loss", """
         >>> probs, target = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{boundary_loss(probs, target):.4f}")  # φ = (1, 0, 0, 1, 2): (0.1) / 5
         0.0200
-""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS, none_shape="voxels")
 
 shape_aware_loss = loss_function(ShapeAwareOptions, _shape_aware, "shape_aware_loss", """
     Shape-aware loss: ``(1 + E_{b,c}) · CE`` per voxel.
@@ -506,25 +536,33 @@ shape_aware_loss = loss_function(ShapeAwareOptions, _shape_aware, "shape_aware_l
         >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{shape_aware_loss(logits, target, sigmoid=True):.4f}")
         0.4993
-""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS, none_shape="voxels")
 
 distance_penalized_ce_loss = loss_function(
     DistancePenalizedCEOptions, _distance_penalized_ce, "distance_penalized_ce_loss", """
     Distance-map-penalised cross-entropy: ``(1 + λ·Φ) · CE`` per voxel.
 
-    Calivà F. et al., "Distance map loss penalty term for semantic segmentation", MIDL 2019. Φ is the inverted
-    distance map of the target, normalised per (sample, class): ``Φ = 1 - d / max d`` with ``d = |φ_g|`` the
-    distance (mm) to the target boundary (the boundary-loss level set: distance to the nearest target voxel outside,
-    to the innermost target layer inside), so voxels at the boundary weigh ``1 + λ`` and the farthest ones 1. A
-    target without boundary (empty or full) gives Φ = 0: plain cross-entropy. The cross-entropy is as in
-    :func:`shape_aware_loss` (categorical with softmax or a label map, binary per channel otherwise).
+    Calivà F. et al., "Distance map loss penalty term for semantic segmentation", MIDL 2019: the cross-entropy is
+    weighted by ``1 + Φ``, Φ the target's distance map inverted and normalised to [0, 1], so that the weight is
+    largest (2) at the object boundaries, the hard voxels, and 1 far from them; λ (``penalty``, default 1, the
+    paper's) scales the penalty. Here d is the depth (mm) of a voxel from the target boundary, 0 on the boundary
+    layers of both sides: ``|φ_g|`` inside and ``φ_g - δ`` outside, with φ_g the boundary-loss level set (distance to
+    the nearest target voxel outside, to the innermost target layer inside) and δ the smallest spacing; per (sample,
+    class), ``Φ = 1 - d / max d`` with the maximum taken on the voxel's own side of the boundary: the weight runs
+    from ``1 + λ`` on the boundary layers down to 1 at the deepest voxel inside the target and at the farthest voxel
+    outside it. (Normalised by one maximum over the whole map, which lies in the background, the interior of
+    a small object would weigh between 1.7 and 2 everywhere, i.e. almost uniformly: the penalty would no longer
+    single out its boundary.) A target without boundary (empty or full) gives Φ = 0: plain cross-entropy. The
+    cross-entropy is as in :func:`shape_aware_loss` (categorical with softmax or a label map, binary per channel
+    otherwise).
 
     Example:
         >>> from monai_segloss.functional import distance_penalized_ce_loss
         >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> # depth d = [0, 0, 0, 0, 1]: weights 1 + Φ = [2, 2, 2, 2, 1] on the BCE terms
         >>> print(f"{distance_penalized_ce_loss(logits, target, sigmoid=True, penalty=1.0):.4f}")
-        0.5198
-""", maps=_DISTANCE, returns=_VOXEL_RETURNS)
+        0.6560
+""", maps=_DISTANCE, returns=_VOXEL_RETURNS, none_shape="voxels")
 
 structural_similarity_loss = loss_function(
     StructuralSimilarityOptions, _structural_similarity, "structural_similarity_loss", """
@@ -542,7 +580,7 @@ structural_similarity_loss = loss_function(
         >>> logits, target = torch.tensor([[[-3.0, 2.0, 2.0, 1.0, -3.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{structural_similarity_loss(logits, target, sigmoid=True):.4f}")
         0.7918
-""", returns=_VOXEL_RETURNS)
+""", returns=_VOXEL_RETURNS, none_shape="voxels")
 
 blob_loss = loss_function(BlobOptions, _blob, "blob_loss", """
     Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
@@ -566,4 +604,4 @@ blob_loss = loss_function(BlobOptions, _blob, "blob_loss", """
             "\"label_instances\"})``."),), returns="""
     Returns:
         A scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"``.
-""")
+""", none_shape="units")

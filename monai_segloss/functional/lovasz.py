@@ -33,6 +33,12 @@ class LovaszOptions(InputOptions):
         "present", "Lovász-softmax: average over the classes present in the unit's target (Berman's default) or over "
                    "every kept class; the Lovász hinge scores every channel.")
 
+    @property
+    def batch(self) -> bool:
+        """One unit per class over the batch (``per_image=False``), as the region losses' ``batch=True``: what the
+        ``"units"`` shape of ``reduction="none"`` reads."""
+        return not self.per_image
+
 
 def lovasz_extension(errors: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """The Lovász extension of the Jaccard loss for each row: ``errors``, ``target`` ``(U, L)``, ``valid`` ``(U, L)``
@@ -116,4 +122,4 @@ lovasz_loss = loss_function(LovaszOptions, _lovasz, "lovasz_loss", """
     Returns:
         A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(K,)`` (``(B, K)`` with ``per_image=True``), 0 where a
         unit does not count.
-""")
+""", none_shape="units")

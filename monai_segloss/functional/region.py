@@ -14,9 +14,10 @@ from typing import Literal
 import torch
 
 from ..core import checks
+from ..core.broadcast import unit_view
 from ..core.distributed import global_sum
 from ..core.options import EmptyPolicy, RegionOptions, option
-from ..core.prepare import PreparedInput, prepare_input
+from ..core.prepare import PreparedInput, constant, prepare_input
 from ..core.reduce import reduce_units, safe_ratio
 from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, safe_pow, tversky_index
 from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
@@ -27,7 +28,7 @@ __all__ = [
     "LogCoshDiceOptions", "SensitivitySpecificityOptions", "MCCOptions", "WassersteinDiceOptions",
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss",
     "log_cosh_dice_loss", "sensitivity_specificity_loss", "mcc_loss", "wasserstein_dice_loss", "region_loss",
-    "scored_only", "batch_sums", "REGION_LOSSES",
+    "region_stats", "scored_only", "empty_value", "unsmoothed_empty", "batch_sums", "REGION_LOSSES",
     "REGION_RETURNS", "W_TYPES", "RegionKey",
 ]
 
@@ -96,6 +97,12 @@ class SensitivitySpecificityOptions(RegionOptions):
 
     r: float = option(0.05, "r in [0, 1], weight of the sensitivity term.", checks.number(0, 1))
 
+    def validate(self) -> None:
+        super().validate()
+        if self.soft_label:
+            raise ValueError("soft_label does not apply to the sensitivity-specificity loss: its squared errors "
+                             "Σ(g - p)² are already exact for soft targets")
+
 
 @dataclass(frozen=True)
 class MCCOptions(RegionOptions):
@@ -134,32 +141,71 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     """The region pipeline: prepare, confusion statistics, ``per_unit`` loss of each (sample, class), reduce.
 
     ``per_unit`` maps :class:`~monai_segloss.core.stats.RegionStats` to per-unit losses of the same shape.
-    ``transform``: the loss's map of ``1 - score`` (focal power, log-cosh) when it has one; with ``empty="fp"`` the
-    false-positive rate that replaces ``1 - score`` of an empty unit goes through it too, so that the loss keeps
-    its range.
+    ``transform``: the loss's map of ``1 - score`` (focal power, log-cosh) when it has one; the value that replaces
+    ``1 - score`` of an empty unit (:func:`empty_value`) goes through it too, so that the loss keeps its range.
     """
     prep = prepare_input(input, target, opts, mask)
-    st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed)
-    fp_rate = safe_ratio(st.fp, st.n, 0.0)
-    if transform is not None:
-        fp_rate = transform(fp_rate)
-    return reduce_units(per_unit(scored_only(st, opts.empty)), opts.reduction, weight=prep.weight,
-                        present=st.present, empty=st.empty, policy=opts.empty, fp_rate=fp_rate)
+    st = region_stats(prep, opts, squared)
+    return reduce_units(per_unit(scored_only(st, opts)), opts.reduction, weight=prep.weight, present=st.present,
+                        empty=empty_if_used(st, opts), policy=opts.empty, empty_value=empty_value(st, opts, transform))
 
 
-def scored_only(st: RegionStats, policy: str) -> RegionStats:
-    """``st`` with zeros in the units whose score is not used (no valid voxel; empty under ``"skip"``/``"fp"``).
+def empty_if_used(st: RegionStats, o: RegionOptions) -> torch.Tensor | None:
+    """The units with no target voxel where the options read them (``"skip"``, ``"fp"``, unsmoothed ``"smooth"``),
+    else None (nothing to compute)."""
+    return st.empty if o.empty != "smooth" or unsmoothed_empty(o) else None
+
+
+def region_stats(prep: PreparedInput, o: RegionOptions, squared: bool = False) -> RegionStats:
+    """The confusion statistics of the kept channels under the region options (``batch``, ``distributed``,
+    ``soft_label``)."""
+    return confusion_stats(prep, squared=squared, batch=o.batch, distributed=o.distributed, soft_label=o.soft_label)
+
+
+def unsmoothed_empty(o: RegionOptions) -> bool:
+    """True when an empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0``."""
+    return o.empty == "smooth" and o.smooth_dr == 0
+
+
+def empty_value(st: RegionStats, o: RegionOptions,
+                transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor | None:
+    """What an empty unit (no target voxel) scores in place of ``1 - score``, or None where its own score stands.
+
+    - ``empty="fp"``: its false-positive rate FP / (FP + TN).
+    - ``empty="smooth"`` with ``smooth_dr=0`` (MONAI computes ``(0 + s_nr) / (FP + 0)``: NaN when FP = 0, and
+      ``-inf`` or an unbounded value when ``s_nr > 0``): the unsmoothed score, i.e. a loss of 1 when anything is
+      predicted (FP ≠ 0: the Dice of an empty target and a non-empty prediction is 0) and 0 when nothing is (an
+      empty prediction of an empty target is perfect). Constant in the prediction: no gradient.
+
+    ``transform`` maps the value as the loss maps ``1 - score`` (e.g. the focal power), so the loss keeps its range.
+    """
+    if o.empty == "fp":
+        value = safe_ratio(st.fp, st.n, 0.0)
+    elif unsmoothed_empty(o):
+        value = (st.fp != 0).to(st.tp.dtype)
+    else:
+        return None
+    return value if transform is None else transform(value)
+
+
+def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
+    """``st`` with zeros in the units whose score is not used: no valid voxel, or empty when :func:`empty_value`
+    replaces its score or ``empty="skip"`` leaves it out.
 
     Their score is discarded by a ``torch.where``, whose backward sends them a zero gradient; but a score whose
     denominator is tiny without being 0 (``smooth_dr=0`` and a predicted mass of 1e-32) has an infinite local
     derivative there, and 0·inf is NaN. Zero statistics give a 0/0 score, which ``safe_ratio`` handles.
     """
-    drop = ~st.present
-    if policy in ("skip", "fp"):
-        drop = drop | st.empty
+    uses_empty = o.empty in ("skip", "fp") or unsmoothed_empty(o)
+    if st.all_present and not uses_empty:
+        return st
+    drop = None if st.all_present else ~st.present
+    if uses_empty:
+        drop = st.empty if drop is None else drop | st.empty
+    assert drop is not None
     zero = torch.zeros((), dtype=st.tp.dtype, device=st.tp.device)
     return RegionStats(tp=torch.where(drop, zero, st.tp), psum=torch.where(drop, zero, st.psum),
-                       gsum=torch.where(drop, zero, st.gsum), n=st.n)
+                       gsum=torch.where(drop, zero, st.gsum), n=st.n, all_present=st.all_present)
 
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
@@ -195,7 +241,7 @@ def _log_cosh_dice(input, target, mask, o: LogCoshDiceOptions) -> torch.Tensor:
 
 def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
+    st = region_stats(prep, o)
     if o.w_type == "square":
         w = 1.0 / (st.gsum * st.gsum)
     elif o.w_type == "simple":
@@ -210,43 +256,54 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
         w = w * prep.weight
     numer = 2 * (w * st.tp).sum(-1) + o.smooth_nr
     denom = (w * (st.psum + st.gsum)).sum(-1) + o.smooth_dr
-    loss = 1 - safe_ratio(numer, denom)
-    fp_rate = safe_ratio(st.fp, st.n, 0.0).mean(-1)
-    return reduce_units(loss, o.reduction, present=st.n.amax(-1) > 0, empty=st.empty.all(-1), policy=o.empty,
-                        fp_rate=fp_rate)
+    loss = 1 - safe_ratio(numer, denom, nonzero=o.smooth_dr > 0)
+    value = empty_value(st, o)  # the unit is the sample: empty when no kept class has a target voxel
+    if value is not None:
+        value = value.mean(-1) if o.empty == "fp" else value.amax(-1)
+    present = None if st.all_present else st.n.amax(-1) > 0
+    empty = empty_if_used(st, o)
+    return reduce_units(loss, o.reduction, present=present, empty=None if empty is None else empty.all(-1),
+                        policy=o.empty, empty_value=value)
 
 
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
+    st = region_stats(prep, o)
     errors = torch.stack(squared_error_sums(prep))
     sens_num, spec_num = kept_and_batched(prep, errors, o.batch, o.distributed).unbind(0)
     gsum, n = st.gsum, st.n
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
-    # perfect prediction
-    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0)
-    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0)
+    # perfect prediction; an empty class needs no smoothing either (its first term is 0 / 0 := 0)
+    positive = o.smooth_dr > 0
+    sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0, nonzero=positive)
+    spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0, nonzero=positive)
     loss = o.r * sens + (1 - o.r) * spec
-    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=st.empty, policy=o.empty,
-                        fp_rate=safe_ratio(st.fp, n, 0.0))
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=empty_if_used(st, o),
+                        policy=o.empty, empty_value=safe_ratio(st.fp, n, 0.0) if o.empty == "fp" else None)
 
 
 def _mcc(input, target, mask, o: MCCOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    st = confusion_stats(prep, batch=o.batch, distributed=o.distributed)
-    full = st.present & (st.gsum == st.n)
+    st = region_stats(prep, o)
+    present = st.present
+    full = st.gsum == st.n if present is None else present & (st.gsum == st.n)
     # a unit with an empty or full target has a zero factor (TP+FN or TN+FP): "smooth" keeps MONAI's value for it
-    undefined = st.empty if o.empty == "smooth" else st.empty | full
-    dropped = ~st.present if o.empty == "smooth" else ~st.present | undefined
+    smooth = o.empty == "smooth"
+    undefined = st.empty if smooth else st.empty | full
+    dropped = (None if present is None else ~present) if smooth else (undefined if present is None
+                                                                        else ~present | undefined)
     zero = torch.zeros((), dtype=torch.float64, device=st.tp.device)
-    tp, fp, fn, tn = (torch.where(dropped, zero, t.double()) for t in (st.tp, st.fp, st.fn, st.tn))
+    tp, fp, fn, tn = (t.double() if dropped is None else torch.where(dropped, zero, t.double())
+                      for t in (st.tp, st.fp, st.fn, st.tn))
     numer = tp * tn - fp * fn + o.smooth_nr  # float64: four products of voxel counts
     denom = safe_pow((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) + o.smooth_dr, 0.5)
     loss = 1 - safe_ratio(numer, denom, 0.0)
     loss = torch.where((fp == 0) & (fn == 0), torch.zeros_like(loss), loss).to(st.tp.dtype)  # exact: 0 (as MONAI)
-    rate = torch.where(full, safe_ratio(st.fn, st.gsum, 0.0), safe_ratio(st.fp, st.n, 0.0))
-    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=undefined, policy=o.empty,
-                        fp_rate=rate)
+    rate = None
+    if o.empty == "fp":  # the miss rate of a full target, the false-positive rate of an empty one
+        rate = torch.where(full, safe_ratio(st.fn, st.gsum, 0.0), safe_ratio(st.fp, st.n, 0.0))
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=present, empty=undefined, policy=o.empty,
+                        empty_value=rate)
 
 
 def _class_distances(o: WassersteinDiceOptions, prep: PreparedInput) -> torch.Tensor:
@@ -254,10 +311,11 @@ def _class_distances(o: WassersteinDiceOptions, prep: PreparedInput) -> torch.Te
     x, c = prep.input, prep.num_classes
     if o.dist_matrix is None:
         return 1 - torch.eye(c, dtype=x.dtype, device=x.device)
-    m = torch.tensor(o.dist_matrix, dtype=x.dtype, device=x.device)
-    if m.shape[0] != c:
-        raise ValueError(f"dist_matrix must be C x C for the input's C={c} classes, got {m.shape[0]} x {m.shape[1]}")
-    return m / m.max()
+    if len(o.dist_matrix) != c:
+        raise ValueError(f"dist_matrix must be C x C for the input's C={c} classes, got {len(o.dist_matrix)} x "
+                         f"{len(o.dist_matrix)}")
+    top = max(max(row) for row in o.dist_matrix)  # normalised on the host: one cached constant per matrix
+    return constant(tuple(tuple(v / top for v in row) for row in o.dist_matrix), x.dtype, x.device)
 
 
 def batch_sums(t: torch.Tensor, o: RegionOptions, dim: int = -1) -> torch.Tensor:
@@ -296,16 +354,26 @@ def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.T
     else:
         volumes = batch_sums(volumes.transpose(0, 1), o)  # (C, B), or (C,) over the batch
         alpha = (kept / (volumes.transpose(0, -1) + 1)).expand(x.shape[0], c)
-    a = alpha.view(*alpha.shape, *([1] * (x.ndim - 2)))
+    a = unit_view(alpha, x.ndim)
     a_voxel = a.expand_as(x).gather(1, y) if prep.labels is not None else (prep.dense * a).sum(1, keepdim=True)
     wass, a_voxel = wass * v, a_voxel * v  # 0 at invalid voxels
     sums = torch.stack([t.flatten(1).sum(1) for t in (a_voxel - a_voxel * wass, wass, a_voxel, v)])
     tp, error, mass, n = batch_sums(sums, o).unbind(0)  # Σα(1-W), ΣW, Σα, number of valid voxels
+    empty = mass == 0
+    if o.empty == "fp":  # the mean Wasserstein error of an empty sample
+        value = safe_ratio(error, n, 0.0)
+    elif unsmoothed_empty(o):  # no smoothing to score it: 1 when anything but background is predicted, else 0
+        value = (error != 0).to(error.dtype)
+    else:
+        value = None
+    if value is not None or o.empty == "skip":  # discarded scores: zero statistics, a zero (never NaN) gradient
+        zero = torch.zeros((), dtype=tp.dtype, device=tp.device)
+        tp, error, mass = (torch.where(empty, zero, t) for t in (tp, error, mass))
     # the denominator: 2 TP + all errors (Fidon), or Σ α(2 - W) = Σα + TP (Tilborghs' GDL weighting, as MONAI)
     denom = 2 * tp + error if o.weighting_mode == "default" else mass + tp
     loss = 1 - safe_ratio(2 * tp + o.smooth_nr, denom + o.smooth_dr)
-    return reduce_units(loss, o.reduction, present=n > 0, empty=mass == 0, policy=o.empty,
-                        fp_rate=safe_ratio(error, n, 0.0))
+    return reduce_units(loss, o.reduction, present=None if prep.valid is None else n > 0, empty=empty,
+                        policy=o.empty, empty_value=value)
 
 
 # ---------------------------------------------------------------- public functional forms
@@ -321,7 +389,7 @@ dice_loss = loss_function(DiceOptions, _dice, "dice_loss", """
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{dice_loss(probs, target):.4f}")  # TP = 1.7, FP = FN = 0.3: 1 - 3.4 / 4
         0.1500
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 jaccard_loss = loss_function(JaccardOptions, _jaccard, "jaccard_loss", """
     Soft Jaccard (IoU) loss in MONAI's form, per unit: ``1 - (2TP + s_nr) / (2(TP + FP + FN) + s_dr)``, which is
@@ -335,7 +403,7 @@ jaccard_loss = loss_function(JaccardOptions, _jaccard, "jaccard_loss", """
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{jaccard_loss(probs, target):.4f}")  # 1 - 1.7 / (1.7 + 0.3 + 0.3)
         0.2609
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 generalized_dice_loss = loss_function(GeneralizedDiceOptions, _generalized_dice, "generalized_dice_loss", """
     Generalised Dice loss, per sample (or once with ``batch=True``):
@@ -359,7 +427,7 @@ generalized_dice_loss = loss_function(GeneralizedDiceOptions, _generalized_dice,
     Returns:
         A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B,)`` (a 0-d tensor with ``batch=True``), 0 where a
         sample does not count.
-""")
+""", none_shape="samples")
 
 tversky_loss = loss_function(TverskyOptions, _tversky, "tversky_loss", """
     Tversky loss, per unit: ``1 - (TP + s_nr) / (TP + α·FP + β·FN + s_dr)``.
@@ -372,7 +440,7 @@ tversky_loss = loss_function(TverskyOptions, _tversky, "tversky_loss", """
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{tversky_loss(probs, target, alpha=0.3, beta=0.7):.4f}")  # 1 - 1.7 / (1.7 + 0.09 + 0.21)
         0.1500
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 focal_tversky_loss = loss_function(FocalTverskyOptions, _focal_tversky, "focal_tversky_loss", """
     Focal Tversky loss, per unit: ``(1 - TI)^(1/γ)`` with TI the Tversky index.
@@ -386,7 +454,7 @@ focal_tversky_loss = loss_function(FocalTverskyOptions, _focal_tversky, "focal_t
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{focal_tversky_loss(probs, target, gamma=4 / 3):.4f}")  # 0.15 ** 0.75
         0.2410
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 log_cosh_dice_loss = loss_function(LogCoshDiceOptions, _log_cosh_dice, "log_cosh_dice_loss", """
     Log-cosh Dice loss, per unit: ``log(cosh(1 - Dice))``.
@@ -399,7 +467,7 @@ log_cosh_dice_loss = loss_function(LogCoshDiceOptions, _log_cosh_dice, "log_cosh
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{log_cosh_dice_loss(probs, target):.4f}")  # log(cosh(0.15))
         0.0112
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 sensitivity_specificity_loss = loss_function(
     SensitivitySpecificityOptions, _sensitivity_specificity, "sensitivity_specificity_loss", """
@@ -416,7 +484,7 @@ sensitivity_specificity_loss = loss_function(
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{sensitivity_specificity_loss(probs, target, r=0.5):.4f}")  # 0.5·0.05/2 + 0.5·0.05/2
         0.0250
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 mcc_loss = loss_function(MCCOptions, _mcc, "mcc_loss", """
     Matthews correlation coefficient loss, per unit: ``1 - MCC`` with
@@ -437,7 +505,7 @@ mcc_loss = loss_function(MCCOptions, _mcc, "mcc_loss", """
         >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
         >>> print(f"{mcc_loss(probs, target):.4f}")  # TP = TN = 1.7, FP = FN = 0.3: 1 - 2.8 / 4
         0.3000
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")
 
 wasserstein_dice_loss = loss_function(WassersteinDiceOptions, _wasserstein_dice, "wasserstein_dice_loss", """
     Generalised Wasserstein Dice loss, per sample (or once with ``batch=True``): ``1 - (2 TP_M + s_nr) / (2 TP_M +
@@ -469,7 +537,7 @@ wasserstein_dice_loss = loss_function(WassersteinDiceOptions, _wasserstein_dice,
     Returns:
         A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B,)`` (a 0-d tensor with ``batch=True``), 0 where a
         sample does not count.
-""")
+""", none_shape="samples")
 
 RegionKey = Literal["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
                     "sensitivity_specificity", "mcc"]

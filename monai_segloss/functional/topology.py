@@ -20,7 +20,7 @@ from ..core.options import RegionOptions, option
 from ..core.prepare import prepare_input
 from ..core.reduce import reduce_units, safe_ratio
 from .base import loss_function
-from .region import REGION_RETURNS, batch_sums
+from .region import REGION_RETURNS, batch_sums, unsmoothed_empty
 
 __all__ = ["ClDiceOptions", "cldice_loss", "soft_skeleton"]
 
@@ -94,8 +94,14 @@ def _cldice(input, target, mask, o: ClDiceOptions) -> torch.Tensor:
     tprec = safe_ratio(sp_g + o.smooth_nr, sp + o.smooth_dr)  # the predicted skeleton inside the target
     tsens = safe_ratio(sg_p + o.smooth_nr, sg + o.smooth_dr)  # the target skeleton inside the prediction
     loss = 1 - 2 * tprec * tsens / (tprec + tsens + o.smooth)
-    return reduce_units(loss, o.reduction, weight=prep.weight, present=count > 0, empty=gsum == 0, policy=o.empty,
-                        fp_rate=safe_ratio(psum, count, 0.0))
+    if o.empty == "fp":  # the false-positive rate of a unit without target voxel
+        value = safe_ratio(psum, count, 0.0)
+    elif unsmoothed_empty(o):  # no smoothing to score it: 1 when anything is predicted, 0 when nothing is
+        value = (psum != 0).to(loss.dtype)
+    else:
+        value = None
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=None if v is None else count > 0,
+                        empty=gsum == 0, policy=o.empty, empty_value=value)
 
 
 cldice_loss = loss_function(ClDiceOptions, _cldice, "cldice_loss", """
@@ -125,4 +131,4 @@ cldice_loss = loss_function(ClDiceOptions, _cldice, "cldice_loss", """
         >>> kw = dict(smooth_nr=0.0, smooth_dr=0.0, empty="skip")  # unsmoothed
         >>> print(f"{cldice_loss(target, target, **kw):.4f}, {cldice_loss(broken, target, **kw):.4f}")
         0.0000, 0.1112
-""", returns=REGION_RETURNS)
+""", returns=REGION_RETURNS, none_shape="units")

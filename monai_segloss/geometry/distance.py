@@ -69,16 +69,12 @@ def _meta_spacings(x: Any, batch: int, ndim: int) -> list[Spacing] | None:
     return [spacing_from_affine(affine, ndim)] * batch
 
 
-def resolve_spacing(spacing: Spacing | None, batch: int, ndim: int, *carriers: Any) -> list[Spacing]:
+def resolve_spacing(spacing: float | Sequence[float] | None, batch: int, ndim: int, *carriers: Any) -> list[Spacing]:
     """The spacing of each sample: ``spacing`` when given (one value per spatial dim, or one for all), else read from
     the affine of the first ``carriers`` entry that is a MONAI ``MetaTensor`` (per sample when batched), else 1 mm.
     """
     sp = checks.spacing("spacing", spacing, ndim)
     if sp is not None:
-        if len(sp) == 1 and ndim > 1:
-            sp = sp * ndim
-        if len(sp) != ndim:
-            raise ValueError(f"spacing must have one value per spatial dim ({ndim}), got {sp}")
         return [sp] * batch
     for carrier in carriers:
         found = _meta_spacings(carrier, batch, ndim)
@@ -127,7 +123,7 @@ def _foreground_boxes(mask: np.ndarray) -> list[tuple[slice, ...]]:
         split = False
         for axis in range(mask.ndim):
             other = tuple(a for a in range(mask.ndim) if a != axis)
-            runs = _runs(sub.any(axis=other) if other else sub)
+            runs = _runs(np.asarray(sub.any(axis=other)) if other else sub)
             if len(runs) > 1:
                 base = box[axis].start
                 for a, b in runs:
@@ -242,13 +238,14 @@ def _inside_distances(mask: np.ndarray, spacing: Spacing, threads: int) -> list[
     other = [max(sub.shape[d] for sub in subs) for d in range(1, mask.ndim)]
     starts = np.cumsum([0] + [sub.shape[0] + gap for sub, gap in zip(subs[:-1], gaps, strict=True)]).tolist()
     canvas = np.zeros((starts[-1] + subs[-1].shape[0], *other), dtype=bool)  # False = foreground of ~canvas below
-    for start, sub in zip(starts, subs, strict=True):
-        canvas[(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:]))] = ~sub
+    at = [(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:])) for start, sub in
+          zip(starts, subs, strict=True)]
+    for box, sub in zip(at, subs, strict=True):
+        canvas[box] = ~sub
     if not canvas.any():  # no background anywhere: only a full mask, excluded by the caller
         raise RuntimeError("internal error: foreground boxes without background")
     dist = _maurer_outside(canvas, spacing, threads)  # at foreground voxels: distance to the nearest background
-    return [(crop, sub, dist[(slice(start, start + sub.shape[0]), *(slice(0, n) for n in sub.shape[1:]))])
-            for crop, sub, start in zip(crops, subs, starts, strict=True)]
+    return [(crop, sub, dist[box]) for crop, sub, box in zip(crops, subs, at, strict=True)]
 
 
 def _signed_one(mask: np.ndarray, spacing: Spacing, threads: int, out: np.ndarray, kind: str = "signed",
@@ -365,14 +362,11 @@ def signed_distance(masks: torch.Tensor, spacing: Sequence[Spacing] | Spacing | 
     n, shape = masks.shape[0], tuple(masks.shape[1:])
     ndim = len(shape)
     if spacing is None or (len(spacing) > 0 and not isinstance(spacing[0], (Sequence, torch.Tensor, np.ndarray))):
-        one = checks.spacing("spacing", spacing, ndim) or (1.0,) * ndim
-        if len(one) == 1 and ndim > 1:
-            one = one * ndim
-        spacings = [one] * n
+        spacings = [checks.spacing("spacing", spacing, ndim) or (1.0,) * ndim] * n
     else:
         if len(spacing) != n:
             raise ValueError(f"spacing must be one tuple or one per mask ({n}), got {len(spacing)}")
-        spacings = [checks.spacing("spacing", s, ndim) for s in spacing]
+        spacings = [checks.spacing("spacing", s, ndim) or (1.0,) * ndim for s in spacing]
     deltas = [min(s) for s in spacings]
     device = masks.device
     m = masks.detach().to("cpu")

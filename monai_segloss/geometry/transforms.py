@@ -53,7 +53,7 @@ def class_masks(label: Any, num_classes: int | None, name: str = "label") -> tor
 def _like(label: Any, data: torch.Tensor) -> torch.Tensor:
     """``data`` as a MetaTensor carrying ``label``'s affine and meta (so the loss can read the spacing)."""
     if isinstance(label, MetaTensor):
-        return MetaTensor(data, affine=label.affine, meta=dict(label.meta))
+        return MetaTensor(data, meta=dict(label.meta))  # the meta holds the affine
     return data
 
 

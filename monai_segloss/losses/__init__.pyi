@@ -21,10 +21,15 @@ class SegDiceLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -35,14 +40,14 @@ class SegDiceLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -55,10 +60,15 @@ class JaccardLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -69,14 +79,14 @@ class JaccardLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -90,10 +100,15 @@ class SegGeneralizedDiceLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -104,14 +119,14 @@ class SegGeneralizedDiceLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, w_type: Literal['square', 'simple', 'uniform'] = 'square', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, w_type: Literal['square', 'simple', 'uniform'] = 'square', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -125,10 +140,15 @@ class SegTverskyLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -139,14 +159,14 @@ class SegTverskyLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -161,10 +181,15 @@ class FocalTverskyLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -175,14 +200,14 @@ class FocalTverskyLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 1.3333333333333333, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 1.3333333333333333, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -195,10 +220,15 @@ class LogCoshDiceLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -209,14 +239,14 @@ class LogCoshDiceLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, squared_pred: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -229,10 +259,15 @@ class SensitivitySpecificityLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -243,14 +278,14 @@ class SensitivitySpecificityLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, r: float = 0.05, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, r: float = 0.05, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -268,6 +303,9 @@ class SegMCCLoss(SegLoss):
             MCC is undefined: scored by its false-positive rate FP / (FP + TN) (its miss rate FN / (TP + FN) when the
             target fills it) (``"fp"``), left out of the mean (``"skip"``), or by MONAI's smoothed value (``"smooth"``:
             1 with no gradient unless the prediction is exact). Default ``'fp'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -278,14 +316,14 @@ class SegMCCLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, batch: bool = False, distributed: bool = False, smooth_nr: float = 0.0, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'fp', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, batch: bool = False, distributed: bool = False, smooth_nr: float = 0.0, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'fp', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -303,10 +341,15 @@ class WassersteinDiceLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -317,14 +360,14 @@ class WassersteinDiceLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, dist_matrix: Sequence[Sequence[float]] | None = None, weighting_mode: Literal['default', 'GDL'] = 'default', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, dist_matrix: Sequence[Sequence[float]] | None = None, weighting_mode: Literal['default', 'GDL'] = 'default', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -344,14 +387,14 @@ class SegBCELoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -371,14 +414,14 @@ class BalancedCELoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, beta: float | Literal['auto'] = 'auto', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, beta: float | Literal['auto'] = 'auto', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -397,14 +440,14 @@ class SegCrossEntropyLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -415,6 +458,9 @@ class SegFocalLoss(SegLoss):
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -425,14 +471,14 @@ class SegFocalLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -455,14 +501,14 @@ class TopKCELoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -480,10 +526,15 @@ class ExpLogLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -494,14 +545,14 @@ class ExpLogLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, gamma_dice: float = 0.3, gamma_cross: float = 0.3, w_dice: float = 0.8, w_cross: float = 0.2, frequency_weighting: bool = True, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, gamma_dice: float = 0.3, gamma_cross: float = 0.3, w_dice: float = 0.8, w_cross: float = 0.2, frequency_weighting: bool = True, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -516,10 +567,15 @@ class ComboLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -530,14 +586,14 @@ class ComboLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, alpha: float = 0.5, ce_beta: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, alpha: float = 0.5, ce_beta: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -557,10 +613,15 @@ class UnifiedFocalLoss(SegLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -571,14 +632,14 @@ class UnifiedFocalLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, variant: Literal['asymmetric', 'symmetric'] = 'asymmetric', lambda_focal: float = 0.5, delta: float = 0.6, gamma: float = 0.5, rare_classes: Sequence[int] | None = None, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, variant: Literal['asymmetric', 'symmetric'] = 'asymmetric', lambda_focal: float = 0.5, delta: float = 0.6, gamma: float = 0.5, rare_classes: Sequence[int] | None = None, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -590,6 +651,8 @@ class SegHausdorffDTLoss(SegLoss):
             or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
             (else of ``distance``), otherwise 1 mm. Default ``None``.
         alpha (float): α > 0, exponent of the distances. Default ``2``.
+        batch (bool): one unit per class over the whole batch (its mean over every sample's valid voxels) instead of one
+            per (sample, class), as MONAI's ``batch``. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -600,14 +663,14 @@ class SegHausdorffDTLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, batch: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -619,6 +682,8 @@ class SegLogHausdorffDTLoss(SegLoss):
             or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
             (else of ``distance``), otherwise 1 mm. Default ``None``.
         alpha (float): α > 0, exponent of the distances. Default ``2``.
+        batch (bool): one unit per class over the whole batch (its mean over every sample's valid voxels) instead of one
+            per (sample, class), as MONAI's ``batch``. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -629,14 +694,15 @@ class SegLogHausdorffDTLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
-        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the (sample, class)
-            units of their mean voxel term, as MONAI; ``"none"``: ``(B, K)``, each unit's own log. Default ``'mean'``.
+        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the units of their
+            mean voxel term, as MONAI; ``"none"``: ``(B, K)`` (``(K,)`` with ``batch``), each unit's own log. Default
+            ``'mean'``.
     """
-    def __init__(self, *, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, batch: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -657,14 +723,14 @@ class SegBoundaryLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -685,14 +751,14 @@ class ShapeAwareLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -714,14 +780,14 @@ class DistancePenalizedCELoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, spacing: float | Sequence[float] | None = None, penalty: float = 1.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, spacing: float | Sequence[float] | None = None, penalty: float = 1.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, distance: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -743,14 +809,14 @@ class StructuralSimilarityLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, beta: float = 0.1, kernel_size: int = 3, c4: float = 0.01, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, beta: float = 0.1, kernel_size: int = 3, c4: float = 0.01, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -776,14 +842,14 @@ class BlobLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, instances: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -800,8 +866,13 @@ class ClDiceLoss(SegLoss):
         smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
         smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -812,14 +883,14 @@ class ClDiceLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -841,14 +912,14 @@ class LovaszLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -875,19 +946,19 @@ class SegNACLLoss(SegLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
 class SegDiceCELoss(CompoundLoss):
-    """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same options.
+    """Dice + cross-entropy: ``λ_dice·(Dice loss) + λ_ce·(cross-entropy)`` on the same input.
 
     Args:
         pos_weight (float | Sequence[float] | None): β multiplying the positive term, a number >= 0 or one per class
@@ -902,10 +973,15 @@ class SegDiceCELoss(CompoundLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -916,15 +992,15 @@ class SegDiceCELoss(CompoundLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
             (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
             ``'mean'``.
     """
-    def __init__(self, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def __init__(self, *, pos_weight: float | Sequence[float] | None = None, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -935,6 +1011,9 @@ class SegDiceFocalLoss(CompoundLoss):
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
         jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
             ``False``.
@@ -944,10 +1023,15 @@ class SegDiceFocalLoss(CompoundLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -958,15 +1042,15 @@ class SegDiceFocalLoss(CompoundLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
             (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
             ``'mean'``.
     """
-    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -988,10 +1072,15 @@ class DiceTopKLoss(CompoundLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1002,15 +1091,15 @@ class DiceTopKLoss(CompoundLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
             (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
             ``'mean'``.
     """
-    def __init__(self, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def __init__(self, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -1021,6 +1110,9 @@ class SegGeneralizedDiceFocalLoss(CompoundLoss):
         gamma (float): focusing parameter γ >= 0. Default ``2``.
         alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
             None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
         w_type (Literal['square', 'simple', 'uniform']): Sudre's class weights: ``"square"`` 1/(Σg)², ``"simple"`` 1/Σg,
             ``"uniform"`` 1. Default ``'square'``.
         lambda_gdl (float): weight of the generalised Dice term, >= 0. Default ``1``.
@@ -1029,10 +1121,15 @@ class SegGeneralizedDiceFocalLoss(CompoundLoss):
         distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
             a process group, local statistics and one warning. Default ``False``.
         smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
-        smooth_dr (float): added to the denominator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1043,14 +1140,14 @@ class SegGeneralizedDiceFocalLoss(CompoundLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the generalised Dice term is
             per sample and the focal term per voxel, so they have no common shape. Default ``'mean'``.
     """
-    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def __init__(self, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
@@ -1071,8 +1168,13 @@ class DiceClDiceLoss(CompoundLoss):
         smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
         smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
         empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
-            (``"smooth"``, as MONAI), left out of the mean (``"skip"``), or scored by its false-positive rate FP / (FP +
-            TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default ``'smooth'``.
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -1083,14 +1185,14 @@ class DiceClDiceLoss(CompoundLoss):
             Default ``False``.
         include_background (bool): False drops channel 0 from what is scored. Default ``True``.
         exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
-        weight (Sequence[float] | None): per-class weights, of length C (by channel id) or the number of kept channels.
-            Default ``None``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
         ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
             unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"`` (of each term); ``"none"`` is refused, as by the
             other presets. Default ``'mean'``.
     """
-    def __init__(self, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
+    def __init__(self, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 

@@ -22,7 +22,7 @@ from ..functional.base import TENSOR_ARGS, LossFunction
 
 __all__ = ["SegLoss", "document_options", "document_function", "deprecated_alias", "description"]
 
-T = TypeVar("T", bound=type)
+T = TypeVar("T", bound=type[Any])
 L = TypeVar("L", bound="SegLoss")
 
 
@@ -38,10 +38,10 @@ def document_options(cls: T, options_cls: type[Options], describe: str, *section
     doc = "\n\n".join(p for p in (describe, head) if p) + (f"\n\nExample:{example}" if example else "")
     cls.__doc__ = with_sections(doc, args_section(options_cls), *sections)
     params = option_parameters(options_cls)
-    cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    cls.__signature__ = inspect.Signature(params)
     init = cls.__init__
     self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
-    init.__signature__ = inspect.Signature([self_param, *params], return_annotation=None)  # type: ignore[attr-defined]
+    init.__signature__ = inspect.Signature([self_param, *params], return_annotation=None)
     return cls
 
 
@@ -102,9 +102,9 @@ def document_function(cls: T) -> T:
         parent_init(self, **options)
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = __init__  # type: ignore[misc]  # a per-class function, to carry a per-class signature
-    fn = cls.function  # type: ignore[attr-defined]
-    cls.options_cls = fn.options_cls  # type: ignore[attr-defined]
+    cls.__init__ = __init__  # a per-class function, to carry a per-class signature
+    fn = cls.function
+    cls.options_cls = fn.options_cls
     call = "loss(input, target, mask=None" + "".join(f", {m}=None" for m in fn.maps) + ")"
     forward = entries(f"Forward ``{call}``", (*TENSOR_ARGS, *fn.map_docs))
     return document_options(cls, fn.options_cls, description(fn.__doc__), forward, _returns(fn.__doc__))

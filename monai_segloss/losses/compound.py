@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn as nn
@@ -28,6 +28,8 @@ from ..core import checks
 from ..core.prepare import shared_preparation
 from ..functional.base import LossFunction
 from ..functional.compound import (
+    LABEL_LOG_PROB_TERMS,
+    PresetOptions,
     dice_ce_loss,
     dice_cldice_loss,
     dice_focal_loss,
@@ -70,6 +72,58 @@ def _accepted_kwargs(module: nn.Module) -> tuple[set[str], bool]:
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
+def _reduction_of(module: nn.Module) -> str | None:
+    """A term's ``reduction``: its options' (our losses and presets), its attribute (MONAI's ``_Loss``), or None."""
+    options = getattr(module, "options", None)
+    value = getattr(options, "reduction", None) if options is not None else getattr(module, "reduction", None)
+    return value if isinstance(value, str) else None
+
+
+NoneShapeKey = tuple[str, bool, tuple]  # (none_shape, batch, the options that select the scored channels)
+_CHANNEL_OPTIONS = ("include_background", "exclude_channels", "ignore_index")
+
+
+def _none_shape_of(module: nn.Module) -> NoneShapeKey | None:
+    """What the shape of a term's ``reduction="none"`` output depends on: its functional form's ``none_shape``, its
+    ``batch`` (per-unit shapes only) and its channel options; None when it does not declare a shape."""
+    if isinstance(module, CompoundLoss):
+        return module.none_shape
+    function = getattr(module, "function", None)
+    shape = getattr(function, "none_shape", None)
+    if shape is None:
+        return None
+    options = module.options
+    channels = tuple(getattr(options, name) for name in _CHANNEL_OPTIONS)
+    return shape, shape != "voxels" and bool(getattr(options, "batch", False)), channels
+
+
+def _describe(key: NoneShapeKey | None) -> str:
+    if key is None:
+        return "undeclared"
+    shape, batch, channels = key
+    selected = ", ".join(f"{n}={v!r}" for n, v in zip(_CHANNEL_OPTIONS, channels, strict=True))
+    return f"{shape}{' with batch' if batch else ''}" + ("" if channels == (True, (), None) else f" ({selected})")
+
+
+def _common_reduction(names: Sequence[str],
+                      modules: Sequence[nn.Module]) -> tuple[str | None, NoneShapeKey | None]:
+    """The terms' common reduction and, with ``"none"``, what their common output shape depends on; ``ValueError``
+    when the reductions differ, or when ``"none"`` terms would return tensors of different shapes."""
+    given = {name: r for name, m in zip(names, modules, strict=True) if (r := _reduction_of(m)) is not None}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"the terms' reductions differ ({given}): a weighted sum needs one reduction; give every "
+                         "term the same reduction, 'mean' or 'sum' (or 'none' when their per-element shapes agree)")
+    reduction = next(iter(given.values()), None)
+    if reduction != "none":
+        return reduction, None
+    shapes = {name: _none_shape_of(m) for name, m in zip(names, modules, strict=True)}
+    if None in shapes.values() or len(set(shapes.values())) > 1:
+        described = {n: _describe(v) for n, v in shapes.items()}
+        raise ValueError(f"reduction='none' needs terms whose outputs have one shape, got {described}; use "
+                         "reduction 'mean' or 'sum' for this compound loss")
+    return reduction, next(iter(shapes.values()))
+
+
 class CompoundLoss(nn.Module):
     """Weighted sum of losses, ``Σ_i w_i·s_i(t)·L_i(input, target)``, with per-term schedules and term logging.
 
@@ -91,8 +145,16 @@ class CompoundLoss(nn.Module):
         step, epoch: the schedule counters (saved in ``state_dict``).
 
     Forward: ``loss(input, target, mask=None, **extra)``; ``mask`` and each entry of ``extra`` (e.g. precomputed
-    distance maps) are passed to the terms whose ``forward`` accepts them. Every term must return a tensor of the
-    same shape (a scalar with ``"mean"``/``"sum"``).
+    distance maps) are passed to the terms whose ``forward`` accepts them.
+
+    Reduction: the terms' ``reduction`` options must agree (``ValueError`` at construction otherwise). With
+    ``"mean"`` or ``"sum"`` the result is a scalar. ``"none"`` is accepted when every term declares the same
+    per-element shape (e.g. Dice and Tversky: ``(B, K)``; BCE and focal: ``(B, K, *S)``; see ``none_shape`` of the
+    functional forms) with the same scored channels (``include_background``, ``exclude_channels``,
+    ``ignore_index``) and, for per-unit terms, the same ``batch``; the result then has that shape. Mixing a region
+    term ``(B, K)`` with a voxel term ``(B, K, *S)``, or a term of undeclared shape (a module of another library),
+    is refused with ``"none"``. ``reduction`` (attribute): the terms' common reduction, None when no term declares
+    one.
     """
 
     def __init__(self, terms: Sequence[Any], shared: Mapping[str, Any] | None = None, auto_step: bool = False) -> None:
@@ -153,6 +215,9 @@ class CompoundLoss(nn.Module):
             self.schedules.append(_schedule(sched_spec, where))
             self.units.append(unit)
             self._accepts.append(_accepted_kwargs(module))
+        self._fuse_label_log_probs = any(getattr(m, "registry_key", None) in LABEL_LOG_PROB_TERMS
+                                         for m in self.losses)
+        self.reduction, self.none_shape = _common_reduction(self.names, list(self.losses))
         self.last_terms: dict[str, torch.Tensor] = {}
         self.last_weights: dict[str, float] = {}
 
@@ -188,7 +253,8 @@ class CompoundLoss(nn.Module):
         weights = self.current_weights()
         total: torch.Tensor | None = None
         terms: dict[str, torch.Tensor] = {}
-        with shared_preparation():  # terms on the same tensors and input options share one prepared input
+        # terms on the same tensors and input options share one prepared input (and one fused softmax)
+        with shared_preparation(label_log_probs=self._fuse_label_log_probs):
             for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
                 kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
                 if mask is not None:
@@ -203,6 +269,7 @@ class CompoundLoss(nn.Module):
         self.last_weights = weights
         if self.auto_step and self.training:
             self.step += 1
+        assert total is not None  # a compound loss has at least one term (checked when built)
         return total
 
     def extra_repr(self) -> str:
@@ -224,9 +291,10 @@ class _Preset(CompoundLoss):
             document_function(cls)
 
     def __init__(self, **options: Any) -> None:
-        opts = self.function.options_cls.parse(options, type(self).__name__)
-        super().__init__([{"loss": class_of(t.function).from_options(t.options), "weight": t.weight, "name": t.name}
-                          for t in opts.terms()])
+        opts = cast(PresetOptions, self.function.options_cls.parse(options, type(self).__name__))
+        # the terms of a preset are single losses (SegLoss classes), never presets
+        super().__init__([{"loss": cast("type[SegLoss]", class_of(t.function)).from_options(t.options),
+                           "weight": t.weight, "name": t.name} for t in opts.terms()])
         self.options = opts
 
 
@@ -241,7 +309,7 @@ class SegDiceCELoss(_Preset):
         >>> labels = torch.tensor([[[[0, 1], [0, 0]]]])
         >>> loss = SegDiceCELoss(softmax=True, to_onehot_y=True, batch=True, include_background=False)
         >>> print(f"{loss(logits, labels):.4f}")
-        0.2200
+        0.3035
         >>> sorted(loss.last_terms)
         ['ce', 'dice']
     """

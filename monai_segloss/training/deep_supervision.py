@@ -101,7 +101,8 @@ class DeepSupervisionWrapper(nn.Module):
             unknown = sorted(set(loss) - {"loss", "kwargs"})
             if unknown or "loss" not in loss:
                 raise ValueError(f"loss as a mapping takes 'loss' (a key) and 'kwargs', got keys {sorted(loss)}")
-            loss, loss_kwargs = loss["loss"], {**(loss.get("kwargs") or {}), **loss_kwargs}
+            loss_kwargs = {**(loss.get("kwargs") or {}), **loss_kwargs}
+            loss = loss["loss"]
         if isinstance(loss, str):
             loss = get_loss(loss, **loss_kwargs)
         elif not isinstance(loss, nn.Module):
@@ -159,4 +160,5 @@ class DeepSupervisionWrapper(nn.Module):
             terms.append(value.detach())
             total = w * value if total is None else total + w * value
         self.last_terms, self.last_weights = terms, weights
+        assert total is not None  # outputs is not empty (checked above)
         return total

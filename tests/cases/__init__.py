@@ -1,4 +1,4 @@
-"""Case tables for the DESIGN.md §3 promise harness (``tests/test_promises.py``).
+"""Case tables for the promise harness (docs/ARCHITECTURE.md §3) (``tests/test_promises.py``).
 
 Every loss family adds a module ``tests/cases/<family>.py`` exposing ``CASES: dict[str, list[Case]]`` (registry key
 -> cases). The harness imports every module of this package, so a new family only adds its file.

@@ -1,4 +1,4 @@
-"""Promise cases (DESIGN.md §3) of the distribution-based losses, their hybrids and the compound presets."""
+"""Promise cases (docs/ARCHITECTURE.md §3) of the distribution-based losses, their hybrids and the compound presets."""
 
 from __future__ import annotations
 
