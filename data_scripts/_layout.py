@@ -31,6 +31,7 @@ __all__ = [
     "check_outputs_free",
     "dataset_json",
     "label_stats",
+    "size_distribution",
     "split_cases",
     "summarise_stats",
     "write_dataset_files",
@@ -146,14 +147,36 @@ def summarise_stats(cases: Mapping[str, Mapping[str, Any]], num_classes: int) ->
         sum(st["voxels"][str(c)] for c in range(1, num_classes)) / max(sum(st["voxels"].values()), 1)
         for st in cases.values()
     ]
+    counts = [st["lesion_count"] for st in cases.values()]
     return {
         "num_cases": len(cases),
         "voxels": {str(c): int(voxels[c]) for c in range(num_classes)},
         "fraction": {str(c): (float(voxels[c]) / total if total else 0.0) for c in range(num_classes)},
-        "lesion_count": int(sum(st["lesion_count"] for st in cases.values())),
-        "cases_without_lesion": int(sum(st["lesion_count"] == 0 for st in cases.values())),
+        "lesion_count": int(sum(counts)),
+        "cases_without_lesion": int(sum(n == 0 for n in counts)),
+        "lesions_per_case": {"mean": float(np.mean(counts)) if counts else 0.0, "max": int(max(counts, default=0))},
         "max_case_foreground_fraction": float(max(per_case_fg)) if per_case_fg else 0.0,
+        "lesion_volume_mm3": size_distribution([v for st in cases.values() for v in st["lesion_volumes_mm3"]]),
     }
+
+
+SIZE_EDGES_MM3 = (25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0)
+
+
+def size_distribution(volumes_mm3: Sequence[float], small_mm3: float = 100.0) -> dict[str, Any]:
+    """Summary of lesion volumes (mm³): count, mean, quantiles, the fraction below ``small_mm3`` and a histogram
+    over :data:`SIZE_EDGES_MM3` (bin i holds volumes in ``[edge[i-1], edge[i])``, first from 0, last open)."""
+    v = np.asarray(volumes_mm3, dtype=np.float64)
+    hist = np.bincount(np.searchsorted(np.asarray(SIZE_EDGES_MM3), v, side="right"),
+                       minlength=len(SIZE_EDGES_MM3) + 1)
+    out: dict[str, Any] = {"count": int(v.size), "histogram_edges": list(SIZE_EDGES_MM3),
+                           "histogram": [int(h) for h in hist]}
+    if v.size:
+        q = np.percentile(v, [10, 25, 50, 75, 90])
+        out.update(mean=float(v.mean()), min=float(v.min()), p10=float(q[0]), p25=float(q[1]), median=float(q[2]),
+                   p75=float(q[3]), p90=float(q[4]), max=float(v.max()),
+                   **{f"fraction_below_{small_mm3:g}": float((v < small_mm3).mean())})
+    return out
 
 
 def dataset_json(

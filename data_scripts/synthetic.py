@@ -1,6 +1,13 @@
 """Deterministic synthetic small-lesion data in the MSD layout (NIfTI + ``dataset.json`` + ``stats.json``).
 
-Two tasks:
+Three tasks:
+
+``brain`` (labels 0 background / 1 lesion)
+    White-matter lesions in real anatomy: the MNI ICBM152 2009 T1 template and tissue maps shipped in the ``nilearn``
+    wheel, randomly deformed per case, with irregular T1-hypointense lesions of heavy-tailed sizes (most under
+    100 mm³), mostly periventricular, partial-volume edges, bias field, contrast, gamma and Rician noise; default
+    2 mm isotropic, cropped to the brain. The model and its parameters: :mod:`data_scripts.brain` /
+    :class:`data_scripts.brain.BrainParams`.
 
 ``lesion`` (labels 0 background / 1 lesion)
     A smooth, textured tissue region (two tissue types with soft boundaries, fine and medium-scale texture) inside a
@@ -26,11 +33,13 @@ Python::
 
     from data_scripts.synthetic import generate
     generate("data/lesion", task="lesion", num_cases=20, seed=0)
+    generate("data/brain", task="brain", num_cases=40, seed=0)   # spacing 2 mm unless given
 
 Command line::
 
     python -m data_scripts.synthetic --task lesion --out data/lesion --cases 20 --seed 0 [--shape 64 64 48]
         [--spacing 1 1 1] [--overwrite]
+    python -m data_scripts.synthetic --task brain --out data/brain --cases 40 --seed 0 [--spacing 2 2 2]
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,14 +62,18 @@ from scipy import ndimage
 
 from ._io import atomic_write_bytes, nifti_gz_bytes, staged_output
 from ._layout import case_paths, check_outputs_free, dataset_json, label_stats, split_cases, write_dataset_files
+from .brain import BrainParams, make_brain_case
 
-__all__ = ["TASKS", "SyntheticParams", "ensure_generated", "generate", "make_case", "main", "nifti_image"]
+__all__ = ["TASKS", "SyntheticParams", "BrainParams", "ensure_generated", "generate", "make_case", "main",
+           "nifti_image"]
 
-TASKS = {"lesion": 1, "organ_tumour": 2}  # task -> code mixed into the seed
+TASKS = {"lesion": 1, "organ_tumour": 2, "brain": 3}  # task -> code mixed into the seed
 _LABELS = {
     "lesion": {"0": "background", "1": "lesion"},
     "organ_tumour": {"0": "background", "1": "organ", "2": "tumour"},
+    "brain": {"0": "background", "1": "lesion"},
 }
+_MODALITY = {"lesion": "synthetic MRI", "organ_tumour": "synthetic MRI", "brain": "T1 (synthetic, MNI ICBM152 2009a)"}
 _MAX_TRIES = 30  # placement attempts per lesion
 
 
@@ -279,19 +293,19 @@ def _lesions(
 
 
 def make_case(
-    task: str, index: int, seed: int = 0, params: SyntheticParams | None = None
+    task: str, index: int, seed: int = 0, params: SyntheticParams | BrainParams | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Generate one case in memory.
 
     Args:
-        task: ``"lesion"`` or ``"organ_tumour"``.
+        task: ``"lesion"``, ``"organ_tumour"`` or ``"brain"``.
         index: case index (>= 0); the case depends only on ``(seed, task, index)`` and ``params``.
         seed: data set seed (>= 0), default 0.
-        params: generator parameters, default :class:`SyntheticParams()`.
+        params: generator parameters, default :class:`SyntheticParams()` (:class:`BrainParams()` for ``"brain"``).
 
     Returns:
         ``(image, label, lesions)``: image float32 ``(X, Y, Z)``, label uint8 ``(X, Y, Z)`` (0/1, or 0/1/2 for
-        ``organ_tumour``), and the drawn lesion parameters (centre in voxels, radius, semi-axes in mm, contrast, ...).
+        ``organ_tumour``), and the drawn lesion parameters (centre in voxels, size, contrast, ...).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}.")
@@ -299,8 +313,13 @@ def make_case(
         raise ValueError(f"index must be an integer >= 0, got {index!r}.")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
-    params = params or SyntheticParams()
+    wanted = BrainParams if task == "brain" else SyntheticParams
+    params = wanted() if params is None else params
+    if not isinstance(params, wanted):
+        raise TypeError(f"params of task {task!r} must be a {wanted.__name__}, got {type(params).__name__}.")
     rng = _case_rng(seed, task, index)
+    if task == "brain":
+        return make_brain_case(rng, params)
     shape = params.shape
     grid = _normalised_grid(shape)
 
@@ -348,33 +367,72 @@ def nifti_image(data: np.ndarray, spacing: Sequence[float]) -> nib.Nifti1Image:
     return img
 
 
+def _spacing3(p: SyntheticParams | BrainParams) -> tuple[float, float, float]:
+    return (p.spacing,) * 3 if isinstance(p, BrainParams) else p.spacing
+
+
+def _case_files(
+    task: str, index: int, seed: int, p: SyntheticParams | BrainParams, num_classes: int
+) -> tuple[bytes, bytes, dict[str, Any]]:
+    """One case as ``(image .nii.gz bytes, label .nii.gz bytes, statistics)``; runs in a worker process too."""
+    image, label, lesions = make_case(task, index, seed, p)
+    spacing = _spacing3(p)
+    stats = {"shape": list(label.shape), "spacing": list(spacing), **label_stats(label, spacing, num_classes),
+             "generated_lesions": lesions}
+    return nifti_gz_bytes(nifti_image(image, spacing)), nifti_gz_bytes(nifti_image(label, spacing)), stats
+
+
 def _write_cases(
     folder: Path,
     task: str,
     case_ids: Sequence[str],
     seed: int,
-    p: SyntheticParams,
+    p: SyntheticParams | BrainParams,
     split_of: dict[str, str],
     num_classes: int,
     case_stats: dict[str, dict[str, Any]],
+    executor: Executor | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> None:
-    """Generate and write every case into ``folder``; fills ``case_stats``."""
-    for i, case_id in enumerate(case_ids):
-        image, label, lesions = make_case(task, i, seed, p)
+    """Generate and write every case into ``folder`` (in ``executor``'s workers when given); fills ``case_stats``;
+    calls ``progress()`` after each case."""
+    n = len(case_ids)
+    args = ([task] * n, range(n), [seed] * n, [p] * n, [num_classes] * n)
+    results = executor.map(_case_files, *args) if executor is not None else map(_case_files, *args)
+    for case_id, (image, label, stats) in zip(case_ids, results, strict=True):
         img_path, lab_path = case_paths(folder, case_id)
-        atomic_write_bytes(img_path, nifti_gz_bytes(nifti_image(image, p.spacing)), overwrite=False)
-        atomic_write_bytes(lab_path, nifti_gz_bytes(nifti_image(label, p.spacing)), overwrite=False)
-        case_stats[case_id] = {
-            "split": split_of[case_id],
-            "shape": list(p.shape),
-            "spacing": list(p.spacing),
-            **label_stats(label, p.spacing, num_classes),
-            "generated_lesions": lesions,
-        }
+        atomic_write_bytes(img_path, image, overwrite=False)
+        atomic_write_bytes(lab_path, label, overwrite=False)
+        case_stats[case_id] = {"split": split_of[case_id], **stats}
+        if progress is not None:
+            progress()
+
+
+def _params(task: str, shape: Sequence[int] | None, spacing: Sequence[float] | float | None,
+            params: dict[str, Any]) -> SyntheticParams | BrainParams:
+    """The parameter object of ``task`` (``shape``/``spacing`` None: the task's default)."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}.")
+    cls = BrainParams if task == "brain" else SyntheticParams
+    unknown = sorted(set(params) - set(cls.__dataclass_fields__) - {"shape", "spacing"})
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for task {task!r}; valid: "
+                         f"{sorted(set(cls.__dataclass_fields__) - {'shape', 'spacing'})}.")
+    if task != "brain":
+        return SyntheticParams(shape=tuple((64, 64, 48) if shape is None else shape),
+                               spacing=tuple((1.0, 1.0, 1.0) if spacing is None else spacing), **params)
+    if shape is not None:
+        raise ValueError("the brain task's shape is the template's brain at the chosen spacing; pass no shape.")
+    if spacing is None:
+        return BrainParams(**params)
+    values = [spacing] if isinstance(spacing, numbers.Real) else list(spacing)
+    if not values or any(v != values[0] for v in values):
+        raise ValueError(f"the brain task needs an isotropic spacing (one number), got {spacing!r}.")
+    return BrainParams(spacing=values[0], **params)
 
 
 def _record(
-    task: str, seed: int, num_cases: int, p: SyntheticParams, val_frac: float, test_frac: float
+    task: str, seed: int, num_cases: int, p: SyntheticParams | BrainParams, val_frac: float, test_frac: float
 ) -> dict[str, Any]:
     """The generator settings stored in ``dataset.json`` / ``stats.json`` (JSON types only)."""
     rec = {
@@ -402,9 +460,11 @@ def _write_meta(
         description=f"Synthetic {task.replace('_', ' ')} data (monai-segloss data_scripts.synthetic)",
         splits=splits,
         labels=_LABELS[task],
-        modality={"0": "synthetic MRI"},
-        reference="monai-segloss data_scripts/synthetic.py",
-        licence="CC0-1.0 (generated data)",
+        modality={"0": _MODALITY[task]},
+        reference="monai-segloss data_scripts/synthetic.py"
+        + (" on the MNI ICBM152 2009a template (Fonov et al. 2011; data_scripts/README.md)" if task == "brain" else ""),
+        licence="CC0-1.0 (generated data)" if task != "brain"
+        else "generated from the MNI ICBM152 2009a template; its copyright notice: data_scripts/README.md",
         extra={"generator": generator},
     )
     write_dataset_files(folder, dataset, case_stats, num_classes, False, extra_stats={"generator": generator})
@@ -415,11 +475,13 @@ def generate(
     task: str = "lesion",
     num_cases: int = 10,
     seed: int = 0,
-    shape: Sequence[int] = (64, 64, 48),
-    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    shape: Sequence[int] | None = None,
+    spacing: Sequence[float] | float | None = None,
     overwrite: bool = False,
     val_frac: float = 0.15,
     test_frac: float = 0.15,
+    executor: Executor | None = None,
+    progress: Callable[[], None] | None = None,
     **params: Any,
 ) -> Path:
     """Write a synthetic data set in the MSD layout.
@@ -430,31 +492,32 @@ def generate(
 
     Args:
         out_dir: output folder (created if missing).
-        task: ``"lesion"`` (labels 0/1) or ``"organ_tumour"`` (labels 0/1/2). Default ``"lesion"``.
+        task: ``"lesion"`` (labels 0/1), ``"organ_tumour"`` (labels 0/1/2) or ``"brain"`` (labels 0/1). Default
+            ``"lesion"``.
         num_cases: number of cases, >= 1. Default 10.
         seed: seed (>= 0). Case ``i`` depends only on ``(seed, task, i)`` and the parameters. Default 0.
-        shape: volume size in voxels, default ``(64, 64, 48)``.
-        spacing: voxel size in mm (anisotropic allowed), default ``(1, 1, 1)``.
+        shape: volume size in voxels, default None: ``(64, 64, 48)``; not for ``"brain"`` (the template's brain).
+        spacing: voxel size in mm, default None: ``(1, 1, 1)`` (anisotropic allowed), ``"brain"``: 2 mm isotropic
+            (one number or three equal ones).
         overwrite: replace existing outputs. Default False: an existing output raises ``FileExistsError`` before
             anything is written.
         val_frac: fraction of cases in the validation list, default 0.15.
         test_frac: fraction of cases in the test list, default 0.15.
+        executor: a ``concurrent.futures`` executor to generate the cases in (e.g. a process pool); the files are
+            the same. Default None: in this process.
+        progress: called after each case is written (e.g. a progress bar's update). Default None.
         params: further :class:`SyntheticParams` fields (``radius_range``, ``max_lesions``, ``empty_fraction``,
-            ``foreground_fraction``, ``contrast_range``, ``noise_std``, ``irregularity``).
+            ``foreground_fraction``, ``contrast_range``, ``noise_std``, ``irregularity``), or
+            :class:`~data_scripts.brain.BrainParams` fields for ``"brain"``.
 
     Returns:
         The path of ``dataset.json``.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}.")
     if not isinstance(num_cases, (int, np.integer)) or isinstance(num_cases, bool) or num_cases < 1:
         raise ValueError(f"num_cases must be an integer >= 1, got {num_cases!r}.")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
-    unknown = sorted(set(params) - set(SyntheticParams.__dataclass_fields__) - {"shape", "spacing"})
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; valid: {sorted(SyntheticParams.__dataclass_fields__)}.")
-    p = SyntheticParams(shape=tuple(shape), spacing=tuple(spacing), **params)
+    p = _params(task, shape, spacing, params)
     out_dir = Path(out_dir)
     case_ids = [f"{task}_{i:04d}" for i in range(num_cases)]
     splits = split_cases(case_ids, val_frac=val_frac, test_frac=test_frac, seed=seed)
@@ -464,7 +527,7 @@ def generate(
     num_classes = len(_LABELS[task])
     case_stats: dict[str, dict[str, Any]] = {}
     with staged_output(out_dir, overwrite) as stage:
-        _write_cases(stage, task, case_ids, seed, p, split_of, num_classes, case_stats)
+        _write_cases(stage, task, case_ids, seed, p, split_of, num_classes, case_stats, executor, progress)
         _write_meta(
             stage, task, _record(task, seed, num_cases, p, val_frac, test_frac), splits, num_classes, case_stats
         )
@@ -476,10 +539,12 @@ def ensure_generated(
     task: str = "lesion",
     num_cases: int = 10,
     seed: int = 0,
-    shape: Sequence[int] = (64, 64, 48),
-    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    shape: Sequence[int] | None = None,
+    spacing: Sequence[float] | float | None = None,
     val_frac: float = 0.15,
     test_frac: float = 0.15,
+    executor: Executor | None = None,
+    progress: Callable[[], None] | None = None,
     **params: Any,
 ) -> Path:
     """Generate the data set unless ``out_dir`` already holds exactly this one; for bundle configs and scripts.
@@ -493,23 +558,12 @@ def ensure_generated(
         The path of ``dataset.json``.
     """
     out_dir = Path(out_dir)
-    unknown = sorted(set(params) - set(SyntheticParams.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; valid: {sorted(SyntheticParams.__dataclass_fields__)}.")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}.")
-    wanted = _record(
-        task,
-        seed,
-        num_cases,
-        SyntheticParams(shape=tuple(shape), spacing=tuple(spacing), **params),
-        val_frac,
-        test_frac,
-    )
+    wanted = _record(task, seed, num_cases, _params(task, shape, spacing, params), val_frac, test_frac)
     path = out_dir / "dataset.json"
     if not path.is_file():
         try:
-            return generate(out_dir, task, num_cases, seed, shape, spacing, False, val_frac, test_frac, **params)
+            return generate(out_dir, task, num_cases, seed, shape, spacing, False, val_frac, test_frac, executor,
+                            progress, **params)
         except FileExistsError:
             if not path.is_file():  # leftovers of another data set without dataset.json
                 raise
@@ -532,52 +586,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shape", type=int, nargs=3, default=[64, 64, 48], metavar=("X", "Y", "Z"))
-    p.add_argument("--spacing", type=float, nargs=3, default=[1.0, 1.0, 1.0], metavar=("SX", "SY", "SZ"))
+    p.add_argument("--shape", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="volume size (lesion, organ_tumour; default 64 64 48)")
+    p.add_argument("--spacing", type=float, nargs=3, default=None, metavar=("SX", "SY", "SZ"),
+                   help="voxel size in mm (default 1 1 1; brain: 2 2 2, isotropic)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--val-frac", type=float, default=0.15)
     p.add_argument("--test-frac", type=float, default=0.15)
-    p.add_argument(
-        "--radius",
-        type=float,
-        nargs=2,
-        default=[2.0, 12.0],
-        metavar=("MIN", "MAX"),
-        help="lesion radius range (units of the smallest spacing), log-uniform",
-    )
-    p.add_argument("--contrast", type=float, nargs=2, default=[0.1, 0.6], metavar=("MIN", "MAX"))
-    p.add_argument("--max-lesions", type=int, default=6)
-    p.add_argument("--empty-fraction", type=float, default=0.2)
-    p.add_argument(
-        "--foreground-fraction",
-        type=float,
-        default=0.005,
-        help="maximal lesion voxel fraction per case (default 0.005)",
-    )
-    p.add_argument("--noise", type=float, default=0.05, help="noise standard deviation")
+    p.add_argument("--radius", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="lesion radius range (units of the smallest spacing), log-uniform (default 2 12; not brain)")
+    p.add_argument("--contrast", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="lesion contrast range (default 0.1 0.6; brain: 0.8 1.0 of the WM-CSF gap)")
+    p.add_argument("--max-lesions", type=int, default=None, help="default 6 (brain: 15)")
+    p.add_argument("--empty-fraction", type=float, default=None, help="default 0.2 (brain: 0.15)")
+    p.add_argument("--foreground-fraction", type=float, default=None,
+                   help="maximal lesion voxel fraction per case (default 0.005; not brain)")
+    p.add_argument("--noise", type=float, default=None, help="noise standard deviation (default 0.05)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 with a one-line message on bad input)."""
     args = _parser().parse_args(argv)
+    given = {"radius_range": args.radius, "contrast_range": args.contrast, "max_lesions": args.max_lesions,
+             "empty_fraction": args.empty_fraction, "foreground_fraction": args.foreground_fraction,
+             "noise_std": args.noise}
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items() if v is not None}
     try:
         path = generate(
             args.out,
             task=args.task,
             num_cases=args.cases,
             seed=args.seed,
-            shape=tuple(args.shape),
-            spacing=tuple(args.spacing),
+            shape=None if args.shape is None else tuple(args.shape),
+            spacing=None if args.spacing is None else tuple(args.spacing),
             overwrite=args.overwrite,
             val_frac=args.val_frac,
             test_frac=args.test_frac,
-            radius_range=tuple(args.radius),
-            contrast_range=tuple(args.contrast),
-            max_lesions=args.max_lesions,
-            empty_fraction=args.empty_fraction,
-            foreground_fraction=args.foreground_fraction,
-            noise_std=args.noise,
+            **params,
         )
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -6,6 +6,7 @@ Every loss is a ``torch.nn.Module`` (``monai_segloss.SegDiceLoss`` …) over a f
 
 from . import functional
 from .evaluation.lesion_metrics import LesionWiseMetric, LesionWiseStats, lesion_wise_stats
+from .evaluation.postprocess import LesionPostprocessd, lesion_mask
 from .geometry.transforms import LesionInstancesd, SignedDistanceMapd
 from .losses import *  # noqa: F401,F403  (registers every loss)
 from .losses import __all__ as _loss_names
@@ -18,5 +19,6 @@ from .training.schedules import LinearRamp
 __version__ = "0.1.0"
 
 __all__ = [*_loss_names, "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats",
-           "lesion_wise_stats", "latest_checkpoint", "SignedDistanceMapd", "LesionInstancesd", "BatchMapsHandler",
-           "LossScheduleHandler", "available_losses", "get_loss", "loss_class", "register_loss", "functional"]
+           "lesion_wise_stats", "LesionPostprocessd", "lesion_mask", "latest_checkpoint", "SignedDistanceMapd",
+           "LesionInstancesd", "BatchMapsHandler", "LossScheduleHandler", "available_losses", "get_loss", "loss_class",
+           "register_loss", "functional"]

@@ -39,6 +39,9 @@ TINY = {"network_def#channels": [4, 8], "network_def#strides": [2], "network_def
         "patch_size": [16, 16, 16], "num_workers": 0, "num_samples": 1, "batch_size": 2}
 LOSS_OVERRIDES = {  # override file -> monai_segloss names it needs
     "dice.json": ["SegDiceLoss"],
+    "focal_tversky.json": ["FocalTverskyLoss"],
+    "tversky.json": ["SegTverskyLoss"],
+    "focal.json": ["SegFocalLoss"],
     "dice_ce.json": ["SegDiceCELoss"],
     "unified_focal.json": ["UnifiedFocalLoss"],
     "boundary.json": ["CompoundLoss", "SegBoundaryLoss", "LinearRamp", "BatchMapsHandler"],

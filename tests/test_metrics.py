@@ -254,3 +254,93 @@ def test_metric_channel_selection_and_size_recall():
         LesionWiseMetric(channels=[3])(onehot(tumour_p), onehot(tumour_t))
     with pytest.raises(ValueError, match="channels"):
         LesionWiseMetric(channels=[1, 1])
+
+
+def test_one_to_one_merge_split_and_touching():
+    """Hand-made volumes under both matching rules (module doc of lesion_metrics)."""
+    shape = (14, 14, 14)
+    # merge: one bar over two lesions
+    t = _cube(shape, (2, 2, 2), 2) | _cube(shape, (2, 2, 7), 2)
+    p = np.zeros_like(t)
+    p[2:4, 2:4, 2:9] = True
+    any_ = lesion_wise_stats(p, t)
+    one = lesion_wise_stats(p, t, matching="one_to_one")
+    assert (any_.n_detected, any_.n_pred_tp, any_.f1) == (2, 1, 1.0)
+    assert (one.n_target, one.n_detected, one.n_pred, one.n_pred_tp) == (2, 1, 1, 1)
+    assert one.f1 == pytest.approx(2 / 3)  # 2·1 / (2·1 + 0 FP + 1 FN)
+    # split: one lesion covered by two separate components
+    t = _cube(shape, (2, 2, 2), 6)
+    p = _cube(shape, (2, 2, 2), 2) | _cube(shape, (2, 2, 6), 2)
+    any_ = lesion_wise_stats(p, t)
+    one = lesion_wise_stats(p, t, matching="one_to_one")
+    assert (any_.n_detected, any_.n_pred, any_.n_pred_tp, any_.f1) == (1, 2, 2, 1.0)  # a split costs nothing
+    assert (one.n_detected, one.n_pred, one.n_pred_tp) == (1, 2, 1)
+    assert one.f1 == pytest.approx(2 / 3)  # 2·1 / (2·1 + 1 FP + 0 FN)
+    # F1 is the harmonic mean of sensitivity and precision under one-to-one, not under any-overlap
+    assert one.f1 == pytest.approx(2 * one.sensitivity * one.precision / (one.sensitivity + one.precision))
+    pred, target = _three_lesion_case()
+    assert lesion_wise_stats(pred, target, matching="one_to_one").f1 == pytest.approx(2 / 3)
+    t = _cube(shape, (2, 2, 2), 2) | _cube(shape, (2, 2, 7), 2) | _cube(shape, (9, 9, 9), 2)
+    p = np.zeros_like(t)
+    p[2:4, 2:4, 2:9] = True  # merges the first two; the third lesion is missed
+    s = lesion_wise_stats(p, t)
+    assert (s.sensitivity, s.precision) == (pytest.approx(2 / 3), 1.0)
+    assert s.f1 == pytest.approx(4 / 5)  # 2·2 / (2·2 + 0 + 1); the harmonic mean happens to agree here
+    p2 = p | _cube(shape, (2, 9, 2), 2)  # add a false positive: sensitivity 2/3, precision 1/2
+    s2 = lesion_wise_stats(p2, t)
+    assert (s2.sensitivity, s2.precision) == (pytest.approx(2 / 3), 0.5)
+    assert s2.f1 == pytest.approx(4 / 6)  # 2·2 / (2·2 + 1 FP + 1 FN) = 0.667
+    assert 2 * s2.sensitivity * s2.precision / (s2.sensitivity + s2.precision) == pytest.approx(4 / 7)  # != F1
+    # touching lesions (a shared face) are one target component; two predictions on it: one matched, one FP
+    t = _cube(shape, (2, 2, 2), 3) | _cube(shape, (2, 2, 5), 3)
+    p = _cube(shape, (3, 3, 3), 1) | _cube(shape, (3, 3, 6), 1)
+    one = lesion_wise_stats(p, t, matching="one_to_one")
+    assert (one.n_target, one.n_pred, one.n_detected, one.n_pred_tp) == (1, 2, 1, 1)
+    any_ = lesion_wise_stats(p, t)
+    assert (any_.n_target, any_.n_pred, any_.n_detected, any_.n_pred_tp) == (1, 2, 1, 2)
+
+
+def test_greedy_matching_prefers_larger_overlap():
+    from monai_segloss.evaluation.lesion_metrics import connected_components, match_one_to_one
+
+    t = np.zeros((10, 20), dtype=bool)
+    t[2:6, 2:6] = True  # lesion 1 (16 px)
+    t[2:6, 12:16] = True  # lesion 2 (16 px)
+    p = np.zeros_like(t)
+    p[3:5, 4:14] = True  # a bar: 4 px on lesion 1, 4 px on lesion 2
+    p[2:6, 15:19] = True  # a block (first in raster order: component 1): 4 px on lesion 2 (column 15)
+    lt, _ = connected_components(t)
+    lp, n = connected_components(p)
+    assert n == 2 and lp[2, 15] == 1 and lp[3, 4] == 2
+    # all overlaps tie at 4 px: lower lesion first, then lower component -> (1, 1) is no pair; (1, 2), then (2, 1)
+    assert match_one_to_one(lt, lp) == [(1, 2), (2, 1)]
+    p[2:6, 14] = True  # the block joins the bar: one component with 4 px on lesion 1 and 12 px on lesion 2
+    lt, _ = connected_components(t)
+    lp, n = connected_components(p)
+    assert n == 1 and match_one_to_one(lt, lp) == [(2, 1)]  # the larger overlap wins
+    s = lesion_wise_stats(p, t, matching="one_to_one")
+    assert (s.n_detected, s.n_pred_tp) == (1, 1) and s.f1 == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="matching"):
+        lesion_wise_stats(p, t, matching="iou")
+    with pytest.raises(ValueError, match="matching"):
+        LesionWiseMetric(matching="iou")
+
+
+def test_metric_one_to_one_and_2d_meta_tensor_with_default_affine():
+    """A hand-built 2D MetaTensor has a 4x4 identity affine (pixdim of 3 values): the metric reads 2 of them."""
+    t = np.zeros((10, 20), dtype=bool)
+    t[2:4, 2:4] = t[2:4, 6:8] = True
+    p = np.zeros_like(t)
+    p[2:4, 2:8] = True  # merges both lesions
+    y = MetaTensor(_onehot(t)[None])
+    assert y.affine.shape == (4, 4)
+    y_pred = MetaTensor(_onehot(p)[None])
+    any_ = LesionWiseMetric(include_background=False)
+    any_(y_pred, y)
+    assert any_.aggregate().item() == 1.0
+    one = LesionWiseMetric(include_background=False, matching="one_to_one")
+    one(y_pred, y)
+    assert one.aggregate().item() == pytest.approx(2 / 3)
+    hd = LesionWiseMetric(metric_name="hd95", include_background=False)
+    hd(y_pred, y)
+    assert hd.aggregate().item() == pytest.approx(1.0)  # the bridge columns 4-5 lie 1 px from the target surface

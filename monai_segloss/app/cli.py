@@ -1,5 +1,5 @@
-"""Command line: ``monai-segloss demo``, ``profile``, ``bundle`` (list and export the shipped bundles) and
-``nnunet-path`` (the folder of the nnU-Net trainers).
+"""Command line: ``monai-segloss study`` / ``demo`` (the loss comparison), ``profile``, ``bundle`` (list and
+export the shipped bundles) and ``nnunet-path`` (the folder of the nnU-Net trainers).
 
 The benchmarks are development tools of the repository (``make bench``, ``python benchmarks/bench_peers.py``), not
 commands of the installed package.
@@ -13,11 +13,12 @@ import sys
 __all__ = ["main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+def _study(args: argparse.Namespace) -> int:
+    from .study import main_exit_code, run_study
 
-    run_demo(out_dir=args.out, losses=args.losses, quick=args.quick, seed=args.seed, cache_dir=args.cache_dir)
-    return 0
+    setting = "quick" if args.quick else args.setting
+    return main_exit_code(lambda: run_study(setting, out_dir=args.out, cache_dir=args.cache_dir, workers=args.workers,
+                                            losses=args.losses, seeds=args.seeds))
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -87,14 +88,24 @@ def _bundle_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train the small-lesion bundle with several losses and compare them")
-    demo.add_argument("--out", default="demo_report", help="report folder (default demo_report)")
-    demo.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--losses", nargs="+", default=["dice", "dice_ce", "focal_tversky", "unified_focal"],
-                      help="registry keys of the losses to compare (each needs a bundle override file)")
-    demo.add_argument("--cache-dir", default=".demo_cache", help="where the synthetic data are cached")
-    demo.set_defaults(func=_demo)
+    for name, out, text in (
+        ("study", "study_report", "compare losses on small brain lesions: several seeds, intervals, FROC, "
+                                  "validation-tuned operating points"),
+        ("demo", "demo_report", "the study's default setting (the same as `study`, report in demo_report/)"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--setting", choices=["quick", "default", "full"], default="default",
+                         help="quick: a smoke run of about 2 minutes; default: 4 losses x 3 seeds, at most 15 "
+                              "minutes on 2 CPU cores; full: 8 losses x 5 seeds (the bundles' evidence)")
+        cmd.add_argument("--quick", action="store_true", help="the same as --setting quick")
+        cmd.add_argument("--out", default=out, help=f"report folder, also holds the runs for resuming (default {out})")
+        cmd.add_argument("--losses", nargs="+", default=None,
+                         help="registry keys replacing the setting's losses (each needs a bundle override file)")
+        cmd.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds replacing the setting's seeds")
+        cmd.add_argument("--workers", type=int, default=None,
+                         help="worker processes (default: the number of CPU cores, at most 8); 1: in this process")
+        cmd.add_argument("--cache-dir", default=".demo_cache", help="where the synthetic data are cached")
+        cmd.set_defaults(func=_study)
     prof = sub.add_parser("profile", help="profile a label data set and recommend a loss")
     prof.add_argument("dataset", help="dataset.json, a folder with one, or a folder of label NIfTIs")
     prof.add_argument("--json", action="store_true", help="print the profile and recommendation as JSON")

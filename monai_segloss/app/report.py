@@ -1,110 +1,187 @@
-"""The demo's report: one table (report.md), the numbers (metrics.json) and PNG figures.
+"""The study's report: ``report.md`` (tables with intervals, sentences read off the intervals), ``metrics.json``
+(every number, with the per-case values the intervals came from) and PNG figures (FROC curves, a forest plot of the
+paired differences against the baseline, recall by lesion size, example slices, training curves).
 
-Plain data in, files out: the training driver fills one :class:`LossRun` per loss, :func:`write_report` writes
-``report.md``, ``metrics.json``, ``training_curves.png``, ``recall_by_size.png`` and ``examples.png``.
+Plain data in (the dictionary of :func:`monai_segloss.app.analysis.analyse`), files out. A sentence states a
+difference only when its 95 % interval excludes zero; otherwise it says "no significant difference", with the
+numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["LossRun", "Example", "write_report", "TABLE_COLUMNS"]
+from .analysis import METRICS
 
-TABLE_COLUMNS = [
-    ("dice", "Dice"),
-    ("lesion_sensitivity", "lesion sensitivity"),
-    ("lesion_precision", "lesion precision"),
-    ("lesion_f1", "lesion F1"),
-    ("small_lesion_recall", "small-lesion recall"),
-    ("hd95_mm", "HD95 (mm)"),
-    ("train_seconds", "training time (s)"),
-]
+__all__ = ["write_report", "format_table", "finding", "METRIC_NAMES", "FIGURES"]
 
-
-@dataclass
-class Example:
-    """One 2D slice to show: image, target and prediction of the same shape."""
-
-    case: str
-    image: np.ndarray
-    target: np.ndarray
-    prediction: np.ndarray
-
-
-@dataclass
-class LossRun:
-    """Everything measured for one loss.
-
-    Attributes:
-        key: registry key of the loss.
-        metrics: held-out metrics, keys of :data:`TABLE_COLUMNS` (NaN where undefined).
-        recall_by_size: lesion recall per lesion-size bin label (e.g. ``"< 100 voxels"``), NaN for an empty bin.
-        lesions_by_size: number of held-out lesions per bin.
-        train_loss: (iteration, loss) pairs.
-        val_metric: (epoch, value) pairs of the validation key metric.
-        examples: slices to draw.
-    """
-
-    key: str
-    metrics: dict[str, float]
-    recall_by_size: dict[str, float] = field(default_factory=dict)
-    lesions_by_size: dict[str, int] = field(default_factory=dict)
-    train_loss: list[tuple[int, float]] = field(default_factory=list)
-    val_metric: list[tuple[int, float]] = field(default_factory=list)
-    examples: list[Example] = field(default_factory=list)
+METRIC_NAMES = {
+    "dice": "Dice",
+    "lesion_f1": "lesion F1",
+    "lesion_sensitivity": "lesion sensitivity",
+    "lesion_precision": "lesion precision",
+    "small_lesion_recall": "small-lesion recall",
+    "hd95_mm": "HD95 (mm)",
+}
+OP_NAMES = {"tuned": "operating point tuned on validation", "fixed": "fixed threshold 0.5"}
+MATCHING_TEXT = {
+    "one_to_one": "one-to-one (BraTS 2023: a component credited for at most one lesion, greedily by overlap; the "
+                  "any-overlap F1 of ISLES 2022 is in metrics.json as lesion_f1_any_overlap)",
+    "any_overlap": "by any overlap (ISLES 2022; the one-to-one F1 is in metrics.json as lesion_f1_one_to_one)",
+}
+FIGURES = {"froc": "froc.png", "forest": "forest_vs_baseline.png", "recall": "recall_by_size.png",
+           "examples": "examples.png", "curves": "training_curves.png"}
 
 
-def _fmt(v: float, key: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+def _num(v: float | None, key: str = "") -> str:
+    """Three decimals (HD95: one); a non-zero value that would print as zero gets two significant digits."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
-    if key in ("hd95_mm", "train_seconds"):
-        return f"{v:.1f}"
-    return f"{v:.3f}"
+    digits = 1 if key == "hd95_mm" else 3
+    if v != 0 and abs(v) < 0.5 * 10**-digits:
+        return f"{v:.1e}"
+    return f"{v:.{digits}f}"
 
 
-def _table(runs: list[LossRun]) -> str:
-    head = "| loss | " + " | ".join(name for _, name in TABLE_COLUMNS) + " |"
-    sep = "|---|" + "---:|" * len(TABLE_COLUMNS)
-    rows = [f"| `{r.key}` | " + " | ".join(_fmt(r.metrics.get(k, float("nan")), k) for k, _ in TABLE_COLUMNS) + " |"
-            for r in runs]
-    return "\n".join([head, sep, *rows])
+def _ci(iv: dict, key: str = "") -> str:
+    """``0.612 [0.550, 0.671]``."""
+    if not _finite(iv.get("estimate")):
+        return "–"
+    return f"{_num(iv['estimate'], key)} [{_num(iv['low'], key)}, {_num(iv['high'], key)}]"
 
 
-def _finite(v: float | None) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
+def _signed(v: float, key: str = "") -> str:
+    s = _num(abs(v), key)
+    return s if s == "–" else ("+" if v > 0 else "−" if v < 0 else "±") + s
 
 
-def _findings(runs: list[LossRun]) -> list[str]:
-    """Sentences read off the numbers (nothing here is decided in advance)."""
+def _diff_ci(iv: dict, key: str = "") -> str:
+    if not _finite(iv.get("estimate")):
+        return "–"
+    return f"{_signed(iv['estimate'], key)} [{_signed(iv['low'], key)}, {_signed(iv['high'], key)}]"
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _p(p: float) -> str:
+    if not _finite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = "", units: str = "units") -> str:
+    """One sentence about ``loss`` minus ``baseline`` on ``what``: a difference only when the interval excludes 0."""
+    iv = comparison["difference"] if "difference" in comparison else comparison
+    p = comparison.get("p_value", math.nan)
+    tail = f"95 % CI {_signed(iv['low'], key)} to {_signed(iv['high'], key)}"
+    if _finite(p):
+        tail += f"; Wilcoxon p = {_p(p)}"
+    tail += f"; {iv['n']} {units}"
+    if not _finite(iv.get("estimate")):
+        return f"`{loss}` vs `{baseline}`, {what}: not defined on these cases."
+    if iv["low"] > 0 or iv["high"] < 0:
+        direction = "higher" if iv["estimate"] > 0 else "lower"
+        return f"`{loss}` vs `{baseline}`, {what}: {direction} by {_num(abs(iv['estimate']), key)} ({tail})."
+    return f"`{loss}` vs `{baseline}`, {what}: no significant difference ({_signed(iv['estimate'], key)}, {tail})."
+
+
+def _results_table(analysis: dict, op: str) -> str:
+    head = "| loss | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " | CPM (FROC) |"
+    rows = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
+    for loss, ops in analysis["table"].items():
+        cells = [_ci(ops[op][m], m) for m in METRICS] + [_ci(analysis["froc"][loss]["cpm"])]
+        rows.append(f"| `{loss}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _paired_table(analysis: dict, op: str) -> str:
+    head = "| loss − " + f"`{analysis['baseline']}` | " + " | ".join(f"Δ {METRIC_NAMES[m]}" for m in METRICS) + \
+        " | Δ CPM |"
+    rows = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
+    for loss, ops in analysis["paired"].items():
+        cells = [f"{_diff_ci(ops[op][m]['difference'], m)} (p {_p(ops[op][m]['p_value'])})" for m in METRICS]
+        cells.append(_diff_ci(analysis["froc"][loss]["cpm_vs_baseline"]))
+        rows.append(f"| `{loss}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _froc_table(analysis: dict) -> str:
+    rates = next(iter(analysis["froc"].values()))["rates"]
+    head = "| loss | CPM | " + " | ".join(f"sens. @ {r:g} FP/case" for r in rates) + " |"
+    rows = [head, "|---|---:|" + "---:|" * len(rates)]
+    for loss, f in analysis["froc"].items():
+        rows.append(f"| `{loss}` | {_ci(f['cpm'])} | " + " | ".join(_num(v) for v in f["sensitivity_at_rates"]) + " |")
+    return "\n".join(rows)
+
+
+def _validation_table(analysis: dict) -> str:
+    v = analysis["validation"]
+    rows = ["| loss | per seed: threshold / min size (mm³) | chosen over all seeds | validation lesion F1 there | "
+            "validation lesion F1 at 0.5 |", "|---|---|---|---:|---:|"]
+    for loss, d in v["losses"].items():
+        seeds = ", ".join(f"{p['threshold']:g} / {p['min_size_mm3']:g}" for p in d["per_seed"])
+        rows.append(f"| `{loss}` | {seeds} | {d['threshold']:g} / {d['min_size_mm3']:g} | "
+                    f"{_ci(d['validation_f1'])} | {_ci(d['validation_f1_fixed'])} |")
+    return "\n".join(rows)
+
+
+def _recall_table(analysis: dict, op: str) -> str:
+    bins = analysis["size_bins_mm3"]
+    counts = analysis["lesions_by_size"]
+    rows = ["| loss | " + " | ".join(f"{b} mm³ (n = {counts[b]})" for b in bins) + " |",
+            "|---|" + "---:|" * len(bins)]
+    for loss, ops in analysis["recall_by_size"].items():
+        rows.append(f"| `{loss}` | " + " | ".join(_ci(ops[op][b]) for b in bins) + " |")
+    return "\n".join(rows)
+
+
+def _findings(analysis: dict) -> list[str]:
+    base = analysis["baseline"]
     lines = []
-    by_key = {r.key: r for r in runs}
-    scored = [r for r in runs if _finite(r.metrics.get("small_lesion_recall"))]
-    if scored:
-        best = max(scored, key=lambda r: r.metrics["small_lesion_recall"])
-        lines.append(f"Highest small-lesion recall: `{best.key}` ({best.metrics['small_lesion_recall']:.3f}).")
-    f1 = [r for r in runs if _finite(r.metrics.get("lesion_f1"))]
-    if f1:
-        best = max(f1, key=lambda r: r.metrics["lesion_f1"])
-        lines.append(f"Highest lesion F1: `{best.key}` ({best.metrics['lesion_f1']:.3f}).")
-    dice = by_key.get("dice")
-    if dice is not None and _finite(dice.metrics.get("small_lesion_recall")):
-        base = dice.metrics["small_lesion_recall"]
-        for key in ("focal_tversky", "unified_focal"):
-            r = by_key.get(key)
-            if r is not None and _finite(r.metrics.get("small_lesion_recall")):
-                v = r.metrics["small_lesion_recall"]
-                verdict = "higher than" if v > base else ("equal to" if v == base else "lower than")
-                lines.append(f"`{key}` small-lesion recall {v:.3f} is {verdict} Dice's {base:.3f} at equal budget.")
+    for loss, ops in analysis["paired"].items():
+        for op in ("tuned", "fixed"):
+            for m in ("lesion_f1", "small_lesion_recall", "dice"):
+                lines.append(finding(loss, base, f"{METRIC_NAMES[m]} ({OP_NAMES[op]})", ops[op][m], m))
+        lines.append(finding(loss, base, "CPM of the FROC", analysis["froc"][loss]["cpm_vs_baseline"]))
     return lines
 
 
+def _validation_findings(analysis: dict) -> list[str]:
+    v = analysis["validation"]
+    best = v["best"]
+    d = v["losses"][best]
+    lines = [f"On the validation cases, `{best}` has the highest mean lesion F1 at its operating point (threshold "
+             f"{d['threshold']:g}, minimum lesion size {d['min_size_mm3']:g} mm³): {_ci(d['validation_f1'])}."]
+    for loss, cmp in v["best_vs"].items():
+        lines.append(finding(best, loss, "validation lesion F1 (each at its own operating point)", cmp))
+    return lines
+
+
+def format_table(analysis: dict) -> str:
+    """The terminal table: per loss, test lesion F1 (tuned and at 0.5), small-lesion recall, Dice and CPM with
+    intervals, and the lesion F1 difference to the baseline."""
+    base = analysis["baseline"]
+    head = (f"{'loss':<15} {'lesion F1 (tuned)':>24} {'lesion F1 (0.5)':>24} {'small recall (tuned)':>24} "
+            f"{'Dice (tuned)':>24} {'CPM':>24} {'ΔF1 vs ' + base + ' (tuned)':>28}")
+    lines = [f"test: {analysis['n_units']} case-seed units, {analysis['n_seeds']} seed(s); mean [95 % CI]", head]
+    for loss, ops in analysis["table"].items():
+        delta = analysis["paired"].get(loss, {}).get("tuned", {}).get("lesion_f1")
+        lines.append(f"{loss:<15} {_ci(ops['tuned']['lesion_f1']):>24} {_ci(ops['fixed']['lesion_f1']):>24} "
+                     f"{_ci(ops['tuned']['small_lesion_recall']):>24} {_ci(ops['tuned']['dice']):>24} "
+                     f"{_ci(analysis['froc'][loss]['cpm']):>24} "
+                     f"{(_diff_ci(delta['difference']) if delta else 'baseline'):>28}")
+    return "\n".join(lines)
+
+
 def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,99 +190,212 @@ def _pyplot():
     return plt
 
 
-def _plot_curves(runs: list[LossRun], path: Path) -> None:
+def _plot_froc(analysis: dict, path: Path) -> None:
     plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for r in runs:
-        if r.train_loss:
-            it, val = zip(*r.train_loss, strict=True)
-            ax1.plot(it, val, label=r.key, lw=1)
-        if r.val_metric:
-            ep, val = zip(*r.val_metric, strict=True)
-            ax2.plot(ep, val, marker="o", label=r.key)
-    ax1.set(xlabel="iteration", ylabel="training loss", title="Training loss (each loss on its own scale)")
-    ax2.set(xlabel="epoch", ylabel="lesion F1", title="Validation lesion F1", ylim=(0, 1))
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for loss, f in analysis["froc"].items():
+        fpc, sens = np.asarray(f["fp_per_case"], float), np.asarray(f["sensitivity"], float)
+        order = np.argsort(fpc, kind="stable")
+        x = np.r_[0.0, fpc[order]]
+        y = np.r_[0.0, np.maximum.accumulate(np.nan_to_num(sens[order]))]
+        ax.step(np.maximum(x, 1e-2), y, where="post", label=f"{loss} (CPM {_ci(f['cpm'])})")
+    for r in next(iter(analysis["froc"].values()))["rates"]:
+        ax.axvline(r, color="0.8", lw=0.8, ls=":")
+    ax.set(xscale="log", xlim=(1e-2, 20), ylim=(0, 1.02), xlabel="false-positive components per case",
+           ylabel="lesion sensitivity", title="FROC on the test cases (threshold sweep, pooled over seeds)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _plot_recall(runs: list[LossRun], path: Path) -> None:
+def _plot_forest(analysis: dict, path: Path) -> None:
     plt = _pyplot()
-    bins = list(runs[0].recall_by_size) if runs else []
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / max(len(runs), 1)
+    panels = [*METRICS, "cpm"]
+    losses = list(analysis["paired"])
+    fig, axes = plt.subplots(2, 4, figsize=(14, 1.2 + 0.45 * max(len(losses), 1) * 2), squeeze=False)
+    for ax, m in zip(axes.flat, panels, strict=False):
+        for i, loss in enumerate(losses):
+            y = len(losses) - 1 - i
+            if m == "cpm":
+                items = [("tuned", analysis["froc"][loss]["cpm_vs_baseline"])]
+            else:
+                items = [(op, analysis["paired"][loss][op][m]["difference"]) for op in ("tuned", "fixed")]
+            for k, (op, iv) in enumerate(items):
+                if not _finite(iv["estimate"]):
+                    continue
+                yy = y + (0.15 if k == 0 else -0.15)
+                ax.errorbar(iv["estimate"], yy, xerr=[[iv["estimate"] - iv["low"]], [iv["high"] - iv["estimate"]]],
+                            fmt="o" if op == "tuned" else "s", mfc="C0" if op == "tuned" else "white", color="C0",
+                            capsize=2, ms=4)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(losses)), list(reversed(losses)), fontsize=8)
+        ax.set_title(f"Δ {METRIC_NAMES.get(m, 'CPM')}", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"Paired difference to `{analysis['baseline']}` on the test cases, mean and 95 % CI "
+                 "(filled: tuned operating point, hollow: threshold 0.5)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_recall(analysis: dict, path: Path) -> None:
+    plt = _pyplot()
+    bins = analysis["size_bins_mm3"]
+    losses = list(analysis["recall_by_size"])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(len(losses), 1)
     x = np.arange(len(bins))
-    for i, r in enumerate(runs):
-        vals = [r.recall_by_size.get(b, float("nan")) for b in bins]
-        ax.bar(x + i * width - 0.4 + width / 2, np.nan_to_num(vals), width, label=r.key)
-    counts = runs[0].lesions_by_size if runs else {}
-    ax.set_xticks(x, [f"{b}\n(n={counts.get(b, 0)})" for b in bins])
-    ax.set(ylabel="lesion recall", ylim=(0, 1.05), title="Held-out lesion recall by lesion size")
+    for i, loss in enumerate(losses):
+        ivs = [analysis["recall_by_size"][loss]["tuned"][b] for b in bins]
+        est = np.array([iv["estimate"] if _finite(iv["estimate"]) else np.nan for iv in ivs])
+        lo = np.array([iv["low"] if _finite(iv["low"]) else np.nan for iv in ivs])
+        hi = np.array([iv["high"] if _finite(iv["high"]) else np.nan for iv in ivs])
+        pos = x + i * width - 0.4 + width / 2
+        ax.bar(pos, np.nan_to_num(est), width, label=loss)
+        ax.errorbar(pos, np.nan_to_num(est), yerr=[np.nan_to_num(est - lo), np.nan_to_num(hi - est)], fmt="none",
+                    ecolor="k", capsize=2, lw=0.8)
+    ax.set_xticks(x, [f"{b} mm³\n(n = {analysis['lesions_by_size'][b]})" for b in bins])
+    ax.set(ylabel="lesion recall", ylim=(0, 1.05),
+           title="Test lesion recall by lesion size (tuned operating point), 95 % CI")
     ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_examples(analysis: dict, setting, path: Path) -> None:
+    plt = _pyplot()
+    seed = setting.seeds[0]
+    examples = {}
+    for loss in setting.losses:
+        run_dir = analysis.get("_run_dirs", {}).get(f"{loss}/seed{seed}")
+        f = Path(run_dir) / "examples.npz" if run_dir else None
+        examples[loss] = dict(np.load(f)) if f is not None and f.is_file() else {}
+    ncols = max([sum(k.startswith("image_") for k in e) for e in examples.values()] + [1])
+    fig, axes = plt.subplots(len(setting.losses), ncols, figsize=(3.2 * ncols, 3.2 * len(setting.losses)),
+                             squeeze=False)
+    for i, loss in enumerate(setting.losses):
+        t = analysis["runs"][f"{loss}/seed{seed}"]["operating_point"]["threshold"]
+        for j in range(ncols):
+            ax = axes[i][j]
+            ax.axis("off")
+            e = examples[loss]
+            if f"image_{j}" not in e:
+                continue
+            ax.imshow(e[f"image_{j}"].T, cmap="gray", origin="lower")
+            if e[f"label_{j}"].any():
+                ax.contour(e[f"label_{j}"].T, levels=[0.5], colors="lime", linewidths=1.0)
+            pred = e[f"prob_{j}"].astype(np.float32).T > t
+            ax.imshow(np.ma.masked_where(~pred, pred.astype(float)), cmap="autumn", alpha=0.55, origin="lower")
+            ax.set_title(f"{loss} · {e[f'case_{j}']} · t = {t:g}", fontsize=8)
+    fig.suptitle(f"Test slices (seed {seed}): lesion contour (green), prediction at the tuned threshold (red)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_curves(analysis: dict, setting, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for k, loss in enumerate(setting.losses):
+        for j, seed in enumerate(setting.seeds):
+            curve = analysis["runs"][f"{loss}/seed{seed}"]["train_loss"]
+            if curve:
+                it, val = zip(*curve, strict=True)
+                ax.plot(it, val, color=f"C{k % 10}", lw=1.0 if j == 0 else 0.5, alpha=1.0 if j == 0 else 0.4,
+                        label=loss if j == 0 else None)
+    ax.set(xlabel="iteration", ylabel="training loss", title="Training loss (each loss on its own scale; "
+                                                             "first seed bold)")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _plot_examples(runs: list[LossRun], path: Path) -> None:
-    plt = _pyplot()
-    ncols = max((len(r.examples) for r in runs), default=0)
-    if ncols == 0:
-        ncols = 1
-    fig, axes = plt.subplots(len(runs), ncols, figsize=(3 * ncols, 3 * len(runs)), squeeze=False)
-    for i, r in enumerate(runs):
-        for j in range(ncols):
-            ax = axes[i][j]
-            ax.axis("off")
-            if j >= len(r.examples):
-                continue
-            ex = r.examples[j]
-            ax.imshow(ex.image.T, cmap="gray", origin="lower")
-            if ex.target.any():
-                ax.contour(ex.target.T, levels=[0.5], colors="lime", linewidths=1.2)
-            overlay = np.ma.masked_where(ex.prediction.T < 0.5, ex.prediction.T)
-            ax.imshow(overlay, cmap="autumn", alpha=0.5, origin="lower")
-            ax.set_title(f"{r.key} · {ex.case}", fontsize=8)
-    fig.suptitle("Held-out slices: target contour (green), prediction (red)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _json_ready(x: Any) -> Any:
+    """NaN and infinities become null (strict JSON); numpy values become Python ones."""
+    if isinstance(x, dict):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _json_ready(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
-def write_report(out_dir: str | Path, runs: list[LossRun], setting: dict) -> dict[str, Path]:
-    """Write ``report.md``, ``metrics.json`` and the figures into ``out_dir``; return their paths.
+def _data_lines(data: dict) -> list[str]:
+    v = data.get("lesion_volume_mm3", {})
+    if not v.get("count"):
+        return [f"- **lesions**: none in {data.get('num_cases')} cases"]
+    return [f"- **lesions in the data set**: {data['lesion_count']} in {data['num_cases']} cases "
+            f"({data['cases_without_lesion']} cases without lesion); volume median {v['median']:.0f} mm³ "
+            f"(quartiles {v['p25']:.0f}–{v['p75']:.0f}, range {v['min']:.0f}–{v['max']:.0f}), "
+            f"{100 * v['fraction_below_100']:.0f} % under 100 mm³"]
 
-    ``setting`` describes the experiment (data, network, budget, seed) and is printed in the report.
-    """
+
+def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stats: dict, timing: dict,
+                 setting) -> dict[str, Path]:
+    """Write ``report.md``, ``metrics.json`` and the figures into ``out_dir``; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"report": out / "report.md", "metrics": out / "metrics.json",
-             "curves": out / "training_curves.png", "recall": out / "recall_by_size.png",
-             "examples": out / "examples.png"}
-    _plot_curves(runs, paths["curves"])
-    _plot_recall(runs, paths["recall"])
-    _plot_examples(runs, paths["examples"])
-    metrics = {"setting": setting,
-               "losses": {r.key: {"metrics": r.metrics, "recall_by_size": r.recall_by_size,
-                                  "lesions_by_size": r.lesions_by_size, "train_loss": r.train_loss,
-                                  "val_metric": r.val_metric} for r in runs}}
-    paths["metrics"].write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    setting_lines = [f"- **{k}**: {v}" for k, v in setting.items()]
-    findings = [f"- {s}" for s in _findings(runs)]
+             **{k: out / v for k, v in FIGURES.items()}}
+    _plot_froc(analysis, paths["froc"])
+    _plot_forest(analysis, paths["forest"])
+    _plot_recall(analysis, paths["recall"])
+    _plot_examples(analysis, setting, paths["examples"])
+    _plot_curves(analysis, setting, paths["curves"])
+    metrics = {"setting": described, "setting_values": dataclasses.asdict(setting), "data": data_stats,
+               "timing": timing, **{k: v for k, v in analysis.items() if not k.startswith("_")}}
+    paths["metrics"].write_text(json.dumps(_json_ready(metrics), indent=1) + "\n")
+    base = analysis["baseline"]
+    run_minutes = [r["train_seconds"] / 60 for r in analysis["runs"].values()]
     text = "\n".join([
-        "# Loss comparison on small lesions", "",
-        "Every loss trained the same network from the same seed on the same data for the same budget; metrics are "
-        "on held-out cases.", "", *setting_lines, "", _table(runs), "",
-        "Small-lesion recall is the lesion-wise recall of the smallest size bin. Lesion-wise metrics count "
-        "connected components (26-connectivity); a lesion is detected when a predicted component overlaps it.", "",
-        "## Findings", "", *(findings or ["- (no lesion in the held-out cases)"]), "",
-        "## Figures", "", "![training curves](training_curves.png)", "",
-        "![recall by lesion size](recall_by_size.png)", "", "![examples](examples.png)", ""])
+        f"# Loss comparison on small lesions — study setting `{described['setting']}`", "",
+        "Every loss trained the same network with the same budget from the same seeds; a seed fixes the split of "
+        "the cases (training / validation / test) and the network's initialisation, identically for every loss. "
+        "Metrics are on the held-out test cases; the operating point (probability threshold and minimum lesion "
+        "size) is chosen on the validation cases of each run and applied unchanged to its test cases.", "",
+        *[f"- **{k}**: {v if not isinstance(v, list) else ', '.join(map(str, v))}" for k, v in described.items()],
+        *_data_lines(data_stats),
+        f"- **test units**: {analysis['n_units']} (seed, case) pairs, {analysis['lesions_total']} lesions, "
+        f"{analysis['lesion_free_units']} lesion-free",
+        f"- **time**: {timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} min CPU, "
+        f"{timing['workers']} worker process(es) x {timing['threads_per_worker']} thread(s); training "
+        f"{min(run_minutes):.1f}–{max(run_minutes):.1f} min per run; {timing['runs_resumed']} run(s) resumed "
+        f"from an earlier call", "",
+        "Cells: mean over the test units [95 % bootstrap CI] (two-level bootstrap: seeds, then cases within a "
+        f"seed). Lesion-wise metrics count 26-connected components matched {MATCHING_TEXT[setting.matching]}; "
+        "a metric undefined for a case (e.g. sensitivity without lesions, precision without prediction, HD95 "
+        "with an empty mask) skips it. Small lesions: under "
+        f"{setting.small_mm3:g} mm³. CPM: mean sensitivity at 1/8–8 false-positive components per case "
+        "(LUNA16), from the threshold sweep.", "",
+        f"## Test results, {OP_NAMES['tuned']}", "", _results_table(analysis, "tuned"), "",
+        f"## Test results, {OP_NAMES['fixed']}", "", _results_table(analysis, "fixed"), "",
+        f"## Paired differences against `{base}`", "",
+        "Mean per-unit difference (loss minus baseline) [95 % CI] and the Wilcoxon signed-rank p-value, on the "
+        "units where both are defined. The p-value treats the units as independent, which the cases of one seed "
+        "(sharing a network) are not; the interval accounts for the seeds and decides.", "",
+        f"### {OP_NAMES['tuned']}", "", _paired_table(analysis, "tuned"), "",
+        f"### {OP_NAMES['fixed']}", "", _paired_table(analysis, "fixed"), "",
+        "## Findings", "", *[f"- {s}" for s in _findings(analysis)], "",
+        "## Operating points (validation)", "", _validation_table(analysis), "",
+        *[f"- {s}" for s in _validation_findings(analysis)], "",
+        "## Lesion detection (FROC)", "", _froc_table(analysis), "",
+        "## Recall by lesion size (tuned operating point)", "",
+        "Pooled recall Σ detected / Σ lesions per size bin [95 % CI].", "", _recall_table(analysis, "tuned"), "",
+        "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items()], "",
+        "Every number, and the per-case values the intervals came from, is in `metrics.json`.", ""])
     paths["report"].write_text(text)
     return paths
-

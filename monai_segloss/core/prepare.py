@@ -60,6 +60,7 @@ class _SoftmaxAtLabels(torch.autograd.Function):
                 s.add_(g_lpt)
             grad = g_p - s
         else:
+            assert g_lpt is not None
             grad = (-g_lpt).expand_as(p).clone()
         grad.mul_(p)
         if g_lpt is not None:
@@ -157,6 +158,7 @@ class PreparedInput:
             elif act == "softmax":  # exp of the cached log-softmax: one softmax (and backward) serves both
                 p = torch.exp(self.log_probs()[0])
             elif act == "other":
+                assert self.options.other_act is not None
                 p = self.options.other_act(x)
                 if not isinstance(p, torch.Tensor):
                     raise TypeError(f"other_act must return a torch.Tensor, got {type(p).__name__}")
@@ -188,13 +190,24 @@ class PreparedInput:
                 self._log_probs = (torch.log(p.clamp_min(tiny)), torch.log((1 - p).clamp_min(tiny)))
         return self._log_probs
 
+    def label_map(self) -> torch.Tensor:
+        """``(B, *S)`` int64 labels; only for a label-map target (``labels`` is None otherwise)."""
+        assert self.labels is not None, "a label-map target was expected"
+        return self.labels
+
+    def dense_target(self) -> torch.Tensor:
+        """``(B, C, *S)`` one-hot or soft target; only when the target is not a label map (``dense`` is None then)."""
+        assert self.dense is not None, "a one-hot or soft target was expected"
+        return self.dense
+
     def label_log_probs(self) -> torch.Tensor:
         """``(B, 1, *S)`` log-probability of each voxel's class, for a label-map target (one gather, cached)."""
         if self._label_log_probs is None:
             if self.options.activation == "softmax":
                 self.probs()  # the fused softmax sets both
             else:
-                self._label_log_probs = self.log_probs()[0].gather(1, self.labels.unsqueeze(1))
+                self._label_log_probs = self.log_probs()[0].gather(1, self.label_map().unsqueeze(1))
+        assert self._label_log_probs is not None
         return self._label_log_probs
 
     def label_probs(self) -> torch.Tensor:
@@ -204,7 +217,7 @@ class PreparedInput:
             if self.options.activation == "softmax":
                 self._label_probs = torch.exp(self.label_log_probs())
             else:
-                self._label_probs = self.probs().gather(1, self.labels.unsqueeze(1))
+                self._label_probs = self.probs().gather(1, self.label_map().unsqueeze(1))
         return self._label_probs
 
     def prob_dot(self, w: torch.Tensor) -> torch.Tensor:
@@ -221,7 +234,7 @@ class PreparedInput:
         """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""
         if self.dense is not None:
             return self.dense
-        onehot = F.one_hot(self.labels, self.num_classes).movedim(-1, 1).to(self.input.dtype)
+        onehot = F.one_hot(self.label_map(), self.num_classes).movedim(-1, 1).to(self.input.dtype)
         if self.valid is not None:
             onehot = onehot * self.valid.unsqueeze(1)
         return onehot
@@ -241,7 +254,8 @@ def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     takes about 9x longer. (Under ``torch.compile`` the compiler picks the order: strides may be symbolic.)"""
     if torch.compiler.is_compiling():
         return torch.aminmax(t)
-    order = sorted(range(t.ndim), key=lambda d: -t.stride(d))
+    strides = t.stride()
+    order = sorted(range(t.ndim), key=lambda d: -strides[d])
     in_memory_order = t.permute(order)
     return torch.aminmax(in_memory_order if in_memory_order.is_contiguous() else t)
 

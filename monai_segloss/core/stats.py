@@ -56,7 +56,7 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
     or soft target (``f`` elementwise, through autograd). Label maps have closed-form fast paths instead."""
     if prep.labels is not None:
         raise ValueError("class_sums takes a one-hot or soft target; label maps go through the fast paths")
-    vals = f(prep.probs(), prep.dense)
+    vals = f(prep.probs(), prep.dense_target())
     v = prep.valid_float()
     return (vals if v is None else vals * v).flatten(2).sum(2)
 
@@ -153,6 +153,7 @@ def _stats_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid
         sums[0, bs] += tp
         sums[1, bs, :c] += psum
         sums[2, bs] += gsum
+    assert sums is not None  # several chunks
     return sums[0, :, :c], sums[1, :, :c], sums[2, :, :c]
 
 
@@ -248,7 +249,7 @@ class _LabelMapStats(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor, dlpt: torch.Tensor):
+    def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor, dlpt: torch.Tensor | None):
         x, labels, valid = ctx.saved_tensors
         p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
         with torch.autocast(x.device.type, enabled=False):
@@ -309,7 +310,7 @@ def _fast_path_args(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, to
     else:
         x = prep.input
     valid = None if prep.valid is None else prep.valid.flatten(1)
-    return x.flatten(2), prep.labels.flatten(1), valid, act
+    return x.flatten(2), prep.label_map().flatten(1), valid, act
 
 
 def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -322,7 +323,8 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
         with_lpt = act == "softmax" and prep.fuse_label_log_probs and "lpt" not in prep.fused
         tp, psum, gsum, lpt = _LabelMapStats.apply(x, labels, valid, act, squared, with_lpt)
         if with_lpt:
-            prep.fused["lpt"] = lpt.view(prep.labels.shape[0], 1, *prep.labels.shape[1:])
+            labels_shape = prep.label_map().shape
+            prep.fused["lpt"] = lpt.view(labels_shape[0], 1, *labels_shape[1:])
         hit = prep.fused[squared] = (tp, psum, gsum)
     return hit
 
@@ -332,7 +334,7 @@ def label_counts(prep: PreparedInput) -> torch.Tensor:
     read-back: :func:`_label_sums`)."""
     valid = None if prep.valid is None else prep.valid.flatten(1)
     c = prep.num_classes
-    return _label_sums(_spare_labels(prep.labels.flatten(1), valid, c), None, c)[:, :c].sum(0)
+    return _label_sums(_spare_labels(prep.label_map().flatten(1), valid, c), None, c)[:, :c].sum(0)
 
 
 def label_log_probs(prep: PreparedInput) -> torch.Tensor:
@@ -436,7 +438,7 @@ def confusion_stats(prep: PreparedInput, *, squared: bool = False, batch: bool =
     elif prep.labels is not None:  # (with probabilities in [0, 1], |p - g| = p + g - 2p·g for a label map)
         tp, psum, gsum = _label_map_stats(prep, squared)
     else:
-        p, g, v = prep.probs(), prep.dense, prep.valid_float()  # g is already zero at invalid voxels
+        p, g, v = prep.probs(), prep.dense_target(), prep.valid_float()  # g is already zero at invalid voxels
         pv = p if v is None else p * v
         psum = (pv * p if squared else pv).flatten(2).sum(2)
         tp = (pv * g).flatten(2).sum(2)

@@ -8,21 +8,42 @@ dominates the voxel Dice while ten missed small ones barely move it. These metri
 - :class:`LesionWiseMetric` — a ``monai.metrics.CumulativeIterationMetric`` over batches of one-hot
   ``(B, C, *S)`` tensors, usable in bundle configs through ``monai.handlers.IgniteMetricHandler``.
 
-Definitions (per case and channel; components by full connectivity: 26 neighbours in 3D, 8 in 2D):
+Definitions (per case and channel). Lesions are the connected components of the target, predicted lesions those of
+the prediction, by full connectivity: 26 neighbours in 3D, **8 in 2D** (``full_connectivity=False``: 6 / 4).
 
-- a target lesion is *detected* when it overlaps (shares at least one voxel with) the prediction;
-- a predicted component is a *true positive* when it overlaps the target;
-- ``sensitivity = detected / n_target``; ``precision = tp_pred / n_pred``;
-- ``F1 = 2·detected / (2·detected + FP + FN)`` with ``FN = n_target - detected`` and ``FP = n_pred - tp_pred``,
-  the lesion-wise F1 of the ISLES 2022 challenge (Hernandez Petzsche et al., Sci. Data 9:762, 2022); a case with
-  no target and no predicted lesion has F1 = 1;
-- voxel ``Dice = 2|P∩T| / (|P| + |T|)``, 1 when both are empty;
+Matching (``matching``):
+
+- ``"any_overlap"`` (default; the ISLES 2022 rule, Hernandez Petzsche et al., Sci. Data 9:762, 2022): a target
+  lesion is *detected* when it overlaps (shares at least one voxel with) the prediction, and a predicted component is
+  a *true positive* when it overlaps the target. Consequences: one predicted component that **merges** k lesions
+  detects all k (k detected, 1 true-positive component); a lesion **split** into k predicted components is one
+  detected lesion and k true-positive components, so splitting adds no false positive. The detected-lesion count
+  and the true-positive-component count then differ, and the F1 below is **not** the harmonic mean of the reported
+  sensitivity and precision.
+- ``"one_to_one"`` (the BraTS 2023 lesion-wise convention): each predicted component matches at most one lesion and
+  each lesion at most one component. Overlapping (lesion, component) pairs are matched greedily by overlap in
+  voxels, largest first (ties: lower lesion, then lower component label). A merge of k lesions is 1 detected lesion
+  and k - 1 missed ones; a split into k components is 1 true positive and k - 1 false positives. Detected lesions
+  = true-positive components = matched pairs, and the F1 is the harmonic mean of sensitivity and precision.
+
+Then ``sensitivity = detected / n_target``, ``precision = tp_pred / n_pred`` and
+``F1 = 2·detected / (2·detected + FP + FN)`` with ``FN = n_target - detected`` and ``FP = n_pred - tp_pred`` (the
+ISLES 2022 lesion-wise F1).
+
+Segmentation quality:
+
+- voxel ``Dice = 2|P∩T| / (|P| + |T|)``;
 - ``HD95 = max(q95(d(∂P, ∂T)), q95(d(∂T, ∂P)))`` in mm (the spacing is honoured): the larger of the two directed
-  95th percentiles of the distances from the surface voxels of one mask to the surface of the other, as
-  ``monai.metrics.compute_hausdorff_distance(percentile=95)``. Surface voxels are mask voxels with a face neighbour
-  outside the mask (the image border counts as outside). 0 when both masks are empty, NaN when one is;
+  95th percentiles of the distances from the surface voxels of one mask to the surface of the other — equal to
+  ``monai.metrics.compute_hausdorff_distance(percentile=95)`` (tested). Surface voxels are mask voxels with a face
+  neighbour outside the mask (the image border counts as outside);
 - recall per size bin: target lesions are binned by volume in mm³ (mm² in 2D) with edges ``size_bins``; the
-  recall of a bin is detected / n_target over the lesions in it (NaN for an empty bin).
+  recall of a bin is detected / n_target over the lesions in it.
+
+Empty cases: no target and no prediction: F1 = 1, Dice = 1, HD95 = 0, sensitivity and precision NaN (undefined).
+Target but no prediction: F1 = 0, Dice = 0, sensitivity = 0, precision NaN, HD95 NaN. Prediction but no target:
+F1 = 0, Dice = 0, precision = 0, sensitivity NaN, HD95 NaN. A size bin without target lesions has recall NaN. NaN
+values are skipped by the case averages of :class:`LesionWiseMetric`.
 """
 
 from __future__ import annotations
@@ -30,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -41,9 +62,12 @@ from ..core import checks
 from ..core.prepare import plain_tensor
 from ..geometry.instances import connected_components
 
-__all__ = ["LesionWiseStats", "lesion_wise_stats", "LesionWiseMetric", "LESION_METRIC_NAMES"]
+__all__ = ["LesionWiseStats", "lesion_wise_stats", "LesionWiseMetric", "LESION_METRIC_NAMES", "MATCHING_RULES",
+           "connected_components", "foreground_box", "match_one_to_one"]
 
 LESION_METRIC_NAMES = ("f1", "sensitivity", "precision", "dice", "hd95", "size_recall")
+MATCHING_RULES = ("any_overlap", "one_to_one")
+Matching = Literal["any_overlap", "one_to_one"]
 _DEFAULT_BINS = (100.0, 1000.0)
 # columns of a buffer row, then the per-bin target counts and per-bin detected counts
 _DICE, _HD95, _NT, _ND, _NP, _NPT = range(6)
@@ -59,9 +83,9 @@ class LesionWiseStats:
         hd95: 95th-percentile symmetric Hausdorff distance in mm (0 when both are empty, NaN when one is, NaN when
             it was not computed).
         n_target: number of target lesions (connected components).
-        n_detected: target lesions overlapping the prediction.
+        n_detected: detected target lesions (any overlap, or matched one-to-one; module doc).
         n_pred: number of predicted components.
-        n_pred_tp: predicted components overlapping the target.
+        n_pred_tp: true-positive predicted components (overlapping the target, or matched one-to-one).
         size_bins: bin edges in mm³ (mm² in 2D); bin i holds volumes in ``[edge[i-1], edge[i])``.
         bin_targets: target lesions per size bin, ``len(size_bins) + 1`` entries.
         bin_detected: detected target lesions per size bin.
@@ -144,6 +168,35 @@ def _to_image(mask: np.ndarray, spacing: tuple[float, ...]) -> sitk.Image:
     return image
 
 
+def foreground_box(mask: np.ndarray) -> tuple[slice, ...]:
+    """The bounding box of ``mask`` grown by one voxel (clipped to the array); ``mask`` must not be empty."""
+    box = []
+    for axis in range(mask.ndim):
+        idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(int(idx[0]) - 1, 0), min(int(idx[-1]) + 2, mask.shape[axis])))
+    return tuple(box)
+
+
+def match_one_to_one(target_labels: np.ndarray, pred_labels: np.ndarray) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching of overlapping (lesion, component) pairs by overlap in voxels, largest first
+    (ties: lower lesion label, then lower component label); returns the matched ``(lesion, component)`` labels."""
+    both = (target_labels > 0) & (pred_labels > 0)
+    if not both.any():
+        return []
+    pairs, counts = np.unique(np.stack([target_labels[both], pred_labels[both]]), axis=1, return_counts=True)
+    order = np.lexsort((pairs[1], pairs[0], -counts))
+    taken_t: set[int] = set()
+    taken_p: set[int] = set()
+    matched = []
+    for i in order:
+        t, p = int(pairs[0, i]), int(pairs[1, i])
+        if t not in taken_t and p not in taken_p:
+            taken_t.add(t)
+            taken_p.add(p)
+            matched.append((t, p))
+    return matched
+
+
 def _surface(mask: np.ndarray) -> np.ndarray:
     padded = np.pad(mask, 1, constant_values=False)
     interior = np.ones_like(mask)
@@ -179,6 +232,7 @@ def lesion_wise_stats(
     size_bins: Sequence[float] = _DEFAULT_BINS,
     full_connectivity: bool = True,
     hd95: bool = True,
+    matching: Matching = "any_overlap",
 ) -> LesionWiseStats:
     """Lesion-wise statistics of one binary prediction against one binary target (definitions: module doc).
 
@@ -191,14 +245,18 @@ def lesion_wise_stats(
         full_connectivity: components by full connectivity (26 neighbours in 3D, 8 in 2D); False uses face
             neighbours only (6 / 4). Default True.
         hd95: compute the HD95 (two distance transforms); False leaves it NaN. Default True.
+        matching: ``"any_overlap"`` (ISLES 2022) or ``"one_to_one"`` (BraTS 2023); module doc. Default
+            ``"any_overlap"``.
 
     Returns:
         :class:`LesionWiseStats`.
 
     Raises:
         TypeError: ``pred``/``target`` not a tensor or array of numbers/booleans.
-        ValueError: shapes differ, not 2D/3D, values other than 0/1, bad ``spacing`` or ``size_bins``.
+        ValueError: shapes differ, not 2D/3D, values other than 0/1, bad ``spacing``, ``size_bins`` or ``matching``.
     """
+    if matching not in MATCHING_RULES:
+        raise ValueError(f"matching must be one of {MATCHING_RULES}, got {matching!r}")
     p = _as_binary(pred, "pred")
     t = _as_binary(target, "target")
     if p.shape != t.shape:
@@ -210,12 +268,23 @@ def lesion_wise_stats(
 
     p_sum, t_sum = int(p.sum()), int(t.sum())
     dice = 2.0 * float(np.logical_and(p, t).sum()) / (p_sum + t_sum) if p_sum + t_sum else 1.0
+    if p_sum + t_sum:
+        # everything below depends only on the foreground: the bounding box with a one-voxel margin gives the same
+        # components, surfaces (outside the array counts as outside the mask) and surface distances, faster
+        box = foreground_box(p | t)
+        p, t = p[box], t[box]
 
     lt, n_target = connected_components(t, full_connectivity)
     lp, n_pred = connected_components(p, full_connectivity)
     detected = np.zeros(n_target + 1, dtype=bool)
-    detected[np.unique(lt[p])] = True
-    n_pred_tp = int(np.count_nonzero(np.unique(lp[t])))
+    if matching == "any_overlap":
+        detected[np.unique(lt[p])] = True
+        n_pred_tp = int(np.count_nonzero(np.unique(lp[t])))
+    else:
+        matched = match_one_to_one(lt, lp)
+        detected[[m[0] for m in matched]] = True
+        n_pred_tp = len(matched)
+    detected[0] = False
     volumes = np.bincount(lt.ravel(), minlength=n_target + 1)[1:] * float(np.prod(sp))
     bins = np.searchsorted(np.asarray(edges), volumes, side="right")
     nb = len(edges) + 1
@@ -273,6 +342,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
         full_connectivity: 26-/8-connected components (False: 6-/4-). Default True.
         compute_hd95: compute the HD95 for every case (two distance transforms each). Default None: only when
             ``metric_name="hd95"`` (``summary`` then reports NaN for it).
+        matching: ``"any_overlap"`` (ISLES 2022, default) or ``"one_to_one"`` (BraTS 2023); module doc.
         reduction: ``"mean"`` averages the per-channel results (NaN channels skipped), ``"none"`` keeps one per
             scored channel. Default ``"mean"``.
 
@@ -291,6 +361,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
         full_connectivity: bool = True,
         compute_hd95: bool | None = None,
         reduction: str = "mean",
+        matching: Matching = "any_overlap",
     ) -> None:
         super().__init__()
         if metric_name not in LESION_METRIC_NAMES:
@@ -299,6 +370,9 @@ class LesionWiseMetric(CumulativeIterationMetric):
             raise ValueError(f"average must be 'lesion' or 'case', got {average!r}")
         if reduction not in ("mean", "none"):
             raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        if matching not in MATCHING_RULES:
+            raise ValueError(f"matching must be one of {MATCHING_RULES}, got {matching!r}")
+        self.matching = matching
         if compute_hd95 is not None and not isinstance(compute_hd95, bool):
             raise TypeError(f"compute_hd95 must be a bool or None, got {type(compute_hd95).__name__}")
         self.metric_name = metric_name
@@ -323,7 +397,10 @@ class LesionWiseMetric(CumulativeIterationMetric):
             return (1.0,) * ndim
         if isinstance(pixdim, list):  # a batched MetaTensor: one spacing per sample
             pixdim = pixdim[b]
-        return _check_spacing(pixdim, ndim)
+        # a MetaTensor's affine is 4x4 whatever its spatial rank (a hand-built 2D one too): its pixdim then has
+        # three entries, of which the first ``ndim`` belong to the spatial axes
+        pixdim = pixdim.tolist() if isinstance(pixdim, torch.Tensor) else list(np.atleast_1d(pixdim))
+        return _check_spacing(pixdim[:ndim], ndim)
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
         if y is None:
@@ -349,7 +426,8 @@ class LesionWiseMetric(CumulativeIterationMetric):
             spacing = self._spacing_for(y, b, ndim)
             rows.append([
                 lesion_wise_stats(y_pred[b, c], y[b, c], spacing=spacing, size_bins=self.size_bins,
-                                  full_connectivity=self.full_connectivity, hd95=self.compute_hd95).as_row()
+                                  full_connectivity=self.full_connectivity, hd95=self.compute_hd95,
+                                  matching=self.matching).as_row()
                 for c in kept
             ])
         return torch.tensor(rows, dtype=torch.float64)

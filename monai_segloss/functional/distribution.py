@@ -162,7 +162,7 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     if prep.labels is None:
         lp = prep.log_probs()[0]
         cls = channel_view(torch.arange(prep.num_classes, device=lp.device), lp.ndim)
-        terms = prep.dense * phi(lp, cls)
+        terms = prep.dense_target() * phi(lp, cls)
         if coef is not None:
             terms = channel_view(coef, lp.ndim) * terms
         terms = _masked(prep.keep(terms), prep)
@@ -338,12 +338,15 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
 
 def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
+    beta: torch.Tensor | float
     if o.beta == "auto":  # Xie & Tu: β = |Y-| / |Y| per sample and channel, over the valid voxels (a constant),
         with torch.no_grad():  # |Y+| counted as at least 1 so that the negatives of an empty unit keep a weight
             g = prep.keep(prep.target_onehot())
             vf = prep.valid_float()
-            n = g[:, :1].numel() // g.shape[0] if vf is None else vf.flatten(1).sum(1)
-            n = (torch.full((1,), float(n), dtype=g.dtype, device=g.device) if vf is None else n).reshape(-1, 1)
+            if vf is None:  # every voxel valid: the spatial size of one sample
+                n = torch.full((1, 1), float(g[:, :1].numel() // g.shape[0]), dtype=g.dtype, device=g.device)
+            else:
+                n = vf.flatten(1).sum(1).reshape(-1, 1)
             beta = 1 - safe_ratio(g.flatten(2).sum(2).clamp_min(1), n.expand(g.shape[0], g.shape[1]), 0.0)
             beta = beta.view(*beta.shape, *([1] * (g.ndim - 2)))
     else:
@@ -452,6 +455,8 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
             else:
                 alpha = _per_class("alpha", o.alpha, prep)
         return _nll(prep, g, alpha, o.reduction)
+    a_pos: torch.Tensor | float
+    a_neg: torch.Tensor | float
     if o.alpha is None:
         a_pos, a_neg = 1.0, 1.0
     else:

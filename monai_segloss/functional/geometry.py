@@ -269,8 +269,9 @@ def _hausdorff_dt(input, target, mask, o: HausdorffDTOptions, distance=None) -> 
             w = d_g.pow_(o.alpha).add_(d_p.pow_(o.alpha))
     diff = p - g
     loss = diff * diff * w
-    if prep.valid is not None:
-        loss = loss * prep.valid_float()
+    valid = prep.valid_float()
+    if valid is not None:
+        loss = loss * valid
     units = voxel_units(loss, prep, o.batch, categorical=False)  # the mean over each unit's valid voxels
     if prep.valid is None:
         present = None

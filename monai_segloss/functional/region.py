@@ -199,7 +199,8 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
     uses_empty = o.empty in ("skip", "fp") or unsmoothed_empty(o)
     if st.all_present and not uses_empty:
         return st
-    drop = None if st.all_present else ~st.present
+    present = st.present
+    drop = None if present is None else ~present
     if uses_empty:
         drop = st.empty if drop is None else drop | st.empty
     assert drop is not None
@@ -344,8 +345,9 @@ def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.T
             1, prep.labels.flatten(1), v.flatten(1))  # V_l per sample
         wass = mp.gather(1, y)  # (B, 1, *S) the Wasserstein distance between p and the one-hot label
     else:
-        volumes = prep.dense.flatten(2).sum(2)
-        wass = (prep.dense * mp).sum(1, keepdim=True)
+        dense = prep.dense_target()
+        volumes = dense.flatten(2).sum(2)
+        wass = (dense * mp).sum(1, keepdim=True)
     kept = torch.zeros(c, dtype=x.dtype, device=x.device).index_fill_(0, prep.channels, 1.0)
     if prep.weight is not None:
         kept = kept.index_copy(0, prep.channels, prep.weight)
@@ -355,7 +357,7 @@ def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.T
         volumes = batch_sums(volumes.transpose(0, 1), o)  # (C, B), or (C,) over the batch
         alpha = (kept / (volumes.transpose(0, -1) + 1)).expand(x.shape[0], c)
     a = unit_view(alpha, x.ndim)
-    a_voxel = a.expand_as(x).gather(1, y) if prep.labels is not None else (prep.dense * a).sum(1, keepdim=True)
+    a_voxel = a.expand_as(x).gather(1, y) if prep.labels is not None else (dense * a).sum(1, keepdim=True)
     wass, a_voxel = wass * v, a_voxel * v  # 0 at invalid voxels
     sums = torch.stack([t.flatten(1).sum(1) for t in (a_voxel - a_voxel * wass, wass, a_voxel, v)])
     tp, error, mass, n = batch_sums(sums, o).unbind(0)  # Σα(1-W), ΣW, Σα, number of valid voxels

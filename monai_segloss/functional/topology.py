@@ -36,12 +36,11 @@ def _erode(x: torch.Tensor, outside: torch.Tensor | None) -> torch.Tensor:
     d = x.ndim - 2
     pool = _MAX_POOL[d - 1]
     neg = -_outside(x, outside, math.inf)
-    out = None
-    for axis in range(d):
-        kernel = tuple(3 if a == axis else 1 for a in range(d))
-        padding = tuple(1 if a == axis else 0 for a in range(d))
-        m = -pool(neg, kernel, 1, padding)
-        out = m if out is None else torch.minimum(out, m)
+    windows = (-pool(neg, tuple(3 if a == axis else 1 for a in range(d)), 1,
+                     tuple(1 if a == axis else 0 for a in range(d))) for axis in range(d))
+    out = next(windows)
+    for m in windows:
+        out = torch.minimum(out, m)
     return _outside(out, outside, 0.0)
 
 

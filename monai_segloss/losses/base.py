@@ -20,7 +20,8 @@ from ..core.options import Options
 from ..core.signature import args_section, entries, option_parameters, split_example, with_sections
 from ..functional.base import TENSOR_ARGS, LossFunction
 
-__all__ = ["SegLoss", "document_options", "document_function", "deprecated_alias", "description"]
+__all__ = ["SegLoss", "DocumentedByFunction", "document_options", "document_function", "deprecated_alias",
+           "description"]
 
 T = TypeVar("T", bound=type[Any])
 L = TypeVar("L", bound="SegLoss")
@@ -45,7 +46,19 @@ def document_options(cls: T, options_cls: type[Options], describe: str, *section
     return cls
 
 
-class SegLoss(nn.Module):
+class DocumentedByFunction:
+    """Mixin of the loss classes: a subclass that sets ``function`` (a functional form) gets its description,
+    signature and ``Args:`` from it (:func:`document_function`) when the class is created."""
+
+    function: ClassVar[LossFunction]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "function" in cls.__dict__:
+            document_function(cls)
+
+
+class SegLoss(DocumentedByFunction, nn.Module):
     """Base of the loss modules: validates its options once, then calls its functional form on each forward.
 
     A subclass sets ``function``, a functional form (:func:`monai_segloss.functional.base.loss_function`). Its
@@ -54,14 +67,8 @@ class SegLoss(nn.Module):
     ``instances``).
     """
 
-    function: ClassVar[LossFunction]
     options_cls: ClassVar[type[Options]]  # the function's, set with it
     registry_key: ClassVar[str]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "function" in cls.__dict__:
-            document_function(cls)
 
     def __init__(self, **options: Any) -> None:
         super().__init__()

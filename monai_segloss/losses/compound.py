@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 
 from ..core import checks
 from ..core.prepare import shared_preparation
-from ..functional.base import LossFunction
 from ..functional.compound import (
     LABEL_LOG_PROB_TERMS,
     PresetOptions,
@@ -37,7 +36,7 @@ from ..functional.compound import (
     generalized_dice_focal_loss,
 )
 from ..training.schedules import LinearRamp
-from .base import SegLoss, deprecated_alias, document_function
+from .base import DocumentedByFunction, SegLoss, deprecated_alias
 from .registry import class_of, get_loss, register_loss
 
 __all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
@@ -279,16 +278,9 @@ class CompoundLoss(nn.Module):
         return "; ".join(parts)
 
 
-class _Preset(CompoundLoss):
+class _Preset(DocumentedByFunction, CompoundLoss):
     """A preset compound loss: the :class:`CompoundLoss` of the terms of its functional form's options (see
     :mod:`monai_segloss.functional.compound`), built from keyword options like any loss."""
-
-    function: ClassVar[LossFunction]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "function" in cls.__dict__:
-            document_function(cls)
 
     def __init__(self, **options: Any) -> None:
         opts = cast(PresetOptions, self.function.options_cls.parse(options, type(self).__name__))

@@ -1,0 +1,173 @@
+"""The study's statistics: from the per-run results to intervals, paired comparisons, FROC/CPM and operating points.
+
+Units. One unit is one test case of one seed, ``(seed, case)``; every loss is evaluated on the same units (a seed
+fixes the split for every loss). Intervals come from the two-level bootstrap of
+:mod:`monai_segloss.evaluation.statistics` (seeds, then cases within a seed; with one seed, cases), 95 % percentile
+intervals; one set of bootstrap weights serves every loss, so paired differences are resampled jointly.
+
+- **table**: per loss and operating point (``fixed``: threshold 0.5, no minimum size; ``tuned``: each run's
+  validation-chosen threshold and minimum size), the mean over units of each per-case metric (NaN cases skipped:
+  e.g. sensitivity on a lesion-free case) with its interval;
+- **paired**: per loss against the baseline (Dice loss), the mean per-unit difference with its interval and the
+  Wilcoxon signed-rank p-value, on units where both are defined;
+- **recall by size**: per size bin, the pooled recall ``Σ detected / Σ lesions`` with its interval;
+- **FROC / CPM**: per loss, the pooled FROC curve of the threshold sweep (no minimum size) and its CPM, with the
+  interval of the CPM and of its paired difference to the baseline;
+- **operating points**: per run the validation-chosen point; per loss the point maximising the mean validation
+  lesion F1 over all seeds' validation cases (what a bundle would ship), the validation F1 there with its
+  interval, and the paired validation comparison of the best loss against every other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.froc import LUNA16_RATES, cpm, froc_points, sensitivity_at
+from ..evaluation.statistics import (
+    Interval,
+    bootstrap_weights,
+    mean_interval,
+    paired_comparison,
+    percentile_interval,
+    ratio_interval,
+)
+from .runs import choose_operating_point
+
+__all__ = ["METRICS", "OPERATING_POINTS", "analyse"]
+
+METRICS = ("dice", "lesion_f1", "lesion_sensitivity", "lesion_precision", "small_lesion_recall", "hd95_mm")
+OPERATING_POINTS = ("fixed", "tuned")
+
+
+def _by_key(results: list[dict]) -> dict[tuple[str, int], dict]:
+    return {(r["loss"], int(r["seed"])): r for r in results}
+
+
+def _units(setting, runs: dict[tuple[str, int], dict], split: str) -> list[tuple[int, str]]:
+    """The (seed, case) units of ``split`` ("test" or "validation"), checked identical for every loss."""
+    units = []
+    for seed in setting.seeds:
+        key = "test" if split == "test" else "validation_f1"
+        cases = sorted(runs[(setting.losses[0], seed)][key])
+        for loss in setting.losses:
+            if sorted(runs[(loss, seed)][key]) != cases:
+                raise ValueError(f"loss {loss!r} seed {seed} was evaluated on other {split} cases than "
+                                 f"{setting.losses[0]!r}; rerun the study in a fresh folder")
+        units += [(seed, c) for c in cases]
+    return units
+
+
+def _cpm_replicates(d: np.ndarray, nt: np.ndarray, fp: np.ndarray, w: np.ndarray) -> np.ndarray:
+    fpc, sens = froc_points(w @ d, w @ nt, w @ fp, w.sum(axis=1))
+    return cpm(fpc, sens)
+
+
+def _froc(setting, runs, units, weights) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    arrays = {}
+    for loss in setting.losses:
+        rows = [runs[(loss, s)]["test"][c] for s, c in units]
+        d = np.array([r["froc_detected"] for r in rows], dtype=np.float64)
+        fp = np.array([r["froc_false_positives"] for r in rows], dtype=np.float64)
+        nt = np.array([r["n_target"] for r in rows], dtype=np.float64)
+        arrays[loss] = (d, nt, fp)
+        fpc, sens = froc_points(d.sum(0), nt.sum(), fp.sum(0), len(units))
+        reps = _cpm_replicates(d, nt, fp, weights)
+        at = sensitivity_at(fpc, sens)
+        out[loss] = {"thresholds": list(setting.thresholds), "fp_per_case": fpc.tolist(), "sensitivity": sens.tolist(),
+                     "rates": list(LUNA16_RATES), "sensitivity_at_rates": at.tolist(),
+                     "cpm": Interval(float(cpm(fpc, sens)), *percentile_interval(reps), len(units)).as_dict(),
+                     "_replicates": reps}
+    base = setting.baseline
+    for loss in setting.losses:
+        if loss == base:
+            continue
+        diff = out[loss]["_replicates"] - out[base]["_replicates"]
+        out[loss]["cpm_vs_baseline"] = Interval(out[loss]["cpm"]["estimate"] - out[base]["cpm"]["estimate"],
+                                                *percentile_interval(diff), len(units)).as_dict()
+    for loss in setting.losses:
+        del out[loss]["_replicates"]
+    return out
+
+
+def _validation(setting, runs) -> dict[str, Any]:
+    """Operating points and validation lesion F1 (per run, per loss) and the validation ranking of the losses."""
+    units = _units(setting, runs, "validation")
+    weights = bootstrap_weights([s for s, _ in units], setting.n_boot, seed=1)
+    ts, ms = setting.thresholds, setting.min_sizes_mm3
+    i_fixed = ts.index(0.5)
+    per_loss: dict[str, Any] = {}
+    values: dict[str, np.ndarray] = {}
+    for loss in setting.losses:
+        grids = [runs[(loss, s)]["validation_f1"][c] for s, c in units]
+        t, m = choose_operating_point(grids, ts, ms)
+        at = np.array([g[ts.index(t)][ms.index(m)] for g in grids], dtype=np.float64)
+        fixed = np.array([g[i_fixed][0] for g in grids], dtype=np.float64)
+        values[loss] = at
+        per_loss[loss] = {
+            "per_seed": [{"seed": s, **runs[(loss, s)]["operating_point"]} for s in setting.seeds],
+            "threshold": t, "min_size_mm3": m,
+            "validation_f1": mean_interval(at, weights).as_dict(),
+            "validation_f1_fixed": mean_interval(fixed, weights).as_dict(),
+            "validation_f1_per_unit": at.tolist(),
+        }
+    best = max(setting.losses, key=lambda k: (per_loss[k]["validation_f1"]["estimate"], k == setting.baseline))
+    versus = {loss: paired_comparison(values[best], values[loss], weights).as_dict()
+              for loss in setting.losses if loss != best}
+    return {"units": [{"seed": s, "case": c} for s, c in units], "losses": per_loss, "best": best,
+            "best_vs": versus}
+
+
+def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] | None = None) -> dict[str, Any]:
+    """All statistics of a finished study (module docstring); plain data, JSON-ready but for NaN. ``run_dirs``
+    (where each run's files lie) is kept out of the returned dictionary's JSON part (key ``_run_dirs``)."""
+    runs = _by_key(results)
+    units = _units(setting, runs, "test")
+    groups = [s for s, _ in units]
+    weights = bootstrap_weights(groups, setting.n_boot, seed=0)
+    base = setting.baseline
+    values = {loss: {op: {m: np.array([runs[(loss, s)]["test"][c][op][m] for s, c in units], dtype=np.float64)
+                          for m in METRICS} for op in OPERATING_POINTS} for loss in setting.losses}
+    table = {loss: {op: {m: mean_interval(values[loss][op][m], weights).as_dict() for m in METRICS}
+                    for op in OPERATING_POINTS} for loss in setting.losses}
+    paired = {loss: {op: {m: paired_comparison(values[loss][op][m], values[base][op][m], weights).as_dict()
+                          for m in METRICS} for op in OPERATING_POINTS}
+              for loss in setting.losses if loss != base}
+    edges = list(setting.size_bins)
+    names = [f"< {edges[0]:g}"] + [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)] + \
+        [f">= {edges[-1]:g}"]
+    recall: dict[str, dict[str, Any]] = {}
+    for loss in setting.losses:
+        recall[loss] = {}
+        for op in OPERATING_POINTS:
+            rows = [runs[(loss, s)]["test"][c][op] for s, c in units]
+            bt = np.array([r["bin_targets"] for r in rows], dtype=np.float64)
+            bd = np.array([r["bin_detected"] for r in rows], dtype=np.float64)
+            recall[loss][op] = {n: ratio_interval(bd[:, i], bt[:, i], weights).as_dict() for i, n in enumerate(names)}
+    lesion_counts = {n: int(sum(runs[(setting.losses[0], s)]["test"][c]["fixed"]["bin_targets"][i]
+                                for s, c in units)) for i, n in enumerate(names)}
+    return {
+        "baseline": base,
+        "units": [{"seed": s, "case": c} for s, c in units],
+        "n_units": len(units),
+        "n_seeds": len(setting.seeds),
+        "table": table,
+        "paired": paired,
+        "recall_by_size": recall,
+        "size_bins_mm3": names,
+        "lesions_by_size": lesion_counts,
+        "froc": _froc(setting, runs, units, weights),
+        "validation": _validation(setting, runs),
+        "per_unit": {loss: {op: {m: v.tolist() for m, v in ops.items()} for op, ops in per.items()}
+                     for loss, per in values.items()},
+        "runs": {f"{loss}/seed{seed}": {"train_seconds": runs[(loss, seed)]["train_seconds"],
+                                        "eval_seconds": runs[(loss, seed)]["eval_seconds"],
+                                        "operating_point": runs[(loss, seed)]["operating_point"],
+                                        "train_loss": runs[(loss, seed)]["train_loss"]}
+                 for loss in setting.losses for seed in setting.seeds},
+        "_run_dirs": {f"{loss}/seed{seed}": d for (loss, seed), d in (run_dirs or {}).items()},
+        "lesions_total": int(sum(runs[(setting.losses[0], s)]["test"][c]["n_target"] for s, c in units)),
+        "lesion_free_units": int(sum(runs[(setting.losses[0], s)]["test"][c]["n_target"] == 0 for s, c in units)),
+    }

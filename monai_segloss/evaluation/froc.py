@@ -1,0 +1,215 @@
+"""Threshold-free lesion detection: the probability-threshold sweep, the FROC curve and the CPM score.
+
+A probability map is binarised at every threshold ``t`` of a sweep (``prob > t``); the connected components of each
+binary map (full connectivity) are matched to the target lesions by either rule of
+:mod:`monai_segloss.evaluation.lesion_metrics` (ISLES 2022 any-overlap, or BraTS 2023 one-to-one).
+:func:`sweep_case` records, per threshold, every predicted component's size and overlap and its overlap with every
+lesion it touches, so the lesion-wise statistics at any (threshold, minimum lesion size, matching) follow without
+another pass over the volume (:meth:`CaseSweep.stats`; the same numbers as
+:func:`~monai_segloss.evaluation.lesion_metrics.lesion_wise_stats` on
+:func:`~monai_segloss.evaluation.postprocess.lesion_mask`, tested).
+
+With any-overlap matching a component that merges several lesions detects them all without a false positive, so a
+network that marks the whole brain at a low threshold scores a perfect FROC; one-to-one matching counts such a
+component once.
+
+FROC (free-response ROC; Chakraborty, Med. Phys. 16:561, 1989): over a set of cases, the pooled lesion sensitivity
+``Σ detected / Σ lesions`` against the mean number of false-positive components per case ``Σ FP / cases``, one
+point per threshold, plus the point (0, 0) of a threshold above every probability.
+
+CPM (competition performance metric of LUNA16; Setio et al., Med. Image Anal. 42:1, 2017): the mean of the
+sensitivities at 1/8, 1/4, 1/2, 1, 2, 4 and 8 false positives per case. The sensitivity at a rate ``r`` is read
+here as the highest sensitivity of a sweep point with at most ``r`` false positives per case — an operating point
+that a threshold actually reaches. (LUNA16 interpolates linearly between the points of a curve made from candidate
+scores; with a threshold sweep the false-positive count need not fall monotonically as the threshold rises, since
+components merge and split, and linear interpolation would credit points that no threshold reaches. The two agree
+at the sweep's points.) A curve that never reaches ``r`` false positives per case holds its best sensitivity for
+every larger rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..core.prepare import plain_tensor
+from .lesion_metrics import MATCHING_RULES, LesionWiseStats, Matching, connected_components, foreground_box
+
+__all__ = ["LUNA16_RATES", "CaseSweep", "sweep_case", "froc_points", "sensitivity_at", "cpm"]
+
+LUNA16_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Components:
+    """Predicted components at one threshold: voxel counts, voxels overlapping the target, touched lesions."""
+
+    sizes: np.ndarray  # (n_pred,) voxels
+    overlaps: np.ndarray  # (n_pred,) voxels inside the target
+    pairs: np.ndarray  # (k, 2) 0-based (lesion, component) indices of overlapping pairs
+    pair_voxels: np.ndarray  # (k,) voxels shared by each pair
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseSweep:
+    """One case's components at every threshold of a sweep (:func:`sweep_case`).
+
+    Attributes:
+        thresholds: the thresholds, increasing.
+        voxel_mm3: the volume of one voxel in mm³ (mm² in 2D).
+        target_volumes_mm3: the volume of every target lesion.
+        target_voxels: the number of target voxels.
+    """
+
+    thresholds: tuple[float, ...]
+    voxel_mm3: float
+    target_volumes_mm3: np.ndarray
+    target_voxels: int
+    components: tuple[_Components, ...]
+
+    @property
+    def n_target(self) -> int:
+        return int(self.target_volumes_mm3.size)
+
+    def stats(self, index: int, min_size_mm3: float = 0.0, size_bins: Sequence[float] = (100.0, 1000.0),
+              matching: Matching = "any_overlap") -> LesionWiseStats:
+        """Lesion-wise statistics (HD95 NaN) at ``thresholds[index]`` after removing predicted components below
+        ``min_size_mm3``, with the ``matching`` rule."""
+        if matching not in MATCHING_RULES:
+            raise ValueError(f"matching must be one of {MATCHING_RULES}, got {matching!r}")
+        c = self.components[index]
+        keep = c.sizes * self.voxel_mm3 >= min_size_mm3
+        detected = np.zeros(self.n_target, dtype=bool)
+        kept = keep[c.pairs[:, 1]] if c.pairs.size else np.zeros(0, dtype=bool)
+        pairs, pair_voxels = c.pairs[kept], c.pair_voxels[kept]
+        if matching == "any_overlap":
+            detected[pairs[:, 0]] = True
+            n_pred_tp = int((keep & (c.overlaps > 0)).sum())
+        else:  # greedy by overlap, largest first; ties: lower lesion, then lower component (as match_one_to_one)
+            taken: set[int] = set()
+            for i in np.lexsort((pairs[:, 1], pairs[:, 0], -pair_voxels)):
+                t, p = int(pairs[i, 0]), int(pairs[i, 1])
+                if not detected[t] and p not in taken:
+                    detected[t] = True
+                    taken.add(p)
+            n_pred_tp = len(taken)
+        pred_voxels = int(c.sizes[keep].sum())
+        overlap = int(c.overlaps[keep].sum())
+        den = pred_voxels + self.target_voxels
+        edges = np.asarray(size_bins, dtype=np.float64)
+        bins = np.searchsorted(edges, self.target_volumes_mm3, side="right")
+        return LesionWiseStats(
+            dice=2.0 * overlap / den if den else 1.0, hd95=float("nan"), n_target=self.n_target,
+            n_detected=int(detected.sum()), n_pred=int(keep.sum()), n_pred_tp=n_pred_tp,
+            size_bins=tuple(float(e) for e in edges),
+            bin_targets=tuple(int(v) for v in np.bincount(bins, minlength=edges.size + 1)),
+            bin_detected=tuple(int(v) for v in np.bincount(bins, weights=detected, minlength=edges.size + 1)))
+
+    def detection_counts(self, min_size_mm3: float = 0.0, matching: Matching = "any_overlap"
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Per threshold: detected lesions and false-positive components, both ``(len(thresholds),)`` int arrays."""
+        rows = [self.stats(i, min_size_mm3, matching=matching) for i in range(len(self.thresholds))]
+        return (np.array([r.n_detected for r in rows], dtype=np.int64),
+                np.array([r.n_pred - r.n_pred_tp for r in rows], dtype=np.int64))
+
+
+def _as_array(x: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return plain_tensor(x).detach().cpu().float().numpy()
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    return x
+
+
+def sweep_case(
+    prob: np.ndarray | torch.Tensor,
+    target: np.ndarray | torch.Tensor,
+    thresholds: Sequence[float],
+    spacing: float | Sequence[float] | None = None,
+    full_connectivity: bool = True,
+) -> CaseSweep:
+    """Binarise ``prob > t`` at every threshold and record the components (module docstring).
+
+    Args:
+        prob: lesion probability ``(*S)``, 2D or 3D.
+        target: binary target of the same shape.
+        thresholds: increasing thresholds in [0, 1).
+        spacing: voxel size in mm (one number or one per axis). Default None: 1 mm.
+        full_connectivity: 26- / 8-connected components (False: 6 / 4). Default True.
+    """
+    p = _as_array(prob, "prob")
+    t = _as_array(target, "target")
+    if p.shape != t.shape or p.ndim not in (2, 3):
+        raise ValueError(f"prob and target must be 2D or 3D arrays of one shape, got {p.shape} and {t.shape}")
+    if not np.array_equal(t != 0, t == 1):
+        raise ValueError("target must be binary (values 0 and 1 only)")
+    ts = tuple(float(v) for v in thresholds)
+    if not ts or any(not 0.0 <= v < 1.0 for v in ts) or any(b <= a for a, b in zip(ts[:-1], ts[1:], strict=True)):
+        raise ValueError(f"thresholds must be increasing numbers in [0, 1), got {tuple(thresholds)}")
+    sp = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, dtype=np.float64), (p.ndim,))
+    if not (np.isfinite(sp).all() and (sp > 0).all()):
+        raise ValueError(f"spacing must be positive, got {spacing!r}")
+    voxel = float(np.prod(sp))
+    tmask = t != 0
+    fg = tmask | (p > ts[0])
+    if fg.any():  # components and overlaps live in the foreground's bounding box (one-voxel margin)
+        box = foreground_box(fg)
+        p, tmask = p[box], tmask[box]
+    lt, n_target = connected_components(tmask, full_connectivity)
+    volumes = np.bincount(lt.reshape(-1), minlength=n_target + 1)[1:] * voxel
+    comps = []
+    for th in ts:
+        lp, n_pred = connected_components(p > th, full_connectivity)
+        sizes = np.bincount(lp.reshape(-1), minlength=n_pred + 1)[1:]
+        overlaps = np.bincount(lp[tmask], minlength=n_pred + 1)[1:]
+        both = tmask & (lp > 0)
+        if both.any():
+            pairs, pair_voxels = np.unique(np.stack([lt[both], lp[both]], axis=1), axis=0, return_counts=True)
+            pairs = pairs - 1
+        else:
+            pairs, pair_voxels = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        comps.append(_Components(sizes, overlaps, pairs, pair_voxels))
+    return CaseSweep(ts, voxel, volumes.astype(np.float64), int(tmask.sum()), tuple(comps))
+
+
+def froc_points(detected: np.ndarray, n_lesions: np.ndarray | float, false_positives: np.ndarray,
+                n_cases: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """FROC points from pooled counts: ``(false positives per case, sensitivity)``, each ``(..., T)``.
+
+    Args:
+        detected: detected lesions summed over the cases, ``(..., T)`` (one per threshold).
+        n_lesions: lesions summed over the cases, ``(...)``.
+        false_positives: false-positive components summed over the cases, ``(..., T)``.
+        n_cases: number of cases, ``(...)``.
+
+    Sensitivity is NaN where there is no lesion.
+    """
+    det = np.asarray(detected, dtype=np.float64)
+    fp = np.asarray(false_positives, dtype=np.float64)
+    nl = np.asarray(n_lesions, dtype=np.float64)[..., None]
+    nc = np.asarray(n_cases, dtype=np.float64)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = np.where(nl > 0, det / np.where(nl > 0, nl, 1.0), np.nan)
+        fpc = np.where(nc > 0, fp / np.where(nc > 0, nc, 1.0), np.nan)
+    return fpc, sens
+
+
+def sensitivity_at(fp_per_case: np.ndarray, sensitivity: np.ndarray, rates: Sequence[float] = LUNA16_RATES
+                   ) -> np.ndarray:
+    """The highest sensitivity of a point with at most ``rate`` false positives per case, for every rate (0 when
+    no point qualifies: the curve starts at (0, 0)); ``(..., len(rates))``."""
+    fpc = np.asarray(fp_per_case, dtype=np.float64)[..., None, :]
+    sens = np.asarray(sensitivity, dtype=np.float64)[..., None, :]
+    r = np.asarray(rates, dtype=np.float64)[:, None]
+    ok = (fpc <= r) & np.isfinite(sens)
+    out = np.where(ok, sens, 0.0).max(axis=-1)
+    nan = np.isnan(sensitivity).all(axis=-1) if np.ndim(sensitivity) else np.isnan(sensitivity)
+    return np.where(np.asarray(nan)[..., None], np.nan, out)
+
+
+def cpm(fp_per_case: np.ndarray, sensitivity: np.ndarray, rates: Sequence[float] = LUNA16_RATES) -> np.ndarray:
+    """The mean of :func:`sensitivity_at` over ``rates`` (LUNA16: 1/8 … 8 false positives per case)."""
+    return sensitivity_at(fp_per_case, sensitivity, rates).mean(axis=-1)

@@ -1,0 +1,271 @@
+"""Uncertainty of per-case results: bootstrap confidence intervals, paired differences, Wilcoxon signed-rank test.
+
+A study evaluates every loss on the same *units*: one unit is one held-out case of one training seed (a seed fixes
+the split and the network's initialisation, so the units of a seed share one trained network). The intervals here
+resample those units:
+
+- **two-level bootstrap** (``groups`` given, more than one group): resample the groups (seeds) with replacement, then
+  the units (cases) within each drawn group with replacement (a group drawn twice is resampled twice,
+  independently). This carries both sources of variation — the training run and the cases — into the interval; with
+  cases nested in seeds it is slightly conservative (the within-seed variance is counted at both levels; Davison &
+  Hinkley, *Bootstrap Methods and their Application*, 1997, §3.8). With one group it is the ordinary case bootstrap.
+- **percentile interval**: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the statistic over the
+  bootstrap replicates (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, §13.3).
+- **ratio of sums**: every statistic is ``Σ w_u num_u / Σ w_u den_u`` over the units with bootstrap weights ``w``
+  (the number of times a unit is drawn): a mean over cases is ``num = value, den = 1`` (``den = 0`` where the value
+  is undefined, e.g. the lesion sensitivity of a case without lesions); a pooled rate is ``num = detected,
+  den = lesions``. Replicates whose denominator is 0 are dropped.
+- **paired difference**: two methods on identical units; the difference ``a_u - b_u`` on the units where both are
+  defined, its mean and the bootstrap interval of that mean (the same weights for both methods), and the Wilcoxon
+  signed-rank test of the differences.
+
+:func:`wilcoxon_signed_rank` follows ``scipy.stats.wilcoxon`` with its defaults (zero differences dropped — Wilcoxon's
+rule; average ranks for ties; two-sided): the exact null distribution when there are no ties and no zeros and at most
+50 differences, an exact sign-flip enumeration when there are ties or zeros among at most 13 differences, otherwise
+the normal approximation with the tie correction and no continuity correction. The test treats the units as
+independent, which units of one seed are not (they share a network): read the p-value beside the interval, and let
+the interval decide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = ["Interval", "PairedComparison", "bootstrap_weights", "ratio_interval", "mean_interval",
+           "paired_comparison", "wilcoxon_signed_rank", "percentile_interval"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A point estimate with its bootstrap percentile interval.
+
+    Attributes:
+        estimate: the statistic on all units (NaN when no unit defines it).
+        low: lower bound of the interval (NaN when undefined).
+        high: upper bound.
+        n: number of units that define the statistic (a non-zero denominator).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+    def excludes(self, value: float = 0.0) -> bool:
+        """True when the interval lies entirely above or below ``value`` (False when undefined)."""
+        return bool(self.low > value or self.high < value)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedComparison:
+    """Method A minus method B on the units where both are defined.
+
+    Attributes:
+        difference: the mean difference with its bootstrap interval (:class:`Interval`).
+        statistic: the Wilcoxon statistic ``min(R+, R-)`` (NaN when no difference is non-zero).
+        p_value: the two-sided Wilcoxon signed-rank p-value (NaN when no unit is defined, 1.0 when every
+            difference is zero).
+        method: how the p-value was computed: ``"exact"``, ``"permutation"``, ``"asymptotic"`` or ``"none"``.
+        wins: units where A is larger.
+        losses: units where B is larger.
+        ties: units with equal values.
+    """
+
+    difference: Interval
+    statistic: float
+    p_value: float
+    method: str
+    wins: int
+    losses: int
+    ties: int
+
+    def as_dict(self) -> dict[str, object]:
+        out = dataclasses.asdict(self)
+        out["difference"] = self.difference.as_dict()
+        return out
+
+
+def _check_level(level: float) -> float:
+    if not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+    return float(level)
+
+
+def bootstrap_weights(groups: Sequence[object], n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """Bootstrap weights ``(n_boot, n_units)``: how often each unit is drawn in each replicate.
+
+    Args:
+        groups: the group (e.g. training seed) of every unit. More than one distinct group: two-level resampling
+            (groups, then units within each drawn group); one group: the ordinary bootstrap of the units.
+        n_boot: number of replicates, >= 1. Default 2000.
+        seed: seed of the random generator (the same seed gives the same weights). Default 0.
+
+    Returns:
+        int64 array whose row sums equal the number of units (in expectation for the two-level scheme, exactly for
+        the one-level one).
+    """
+    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    keys = list(groups)
+    if not keys:
+        raise ValueError("groups must hold at least one unit")
+    rng = np.random.default_rng(seed)
+    names = list(dict.fromkeys(keys))
+    members = [np.flatnonzero(np.array([k == g for k in keys])) for g in names]
+    weights = np.zeros((n_boot, len(keys)), dtype=np.int64)
+    if len(names) == 1:
+        idx = rng.integers(0, len(keys), size=(n_boot, len(keys)))
+        np.add.at(weights, (np.arange(n_boot)[:, None], idx), 1)
+        return weights
+    drawn = rng.integers(0, len(names), size=(n_boot, len(names)))
+    for b in range(n_boot):
+        for g in drawn[b]:
+            m = members[g]
+            np.add.at(weights[b], m[rng.integers(0, m.size, size=m.size)], 1)
+    return weights
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the finite replicates (NaN, NaN if none)."""
+    level = _check_level(level)
+    r = np.asarray(replicates, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if r.size == 0:
+        return math.nan, math.nan
+    lo, hi = np.quantile(r, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(lo), float(hi)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _as_units(name: str, x: ArrayLike | np.ndarray, n: int | None = None) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 1 or (n is not None and a.size != n):
+        raise ValueError(f"{name} must be a 1D sequence with one value per unit{'' if n is None else f' ({n})'}, "
+                         f"got shape {a.shape}")
+    return a
+
+
+def ratio_interval(num: ArrayLike, den: ArrayLike, weights: np.ndarray, level: float = 0.95) -> Interval:
+    """``Σ num / Σ den`` over the units, with the percentile interval over the bootstrap ``weights``.
+
+    Args:
+        num: numerator per unit (finite where ``den > 0``).
+        den: denominator per unit, >= 0 (0: the unit does not define the statistic).
+        weights: ``(n_boot, n_units)`` from :func:`bootstrap_weights`.
+        level: confidence level. Default 0.95.
+    """
+    den_a = _as_units("den", den)
+    num_a = _as_units("num", num, den_a.size)
+    w = np.asarray(weights)
+    if w.ndim != 2 or w.shape[1] != den_a.size:
+        raise ValueError(f"weights must be (n_boot, {den_a.size}), got {w.shape}")
+    if (den_a < 0).any() or not np.isfinite(den_a).all():
+        raise ValueError("den must be finite and >= 0")
+    num_a = np.where(den_a > 0, num_a, 0.0)
+    if not np.isfinite(num_a).all():
+        raise ValueError("num must be finite where den > 0")
+    estimate = float(_ratio(num_a.sum(), den_a.sum()))
+    lo, hi = percentile_interval(_ratio(w @ num_a, w @ den_a), level)
+    return Interval(estimate, lo, hi, int((den_a > 0).sum()))
+
+
+def mean_interval(values: ArrayLike, weights: np.ndarray, level: float = 0.95) -> Interval:
+    """The mean over the units of ``values`` (NaN: undefined for that unit, skipped) with its bootstrap interval."""
+    v = _as_units("values", values)
+    defined = np.isfinite(v)
+    return ratio_interval(np.where(defined, v, 0.0), defined.astype(np.float64), weights, level)
+
+
+def paired_comparison(a: ArrayLike, b: ArrayLike, weights: np.ndarray,
+                      level: float = 0.95) -> PairedComparison:
+    """Method A against method B on identical units (NaN: undefined for that unit; skipped when either is).
+
+    The mean of ``a - b`` with its bootstrap interval (the same ``weights`` resample both methods) and the Wilcoxon
+    signed-rank test of the differences.
+    """
+    a_v = _as_units("a", a)
+    b_v = _as_units("b", b, a_v.size)
+    both = np.isfinite(a_v) & np.isfinite(b_v)
+    d = np.where(both, a_v - b_v, 0.0)
+    interval = ratio_interval(d, both.astype(np.float64), weights, level)
+    stat, p, method = wilcoxon_signed_rank(d[both])
+    return PairedComparison(interval, stat, p, method, int((d[both] > 0).sum()), int((d[both] < 0).sum()),
+                            int((d[both] == 0).sum()))
+
+
+def _average_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks 1..n of ``x`` with ties given their average rank, and the size of every tie group."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    sizes = np.diff(np.r_[starts, xs.size])
+    avg = starts + (sizes + 1) / 2.0  # 1-based average rank of each tie group
+    ranks = np.empty(x.size, dtype=np.float64)
+    ranks[order] = np.repeat(avg, sizes)
+    return ranks, sizes
+
+
+def _exact_signed_rank_counts(n: int) -> np.ndarray:
+    """Number of sign assignments of ranks 1..n giving each value 0..n(n+1)/2 of R+."""
+    counts = np.zeros(n * (n + 1) // 2 + 1, dtype=np.float64)
+    counts[0] = 1.0
+    for k in range(1, n + 1):
+        counts[k:] = counts[k:] + counts[:-k].copy()
+    return counts
+
+
+def wilcoxon_signed_rank(d: ArrayLike) -> tuple[float, float, str]:
+    """Two-sided Wilcoxon signed-rank test of paired differences ``d`` (module docstring for the method).
+
+    Returns:
+        ``(statistic, p_value, method)``: ``min(R+, R-)``, the two-sided p-value and ``"exact"``,
+        ``"permutation"`` or ``"asymptotic"``; ``(nan, nan, "none")`` for no difference at all and
+        ``(0.0, 1.0, "none")`` when every difference is zero (nothing to test: no evidence of a difference).
+    """
+    x = _as_units("d", d)
+    if not np.isfinite(x).all():
+        raise ValueError("d must hold finite differences")
+    if x.size == 0:
+        return math.nan, math.nan, "none"
+    has_zeros = bool((x == 0).any())
+    nz = x[x != 0]
+    n = nz.size
+    if n == 0:
+        return 0.0, 1.0, "none"
+    ranks, tie_sizes = _average_ranks(np.abs(nz))
+    r_plus = float(ranks[nz > 0].sum())
+    r_minus = float(ranks[nz < 0].sum())
+    statistic = min(r_plus, r_minus)
+    has_ties = bool((tie_sizes > 1).any())
+    if not has_ties and not has_zeros and n <= 50:
+        counts = _exact_signed_rank_counts(n)
+        total = counts.sum()
+        cdf = counts[: int(math.ceil(r_plus)) + 1].sum() / total
+        sf = counts[int(math.floor(r_plus)):].sum() / total
+        return statistic, float(min(1.0, 2.0 * min(cdf, sf))), "exact"
+    if x.size <= 13:
+        # every assignment of signs to the non-zero differences is equally likely under the null
+        signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
+        null = (signs * ranks).sum(axis=1)
+        gamma = abs(np.finfo(np.float64).eps * 100 * r_plus)
+        less = float((null <= r_plus + gamma).mean())
+        greater = float((null >= r_plus - gamma).mean())
+        return statistic, float(min(1.0, 2.0 * min(less, greater))), "permutation"
+    mean = n * (n + 1) / 4.0
+    var = (n * (n + 1) * (2 * n + 1) - float((tie_sizes**3 - tie_sizes).sum()) / 2.0) / 24.0
+    if var <= 0:
+        return statistic, 1.0, "asymptotic"
+    z = (r_plus - mean) / math.sqrt(var)
+    return statistic, float(min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))), "asymptotic"

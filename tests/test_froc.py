@@ -1,0 +1,130 @@
+"""FROC / CPM on hand-computed examples, the threshold sweep against the lesion metrics, the lesion post-processing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+from monai.data import MetaTensor
+
+from monai_segloss.evaluation.froc import LUNA16_RATES, cpm, froc_points, sensitivity_at, sweep_case
+from monai_segloss.evaluation.lesion_metrics import lesion_wise_stats
+from monai_segloss.evaluation.postprocess import LesionPostprocessd, lesion_mask
+
+
+def test_froc_points_and_cpm_hand_computed():
+    # 4 cases, 4 lesions; thresholds high -> low: detected 0, 2, 3, 4 and false positives 0, 1, 6, 40
+    fpc, sens = froc_points(np.array([0, 2, 3, 4]), 4, np.array([0, 1, 6, 40]), 4)
+    assert fpc.tolist() == [0.0, 0.25, 1.5, 10.0] and sens.tolist() == [0.0, 0.5, 0.75, 1.0]
+    # best sensitivity with at most r FP/case: 1/8 -> 0, 1/4 .. 1 -> 0.5, 2 .. 8 -> 0.75 (10 FP/case is beyond 8)
+    assert sensitivity_at(fpc, sens).tolist() == [0.0, 0.5, 0.5, 0.5, 0.75, 0.75, 0.75]
+    assert float(cpm(fpc, sens)) == pytest.approx(3.75 / 7)
+    assert LUNA16_RATES == (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def test_sensitivity_at_non_monotone_sweep_and_batches():
+    # lowering the threshold merged two false positives: fewer FP at a higher sensitivity
+    fpc, sens = np.array([2.0, 1.0]), np.array([0.5, 0.8])
+    assert sensitivity_at(fpc, sens, rates=(0.5, 1.0, 2.0)).tolist() == [0.0, 0.8, 0.8]
+    # batched (bootstrap replicates): one row per replicate
+    batch = sensitivity_at(np.array([[0.1, 3.0], [0.3, 0.6]]), np.array([[0.2, 0.9], [0.4, 0.7]]), (0.25, 1.0))
+    assert batch.tolist() == [[0.2, 0.2], [0.0, 0.7]]
+    # no lesion at all: NaN, not 0
+    f, s = froc_points(np.array([0, 0]), 0, np.array([1, 2]), 3)
+    assert np.isnan(s).all() and math.isnan(float(cpm(f, s)))
+
+
+def _hand_case():
+    """2D: lesion A (prob 0.9), lesion B (prob 0.3), a false positive F (prob 0.6), and a bridge (prob 0.25)
+    joining A and B at low thresholds."""
+    target = np.zeros((12, 12), dtype=bool)
+    prob = np.zeros((12, 12))
+    target[2:4, 2:4] = True  # A
+    prob[2:4, 2:4] = 0.9
+    target[2:4, 7:9] = True  # B
+    prob[2:4, 7:9] = 0.3
+    prob[3, 4:7] = 0.25  # bridge A-B
+    prob[9:11, 9:11] = 0.6  # F
+    return prob, target
+
+
+def test_sweep_hand_case_both_matching_rules():
+    prob, target = _hand_case()
+    sweep = sweep_case(prob, target, (0.2, 0.28, 0.5, 0.8), spacing=(1.0, 2.0))
+    assert sweep.n_target == 2 and sweep.target_volumes_mm3.tolist() == [8.0, 8.0] and sweep.voxel_mm3 == 2.0
+    det_any, fp_any = sweep.detection_counts(matching="any_overlap")
+    det_one, fp_one = sweep.detection_counts(matching="one_to_one")
+    # t=0.2: A-bridge-B is one component + F; any-overlap credits both lesions, one-to-one one of them
+    # t=0.28: A, B, F separate; t=0.5: A and F; t=0.8: A only
+    assert det_any.tolist() == [2, 2, 1, 1] and fp_any.tolist() == [1, 1, 1, 0]
+    assert det_one.tolist() == [1, 2, 1, 1] and fp_one.tolist() == [1, 1, 1, 0]
+    # minimum size 10 mm² (5 voxels of 2 mm²) drops the 4-voxel F (8 mm²) and the 4-voxel A/B, keeps the merger
+    s = sweep.stats(0, min_size_mm3=10.0, matching="any_overlap")
+    assert (s.n_pred, s.n_pred_tp, s.n_detected) == (1, 1, 2)
+    assert sweep.stats(2, min_size_mm3=10.0).n_pred == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sweep_equals_lesion_metrics_on_postprocessed_masks(seed):
+    rng = np.random.default_rng(seed)
+    shape, spacing = (20, 22, 18), (1.0, 2.0, 1.5)
+    prob = ndi.gaussian_filter(rng.random(shape), 1.2)
+    prob = (prob - prob.min()) / (prob.max() - prob.min())
+    target = ndi.gaussian_filter(rng.random(shape), 1.5) > 0.55
+    thresholds = (0.3, 0.5, 0.6, 0.7)
+    sweep = sweep_case(torch.from_numpy(prob), target, thresholds, spacing)
+    for i, t in enumerate(thresholds):
+        for m in (0.0, 5.0, 20.0):
+            for matching in ("any_overlap", "one_to_one"):
+                a = sweep.stats(i, m, (10.0, 100.0), matching)
+                b = lesion_wise_stats(lesion_mask(prob, t, m, spacing), target, spacing, (10.0, 100.0), hd95=False,
+                                      matching=matching)
+                assert a.dice == pytest.approx(b.dice)
+                assert (a.n_target, a.n_detected, a.n_pred, a.n_pred_tp, a.bin_targets, a.bin_detected) == \
+                    (b.n_target, b.n_detected, b.n_pred, b.n_pred_tp, b.bin_targets, b.bin_detected)
+
+
+def test_sweep_bad_input():
+    prob, target = _hand_case()
+    with pytest.raises(ValueError, match="thresholds"):
+        sweep_case(prob, target, (0.5, 0.2))
+    with pytest.raises(ValueError, match="thresholds"):
+        sweep_case(prob, target, (0.5, 1.0))
+    with pytest.raises(ValueError, match="shape"):
+        sweep_case(prob, target[:5], (0.5,))
+    with pytest.raises(ValueError, match="binary"):
+        sweep_case(prob, target * 2, (0.5,))
+    with pytest.raises(ValueError, match="matching"):
+        sweep_case(prob, target, (0.5,)).stats(0, matching="iou")
+
+
+def test_lesion_mask_threshold_and_min_size():
+    prob, _ = _hand_case()
+    assert lesion_mask(prob, 0.5).sum() == 8  # A and F, strictly above 0.5
+    # 0.5 is the argmax of a two-class softmax: a probability of exactly 0.5 is background
+    assert not lesion_mask(np.full((3, 3), 0.5), 0.5).any()
+    # spacing (1, 2): A and F are 8 mm² each; min 8 keeps both, min 9 none
+    assert lesion_mask(prob, 0.5, 8.0, spacing=(1.0, 2.0)).sum() == 8
+    assert lesion_mask(prob, 0.5, 9.0, spacing=(1.0, 2.0)).sum() == 0
+    with pytest.raises(ValueError, match="threshold"):
+        lesion_mask(prob, 1.0)
+    with pytest.raises(ValueError, match="min_size_mm3"):
+        lesion_mask(prob, 0.5, -1.0)
+
+
+def test_lesion_postprocessd_reads_spacing_and_returns_one_hot():
+    prob, _ = _hand_case()
+    softmax = torch.from_numpy(np.stack([1 - prob, prob])).float()
+    meta = MetaTensor(softmax, affine=torch.diag(torch.tensor([1.0, 2.0, 1.0, 1.0])))  # a 2D image, 4x4 affine
+    out = LesionPostprocessd("pred", threshold=0.5, min_size_mm3=9.0)({"pred": meta})["pred"]
+    assert isinstance(out, MetaTensor) and out.shape == (2, 12, 12)
+    assert out[1].sum() == 0 and out[0].sum() == 144  # both 8 mm² components dropped
+    kept = LesionPostprocessd("pred", threshold=0.2, min_size_mm3=9.0)({"pred": meta})["pred"]
+    assert kept[1].sum() == 11  # the A-bridge-B component (11 voxels, 22 mm²); F dropped
+    label = LesionPostprocessd("pred", threshold=0.5, one_hot=False)({"pred": softmax})["pred"]
+    assert label.shape == (1, 12, 12) and label.sum() == 8 and not isinstance(label, MetaTensor)
+    with pytest.raises(ValueError, match="channel"):
+        LesionPostprocessd("pred", channel=2)({"pred": softmax})
