@@ -240,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     shape = (1, 3, 16, 16, 16) if args.quick else tuple(int(s) for s in args.shape.split(","))
     pairs, mem_runs = (2, 1) if args.quick else (args.pairs, args.mem_runs)
     meta = {"shape": shape, "pairs": pairs, "threads": args.threads, "torch": torch.__version__,
-            "load_before": os.getloadavg()[0]}
+            "load_before": round(os.getloadavg()[0], 1)}
     rows = []
     for i, key in enumerate(args.keys, 1):
         print(f"[{i}/{len(args.keys)}] {key} ...", file=sys.stderr, flush=True)
         rows.append(bench(key, shape, pairs, mem_runs, args.threads))
-    meta["load_after"] = os.getloadavg()[0]
+    meta["load_after"] = round(os.getloadavg()[0], 1)
     table = render(rows, meta)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

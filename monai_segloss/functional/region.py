@@ -291,8 +291,9 @@ def _mcc(input, target, mask, o: MCCOptions) -> torch.Tensor:
     # a unit with an empty or full target has a zero factor (TP+FN or TN+FP): "smooth" keeps MONAI's value for it
     smooth = o.empty == "smooth"
     undefined = st.empty if smooth else st.empty | full
-    dropped = (None if present is None else ~present) if smooth else (undefined if present is None
-                                                                        else ~present | undefined)
+    dropped = None if smooth else undefined  # units whose score is replaced or left out: zero statistics
+    if present is not None:
+        dropped = ~present if dropped is None else dropped | ~present
     zero = torch.zeros((), dtype=torch.float64, device=st.tp.device)
     tp, fp, fn, tn = (t.double() if dropped is None else torch.where(dropped, zero, t.double())
                       for t in (st.tp, st.fp, st.fn, st.tn))
