@@ -200,7 +200,7 @@ def test_zero_smoothing_scores_an_empty_unit_unsmoothed(key, smooth_nr):
     loss of a score of 0, an all-zero prediction of an empty target the loss of a perfect score; finite values and
     gradients even for a predicted mass of 1e-30, where ``s_nr / Σp`` would overflow."""
     x, y, _ = _blob_batch()
-    kw = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=0.0)
+    kw = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=0.0, empty="smooth")  # mcc's default is "fp"
     xi = x.clone().requires_grad_(True)
     loss = get_loss(key, reduction="none", **kw)(xi, y)
     loss.sum().backward()
@@ -215,7 +215,7 @@ def test_zero_smoothing_scores_an_empty_unit_unsmoothed(key, smooth_nr):
     tiny[1, 0, 0, 0] = 1e-30
     for p, expected in ((probs, 0.0), (tiny, 1.0)):
         p = p.requires_grad_(True)
-        out = get_loss(key, reduction="none", smooth_nr=smooth_nr, smooth_dr=0.0)(p, y)
+        out = get_loss(key, reduction="none", smooth_nr=smooth_nr, smooth_dr=0.0, empty="smooth")(p, y)
         out.sum().backward()
         assert torch.isfinite(out).all() and torch.isfinite(p.grad).all(), (key, out, p.grad)
         if key in ("dice", "jaccard", "tversky"):
