@@ -135,3 +135,9 @@ def test_options_are_checked():
         DiceClDiceLoss(alpha=1.5)
     with pytest.raises(ValueError, match="reduction"):
         DiceClDiceLoss(reduction="none")
+
+
+@pytest.mark.parametrize("key", ["cldice", "dice_cldice"])
+def test_soft_label_is_refused(key):
+    with pytest.raises(ValueError, match="soft_label does not apply to clDice"):
+        get_loss(key, soft_label=True)

@@ -134,3 +134,8 @@ def test_monai_example_is_zero():
     x = torch.tensor([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1000.0]]).T[None]  # (1, 3 classes, 3 voxels)
     y = torch.tensor([[0, 1, 2]])
     assert wasserstein_dice_loss(x, y, dist_matrix=M3, **LABEL).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_soft_label_is_refused():
+    with pytest.raises(ValueError, match="soft_label does not apply to the Wasserstein Dice loss"):
+        get_loss("wasserstein_dice", soft_label=True)

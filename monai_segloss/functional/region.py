@@ -134,6 +134,12 @@ class WassersteinDiceOptions(RegionOptions):
                                                       "α_l = 1 / (V_l + 1) with V_l the unit's volume of class l "
                                                       "(Tilborghs 2020).")
 
+    def validate(self) -> None:
+        super().validate()
+        if self.soft_label:
+            raise ValueError("soft_label does not apply to the Wasserstein Dice loss: its Wasserstein distances "
+                             "Σ_l g_l·(M p)_l already score soft targets")
+
 
 def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, opts: RegionOptions,
                 per_unit: Callable[[RegionStats], torch.Tensor], squared: bool = False,

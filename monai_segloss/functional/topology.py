@@ -75,6 +75,12 @@ class ClDiceOptions(RegionOptions):
                               checks.number(0))
     smooth_dr: float = option(1.0, "added to the denominators of Tprec and Tsens.", checks.number(0))
 
+    def validate(self) -> None:
+        super().validate()
+        if self.soft_label:
+            raise ValueError("soft_label does not apply to clDice: its skeleton overlaps Σ S·V are not confusion "
+                             "statistics")
+
 
 def _cldice(input, target, mask, o: ClDiceOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
