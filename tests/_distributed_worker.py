@@ -54,6 +54,13 @@ class Check:
 ISSUE_REGION_KEYS = ("dice", "tversky", "generalized_dice", "focal_tversky", "log_cosh_dice", "jaccard",
                      "sensitivity_specificity")
 COMPOUNDS = ("SegDiceCELoss", "SegDiceFocalLoss")
+# statistics-only losses outside losses/region.py (their statistics are sums, global across ranks)
+MORE_STATISTICS_KEYS = ("cldice", "dice_cldice")
+# categorical losses (softmax only): no sigmoid checks
+CATEGORICAL_KEYS = ("wasserstein_dice", "dice_topk")
+# a TopK term selects its voxels on each rank's own batch, as nnU-Net: per sample, the DDP objective is the
+# single-process loss
+OPTIONS = {"dice_topk": {"per_image": True}}
 
 
 def distributed_keys() -> list[str]:
@@ -74,7 +81,8 @@ def statistics_only(key: str) -> bool:
     unified_focal …) add a voxel term averaged on each rank's own voxels, so their rank losses differ."""
     import monai_segloss
 
-    return key in ISSUE_REGION_KEYS or monai_segloss.loss_class(key).__module__ == "monai_segloss.losses.region"
+    return key in ISSUE_REGION_KEYS + MORE_STATISTICS_KEYS or \
+        monai_segloss.loss_class(key).__module__ == "monai_segloss.losses.region"
 
 
 def compound_cls(name: str) -> type | None:
@@ -100,15 +108,19 @@ def checks() -> list[Check]:
         def build(distributed: bool, key: str = key, **kw: Any) -> torch.nn.Module:
             return monai_segloss.get_loss(key, batch=True, distributed=distributed, **kw)
 
+        own = OPTIONS.get(key, {})
+        sigmoid = key not in CATEGORICAL_KEYS
         if statistics_only(key):
             out.append(Check(f"region:{key}:softmax-label-ignore-mask", build, "multiclass", channels=3, masked=True,
-                             ignore=255, kwargs={**label, "ignore_index": 255, "include_background": False}))
-            out.append(Check(f"region:{key}:sigmoid-onehot-skip-empty", build, "multilabel", channels=4,
-                             kwargs={"sigmoid": True, "empty": "skip"}))
+                             ignore=255, kwargs={**label, "ignore_index": 255, "include_background": False, **own}))
+            if sigmoid:
+                out.append(Check(f"region:{key}:sigmoid-onehot-skip-empty", build, "multilabel", channels=4,
+                                 kwargs={"sigmoid": True, "empty": "skip", **own}))
         out.append(Check(f"objective:{key}:softmax-label", build, "multiclass", kind="objective",
-                         split=EQUAL_SPLIT, kwargs=label))
-        out.append(Check(f"objective:{key}:sigmoid-onehot", build, "multilabel", kind="objective",
-                         split=EQUAL_SPLIT, kwargs={"sigmoid": True}))
+                         split=EQUAL_SPLIT, kwargs={**label, **own}))
+        if sigmoid:
+            out.append(Check(f"objective:{key}:sigmoid-onehot", build, "multilabel", kind="objective",
+                             split=EQUAL_SPLIT, kwargs={"sigmoid": True, **own}))
         if key in ("dice", "tversky", "combo", "unified_focal"):
             split = BATCH_PER_RANK if statistics_only(key) else EQUAL_SPLIT
             out.append(Check(f"ddp:{key}", build, "multiclass", kind="ddp", split=split, kwargs=label))

@@ -18,7 +18,7 @@ from monai.losses import DiceLoss, GeneralizedDiceLoss, TverskyLoss
 from monai_segloss import get_loss
 
 REGION_KEYS = ["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
-               "sensitivity_specificity"]
+               "sensitivity_specificity", "mcc"]
 # losses whose "smooth" score of an empty unit is flat in p (the ratio s/(Σp + s) with Σp >> s)
 FLAT_WHEN_SMOOTH = [k for k in REGION_KEYS if k != "sensitivity_specificity"]
 
@@ -200,7 +200,7 @@ def test_zero_smoothing_scores_an_empty_unit_unsmoothed(key, smooth_nr):
     loss of a score of 0, an all-zero prediction of an empty target the loss of a perfect score; finite values and
     gradients even for a predicted mass of 1e-30, where ``s_nr / Σp`` would overflow."""
     x, y, _ = _blob_batch()
-    kw = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=0.0)
+    kw = dict(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=0.0, empty="smooth")  # mcc's default is "fp"
     xi = x.clone().requires_grad_(True)
     loss = get_loss(key, reduction="none", **kw)(xi, y)
     loss.sum().backward()
@@ -215,7 +215,7 @@ def test_zero_smoothing_scores_an_empty_unit_unsmoothed(key, smooth_nr):
     tiny[1, 0, 0, 0] = 1e-30
     for p, expected in ((probs, 0.0), (tiny, 1.0)):
         p = p.requires_grad_(True)
-        out = get_loss(key, reduction="none", smooth_nr=smooth_nr, smooth_dr=0.0)(p, y)
+        out = get_loss(key, reduction="none", smooth_nr=smooth_nr, smooth_dr=0.0, empty="smooth")(p, y)
         out.sum().backward()
         assert torch.isfinite(out).all() and torch.isfinite(p.grad).all(), (key, out, p.grad)
         if key in ("dice", "jaccard", "tversky"):

@@ -269,6 +269,11 @@ def draw_valid(data: st.DataObject, key: str) -> Example:
     return Example(key, case, kw, x, target, mask, extra, dims, c, kept, label_map)
 
 
+def _over_batch(loss) -> bool:
+    """One unit per class over the batch: the options' ``batch`` (Lovász: ``per_image=False``)."""
+    return bool(getattr(loss.options, "batch", False))
+
+
 def _names_in(err: BaseException, names: tuple[str, ...]) -> bool:
     msg = str(err)
     return any(n in msg for n in names)
@@ -292,7 +297,7 @@ def test_valid_input_gives_finite_loss_and_gradient(key, data):
     if ex.kwargs.get("reduction", "mean") == "none":  # the shape its functional form declares
         shape = loss_class(key).function.none_shape
         assert shape is not None, f"{key} allows reduction='none' without declaring its none_shape"
-        expected = none_shape_of(shape, tuple(ex.x.shape), len(ex.kept), ex.kwargs.get("batch", False))
+        expected = none_shape_of(shape, tuple(ex.x.shape), len(ex.kept), _over_batch(get_loss(ex.key, **ex.kwargs)))
         assert tuple(loss.shape) == expected, f"'none' shape {tuple(loss.shape)}, expected {expected}\n{ex.describe()}"
     else:
         assert loss.shape == (), f"{ex.kwargs.get('reduction', 'mean')!r} gave shape {tuple(loss.shape)}"
@@ -598,8 +603,7 @@ def test_compound_loss_every_reduction(data):
         terms.append(get_loss(key, **kw))
     specs = [{"loss": t, "weight": w} for t, w in zip(terms, weights, strict=True)]
     note(f"terms={keys} reductions={reds} batch={batch} x={tuple(x.shape)}")
-    shapes = {(loss_class(k).function.none_shape, loss_class(k).function.none_shape != "voxels" and batch and
-               "batch" in option_defaults(k)) for k in keys}
+    shapes = {(t.function.none_shape, t.function.none_shape != "voxels" and _over_batch(t)) for t in terms}
     if len(set(reds)) > 1 or (reds[0] == "none" and len(shapes) > 1):
         with pytest.raises(ValueError, match="reduction"):
             CompoundLoss(specs)

@@ -37,7 +37,6 @@ from monai_segloss.nnunet.spec import SPEC_ENV  # noqa: E402
 IGNORE = 3  # organ 1, tumour 2, unannotated 3
 FEATURES = [4, 8, 16, 32]
 LABEL_OPTS = {"softmax": True, "to_onehot_y": True, "ignore_index": IGNORE}
-HAS_TOPK = "topk_ce" in M.available_losses()
 
 
 # ---------------------------------------------------------------- the data set, once per session
@@ -129,10 +128,7 @@ def _direct_label_loss(name: str):
     raise AssertionError(name)
 
 
-NAMED = ["FocalTversky", "UnifiedFocal", "DiceFocal",
-         pytest.param("DiceTopK", marks=pytest.mark.skipif(not HAS_TOPK, reason="the topk_ce loss is not registered "
-                                                           "yet (issue 15)")),
-         "Blob", "DiceBoundary"]
+NAMED = ["FocalTversky", "UnifiedFocal", "DiceFocal", "DiceTopK", "Blob", "DiceBoundary"]
 
 
 @pytest.mark.parametrize("name", NAMED)
@@ -261,12 +257,6 @@ def test_bad_spec_stops_training_at_start(nnunet_env, monkeypatch, value, datase
     with pytest.raises(ValueError) as err:
         _trainer(T.nnUNetTrainerSegLoss, nnunet_env, dataset_id)
     assert message in str(err.value)
-
-
-@pytest.mark.skipif(HAS_TOPK, reason="topk_ce is registered: the trainer is tested with the other named trainers")
-def test_dice_topk_stops_at_start_until_topk_ce_exists(nnunet_env):
-    with pytest.raises(ValueError, match="unknown loss key 'topk_ce'"):
-        _trainer(T.nnUNetTrainerSegLoss_DiceTopK, nnunet_env)
 
 
 def test_a_run_of_another_spec_in_the_same_folder_is_refused(nnunet_env, monkeypatch):

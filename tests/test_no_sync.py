@@ -6,7 +6,7 @@ Data checks are device-side assertions (:func:`monai_segloss.core.prepare.data_c
 device. The geometry losses that build distance maps or lesion instances from the target on the host (SimpleITK,
 connected components) synchronise by nature unless the maps are passed in (``distance=`` / ``instances=``, e.g. from
 :class:`~monai_segloss.BatchMapsHandler`); they run here with precomputed maps. Two losses read the data on the host
-by definition (:data:`HOST_BOUND`).
+by definition (:data:`HOST_BOUND`), and ``log_hausdorff_dt`` with them.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def _case(device, c=3):
 # losses that read the data on the host by nature, each call (documented in their docstrings)
 HOST_BOUND = {
     "hausdorff_dt": "distance maps of the prediction (p > 0.5), computed by SimpleITK on the host each call",
+    "log_hausdorff_dt": "hausdorff_dt's distance maps of the prediction, computed by SimpleITK on the host each call",
     "blob": "one unit per lesion: the number of lesions (a data-dependent size) is read on the host",
 }
 DEVICE_LOSSES = [pytest.param(k, marks=pytest.mark.skip(reason=HOST_BOUND[k])) if k in HOST_BOUND else k

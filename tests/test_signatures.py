@@ -25,7 +25,7 @@ from monai_segloss.core.signature import option_docs
 from tools import generate_stubs
 
 KEYS = available_losses()
-ACRONYMS = {"ce": "CE", "bce": "BCE", "dt": "DT"}
+ACRONYMS = {"ce": "CE", "bce": "BCE", "dt": "DT", "topk": "TopK", "cldice": "ClDice", "mcc": "MCC", "nacl": "NACL"}
 
 
 def camel(key: str) -> str:

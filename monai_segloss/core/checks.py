@@ -16,7 +16,7 @@ import torch
 
 __all__ = ["Check", "flag", "optional_flag", "number", "one_of", "float_sequence", "number_or_per_class", "channel_ids",
            "optional_channel_ids", "class_weights", "spacing", "optional_int", "optional_callable", "mapping",
-           "is_number"]
+           "is_number", "integer", "optional_integer", "odd_integer", "distance_matrix"]
 
 Check = Callable[[str, Any], Any]
 
@@ -194,3 +194,55 @@ def mapping(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise TypeError(f"{name} must be None or a mapping of option names to values, got {value!r}")
     return dict(value)
+
+
+def integer(low: int, high: int | None = None) -> Check:
+    """A check for an ``int`` (not a ``bool``) in ``[low, high]`` (no upper bound when ``high`` is None)."""
+    expected = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be {expected}, got {type(value).__name__} ({value!r})")
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+        return value
+
+    return check
+
+
+def optional_integer(low: int, high: int | None = None) -> Check:
+    """None, or :func:`integer`."""
+    each = integer(low, high)
+    return lambda name, value: None if value is None else each(name, value)
+
+
+def odd_integer(low: int) -> Check:
+    """A check for an odd ``int`` >= ``low`` (a window side with a centre voxel)."""
+    each = integer(low)
+
+    def check(name: str, value: Any) -> int:
+        if each(name, value) % 2 == 0:
+            raise ValueError(f"{name} must be an odd int >= {low} (a window with a centre voxel), got {value!r}")
+        return value
+
+    return check
+
+
+def distance_matrix(name: str, value: Any) -> tuple[tuple[float, ...], ...] | None:
+    """None, or a square matrix (nested sequence, NumPy array or 2-D tensor) of finite numbers >= 0, not all 0,
+    returned as a tuple of row tuples."""
+    if value is None:
+        return None
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):  # a tensor or a NumPy array
+        if getattr(value, "ndim", 2) != 2:
+            raise ValueError(f"{name} must be a square C x C matrix, got an array of shape {tuple(value.shape)}")
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise TypeError(f"{name} must be None or a square C x C matrix of class distances, got {value!r}")
+    rows = tuple(float_sequence(f"{name}[{i}]", row, "a sequence of numbers") for i, row in enumerate(value))
+    if any(len(r) != len(rows) for r in rows):
+        raise ValueError(f"{name} must be a square C x C matrix, got rows of lengths {[len(r) for r in rows]}")
+    flat = [v for r in rows for v in r]
+    if any(not math.isfinite(v) or v < 0 for v in flat) or max(flat) == 0:
+        raise ValueError(f"{name} must hold finite distances >= 0, not all 0, got {rows}")
+    return rows

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_focal_loss', 'dice_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'tversky_loss', 'unified_focal_loss']
+__all__ = ['balanced_ce_loss', 'bce_loss', 'blob_loss', 'boundary_loss', 'cldice_loss', 'combo_loss', 'cross_entropy_loss', 'dice_ce_loss', 'dice_cldice_loss', 'dice_focal_loss', 'dice_loss', 'dice_topk_loss', 'distance_penalized_ce_loss', 'exp_log_loss', 'focal_loss', 'focal_tversky_loss', 'generalized_dice_focal_loss', 'generalized_dice_loss', 'hausdorff_dt_loss', 'jaccard_loss', 'log_cosh_dice_loss', 'log_hausdorff_dt_loss', 'lovasz_loss', 'mcc_loss', 'nacl_loss', 'sensitivity_specificity_loss', 'shape_aware_loss', 'structural_similarity_loss', 'topk_ce_loss', 'tversky_loss', 'unified_focal_loss', 'wasserstein_dice_loss']
 
 
 def dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
@@ -307,6 +307,94 @@ def sensitivity_specificity_loss(input: Tensor, target: Tensor, mask: Tensor | N
     """
 
 
+def mcc_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, batch: bool = False, distributed: bool = False, smooth_nr: float = 0.0, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'fp', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Matthews correlation coefficient loss, per unit: ``1 - MCC`` with
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator TP·TN - FP·FN (MONAI's default 0; above 0 the loss can leave [0, 2]).
+            Default ``0``.
+        smooth_dr (float): added under the square root of the denominator. Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a unit whose target has no voxel (or no background voxel), where the
+            MCC is undefined: scored by its false-positive rate FP / (FP + TN) (its miss rate FN / (TP + FN) when the
+            target fills it) (``"fp"``), left out of the mean (``"skip"``), or by MONAI's smoothed value (``"smooth"``:
+            1 with no gradient unless the prediction is exact). Default ``'fp'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def wasserstein_dice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, dist_matrix: Sequence[Sequence[float]] | None = None, weighting_mode: Literal['default', 'GDL'] = 'default', batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Generalised Wasserstein Dice loss, per sample (or once with ``batch=True``): ``1 - (2 TP_M + s_nr) / (2 TP_M +
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        dist_matrix (Sequence[Sequence[float]] | None): C x C distances between the classes (``M[l][c]``: the cost of
+            predicting class c where the label is l), divided by its largest entry as in MONAI; None is 0 on the
+            diagonal and 1 elsewhere. Default ``None``.
+        weighting_mode (Literal['default', 'GDL']): ``"default"``: class weights α = 0 for channel 0 (the background)
+            and 1 for the others (Fidon 2017); ``"GDL"``: α_l = 1 / (V_l + 1) with V_l the unit's volume of class l
+            (Tilborghs 2020). Default ``'default'``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
 def bce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Binary cross-entropy per voxel and kept channel, from logits with ``sigmoid=True``:
 
@@ -411,6 +499,39 @@ def focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gam
         use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
             ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
             ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def topk_ce_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """TopK cross-entropy: the mean cross-entropy of the k % voxels where it is largest (the hardest voxels).
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        k (float): percentage in (0, 100] of the voxels kept: the k % with the largest cross-entropy (nnU-Net's TopK10
+            loss: 10). Default ``10``.
+        per_image (bool): select the hardest voxels of each sample and average the samples; False selects them over the
+            whole batch, as nnU-Net. Default ``False``.
+        label_smoothing (float): ε in [0, 1], as in ``torch.nn.functional.cross_entropy``. Default ``0``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -608,6 +729,45 @@ def hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None,
     """
 
 
+def log_hausdorff_dt_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, alpha: float = 2.0, batch: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        distance (Tensor | None): precomputed level sets φ of the target classes (signed distances in mm, the innermost
+            foreground layer at 0), ``(B, C, *S)`` or ``(B, K, *S)`` for the kept channels, as made by
+            ``monai_segloss.SignedDistanceMapd``; taken as given, so build them from the same target, spacing and
+            ignored voxels. None (default) computes them on the fly with SimpleITK.
+        spacing (float | Sequence[float] | None): voxel size in mm, one value per spatial dim (e.g. ``(0.8, 0.8, 3.0)``)
+            or one for all; None reads it per sample from the affine of ``target`` when it is a MONAI ``MetaTensor``
+            (else of ``distance``), otherwise 1 mm. Default ``None``.
+        alpha (float): α > 0, exponent of the distances. Default ``2``.
+        batch (bool): one unit per class over the whole batch (its mean over every sample's valid voxels) instead of one
+            per (sample, class), as MONAI's ``batch``. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): the log of 1 + the ``"mean"`` or ``"sum"`` over the units of their
+            mean voxel term, as MONAI; ``"none"``: ``(B, K)`` (``(K,)`` with ``batch``), each unit's own log. Default
+            ``'mean'``.
+    """
+
+
 def boundary_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, distance: Tensor | None = None, spacing: float | Sequence[float] | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Boundary loss: ``mean_v φ_g · p``, with φ_g the target's level set in mm (negative inside).
 
@@ -746,7 +906,7 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 
     Args:
@@ -760,13 +920,126 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
             SimpleITK. In a MONAI trainer pass them with ``monai_segloss.BatchMapsHandler({"instances":
             "label_instances"})``.
         region (Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice',
-            'sensitivity_specificity']): key of the inner region loss L. Default ``'dice'``.
+            'sensitivity_specificity', 'mcc']): key of the inner region loss L. Default ``'dice'``.
         region_kwargs (Mapping[str, Any] | None): options of L (e.g. ``{"alpha": 0.3, "beta": 0.7}`` for ``"tversky"``,
             or ``smooth_nr``, ``empty``), without the input options, which the blob loss applies. Default ``None``.
         global_weight (float): α >= 0, weight of the global term. Default ``2``.
         lesion_weight (float): β >= 0, weight of the mean lesion term. Default ``1``.
         fully_connected (bool): lesions are 26-connected in 3D (8 in 2D) when True, face-connected otherwise. Default
             ``True``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, iter_: int = 3, smooth: float = 0.0001, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Soft clDice loss, per (sample, class): ``1 - 2·Tprec·Tsens / (Tprec + Tsens + ε)`` with
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        iter_ (int): iterations of the soft skeleton (erosions), about the largest radius of the structures in voxels
+            (MONAI's name). Default ``3``.
+        smooth (float): ε > 0 added to the denominator of the harmonic mean Tprec + Tsens. Default ``0.0001``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
+        smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def lovasz_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, per_image: bool = False, classes: Literal['present', 'all'] = 'present', sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Lovász loss: the Lovász extension of the Jaccard (IoU) loss, per class, of the sorted per-voxel errors.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        per_image (bool): one Lovász extension per sample, averaged over the samples; False (Berman's default) one over
+            the whole batch. Default ``False``.
+        classes (Literal['present', 'all']): Lovász-softmax: average over the classes present in the unit's target
+            (Berman's default) or over every kept class; the Lovász hinge scores every channel. Default ``'present'``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
+            Default ``'mean'``.
+    """
+
+
+def nacl_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+    """Neighbour-aware calibration loss: ``CE + λ·mean_{v,c} d(τ_vc, x_vc)`` with x the logits and τ the class
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        alpha (float): λ >= 0, weight of the penalty. Default ``0.1``.
+        kernel_ops (Literal['mean', 'gaussian']): the neighbourhood filter: a ``kernel_size``-wide mean, or a Gaussian
+            of ``sigma`` truncated at 4σ (as MONAI). Default ``'mean'``.
+        kernel_size (int): odd side of the mean filter's window. Default ``3``.
+        sigma (float): σ > 0 of the Gaussian filter, in voxels. Default ``1``.
+        distance_type (Literal['l1', 'l2']): the penalty per voxel and class: ``|τ - x|`` or ``(τ - x)²``. Default
+            ``'l1'``.
+        classes (int | None): MONAI's ``classes``: when given, checked against the input's C. Default ``None``.
+        dim (int | None): MONAI's ``dim``: when given, checked against the input's spatial dims. Default ``None``.
         sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
         softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
             Default ``False``.
@@ -886,4 +1159,155 @@ def dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *
         reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
             (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
             ``'mean'``.
+    """
+
+
+def dice_topk_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, k: float = 10.0, per_image: bool = False, label_smoothing: float = 0.0, squared_pred: bool = False, jaccard: bool = False, lambda_dice: float = 1.0, lambda_topk: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Dice + TopK cross-entropy: ``λ_dice·(Dice loss) + λ_topk·(TopK cross-entropy)``, nnU-Net's ``DC_and_topk_loss``.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        k (float): percentage in (0, 100] of the voxels kept: the k % with the largest cross-entropy (nnU-Net's TopK10
+            loss: 10). Default ``10``.
+        per_image (bool): select the hardest voxels of each sample and average the samples; False selects them over the
+            whole batch, as nnU-Net. Default ``False``.
+        label_smoothing (float): ε in [0, 1], as in ``torch.nn.functional.cross_entropy``. Default ``0``.
+        squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
+        jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
+            ``False``.
+        lambda_dice (float): weight of the Dice term, >= 0. Default ``1``.
+        lambda_topk (float): weight of the TopK cross-entropy term, >= 0. Default ``1``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the region term is per
+            (sample, class) and the voxel term per voxel, so they have no common shape (as in MONAI). Default
+            ``'mean'``.
+    """
+
+
+def generalized_dice_focal_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0, alpha: float | Sequence[float] | None = None, use_softmax: bool | None = None, w_type: Literal['square', 'simple', 'uniform'] = 'square', lambda_gdl: float = 1.0, lambda_focal: float = 1.0, batch: bool = False, distributed: bool = False, smooth_nr: float = 1e-05, smooth_dr: float = 1e-05, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Generalised Dice + focal: ``λ_gdl·(generalised Dice loss) + λ_focal·(focal loss)`` on the same options.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        gamma (float): focusing parameter γ >= 0. Default ``2``.
+        alpha (float | Sequence[float] | None): balancing factor α in [0, 1], a number or one per class (length C or K);
+            None for no balancing. Default ``None``.
+        use_softmax (bool | None): MONAI's ``FocalLoss`` flag, accepted as a synonym: True is ``softmax=True``, False is
+            ``sigmoid=True`` (MONAI's default: its focal loss always takes logits); None leaves the activation to
+            ``sigmoid``, ``softmax`` and ``other_act``. Default ``None``.
+        w_type (Literal['square', 'simple', 'uniform']): Sudre's class weights: ``"square"`` 1/(Σg)², ``"simple"`` 1/Σg,
+            ``"uniform"`` 1. Default ``'square'``.
+        lambda_gdl (float): weight of the generalised Dice term, >= 0. Default ``1``.
+        lambda_focal (float): weight of the focal term, >= 0. Default ``1``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerator of the score. Default ``1e-05``.
+        smooth_dr (float): added to the denominator of the score; 0 is allowed (see ``empty``). Default ``1e-05``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"``; ``"none"`` is refused: the generalised Dice term is
+            per sample and the focal term per voxel, so they have no common shape. Default ``'mean'``.
+    """
+
+
+def dice_cldice_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, squared_pred: bool = False, jaccard: bool = False, iter_: int = 3, smooth: float = 0.0001, alpha: float = 0.5, batch: bool = False, distributed: bool = False, smooth_nr: float = 1.0, smooth_dr: float = 1.0, empty: Literal['smooth', 'skip', 'fp'] = 'smooth', soft_label: bool = False, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum'] = 'mean') -> Tensor:
+    """Dice + clDice: ``(1 - α)·(Dice loss) + α·(clDice loss)``, the combination Shit et al. (CVPR 2021) train with.
+
+    Args:
+        input (Tensor): ``(B, C, *S)`` with 1 to 3 spatial dims: logits when an activation is set, probabilities in [0,
+            1] otherwise.
+        target (Tensor): label map ``(B, 1, *S)`` or ``(B, *S)`` with ``to_onehot_y=True``, else one-hot or soft ``(B,
+            C, *S)``.
+        mask (Tensor | None): broadcastable to ``(B, 1, *S)``: voxels where it is 0 count nowhere. Default None.
+        squared_pred (bool): use Σp² + Σg² as the denominator (the V-Net form). Default ``False``.
+        jaccard (bool): score MONAI's soft Jaccard ``(2TP + s_nr) / (2(TP + FP + FN) + s_dr)`` instead. Default
+            ``False``.
+        iter_ (int): iterations of the soft skeleton (erosions), about the largest radius of the structures in voxels
+            (MONAI's name). Default ``3``.
+        smooth (float): ε > 0 added to the denominator of the harmonic mean Tprec + Tsens. Default ``0.0001``.
+        alpha (float): α in [0, 1], weight of the clDice term; the Dice term weighs 1 - α. Default ``0.5``.
+        batch (bool): sum the statistics over the batch before scoring. Default ``False``.
+        distributed (bool): with ``batch=True``, also sum them over every DDP rank (autograd-aware all-reduce); without
+            a process group, local statistics and one warning. Default ``False``.
+        smooth_nr (float): added to the numerators of Tprec and Tsens (1 as MONAI and the paper's code). Default ``1``.
+        smooth_dr (float): added to the denominators of Tprec and Tsens. Default ``1``.
+        empty (Literal['smooth', 'skip', 'fp']): a (sample, class) with no target voxel: scored by the smoothing terms
+            (``"smooth"``, as MONAI; with ``smooth_dr=0`` it is scored unsmoothed: a loss of 1 when anything is
+            predicted, 0 when nothing is, never 0/0), left out of the mean (``"skip"``), or scored by its false-positive
+            rate FP / (FP + TN) in place of ``1 - score`` (``"fp"``), which pushes every predicted voxel down. Default
+            ``'smooth'``.
+        soft_label (bool): score soft targets with the decoupled statistics of Wang et al. 2023: TP = (Σ|p| + Σ|g| - Σ|p
+            - g|) / 2, so that a prediction equal to a soft target scores a perfect 0 (as MONAI's ``soft_label``); the
+            same as the default for hard targets and predictions in [0, 1]. Default ``False``.
+        sigmoid (bool): apply a sigmoid to ``input`` (per channel). Default ``False``.
+        softmax (bool): apply a softmax over all channels of ``input``, before any channel is excluded (needs C >= 2).
+            Default ``False``.
+        other_act (Callable[[Tensor], Tensor] | None): another activation applied to ``input``; at most one activation
+            may be set. Default ``None``.
+        to_onehot_y (bool): ``target`` is a label map ``(B, 1, *S)`` or ``(B, *S)`` of class ids in [0, C), never
+            expanded to one-hot where the loss does not need it; otherwise it is one-hot or soft, ``(B, C, *S)``.
+            Default ``False``.
+        include_background (bool): False drops channel 0 from what is scored. Default ``True``.
+        exclude_channels (Sequence[int]): further channel ids not scored. Default ``()``.
+        weight (Sequence[float] | float | None): per-class weights, of length C (by channel id) or the number of kept
+            channels, or one number for every class. Default ``None``.
+        ignore_index (int | None): label value whose voxels count nowhere; with a label map a real class id is also left
+            unscored; with a one-hot/soft target a voxel is ignored when every channel holds it. Default ``None``.
+        reduction (Literal['mean', 'sum']): ``"mean"`` or ``"sum"`` (of each term); ``"none"`` is refused, as by the
+            other presets. Default ``'mean'``.
     """

@@ -39,9 +39,9 @@ from . import region as R
 from .base import loss_function
 
 __all__ = [
-    "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "ExpLogOptions", "ComboOptions",
-    "UnifiedFocalOptions", "UNIFIED_VARIANTS",
-    "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "exp_log_loss", "combo_loss",
+    "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "TopKCEOptions", "ExpLogOptions",
+    "ComboOptions", "UnifiedFocalOptions", "UNIFIED_VARIANTS",
+    "bce_loss", "balanced_ce_loss", "cross_entropy_loss", "focal_loss", "topk_ce_loss", "exp_log_loss", "combo_loss",
     "unified_focal_loss", "log_prob_pair", "is_binary_mode", "voxel_units",
 ]
 
@@ -266,6 +266,23 @@ class FocalOptions(InputOptions):
         super().validate()
 
 
+@dataclass(frozen=True)
+class TopKCEOptions(InputOptions):
+    """Options of :func:`topk_ce_loss`."""
+
+    k: float = option(10.0, "percentage in (0, 100] of the voxels kept: the k % with the largest cross-entropy "
+                            "(nnU-Net's TopK10 loss: 10).", checks.number(0, 100, low_open=True))
+    per_image: bool = option(False, "select the hardest voxels of each sample and average the samples; False "
+                                    "selects them over the whole batch, as nnU-Net.")
+    label_smoothing: float = option(0.0, "ε in [0, 1], as in ``torch.nn.functional.cross_entropy``.", _UNIT)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.sigmoid:
+            raise ValueError("sigmoid=True: the TopK loss is the categorical (softmax) cross-entropy; use softmax=True "
+                             "with C >= 2 classes")
+
+
 _POSITIVE = checks.number(0, low_open=True)
 
 
@@ -366,15 +383,12 @@ def _nll(prep: PreparedInput, gamma: float, alpha: torch.Tensor | None, reductio
             return -lp * _focal_factor(lp, gamma)
     loss = _categorical_terms(prep, phi, coef, per_channel)
     eps = label_smoothing
-    if eps > 0:  # torch: (1-ε)·CE + (ε/C)·Σ_c w_c·(-log p_c) over the valid voxels
-        lp = prep.log_probs()[0]
+    if eps > 0:
         sw = _kept_by_channel(prep, prep.weight)
         if not per_channel:
             ignored = _ignored_real_class(prep)
             sw = sw.index_copy(0, ignored, _full_weight(prep).index_select(0, ignored))
-        smooth = -channel_view(sw, lp.ndim) * lp * (eps / prep.num_classes)
-        smooth = _masked(prep.keep(smooth) if per_channel else smooth.sum(1), prep)
-        loss = (1 - eps) * loss + smooth
+        loss = _smoothed(prep, loss, eps, sw, per_channel)
     if reduction == "none":
         return loss
     total = loss.sum()
@@ -385,6 +399,16 @@ def _nll(prep: PreparedInput, gamma: float, alpha: torch.Tensor | None, reductio
     else:
         den = _n_valid(prep)
     return total / den.clamp_min(torch.finfo(total.dtype).tiny)  # den = 0 only when every term is 0
+
+
+def _smoothed(prep: PreparedInput, ce: torch.Tensor, eps: float, sw: torch.Tensor, per_channel: bool) -> torch.Tensor:
+    """Label smoothing as torch: ``(1-ε)·CE + (ε/C)·Σ_c w_c·(-log p_c)`` at the valid voxels; ``ce`` and the result
+    are per voxel ``(B, *S)``, or per kept channel ``(B, K, *S)`` with ``per_channel``; ``sw`` ``(C,)`` weighs the
+    smoothing terms by channel id."""
+    lp = prep.log_probs()[0]
+    smooth = -channel_view(sw, lp.ndim) * lp * (eps / prep.num_classes)
+    smooth = _masked(prep.keep(smooth) if per_channel else smooth.sum(1), prep)
+    return (1 - eps) * ce + smooth
 
 
 def _ignored_real_class(prep: PreparedInput) -> torch.Tensor:
@@ -449,6 +473,48 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
     return reduce_voxels(loss, o.reduction, prep.valid)
+
+
+def _hardest(loss: torch.Tensor, valid: torch.Tensor | None, k: float
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``k`` % largest values of each row of ``loss`` ``(U, N)`` among its valid entries (``valid`` ``(U, N)``
+    bool, or None).
+
+    Returns ``(values (U, M), indices (U, M), taken (U, M) bool)``: ``taken`` marks the values that count, the
+    first ``n_u = max(1, floor(k·v_u/100))`` of row u (``v_u`` its number of valid entries; 0 rows count none).
+    Without ``valid`` every row has the same count, taken unsorted; with it, the rows are sorted and cut at their
+    own count, a tensor (no host synchronisation)."""
+    n = loss.shape[1]
+    m = max(1, int(n * k / 100))  # nnU-Net's count: floor(N·k/100)
+    if valid is None:
+        values, indices = loss.topk(m, dim=1, sorted=False)
+        return values, indices, torch.ones_like(values, dtype=torch.bool)
+    values, indices = loss.masked_fill(~valid, -math.inf).topk(m, dim=1, sorted=True)
+    v = valid.sum(1, keepdim=True, dtype=torch.float64)
+    count = torch.where(v > 0, torch.floor(v * (k / 100)).clamp_min(1), v)
+    taken = torch.arange(m, device=loss.device) < count
+    return torch.where(taken, values, torch.zeros((), dtype=values.dtype, device=values.device)), indices, taken
+
+
+def _topk_ce(input, target, mask, o: TopKCEOptions) -> torch.Tensor:
+    prep = prepare_input(input, target, o, mask)
+    _categorical_only("topk_ce", prep)
+    per_channel = o.reduction == "none"
+    coef = None if prep.weight is None and prep.all_channels_kept else _kept_by_channel(prep, prep.weight)
+    terms = _categorical_terms(prep, lambda lp, cls: -lp, coef, per_channel)
+    if o.label_smoothing > 0:
+        terms = _smoothed(prep, terms, o.label_smoothing, _kept_by_channel(prep, prep.weight), per_channel)
+    voxel = terms.sum(1) if per_channel else terms  # (B, *S)
+    rows = voxel.flatten(1) if o.per_image else voxel.reshape(1, -1)
+    valid = None if prep.valid is None else prep.valid.reshape(rows.shape)
+    values, indices, taken = _hardest(rows, valid, o.k)
+    if o.reduction == "none":  # the voxel terms at the selected voxels
+        selected = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, indices, taken)
+        return terms * selected.view(voxel.shape).unsqueeze(1)
+    if o.reduction == "sum":
+        return values.sum()
+    means = safe_ratio(values.sum(1), taken.sum(1).to(values.dtype), 0.0)
+    return reduce_units(means, "mean", present=taken.any(1))
 
 
 def _wong_weights(freq: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
@@ -685,6 +751,37 @@ focal_loss = loss_function(FocalOptions, _focal, "focal_loss", """
         >>> print(f"{focal_loss(logits, target, sigmoid=True, gamma=2.0):.4f}")  # well-classified voxels fade
         0.0122
 """, returns=VOXEL_RETURNS, none_shape="voxels")
+
+topk_ce_loss = loss_function(TopKCEOptions, _topk_ce, "topk_ce_loss", """
+    TopK cross-entropy: the mean cross-entropy of the k % voxels where it is largest (the hardest voxels).
+
+    Wu Z., Shen C. & van den Hengel A., "Bridging category-level and instance-level semantic image segmentation",
+    arXiv 1605.06885, 2016 (online bootstrapping of the hardest pixels); nnU-Net's ``TopKLoss`` (Isensee F. et al.,
+    Nature Methods 2021), whose default k = 10 % is ours. Per voxel ``CE_v = -Σ_{c kept} w_c·g_c·log p_c`` (with
+    ``label_smoothing`` ε: ``(1-ε)·CE_v + (ε/C)·Σ_c w_c·(-log p_c)``, as torch); the n = max(1, ⌊k·V/100⌋) largest
+    of the V valid voxels of the batch (of each sample with ``per_image=True``) are kept and averaged (a plain
+    mean of the weighted terms, as nnU-Net, not torch's mean weighted by Σw). The selection is not
+    differentiated: the gradient reaches the kept voxels only.
+
+    With ``softmax=True`` and a label map this is nnU-Net's ``TopKLoss(k=k)`` (parity tested), except with ignored
+    voxels: nnU-Net counts them in V (k % of every voxel, the ignored ones scoring 0), here they count nowhere (k %
+    of the valid voxels). The selection runs over each DDP rank's own batch, as nnU-Net's. Categorical only: needs
+    C >= 2 without ``sigmoid`` (softmax logits, or probabilities); excluded channels add no term.
+
+    Example:
+        >>> from monai_segloss.functional import topk_ce_loss
+        >>> logits = torch.tensor([[[4.0, 0.0, -1.0, 2.0], [0.0, 1.0, 1.0, 0.0]]])  # (1, 2, 4 voxels)
+        >>> labels = torch.tensor([[[0, 0, 1, 1]]])
+        >>> ce = torch.nn.functional.cross_entropy(logits, labels[:, 0], reduction="none")
+        >>> print(f"{topk_ce_loss(logits, labels, softmax=True, to_onehot_y=True, k=50):.4f}")  # mean of the 2 largest
+        1.7201
+        >>> print(f"{ce.flatten().topk(2).values.mean():.4f}")
+        1.7201
+""", returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K, *S)`` with K kept channels: each voxel's terms at
+        the selected voxels, 0 elsewhere (their sum is ``"sum"``).
+""", none_shape="voxels")
 
 exp_log_loss = loss_function(ExpLogOptions, _exp_log, "exp_log_loss", """
     Exponential logarithmic loss: ``w_d·E_c[(-ln Dice_c)^γ_d] + w_c·E_v[w_l·(-ln p_l)^γ_c]``.

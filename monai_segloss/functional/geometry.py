@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -44,9 +44,9 @@ from .distribution import voxel_units
 from .region import REGION_LOSSES, RegionKey
 
 __all__ = [
-    "GeometryOptions", "HausdorffDTOptions", "BoundaryOptions", "ShapeAwareOptions", "DistancePenalizedCEOptions",
-    "StructuralSimilarityOptions", "BlobOptions",
-    "hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
+    "GeometryOptions", "HausdorffDTOptions", "LogHausdorffDTOptions", "BoundaryOptions", "ShapeAwareOptions",
+    "DistancePenalizedCEOptions", "StructuralSimilarityOptions", "BlobOptions",
+    "hausdorff_dt_loss", "log_hausdorff_dt_loss", "boundary_loss", "shape_aware_loss", "distance_penalized_ce_loss",
     "structural_similarity_loss", "blob_loss",
 ]
 
@@ -71,6 +71,15 @@ class HausdorffDTOptions(GeometryOptions):
 
 
 @dataclass(frozen=True)
+class LogHausdorffDTOptions(HausdorffDTOptions):
+    """Options of :func:`log_hausdorff_dt_loss`."""
+
+    reduction: Literal["mean", "sum", "none"] = option(
+        "mean", "the log of 1 + the ``\"mean\"`` or ``\"sum\"`` over the units of their mean voxel term, as MONAI; "
+                "``\"none\"``: ``(B, K)`` (``(K,)`` with ``batch``), each unit's own log.")
+
+
+@dataclass(frozen=True)
 class BoundaryOptions(GeometryOptions):
     """Options of :func:`boundary_loss` (only the common and geometry options)."""
 
@@ -87,21 +96,14 @@ class DistancePenalizedCEOptions(GeometryOptions):
     penalty: float = option(1.0, "λ >= 0, scale of the distance penalty: the weight is ``1 + λ·Φ``.", checks.number(0))
 
 
-def _odd_window(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an odd int >= 3, got {value!r}")
-    if value < 3 or value % 2 == 0:
-        raise ValueError(f"{name} must be an odd int >= 3 (a 1-voxel window has no structure), got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class StructuralSimilarityOptions(InputOptions):
     """Options of :func:`structural_similarity_loss`."""
 
     beta: float = option(0.1, "β in [0, 1): a voxel is selected when its structural error exceeds β times the "
                               "largest of its (sample, class).", checks.number(0, 1, high_open=True))
-    kernel_size: int = option(3, "odd side (>= 3) of the window of the local statistics.", _odd_window)
+    kernel_size: int = option(3, "odd side (>= 3) of the window of the local statistics.",
+                               checks.odd_integer(3))
     c4: float = option(0.01, "C4 > 0, stabiliser of the normalisation.", checks.number(0, low_open=True))
 
 
@@ -278,6 +280,10 @@ def _hausdorff_dt(input, target, mask, o: HausdorffDTOptions, distance=None) -> 
         present = present.any(0) if o.batch else present
     return reduce_units(units, o.reduction, weight=prep.weight,
                         present=None if present is None else present.expand_as(units))
+
+
+def _log_hausdorff_dt(input, target, mask, o: LogHausdorffDTOptions, distance=None) -> torch.Tensor:
+    return torch.log1p(_hausdorff_dt(input, target, mask, o, distance))  # of the reduced value, or of each unit
 
 
 def _boundary(input, target, mask, o: BoundaryOptions, distance=None) -> torch.Tensor:
@@ -461,6 +467,30 @@ hausdorff_dt_loss = loss_function(HausdorffDTOptions, _hausdorff_dt, "hausdorff_
     Returns:
         A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B, K)`` (``(K,)`` with ``batch=True``): the mean voxel
         term of each unit, 0 for a unit without valid voxel.
+""", none_shape="units")
+
+log_hausdorff_dt_loss = loss_function(LogHausdorffDTOptions, _log_hausdorff_dt, "log_hausdorff_dt_loss", """
+    Log distance-transform Hausdorff loss: ``log(1 + H)`` with H the :func:`hausdorff_dt_loss` reduced over the
+    (sample, class) units (classes with ``batch=True``), each unit scored by the mean of ``(p - g)² · (d_g^α +
+    d_p^α)`` over its valid voxels.
+
+    The logarithm (``monai.losses.LogHausdorffDTLoss``) damps the large values of the distance term early in
+    training; the distances are those of :func:`hausdorff_dt_loss` (mm, from ``spacing`` or the affine). With
+    ``spacing`` 1 this equals ``monai.losses.LogHausdorffDTLoss`` on shared options for every reduction (parity
+    tested; MONAI's default ``include_background`` is False, ours True): ``"mean"`` is ``log(1 + mean of the unit
+    means)``, ``"sum"`` ``log(1 + sum of the unit means)``, and ``"none"`` gives each unit's ``log(1 + mean)``,
+    ``(B, K)`` where MONAI keeps ``(B, K, 1, ...)``. With ignored voxels a unit's mean runs over its valid voxels.
+    Reads the prediction's distance maps on the host, as :func:`hausdorff_dt_loss`.
+
+    Example:
+        >>> from monai_segloss.functional import log_hausdorff_dt_loss
+        >>> probs, target = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{log_hausdorff_dt_loss(probs, target):.4f}")  # log(1 + 0.0240)
+        0.0237
+""", maps=_DISTANCE, returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; ``(B, K)`` for ``"none"`` (``(K,)`` with ``batch=True``; 0 for a unit
+        without valid voxel).
 """, none_shape="units")
 
 boundary_loss = loss_function(BoundaryOptions, _boundary, "boundary_loss", """

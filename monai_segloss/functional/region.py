@@ -7,26 +7,28 @@ Every function takes ``(input, target, mask=None, **options)``; the options are 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from ..core import checks
-from ..core.options import RegionOptions, option
-from ..core.prepare import PreparedInput, prepare_input
+from ..core.broadcast import unit_view
+from ..core.distributed import global_sum
+from ..core.options import EmptyPolicy, RegionOptions, option
+from ..core.prepare import PreparedInput, constant, prepare_input
 from ..core.reduce import reduce_units, safe_ratio
-from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, tversky_index
+from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, safe_pow, tversky_index
 from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
 from .base import LossFunction, loss_function
 
 __all__ = [
     "DiceOptions", "JaccardOptions", "GeneralizedDiceOptions", "TverskyOptions", "FocalTverskyOptions",
-    "LogCoshDiceOptions", "SensitivitySpecificityOptions",
+    "LogCoshDiceOptions", "SensitivitySpecificityOptions", "MCCOptions", "WassersteinDiceOptions",
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss",
-    "log_cosh_dice_loss", "sensitivity_specificity_loss", "region_loss", "region_stats", "scored_only",
-    "empty_value", "unsmoothed_empty", "REGION_LOSSES",
+    "log_cosh_dice_loss", "sensitivity_specificity_loss", "mcc_loss", "wasserstein_dice_loss", "region_loss",
+    "region_stats", "scored_only", "empty_value", "unsmoothed_empty", "batch_sums", "REGION_LOSSES",
     "REGION_RETURNS", "W_TYPES", "RegionKey",
 ]
 
@@ -100,6 +102,43 @@ class SensitivitySpecificityOptions(RegionOptions):
         if self.soft_label:
             raise ValueError("soft_label does not apply to the sensitivity-specificity loss: its squared errors "
                              "Σ(g - p)² are already exact for soft targets")
+
+
+@dataclass(frozen=True)
+class MCCOptions(RegionOptions):
+    """Options of :func:`mcc_loss`."""
+
+    smooth_nr: float = option(0.0, "added to the numerator TP·TN - FP·FN (MONAI's default 0; above 0 the loss can "
+                                   "leave [0, 2]).", checks.number(0))
+    smooth_dr: float = option(1e-5, "added under the square root of the denominator.", checks.number(0))
+    empty: EmptyPolicy = option("fp", "a unit whose target has no voxel (or no background voxel), where the MCC is "
+                                      "undefined: scored by its false-positive rate FP / (FP + TN) (its miss rate "
+                                      "FN / (TP + FN) when the target fills it) (``\"fp\"``), left out of the mean "
+                                      "(``\"skip\"``), or by MONAI's smoothed value (``\"smooth\"``: 1 with no "
+                                      "gradient unless the prediction is exact).")
+
+
+WeightingMode = Literal["default", "GDL"]
+
+
+@dataclass(frozen=True)
+class WassersteinDiceOptions(RegionOptions):
+    """Options of :func:`wasserstein_dice_loss`."""
+
+    dist_matrix: Sequence[Sequence[float]] | None = option(
+        None, "C x C distances between the classes (``M[l][c]``: the cost of predicting class c where the label is "
+              "l), divided by its largest entry as in MONAI; None is 0 on the diagonal and 1 elsewhere.",
+        checks.distance_matrix)
+    weighting_mode: WeightingMode = option("default", "``\"default\"``: class weights α = 0 for channel 0 (the "
+                                                      "background) and 1 for the others (Fidon 2017); ``\"GDL\"``: "
+                                                      "α_l = 1 / (V_l + 1) with V_l the unit's volume of class l "
+                                                      "(Tilborghs 2020).")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.soft_label:
+            raise ValueError("soft_label does not apply to the Wasserstein Dice loss: its Wasserstein distances "
+                             "Σ_l g_l·(M p)_l already score soft targets")
 
 
 def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, opts: RegionOptions,
@@ -250,6 +289,102 @@ def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptio
                         policy=o.empty, empty_value=safe_ratio(st.fp, n, 0.0) if o.empty == "fp" else None)
 
 
+def _mcc(input, target, mask, o: MCCOptions) -> torch.Tensor:
+    prep = prepare_input(input, target, o, mask)
+    st = region_stats(prep, o)
+    present = st.present
+    full = st.gsum == st.n if present is None else present & (st.gsum == st.n)
+    # a unit with an empty or full target has a zero factor (TP+FN or TN+FP): "smooth" keeps MONAI's value for it
+    smooth = o.empty == "smooth"
+    undefined = st.empty if smooth else st.empty | full
+    dropped = None if smooth else undefined  # units whose score is replaced or left out: zero statistics
+    if present is not None:
+        dropped = ~present if dropped is None else dropped | ~present
+    zero = torch.zeros((), dtype=torch.float64, device=st.tp.device)
+    tp, fp, fn, tn = (t.double() if dropped is None else torch.where(dropped, zero, t.double())
+                      for t in (st.tp, st.fp, st.fn, st.tn))
+    numer = tp * tn - fp * fn + o.smooth_nr  # float64: four products of voxel counts
+    denom = safe_pow((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) + o.smooth_dr, 0.5)
+    loss = 1 - safe_ratio(numer, denom, 0.0)
+    loss = torch.where((fp == 0) & (fn == 0), torch.zeros_like(loss), loss).to(st.tp.dtype)  # exact: 0 (as MONAI)
+    rate = None
+    if o.empty == "fp":  # the miss rate of a full target, the false-positive rate of an empty one
+        rate = torch.where(full, safe_ratio(st.fn, st.gsum, 0.0), safe_ratio(st.fp, st.n, 0.0))
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=present, empty=undefined, policy=o.empty,
+                        empty_value=rate)
+
+
+def _class_distances(o: WassersteinDiceOptions, prep: PreparedInput) -> torch.Tensor:
+    """The ``(C, C)`` distance matrix, divided by its largest entry."""
+    x, c = prep.input, prep.num_classes
+    if o.dist_matrix is None:
+        return 1 - torch.eye(c, dtype=x.dtype, device=x.device)
+    if len(o.dist_matrix) != c:
+        raise ValueError(f"dist_matrix must be C x C for the input's C={c} classes, got {len(o.dist_matrix)} x "
+                         f"{len(o.dist_matrix)}")
+    top = max(max(row) for row in o.dist_matrix)  # normalised on the host: one cached constant per matrix
+    return constant(tuple(tuple(v / top for v in row) for row in o.dist_matrix), x.dtype, x.device)
+
+
+def batch_sums(t: torch.Tensor, o: RegionOptions, dim: int = -1) -> torch.Tensor:
+    """Per-sample sums (the batch along ``dim``) -> summed over the batch, and over every DDP rank with
+    ``distributed``, when ``o.batch``; unchanged otherwise."""
+    if not o.batch:
+        return t
+    t = t.sum(dim)
+    return global_sum(t) if o.distributed else t
+
+
+def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.Tensor:
+    prep = prepare_input(input, target, o, mask)
+    if prep.options.sigmoid or prep.num_classes == 1:
+        raise ValueError(f"wasserstein_dice compares class distributions and needs C >= 2 classes without sigmoid=True "
+                         f"(got C={prep.num_classes}, sigmoid={prep.options.sigmoid}); use softmax=True")
+    x, c = prep.input, prep.num_classes
+    m = _class_distances(o, prep)
+    p = prep.probs()
+    mp = torch.einsum("lc,bc...->bl...", m, p)  # (M p)_l: the expected cost of p if the label is l
+    v = prep.valid_float()
+    v = torch.ones_like(x[:, :1]) if v is None else v
+    if prep.labels is not None:
+        y = prep.labels.unsqueeze(1)
+        volumes = torch.zeros(x.shape[0], c, dtype=x.dtype, device=x.device).scatter_add_(
+            1, prep.labels.flatten(1), v.flatten(1))  # V_l per sample
+        wass = mp.gather(1, y)  # (B, 1, *S) the Wasserstein distance between p and the one-hot label
+    else:
+        dense = prep.dense_target()
+        volumes = dense.flatten(2).sum(2)
+        wass = (dense * mp).sum(1, keepdim=True)
+    kept = torch.zeros(c, dtype=x.dtype, device=x.device).index_fill_(0, prep.channels, 1.0)
+    if prep.weight is not None:
+        kept = kept.index_copy(0, prep.channels, prep.weight)
+    if o.weighting_mode == "default":
+        alpha = kept.index_fill(0, torch.zeros(1, dtype=torch.long, device=x.device), 0.0).expand(x.shape[0], c)
+    else:
+        volumes = batch_sums(volumes.transpose(0, 1), o)  # (C, B), or (C,) over the batch
+        alpha = (kept / (volumes.transpose(0, -1) + 1)).expand(x.shape[0], c)
+    a = unit_view(alpha, x.ndim)
+    a_voxel = a.expand_as(x).gather(1, y) if prep.labels is not None else (dense * a).sum(1, keepdim=True)
+    wass, a_voxel = wass * v, a_voxel * v  # 0 at invalid voxels
+    sums = torch.stack([t.flatten(1).sum(1) for t in (a_voxel - a_voxel * wass, wass, a_voxel, v)])
+    tp, error, mass, n = batch_sums(sums, o).unbind(0)  # Σα(1-W), ΣW, Σα, number of valid voxels
+    empty = mass == 0
+    if o.empty == "fp":  # the mean Wasserstein error of an empty sample
+        value = safe_ratio(error, n, 0.0)
+    elif unsmoothed_empty(o):  # no smoothing to score it: 1 when anything but background is predicted, else 0
+        value = (error != 0).to(error.dtype)
+    else:
+        value = None
+    if value is not None or o.empty == "skip":  # discarded scores: zero statistics, a zero (never NaN) gradient
+        zero = torch.zeros((), dtype=tp.dtype, device=tp.device)
+        tp, error, mass = (torch.where(empty, zero, t) for t in (tp, error, mass))
+    # the denominator: 2 TP + all errors (Fidon), or Σ α(2 - W) = Σα + TP (Tilborghs' GDL weighting, as MONAI)
+    denom = 2 * tp + error if o.weighting_mode == "default" else mass + tp
+    loss = 1 - safe_ratio(2 * tp + o.smooth_nr, denom + o.smooth_dr)
+    return reduce_units(loss, o.reduction, present=None if prep.valid is None else n > 0, empty=empty,
+                        policy=o.empty, empty_value=value)
+
+
 # ---------------------------------------------------------------- public functional forms
 
 dice_loss = loss_function(DiceOptions, _dice, "dice_loss", """
@@ -360,12 +495,65 @@ sensitivity_specificity_loss = loss_function(
         0.0250
 """, returns=REGION_RETURNS, none_shape="units")
 
+mcc_loss = loss_function(MCCOptions, _mcc, "mcc_loss", """
+    Matthews correlation coefficient loss, per unit: ``1 - MCC`` with
+    ``MCC = (TP·TN - FP·FN + s_nr) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN) + s_dr)`` on the soft confusion statistics.
+
+    Abhishek K. & Hamarneh G., "Matthews correlation coefficient loss for deep convolutional networks: application
+    to skin lesion segmentation", ISBI 2021. Unlike Dice and Tversky it counts the true negatives; the loss lies in
+    [0, 2] (with ``smooth_nr = 0``). Same quantity as ``monai.losses.MCCLoss`` on units where the MCC is defined
+    (parity tested; an exact prediction, FP = FN = 0, scores 0 as in MONAI). A unit whose target has no voxel, or no
+    background voxel, makes a factor of the denominator 0: MONAI then scores it 1 with no gradient whatever the
+    prediction (unless it is exact), so false positives on a lesion-free image are never penalised. Ours follows
+    ``empty``, by default the false-positive rate (the miss rate for a full target), which is 0 at a perfect
+    prediction and keeps a gradient; ``empty="smooth"`` gives MONAI's value. Computed in float64 (the products of
+    four voxel counts).
+
+    Example:
+        >>> from monai_segloss.functional import mcc_loss
+        >>> probs, target = torch.tensor([[[0.9, 0.8, 0.1, 0.2]]]), torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> print(f"{mcc_loss(probs, target):.4f}")  # TP = TN = 1.7, FP = FN = 0.3: 1 - 2.8 / 4
+        0.3000
+""", returns=REGION_RETURNS, none_shape="units")
+
+wasserstein_dice_loss = loss_function(WassersteinDiceOptions, _wasserstein_dice, "wasserstein_dice_loss", """
+    Generalised Wasserstein Dice loss, per sample (or once with ``batch=True``): ``1 - (2 TP_M + s_nr) / (2 TP_M +
+    Σ_i W_i + s_dr)`` with ``W_i = Σ_c M[l_i][c]·p_ic`` the Wasserstein distance, under the class distances M,
+    between the prediction and the label l_i of voxel i, and ``TP_M = Σ_i α_{l_i}·(1 - W_i)``.
+
+    Fidon L. et al., "Generalised Wasserstein Dice score for imbalanced multi-class segmentation using holistic
+    convolutional networks", BrainLes (MICCAI workshop) 2017. Mistaking a class for a close one (small M) costs
+    less than for a distant one, e.g. tumour sub-regions against background. ``weighting_mode="GDL"`` is the variant
+    of Tilborghs S. et al., arXiv 2007.15546, 2020 (α_l = 1/(V_l + 1), denominator ``Σ_i α_{l_i}(2 - W_i)``). Same
+    quantity as ``monai.losses.GeneralizedWassersteinDiceLoss`` with ``softmax=True`` (MONAI always applies a
+    softmax; parity tested). ``weight`` multiplies α; channels not scored (``include_background=False``,
+    ``exclude_channels``) get α = 0, i.e. add no true positive while every voxel's W still counts as an error. For a
+    one-hot or soft target, ``W_i = Σ_l g_il·(M p_i)_l`` (the Wasserstein distance for a one-hot g). Categorical
+    only: C >= 2 without ``sigmoid``.
+
+    A sample is *empty* when its target holds no voxel of a class with α > 0 (only background); ``"fp"`` scores it
+    by its mean Wasserstein error ``Σ_i W_i / n``. The unit of reduction is the sample, as
+    :func:`generalized_dice_loss`.
+
+    Example:
+        >>> from monai_segloss.functional import wasserstein_dice_loss
+        >>> logits = torch.tensor([[[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]]])  # (1, 3 classes, 3 voxels)
+        >>> labels = torch.tensor([[[0, 1, 2]]])
+        >>> m = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]]  # classes 1 and 2 are close
+        >>> print(f"{wasserstein_dice_loss(logits, labels, softmax=True, to_onehot_y=True, dist_matrix=m):.4f}")
+        0.0572
+""", returns="""
+    Returns:
+        A scalar for ``"mean"``/``"sum"``; for ``"none"``, ``(B,)`` (a 0-d tensor with ``batch=True``), 0 where a
+        sample does not count.
+""", none_shape="samples")
+
 RegionKey = Literal["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
-                    "sensitivity_specificity"]
+                    "sensitivity_specificity", "mcc"]
 
 REGION_LOSSES: dict[str, LossFunction] = {
     fn.__name__.removesuffix("_loss"): fn
     for fn in (dice_loss, jaccard_loss, generalized_dice_loss, tversky_loss, focal_tversky_loss, log_cosh_dice_loss,
-               sensitivity_specificity_loss)
+               sensitivity_specificity_loss, mcc_loss)
 }
 """The region losses by registry key (what the blob loss's ``region`` option names; ``RegionKey`` lists them)."""

@@ -6,12 +6,16 @@ with the prefix ``Seg`` where ``monai.losses`` or ``torch.nn`` already has that 
 names are kept as deprecated aliases.
 """
 
+from .calibration import SegNACLLoss
 from .compound import (
     CompoundLoss,
     DiceCECompoundLoss,
+    DiceClDiceLoss,
     DiceFocalCompoundLoss,
+    DiceTopKLoss,
     SegDiceCELoss,
     SegDiceFocalLoss,
+    SegGeneralizedDiceFocalLoss,
 )
 from .distribution import (
     BalancedCELoss,
@@ -22,6 +26,7 @@ from .distribution import (
     SegBCELoss,
     SegCrossEntropyLoss,
     SegFocalLoss,
+    TopKCELoss,
     UnifiedFocalLoss,
 )
 from .geometry import (
@@ -30,36 +35,44 @@ from .geometry import (
     HausdorffDistanceLoss,
     SegBoundaryLoss,
     SegHausdorffDTLoss,
+    SegLogHausdorffDTLoss,
     ShapeAwareLoss,
     StructuralSimilarityLoss,
     SurfaceBoundaryLoss,
 )
+from .lovasz import LovaszLoss
 from .region import (
     FocalTverskyLoss,
     JaccardLoss,
     LogCoshDiceLoss,
     SegDiceLoss,
     SegGeneralizedDiceLoss,
+    SegMCCLoss,
     SegTverskyLoss,
     SensitivitySpecificityLoss,
     SoftDiceLoss,
     SoftGeneralizedDiceLoss,
     SoftJaccardLoss,
     SoftTverskyLoss,
+    WassersteinDiceLoss,
 )
+from .topology import ClDiceLoss
 
 __all__ = [
     # region
     "SegDiceLoss", "JaccardLoss", "SegGeneralizedDiceLoss", "SegTverskyLoss", "FocalTverskyLoss", "LogCoshDiceLoss",
-    "SensitivitySpecificityLoss",
+    "SensitivitySpecificityLoss", "SegMCCLoss", "WassersteinDiceLoss",
     # distribution and hybrids
-    "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "ExpLogLoss", "ComboLoss",
+    "SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "TopKCELoss", "ExpLogLoss", "ComboLoss",
     "UnifiedFocalLoss",
     # geometry
-    "SegHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss", "StructuralSimilarityLoss",
-    "BlobLoss",
+    "SegHausdorffDTLoss", "SegLogHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
+    "StructuralSimilarityLoss", "BlobLoss",
+    # topology, Lovász and calibration
+    "ClDiceLoss", "LovaszLoss", "SegNACLLoss",
     # compound
-    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss",
+    "CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
+    "DiceClDiceLoss",
     # deprecated aliases
     "SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss", "BinaryCrossEntropyLoss",
     "BalancedCrossEntropyLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss", "DiceCECompoundLoss",

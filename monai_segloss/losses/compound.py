@@ -26,17 +26,23 @@ import torch.nn as nn
 
 from ..core import checks
 from ..core.prepare import shared_preparation
-from ..functional.compound import PresetOptions, dice_ce_loss, dice_focal_loss
+from ..functional.compound import (
+    LABEL_LOG_PROB_TERMS,
+    PresetOptions,
+    dice_ce_loss,
+    dice_cldice_loss,
+    dice_focal_loss,
+    dice_topk_loss,
+    generalized_dice_focal_loss,
+)
 from ..training.schedules import LinearRamp
 from .base import DocumentedByFunction, SegLoss, deprecated_alias
 from .registry import class_of, get_loss, register_loss
 
-__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss",
-           "SCHEDULE_UNITS"]
+__all__ = ["CompoundLoss", "SegDiceCELoss", "SegDiceFocalLoss", "DiceTopKLoss", "SegGeneralizedDiceFocalLoss",
+           "DiceClDiceLoss", "DiceCECompoundLoss", "DiceFocalCompoundLoss", "SCHEDULE_UNITS"]
 
 SCHEDULE_UNITS = ("step", "epoch")
-# terms that read the log-probabilities at the labels: with one of them, the region terms' fused statistics make them
-_LABEL_LOG_PROB_TERMS = ("cross_entropy", "focal")
 _TERM_KEYS = ("loss", "weight", "schedule", "kwargs", "name", "unit")
 
 
@@ -208,7 +214,7 @@ class CompoundLoss(nn.Module):
             self.schedules.append(_schedule(sched_spec, where))
             self.units.append(unit)
             self._accepts.append(_accepted_kwargs(module))
-        self._fuse_label_log_probs = any(getattr(m, "registry_key", None) in _LABEL_LOG_PROB_TERMS
+        self._fuse_label_log_probs = any(getattr(m, "registry_key", None) in LABEL_LOG_PROB_TERMS
                                          for m in self.losses)
         self.reduction, self.none_shape = _common_reduction(self.names, list(self.losses))
         self.last_terms: dict[str, torch.Tensor] = {}
@@ -317,6 +323,65 @@ class SegDiceFocalLoss(_Preset):
     """
 
     function = dice_focal_loss
+
+
+@register_loss("dice_topk")
+class DiceTopKLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"dice", "topk"}``.
+
+    Example:
+        >>> from monai_segloss import DiceTopKLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [1, 0]]]])
+        >>> loss = DiceTopKLoss(softmax=True, to_onehot_y=True, include_background=False, k=50)
+        >>> print(f"{loss(logits, labels):.4f}")
+        0.9948
+        >>> sorted(loss.last_terms)
+        ['dice', 'topk']
+    """
+
+    function = dice_topk_loss
+
+
+@register_loss("generalized_dice_focal")
+class SegGeneralizedDiceFocalLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"generalized_dice", "focal"}``.
+
+    Example:
+        >>> from monai_segloss import SegGeneralizedDiceFocalLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [0, 0]]]])
+        >>> loss = SegGeneralizedDiceFocalLoss(softmax=True, to_onehot_y=True, gamma=2.0)
+        >>> print(f"{loss(logits, labels):.4f}")
+        0.1672
+        >>> sorted(loss.last_terms)
+        ['focal', 'generalized_dice']
+    """
+
+    function = generalized_dice_focal_loss
+
+
+@register_loss("dice_cldice")
+class DiceClDiceLoss(_Preset):
+    """
+    ``last_terms`` holds ``{"dice", "cldice"}``.
+
+    Example:
+        >>> from monai_segloss import DiceClDiceLoss
+        >>> target = torch.zeros(1, 1, 9, 9)
+        >>> target[..., 4, 1:8] = 1.0  # a thin vessel
+        >>> logits = 8 * target - 4
+        >>> logits[..., 4, 4] = -4.0  # predicted with a gap
+        >>> loss = DiceClDiceLoss(sigmoid=True, alpha=0.5)
+        >>> print(f"{loss(logits, target):.4f}")
+        0.1160
+        >>> sorted(loss.last_terms)
+        ['cldice', 'dice']
+    """
+
+    function = dice_cldice_loss
 
 
 DiceCECompoundLoss = deprecated_alias(SegDiceCELoss, "DiceCECompoundLoss")

@@ -7,8 +7,8 @@ from ..functional import distribution as F
 from .base import SegLoss, deprecated_alias
 from .registry import register_loss
 
-__all__ = ["SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "ExpLogLoss", "ComboLoss",
-           "UnifiedFocalLoss", "BinaryCrossEntropyLoss", "BalancedCrossEntropyLoss"]
+__all__ = ["SegBCELoss", "BalancedCELoss", "SegCrossEntropyLoss", "SegFocalLoss", "TopKCELoss", "ExpLogLoss",
+           "ComboLoss", "UnifiedFocalLoss", "BinaryCrossEntropyLoss", "BalancedCrossEntropyLoss"]
 
 
 @register_loss("bce")
@@ -63,6 +63,20 @@ class SegFocalLoss(SegLoss):
     """
 
     function = F.focal_loss
+
+
+@register_loss("topk_ce")
+class TopKCELoss(SegLoss):
+    """
+    Example:
+        >>> from monai_segloss import TopKCELoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [1, 0]]]])
+        >>> print(f"{TopKCELoss(softmax=True, to_onehot_y=True, k=25)(logits, labels):.4f}")  # the worst voxel
+        1.3133
+    """
+
+    function = F.topk_ce_loss
 
 
 @register_loss("exp_log")

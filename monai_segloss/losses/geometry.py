@@ -8,8 +8,9 @@ from ..functional import geometry as F
 from .base import SegLoss, deprecated_alias
 from .registry import register_loss
 
-__all__ = ["SegHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss", "DistancePenalizedCELoss",
-           "StructuralSimilarityLoss", "BlobLoss", "HausdorffDistanceLoss", "SurfaceBoundaryLoss"]
+__all__ = ["SegHausdorffDTLoss", "SegLogHausdorffDTLoss", "SegBoundaryLoss", "ShapeAwareLoss",
+           "DistancePenalizedCELoss", "StructuralSimilarityLoss", "BlobLoss", "HausdorffDistanceLoss",
+           "SurfaceBoundaryLoss"]
 
 
 @register_loss("hausdorff_dt")
@@ -26,6 +27,23 @@ class SegHausdorffDTLoss(SegLoss):
     """
 
     function = F.hausdorff_dt_loss
+
+
+@register_loss("log_hausdorff_dt")
+class SegLogHausdorffDTLoss(SegLoss):
+    """
+    Example:
+        >>> from monai_segloss import SegHausdorffDTLoss, SegLogHausdorffDTLoss
+        >>> logits = torch.full((1, 1, 6, 6), -4.0)
+        >>> logits[..., 1:4, 1:5] = 4.0
+        >>> target = (logits > 0).float()
+        >>> target[..., 1:4, 4] = 0.0  # the target is one column narrower than the prediction
+        >>> h = SegHausdorffDTLoss(sigmoid=True)(logits, target)
+        >>> print(f"{SegLogHausdorffDTLoss(sigmoid=True)(logits, target):.4f} = log(1 + {h:.4f})")
+        0.1502 = log(1 + 0.1620)
+    """
+
+    function = F.log_hausdorff_dt_loss
 
 
 @register_loss("boundary")

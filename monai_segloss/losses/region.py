@@ -7,7 +7,7 @@ from .base import SegLoss, deprecated_alias
 from .registry import register_loss
 
 __all__ = ["SegDiceLoss", "JaccardLoss", "SegGeneralizedDiceLoss", "SegTverskyLoss", "FocalTverskyLoss",
-           "LogCoshDiceLoss", "SensitivitySpecificityLoss",
+           "LogCoshDiceLoss", "SensitivitySpecificityLoss", "SegMCCLoss", "WassersteinDiceLoss",
            "SoftDiceLoss", "SoftJaccardLoss", "SoftGeneralizedDiceLoss", "SoftTverskyLoss"]
 
 
@@ -111,6 +111,35 @@ class SensitivitySpecificityLoss(SegLoss):
     """
 
     function = F.sensitivity_specificity_loss
+
+
+@register_loss("mcc")
+class SegMCCLoss(SegLoss):
+    """
+    Example:
+        >>> from monai_segloss import SegMCCLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [0, 0]]]])
+        >>> print(f"{SegMCCLoss(softmax=True, to_onehot_y=True)(logits, labels):.4f}")
+        0.2535
+    """
+
+    function = F.mcc_loss
+
+
+@register_loss("wasserstein_dice")
+class WassersteinDiceLoss(SegLoss):
+    """
+    Example:
+        >>> from monai_segloss import WassersteinDiceLoss
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 3.0]], [[-2.0, 1.0], [-0.5, -3.0]], [[0.0, 2.0], [2.5, 0.0]]]])
+        >>> labels = torch.tensor([[[[0, 1], [2, 0]]]])
+        >>> m = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]]
+        >>> print(f"{WassersteinDiceLoss(softmax=True, to_onehot_y=True, dist_matrix=m)(logits, labels):.4f}")
+        0.1929
+    """
+
+    function = F.wasserstein_dice_loss
 
 
 SoftDiceLoss = deprecated_alias(SegDiceLoss, "SoftDiceLoss")

@@ -36,6 +36,16 @@ CASES: dict[str, list[Case]] = {
              target="label", channels=3),
         Case(kwargs={"to_onehot_y": True}, mode="multiclass", target="label", channels=3, name="probabilities"),
     ],
+    "topk_ce": [
+        Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
+        Case(kwargs={"softmax": True, "k": 50.0, "per_image": True, "weight": [0.5, 1.0, 2.0]}, mode="multiclass",
+             target="onehot", channels=3),
+        Case(kwargs={"softmax": True, "k": 100.0}, mode="multiclass", target="soft", channels=3, minimum=None),
+        Case(kwargs={**SOFT, "label_smoothing": 0.1, "include_background": False, "reduction": "none"},
+             mode="multiclass", target="label", channels=3, minimum=None),
+        Case(kwargs={"to_onehot_y": True, "k": 30.0}, mode="multiclass", target="label", channels=3,
+             name="probabilities"),
+    ],
     "exp_log": [
         Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
         Case(kwargs=SIG, mode="binary", target="label", channels=1),
@@ -57,6 +67,18 @@ CASES: dict[str, list[Case]] = {
     "dice_focal": [
         Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
         Case(kwargs={**SIG, "gamma": 1.0, "lambda_focal": 0.5}, mode="binary", target="label", channels=1),
+    ],
+    "dice_topk": [
+        Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
+        Case(kwargs={**SOFT, "include_background": False, "batch": True, "k": 30.0, "per_image": True},
+             mode="multiclass", target="label", channels=3),
+    ],
+    "generalized_dice_focal": [
+        Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
+        Case(kwargs={**SIG, "gamma": 1.0, "lambda_focal": 0.5, "w_type": "simple"}, mode="binary", target="label",
+             channels=1),
+        Case(kwargs={**SIG, "include_background": False, "batch": True, "reduction": "sum"}, mode="multilabel",
+             target="onehot", channels=3),
     ],
     "dice_ce": [
         Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),

@@ -64,6 +64,10 @@ def _distance_cases(minimum: float | None, full: bool = True, extra_cases: list[
 CASES: dict[str, list[Case]] = {
     "hausdorff_dt": _distance_cases(0.0, extra_cases=[Case({**SOFT_LABEL, "alpha": 1.0}, channels=3,
                                                            name="alpha1")]),
+    "log_hausdorff_dt": _distance_cases(0.0, full=False, extra_cases=[
+        Case({**SOFT_LABEL, "reduction": "none", "include_background": False}, channels=3, name="none-nobg"),
+        Case({**SIG, "reduction": "sum", "alpha": 1.0}, mode="multilabel", target="onehot", channels=2,
+             name="sum-alpha1")]),
     # the boundary loss is negative at its minimum, which depends on the target: checked in test_geometry.py
     "boundary": _distance_cases(None),
     "shape_aware": _distance_cases(0.0, full=False, extra_cases=[

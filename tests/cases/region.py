@@ -54,6 +54,22 @@ CASES: dict[str, list[Case]] = {
              name="gamma3"),
     ],
     "log_cosh_dice": _common() + [Case({**SOFT_LABEL, "squared_pred": True}, name="squared")],
+    "mcc": _common() + [
+        Case({**SOFT_LABEL, "empty": "skip", "batch": True}, name="skip-batch"),
+        Case({**SIG, "smooth_nr": 0.0, "smooth_dr": 0.0, "empty": "fp"}, mode="binary", target="onehot", channels=1,
+             name="unsmoothed"),
+    ],
+    # categorical: softmax logits or probabilities, C >= 2
+    "wasserstein_dice": [
+        Case(SOFT_LABEL, mode="multiclass", target="label", channels=3),
+        Case({"softmax": True, "dist_matrix": [[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]]},
+             mode="multiclass", target="onehot", channels=3, name="matrix-onehot"),
+        Case({"softmax": True}, mode="multiclass", target="soft", channels=3, minimum=None),
+        Case({**SOFT_LABEL, "weighting_mode": "GDL", "batch": True}, channels=4, name="gdl-batch"),
+        Case({"to_onehot_y": True, "include_background": False, "weight": [1.0, 2.0], "empty": "skip"},
+             mode="multiclass", target="label", channels=3, name="probabilities-nobg-weight-skip"),
+        Case({**SOFT_LABEL, "reduction": "none", "empty": "fp"}, channels=4, name="label-none-fp"),
+    ],
     "sensitivity_specificity": _common() + [
         Case({**SOFT_LABEL, "r": 0.5}, name="r0.5"),
         Case({**SIG, "r": 1.0}, mode="binary", target="onehot", channels=1, name="r1"),

@@ -1,0 +1,141 @@
+"""Generalised Wasserstein Dice loss (``wasserstein_dice``): hand-computed values, MONAI parity
+(``monai.losses.GeneralizedWassersteinDiceLoss``, both weighting modes), target formats, ignored voxels, batch
+statistics, and the checks of the distance matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from monai.losses import GeneralizedWassersteinDiceLoss
+
+from monai_segloss import WassersteinDiceLoss, get_loss
+from monai_segloss.functional import wasserstein_dice_loss
+from tests._parity import assert_parity
+
+LABEL = {"softmax": True, "to_onehot_y": True}
+M3 = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]]
+
+
+def _data(seed=0, b=3, c=4, spatial=(5, 6, 7)):
+    g = torch.Generator().manual_seed(seed)
+    x = 2 * torch.randn(b, c, *spatial, generator=g)
+    y = torch.randint(0, c, (b, 1, *spatial), generator=g)
+    m = torch.rand(c, c, generator=g) * 3
+    return x, y, (m + m.T) * (1 - torch.eye(c))
+
+
+def test_hand_computed_with_the_default_matrix():
+    """With M = 1 - I, W_i = 1 - p_{l_i}: GWDS = 2 Σ_fg p_l / (2 Σ_fg p_l + Σ_i (1 - p_{l_i}))."""
+    p = torch.tensor([[[0.7, 0.2, 0.1], [0.2, 0.6, 0.3], [0.1, 0.2, 0.6]]])  # (1, 3 classes, 3 voxels)
+    y = torch.tensor([[[0, 1, 2]]])
+    tp = 0.6 + 0.6
+    errors = (1 - 0.7) + (1 - 0.6) + (1 - 0.6)
+    expected = 1 - (2 * tp + 1e-5) / (2 * tp + errors + 1e-5)
+    assert wasserstein_dice_loss(p, y, to_onehot_y=True).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_close_classes_cost_less():
+    """Predicting class 2 where the label is 1 costs M[1][2] = 0.5, predicting the background costs 1."""
+    y = torch.tensor([[[1, 1]]])
+    to_close = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]])
+    to_far = torch.tensor([[[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])
+    close = wasserstein_dice_loss(to_close, y, to_onehot_y=True, dist_matrix=M3, smooth_nr=0, empty="skip")
+    far = wasserstein_dice_loss(to_far, y, to_onehot_y=True, dist_matrix=M3, smooth_nr=0, empty="skip")
+    # TP = 2·(1 - 0.5) = 1, errors = 1: 1 - 2/3; far: TP = 0: 1
+    assert close.item() == pytest.approx(1 / 3, rel=1e-5)
+    assert far.item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("mode", ["default", "GDL"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_equals_monai(mode, reduction):
+    x, y, m = _data()
+    assert_parity(WassersteinDiceLoss(dist_matrix=m, weighting_mode=mode, reduction=reduction, **LABEL),
+                  GeneralizedWassersteinDiceLoss(m, weighting_mode=mode, reduction=reduction), x, y)
+
+
+def test_equals_monai_2d_numpy_matrix_and_label_without_channel():
+    x, y, _ = _data(seed=1, c=3, spatial=(8, 9))
+    ours = WassersteinDiceLoss(dist_matrix=np.array(M3), **LABEL)(x, y[:, 0])
+    torch.testing.assert_close(ours, GeneralizedWassersteinDiceLoss(np.array(M3))(x, y[:, 0]).float())
+
+
+def test_one_hot_and_soft_targets():
+    x, y, m = _data(seed=2)
+    onehot = F.one_hot(y[:, 0], 4).movedim(-1, 1).float()
+    torch.testing.assert_close(wasserstein_dice_loss(x, onehot, softmax=True, dist_matrix=m),
+                               wasserstein_dice_loss(x, y, dist_matrix=m, **LABEL))
+    # a soft target: W_i = Σ_l g_il (M p_i)_l, TP = Σ_i (Σ_l α_l g_il)(1 - W_i)
+    soft = torch.softmax(torch.randn(x.shape, generator=torch.Generator().manual_seed(5)), 1)
+    p, mn = torch.softmax(x, 1), m / m.max()
+    w = torch.einsum("bl...,lc,bc...->b...", soft, mn, p)
+    a = soft[:, 1:].sum(1)
+    tp = (a * (1 - w)).flatten(1).sum(1)
+    expected = 1 - (2 * tp + 1e-5) / (2 * tp + w.flatten(1).sum(1) + 1e-5)
+    torch.testing.assert_close(wasserstein_dice_loss(x, soft, softmax=True, dist_matrix=m, reduction="none"), expected)
+
+
+def test_ignored_voxels_equal_cropping_and_batch_equals_one_long_sample():
+    x, y, m = _data(seed=3, spatial=(6, 5))
+    kw = {**LABEL, "dist_matrix": m}
+    cropped = wasserstein_dice_loss(x[..., :4, :], y[..., :4, :], **kw)
+    y_ign = y.clone()
+    y_ign[..., 4:, :] = 255
+    torch.testing.assert_close(wasserstein_dice_loss(x, y_ign, ignore_index=255, **kw), cropped)
+    long_x, long_y = torch.cat(list(x), -1)[None], torch.cat(list(y), -1)[None]
+    for mode in ("default", "GDL"):
+        torch.testing.assert_close(wasserstein_dice_loss(x, y, batch=True, weighting_mode=mode, **kw),
+                                   wasserstein_dice_loss(long_x, long_y, weighting_mode=mode, **kw))
+
+
+def test_weight_multiplies_alpha_and_excluded_channels_get_none():
+    x, y, m = _data(seed=4)
+    p, mn = torch.softmax(x, 1), m / m.max()
+    w = torch.einsum("lc,bc...->bl...", mn, p).gather(1, y)[:, 0]
+    alpha = torch.tensor([0.0, 2.0, 0.0, 0.5])  # weight (1, 2, 3, 0.5), channel 2 excluded, background 0
+    a = alpha[y[:, 0]]
+    tp = (a * (1 - w)).flatten(1).sum(1)
+    expected = 1 - (2 * tp + 1e-5) / (2 * tp + w.flatten(1).sum(1) + 1e-5)
+    ours = wasserstein_dice_loss(x, y, dist_matrix=m, weight=[1.0, 2.0, 3.0, 0.5], exclude_channels=[2],
+                                 reduction="none", **LABEL)
+    torch.testing.assert_close(ours, expected)
+
+
+def test_background_only_sample_is_empty():
+    x, y, _ = _data(seed=5, b=2, c=3)
+    y[1] = 0
+    p = torch.softmax(x[1:], 1)
+    loss = wasserstein_dice_loss(x, y, empty="fp", reduction="none", **LABEL)
+    torch.testing.assert_close(loss[1], (1 - p[:, 0]).mean())  # mean W under M = 1 - I
+    assert wasserstein_dice_loss(x, y, empty="skip", reduction="none", **LABEL)[1] == 0
+
+
+def test_bad_matrix_and_modes_are_refused():
+    with pytest.raises(ValueError, match="dist_matrix"):
+        WassersteinDiceLoss(dist_matrix=[[0.0, 1.0], [1.0]])
+    with pytest.raises(ValueError, match="dist_matrix"):
+        WassersteinDiceLoss(dist_matrix=[[0.0, -1.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="dist_matrix"):
+        WassersteinDiceLoss(dist_matrix=torch.zeros(2, 2))
+    with pytest.raises(TypeError, match="dist_matrix"):
+        WassersteinDiceLoss(dist_matrix="euclidean")
+    with pytest.raises(ValueError, match="weighting_mode"):
+        WassersteinDiceLoss(weighting_mode="gdl")
+    x, y, _ = _data(seed=6, c=3)
+    with pytest.raises(ValueError, match="dist_matrix must be C x C"):
+        get_loss("wasserstein_dice", dist_matrix=[[0.0, 1.0], [1.0, 0.0]], **LABEL)(x, y)
+    with pytest.raises(ValueError, match="sigmoid"):
+        get_loss("wasserstein_dice", sigmoid=True)(x, F.one_hot(y[:, 0], 3).movedim(-1, 1).float())
+
+
+def test_monai_example_is_zero():
+    x = torch.tensor([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1000.0]]).T[None]  # (1, 3 classes, 3 voxels)
+    y = torch.tensor([[0, 1, 2]])
+    assert wasserstein_dice_loss(x, y, dist_matrix=M3, **LABEL).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_soft_label_is_refused():
+    with pytest.raises(ValueError, match="soft_label does not apply to the Wasserstein Dice loss"):
+        get_loss("wasserstein_dice", soft_label=True)
