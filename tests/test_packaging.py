@@ -151,6 +151,7 @@ def test_wheel_in_a_fresh_venv(tmp_path):
     sources |= {f"monai_segloss/data_scripts/{p.name}" for p in (REPO / "data_scripts").glob("*.py")}
     assert sources - names == set()  # every module, the type stubs and py.typed
     assert "monai_segloss/bundles/lesion_focal_tversky/configs/train.json" in names
+    assert "monai_segloss/app/study_evidence.json" in names  # profile cites it
     assert not any(n.startswith(("tests/", "benchmarks/", "bundles/", "data_scripts/", "tools/")) for n in names)
 
     root = _fresh_venv(env)
@@ -219,5 +220,8 @@ def test_wheel_in_a_fresh_venv(tmp_path):
 
     _run([cli, "demo", "--quick", "--losses", "dice", "--out", "report", "--cache-dir", "cache"], work, env)
     metrics = json.loads((work / "report" / "metrics.json").read_text())
-    assert set(metrics["losses"]) == {"dice"}
-    assert metrics["setting"]["bundle"] == str(site / "monai_segloss" / "bundles" / "lesion_focal_tversky")
+    assert set(metrics["table"]) == {"dice"} and metrics["timing"]["runs_executed"] == 1
+    assert str(work) not in (work / "report" / "report.md").read_text()  # no absolute path of the machine
+    where_bundle = "from monai_segloss.app.shipped import bundle_dir; print(bundle_dir('lesion_focal_tversky'))"
+    located = _run([py, "-c", where_bundle], work, env)
+    assert located.strip() == str(site / "monai_segloss" / "bundles" / "lesion_focal_tversky")  # the wheel's copy

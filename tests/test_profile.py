@@ -1,12 +1,14 @@
 """`monai-segloss profile`: statistics on label volumes with known content, recommendations and errors."""
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 from monai_segloss.app.cli import main
+from monai_segloss.app.evidence import study_evidence
 from monai_segloss.app.profile import profile_dataset, recommend_loss
 
 
@@ -42,7 +44,8 @@ def test_profile_known_fractions(lesion_folder):
     assert fg.cases_without == pytest.approx(1 / 3)
     assert prof.cases_without_foreground == pytest.approx(1 / 3)
     key, kwargs, reasons = recommend_loss(prof)
-    assert key == "focal_tversky" and kwargs["softmax"] is True and kwargs["empty"] == "fp"
+    evidence = study_evidence()
+    assert key == evidence["validation_best"] and kwargs["softmax"] is True and kwargs["empty"] == "fp"
     assert kwargs["include_background"] is False
     assert any("heavy imbalance" in r for r in reasons)
 
@@ -100,8 +103,12 @@ def test_profile_cli_prints_and_writes_override(lesion_folder, tmp_path, capsys)
     out = tmp_path / "override.json"
     assert main(["profile", str(lesion_folder), "--write-override", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "recommended loss: focal_tversky" in text and "heavy imbalance" in text
+    best = study_evidence()["validation_best"]
+    assert f"recommended loss: {best}" in text and "heavy imbalance" in text
+    assert "study 'full' (5 seeds" in text and "docs/study/full/report.md" in text  # the evidence behind the rule
     cfg = json.loads(out.read_text())
-    assert cfg["loss"]["_target_"] == "monai_segloss.FocalTverskyLoss" and cfg["loss"]["beta"] == 0.7
+    bundle = json.loads((Path(__file__).resolve().parents[1] / "bundles" / "lesion_focal_tversky" / "configs"
+                         / f"{best}.json").read_text())["loss"]
+    assert cfg["loss"] == {**bundle, "empty": "fp"}  # the configuration the study trained (+ empty cases)
     assert main(["profile", str(lesion_folder), "--write-override", str(out)]) == 2  # no silent overwrite
     assert main(["profile", str(lesion_folder), "--write-override", str(out), "--overwrite", "--json"]) == 0

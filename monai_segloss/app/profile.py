@@ -5,8 +5,10 @@ the voxel fraction, the number and size of lesions (connected components, 26-con
 and mm³) and the fraction of cases without that class; then recommends a loss following the survey's guidance
 (Jadon 2020; Ma et al. 2021, "Loss odyssey in medical image segmentation"):
 
-- heavy imbalance, rarest foreground class below ``HEAVY`` (1 %) of the voxels: the focal family
-  (focal Tversky for one foreground class, asymmetric unified focal for several);
+- heavy imbalance, rarest foreground class below ``HEAVY`` (1 %) of the voxels, one foreground class (small lesions):
+  the loss that won on validation in the project's small-lesion study (``monai-segloss study --setting full``; its
+  summary in ``study_evidence.json``, :mod:`monai_segloss.app.evidence`), with the reference bundle's options;
+  several foreground classes: asymmetric unified focal (not covered by the study, which has one lesion class);
 - mild skew, rarest class between 1 % and ``BALANCED`` (20 %): the Dice family (Dice; generalised Dice for several
   classes whose sizes differ by more than 10×);
 - balance, every class at or above 20 %: cross-entropy (with Dice, ``dice_ce``).
@@ -14,6 +16,9 @@ and mm³) and the fraction of cases without that class; then recommends a loss f
 The recommended keyword arguments fit the reference bundles (softmax over a background channel plus one channel
 per class, label-map targets). When more than ``EMPTY_CASES`` (20 %) of the cases have no foreground, the
 recommendation adds ``empty="fp"`` so false positives on those cases are penalised.
+
+Each reason names its evidence: the study's measured lesion F1 with its interval where the study covers the rule,
+the literature where it does not.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 from nibabel.spatialimages import SpatialImage
 
 from ..geometry.instances import connected_components
+from .evidence import loss_sentence, study_evidence
 
 __all__ = ["ClassProfile", "DatasetProfile", "profile_dataset", "recommend_loss", "format_profile",
            "HEAVY", "BALANCED", "EMPTY_CASES"]
@@ -34,6 +40,7 @@ __all__ = ["ClassProfile", "DatasetProfile", "profile_dataset", "recommend_loss"
 HEAVY = 0.01
 BALANCED = 0.20
 EMPTY_CASES = 0.20
+STUDY_BUNDLE = "lesion_focal_tversky"  # the bundle the study trains
 _NIFTI = (".nii", ".nii.gz")
 
 
@@ -200,15 +207,20 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
     if rarest.voxel_fraction < HEAVY:
         reasons.append(f"below {HEAVY:.0%}: heavy imbalance -> focal family (large gradients kept on small, hard "
                        f"structures)")
+        evidence = study_evidence()
         if multi:
             key, kwargs = "unified_focal", {**base, "variant": "asymmetric"}
             reasons.append("several foreground classes -> asymmetric unified focal (Yeung 2022), background "
-                           "suppressed, rare classes enhanced")
+                           "suppressed, rare classes enhanced; the study has one lesion class and does not cover "
+                           f"this rule (with one class, {loss_sentence(evidence, key)})")
         else:
-            key, kwargs = "focal_tversky", {**region, "alpha": 0.3, "beta": 0.7, "gamma": 4 / 3}
-            reasons.append("one foreground class -> focal Tversky (Abraham & Khan 2019), beta > alpha favours recall")
+            key = evidence["validation_best"]
+            kwargs = _bundle_loss_options(key)
+            reasons.append(f"one foreground class (small lesions) -> {key}, the validation winner of the "
+                           f"small-lesion {loss_sentence(evidence, key)}")
     elif rarest.voxel_fraction < BALANCED:
-        reasons.append(f"between {HEAVY:.0%} and {BALANCED:.0%}: mild skew -> Dice family")
+        reasons.append(f"between {HEAVY:.0%} and {BALANCED:.0%}: mild skew -> Dice family (the survey's guidance, "
+                       f"Jadon 2020, Ma et al. 2021; not covered by the small-lesion study)")
         sizes = [c.voxel_fraction for c in fg]
         if multi and max(sizes) > 10 * min(sizes):
             key, kwargs = "generalized_dice", dict(region)
@@ -217,12 +229,26 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
             key, kwargs = "dice", dict(region)
     else:
         key, kwargs = "dice_ce", dict(base)
-        reasons.append(f"every class at or above {BALANCED:.0%}: balanced -> cross-entropy (with Dice)")
+        reasons.append(f"every class at or above {BALANCED:.0%}: balanced -> cross-entropy (with Dice) (the "
+                       f"survey's guidance; not covered by the small-lesion study)")
     if profile.cases_without_foreground > EMPTY_CASES and key != "dice_ce":
         kwargs["empty"] = "fp"
         reasons.append(f"{profile.cases_without_foreground:.0%} of the cases have no foreground (> "
                        f"{EMPTY_CASES:.0%}) -> empty='fp' penalises false positives on them")
     return key, kwargs, reasons
+
+
+def _bundle_loss_options(key: str) -> dict:
+    """The keyword options of ``key`` in the lesion bundle's override file ``configs/<key>.json`` (the
+    configuration the study trained)."""
+    from .shipped import bundle_dir
+
+    loss = json.loads((bundle_dir(STUDY_BUNDLE) / "configs" / f"{key}.json").read_text())["loss"]
+    kwargs = {k: v for k, v in loss.items() if k != "_target_"}
+    if any(isinstance(v, str) and v[:1] in "@$%" for v in kwargs.values()):
+        raise ValueError(f"the bundle's {key} configuration refers to other config entries: use its override file "
+                         f"configs/{key}.json (monai-segloss bundle export {STUDY_BUNDLE} DIR)")
+    return kwargs
 
 
 def override_config(key: str, kwargs: dict) -> dict:

@@ -1,0 +1,56 @@
+"""The study's evidence as the package cites it: the shipped summary is the full setting's committed metrics, and
+a sentence states a difference only when its interval excludes zero."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monai_segloss.app.evidence import evidence_summary, format_interval, loss_sentence, study_evidence
+
+FULL = Path(__file__).resolve().parents[1] / "docs" / "study" / "full"
+
+
+def test_shipped_summary_is_the_committed_full_study():
+    metrics = json.loads((FULL / "metrics.json").read_text())
+    shipped = study_evidence()
+    assert shipped == json.loads(json.dumps(evidence_summary(metrics)))
+    assert shipped["setting"] == "full" and shipped["seeds"] >= 5
+    assert (FULL / "report.md").is_file() and shipped["report"] == "docs/study/full/report.md"
+    # the validation winner is the loss with the best pooled validation lesion F1
+    val = {k: v["validation_lesion_f1_tuned"]["estimate"] for k, v in shipped["losses"].items()}
+    assert val[shipped["validation_best"]] == max(val.values())
+
+
+def _evidence(low: float, high: float) -> dict:
+    iv = {"estimate": (low + high) / 2, "low": low, "high": high}
+    return {"setting": "full", "seeds": 5, "test_units": 60, "baseline": "dice", "report": "r.md",
+            "losses": {"dice": {"test_lesion_f1_tuned": {"estimate": 0.5, "low": 0.4, "high": 0.6}},
+                       "tversky": {"test_lesion_f1_tuned": {"estimate": 0.55, "low": 0.45, "high": 0.65},
+                                   "vs_baseline_lesion_f1_tuned": {**iv, "p_value": 0.01}}}}
+
+
+def test_sentence_states_a_difference_only_when_the_interval_excludes_zero():
+    assert "higher than dice by +0.100 [+0.050, +0.150] (Wilcoxon p = 0.010)" in loss_sentence(_evidence(0.05, 0.15),
+                                                                                             "tversky")
+    assert "lower than dice by -0.100 [-0.150, -0.050]" in loss_sentence(_evidence(-0.15, -0.05), "tversky")
+    text = loss_sentence(_evidence(-0.05, 0.15), "tversky")
+    assert "no significant difference from dice (+0.050 [-0.050, +0.150]" in text and "higher" not in text
+    assert loss_sentence(_evidence(0.0, 0.1), "dice").endswith("0.500 [0.400, 0.600] at the validation-tuned "
+                                                                "operating point")
+    assert "was not in the study" in loss_sentence(_evidence(0.0, 0.1), "blob")
+    assert format_interval({"estimate": float("nan"), "low": 0.0, "high": 1.0}) == "n/a"
+
+
+def test_lesion_bundle_defaults_follow_the_evidence():
+    """The lesion bundle ships the validation winner of the full study: its loss (the winner's override file) and
+    its operating point (threshold, minimum lesion size) in training-time validation, evaluation and inference."""
+    evidence = study_evidence()
+    best = evidence["validation_best"]
+    configs = Path(__file__).resolve().parents[1] / "bundles" / "lesion_focal_tversky" / "configs"
+    train = json.loads((configs / "train.json").read_text())
+    inference = json.loads((configs / "inference.json").read_text())
+    assert train["loss"] == json.loads((configs / f"{best}.json").read_text())["loss"]
+    op = evidence["losses"][best]
+    for config in (train, inference):
+        assert (config["lesion_threshold"], config["min_lesion_mm3"]) == (op["threshold"], op["min_size_mm3"])
