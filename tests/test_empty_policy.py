@@ -207,7 +207,7 @@ def test_zero_smoothing_scores_an_empty_unit_unsmoothed(key, smooth_nr):
     assert torch.isfinite(loss).all() and torch.isfinite(xi.grad).all()
     if key in FLAT_WHEN_SMOOTH and key != "generalized_dice":
         one = {"focal_tversky": 1.0, "log_cosh_dice": float(torch.log(torch.cosh(torch.tensor(1.0))))}.get(key, 1.0)
-        assert float(loss[1, 0]) == pytest.approx(one)  # anything predicted: the loss of a score of 0
+        assert float(loss[1, 0].detach()) == pytest.approx(one)  # anything predicted: the loss of a score of 0
         assert torch.equal(xi.grad[1], torch.zeros_like(xi.grad[1]))  # constant in p: no gradient
     probs = torch.sigmoid(x)
     probs[1] = 0.0  # nothing predicted on the empty sample (probabilities, no activation)

@@ -214,7 +214,7 @@ def _plot_forest(analysis: dict, path: Path) -> None:
     plt = _pyplot()
     panels = [*METRICS, "cpm"]
     losses = list(analysis["paired"])
-    fig, axes = plt.subplots(2, 4, figsize=(14, 1.2 + 0.45 * max(len(losses), 1) * 2), squeeze=False)
+    fig, axes = plt.subplots(2, 4, figsize=(14, max(4.0, 1.2 + 0.9 * len(losses))), squeeze=False)
     for ax, m in zip(axes.flat, panels, strict=False):
         for i, loss in enumerate(losses):
             y = len(losses) - 1 - i
