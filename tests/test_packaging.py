@@ -192,7 +192,10 @@ def test_wheel_in_a_fresh_venv(tmp_path):
     profile = json.loads(_run([cli, "profile", "data", "--json"], work, env))
     splits = json.loads((work / "data" / "dataset.json").read_text())
     assert profile["profile"]["num_cases"] == len(splits["training"]) + len(splits["validation"]) == 6  # not test
-    assert profile["recommendation"]["loss"] in {"focal_tversky", "unified_focal", "blob"}  # heavy imbalance
+    evidence = json.loads((REPO / "monai_segloss" / "app" / "study_evidence.json").read_text())
+    recommendation = profile["recommendation"]  # heavy imbalance, one lesion class: the study's validation winner
+    assert recommendation["loss"] == evidence["validation_best"]
+    assert any("docs/study/full/report.md" in r for r in recommendation["reasons"])  # read from the wheel
 
     _run([cli, "bundle", "export", "lesion_focal_tversky", "bundle"], work, env)
     cmd = [
