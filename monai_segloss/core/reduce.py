@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["reduce_units", "reduce_voxels", "safe_ratio", "voxel_count"]
+__all__ = ["reduce_units", "reduce_voxels", "safe_ratio", "valid_voxel_count", "voxel_count"]
 
 
 def safe_ratio(num: torch.Tensor, den: torch.Tensor, at_zero: float = 1.0, nonzero: bool = False) -> torch.Tensor:
@@ -75,8 +75,14 @@ def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None
     return total / count.clamp_min(1)
 
 
+def valid_voxel_count(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """The number of counted voxels of ``x`` ``(B, K, *S)`` (channels not multiplied in): ``B·|S|``, or the valid
+    voxels of ``valid`` ``(B, *S)``; a 0-d tensor in ``x``'s dtype."""
+    if valid is None:
+        return torch.full((), float(x.numel() // x.shape[1]), dtype=x.dtype, device=x.device)
+    return valid.sum().to(x.dtype)
+
+
 def voxel_count(loss: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     """The divisor of a voxel-wise mean of ``loss`` ``(B, K, *S)``: its size, or the valid voxels times K."""
-    if valid is None:
-        return torch.full((), float(loss.numel()), dtype=loss.dtype, device=loss.device)
-    return valid.sum().to(loss.dtype) * loss.shape[1]
+    return valid_voxel_count(loss, valid) * loss.shape[1]

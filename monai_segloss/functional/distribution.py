@@ -32,7 +32,7 @@ from ..core.broadcast import channel_view
 from ..core.distributed import global_sum
 from ..core.options import InputOptions, RegionOptions, option
 from ..core.prepare import PreparedInput, constant, prepare_input, shared_preparation
-from ..core.reduce import reduce_units, reduce_voxels, safe_ratio
+from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, valid_voxel_count
 from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
 from ..core.stats import RegionStats, label_counts, label_log_probs
 from . import region as R
@@ -119,10 +119,7 @@ def _masked(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
 
 
 def _n_valid(prep: PreparedInput) -> torch.Tensor:
-    x = prep.input
-    if prep.valid is None:
-        return torch.full((), float(x.shape[0] * x[0, 0].numel()), dtype=x.dtype, device=x.device)
-    return prep.valid.sum().to(x.dtype)
+    return valid_voxel_count(prep.input, prep.valid)
 
 
 def _binary_terms(prep: PreparedInput, pos_coef: torch.Tensor | float, neg_coef: torch.Tensor | float,

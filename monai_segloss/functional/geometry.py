@@ -36,7 +36,7 @@ from ..core import checks
 from ..core.broadcast import channel_view, unit_view
 from ..core.options import InputOptions, RegionOptions, option
 from ..core.prepare import PreparedInput, prepare_input
-from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, voxel_count
+from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, valid_voxel_count, voxel_count
 from ..geometry.distance import resolve_spacing, signed_distance
 from ..geometry.instances import lesion_instances
 from .base import loss_function
@@ -230,10 +230,7 @@ def _ce_terms(prep: PreparedInput, g: torch.Tensor) -> torch.Tensor:
 
 def _ce_count(prep: PreparedInput, loss: torch.Tensor) -> torch.Tensor:
     """Divisor of the CE mean: valid voxels (categorical: classes summed per voxel) or voxels x channels."""
-    x = prep.input
-    voxels = x[0, 0].numel() * x.shape[0] if prep.valid is None else prep.valid.sum()
-    voxels = torch.as_tensor(voxels, dtype=loss.dtype, device=loss.device)
-    return voxels if _categorical(prep) else voxels * loss.shape[1]
+    return valid_voxel_count(loss, prep.valid) if _categorical(prep) else voxel_count(loss, prep.valid)
 
 
 def _inner_contour(m: torch.Tensor) -> torch.Tensor:
