@@ -17,10 +17,12 @@ targets use plain autograd algebra.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .distributed import global_sum
 from .prepare import PreparedInput
@@ -80,6 +82,7 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
 
 _CHUNK_ELEMENTS = 1 << 20  # (b, C, n) temporaries of at most 4 MB in float32 (8 MB for per-voxel int64 or float64)
 _LOOP_CHANNELS = 16  # up to this many channels, Σ_c over dim 1 is a loop of fused multiply-adds (no temporary)
+_ONEHOT_CHANNELS = 8  # up to this many channels, a chunk's label sums use a one-hot chunk, not a gather/scatter
 
 
 def _chunks(shape: torch.Size) -> list[tuple[slice, slice]]:
@@ -107,7 +110,7 @@ def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
 def _softmax_into(xc: torch.Tensor, pc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Write ``softmax(xc)`` over dim 1 into ``pc``; return ``(m, s)`` ``(b, 1, n)``, the largest logit and
     ``Σ exp(x - m)`` (``logsumexp = m + log s``). Four elementwise passes: on CPU about 2x faster than
-    ``torch.softmax`` over a non-last dim at C >= 14, as fast at C = 2-3."""
+    ``torch.softmax`` over a non-last dim at C >= 14, 2x slower at C = 3 (:func:`_softmax_in_chunks`)."""
     m = xc.amax(dim=1, keepdim=True)
     torch.sub(xc, m, out=pc).exp_()
     s = pc.sum(dim=1, keepdim=True)
@@ -116,10 +119,10 @@ def _softmax_into(xc: torch.Tensor, pc: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def _channel_dot(p: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """``Σ_c p_c·a_c`` ``(b, 1, n)`` of ``p`` ``(b, C, n)`` and ``a`` ``(b, C, 1)``."""
+    """``Σ_c p_c·a_c`` ``(b, 1, n)`` of ``p`` ``(b, C, n)`` and ``a`` ``(b, C, 1)`` or ``(b, C, n)``."""
     c = p.shape[1]
     if c > _LOOP_CHANNELS:
-        return torch.bmm(a.transpose(1, 2), p)
+        return torch.bmm(a.transpose(1, 2), p) if a.shape[2] == 1 else (p * a).sum(1, keepdim=True)
     s = p[:, :1] * a[:, :1]
     for k in range(1, c):
         s.addcmul_(p[:, k:k + 1], a[:, k:k + 1])
@@ -133,28 +136,179 @@ def _stats_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid
     Under softmax, ``p`` is an empty buffer the softmax of ``x`` is written into, chunk by chunk, and ``lpt``
     ``(B, 1, N)`` (when given) receives the log-probability at each voxel's class."""
     b, c = p.shape[:2]
+    if _binary(act, c, squared):
+        return _binary_forward(x, p, labels, valid, lpt)
     chunks = _chunks(p.shape)
     sums = None if len(chunks) == 1 else torch.zeros(3, b, c + 1, dtype=torch.float64, device=p.device)
+    work = _work_buffers(p, 2) if c <= _ONEHOT_CHANNELS else None
+    chunked = _softmax_in_chunks(act, c)
     for bs, vs in chunks:
-        pc, y = p[bs, :, vs], labels[bs, vs]
-        if act == "softmax":
-            m, s = _softmax_into(x[bs, :, vs], pc)
+        pc, y, xc = p[bs, :, vs], labels[bs, vs], x[bs, :, vs]
+        lse = None  # logsumexp over the channels (b, 1, n), for the log-probability at the label
+        if chunked:
+            m, s = _softmax_into(xc, pc)
+            lse = m.add_(s.log_()) if lpt is not None else None
+        elif act == "softmax" and lpt is not None:  # the largest probability 1/Σexp(x - max) belongs to max x
+            lse = xc.amax(1, keepdim=True).sub_(pc.amax(1, keepdim=True).log_())
         v = None if valid is None else valid[bs, vs]
-        if act == "softmax" and lpt is not None:  # log p_y = x_y - logsumexp(x) = x_y - m - log Σ exp(x - m)
-            out = torch.sub(x[bs, :, vs].gather(1, y.unsqueeze(1)), m.add_(s.log_()), out=lpt[bs, :, vs])
-            if v is not None:  # 0 (a constant) at invalid voxels, like the statistics, which ignore them
-                out.masked_fill_(~v.unsqueeze(1), 0)
-        spare = _spare_labels(y, v, c)
-        q = pc * pc if squared else pc
-        tp, gsum = _label_sums(spare, pc.gather(1, y.unsqueeze(1)), c), _label_sums(spare, None, c)
-        psum = (q if v is None else q * v.unsqueeze(1)).sum(2)
+        out = None if lpt is None else lpt[bs, :, vs]
+        if c <= _ONEHOT_CHANNELS:
+            assert work is not None
+            tp, psum, gsum = _onehot_chunk_sums(xc, pc, y, v, squared, lse, out, work)
+        else:
+            tp, psum, gsum = _label_chunk_sums(xc, pc, y, v, squared, lse, out)
         if sums is None:  # a single chunk
             return tp[:, :c], psum, gsum[:, :c]
-        sums[0, bs] += tp
+        sums[0, bs, :tp.shape[1]] += tp
         sums[1, bs, :c] += psum
-        sums[2, bs] += gsum
+        sums[2, bs, :gsum.shape[1]] += gsum
     assert sums is not None  # several chunks
     return sums[0, :, :c], sums[1, :, :c], sums[2, :, :c]
+
+
+# ---------------------------------------------------------------- two classes under softmax
+#
+# With C = 2, softmax is a sigmoid of the logit difference: p1 = σ(z), z = x1 - x0, p0 = 1 - p1. Every statistic
+# follows from three sums over the valid voxels, Σ p1, Σ [y=1]·p1 and the count of [y=1]:
+#     tp1 = Σ [y=1] p1,  psum1 = Σ p1,  tp0 = n0 - (psum1 - tp1),  psum0 = n - psum1,
+# the log-probability at the label is log σ(±z) (+ where y = 1), and with h_c = dL/dpsum_c + [y=c]·dL/dtp_c
+#     dL/dz = p1(1 - p1)·(h1 - h0) + dL/dlpt·([y=1] - p1),   dL/dx1 = dL/dz,   dL/dx0 = -dL/dz,
+# where h1 - h0 = (a1 - a0 - d0) + [y=1]·(d1 + d0) (a = dL/dpsum, d = dL/dtp). So a forward + backward evaluates
+# one sigmoid per voxel (softmax: two exponentials), and no gather or scatter: elementwise passes over N, not C·N.
+# p1 lives in channel 1 of the probabilities' buffer; channel 0 is scratch (the backward writes dL/dx over both).
+
+def _binary(act: str, c: int, squared: bool) -> bool:
+    """Whether the two-class softmax path serves these statistics."""
+    return act == "softmax" and c == 2 and not squared
+
+
+def _binary_probs_into(xc: torch.Tensor, pc: torch.Tensor) -> torch.Tensor:
+    """Write ``p1 = σ(x1 - x0)`` into ``pc[:, 1]`` and return that view ``(b, n)``."""
+    p1 = torch.sub(xc[:, 1], xc[:, 0], out=pc[:, 1])
+    return p1.sigmoid_()
+
+
+def _binary_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                    lpt: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_stats_forward` for two classes under softmax (closed forms above); labels must be 0 or 1."""
+    b = p.shape[0]
+    sums = torch.zeros(4, b, dtype=torch.float64, device=p.device)  # Σ p1, Σ [y=1] p1, Σ [y=1], Σ valid
+    for bs, vs in _chunks(p.shape):
+        pc, y = p[bs, :, vs], labels[bs, vs]
+        v = None if valid is None else valid[bs, vs]
+        p1, scratch = pc[:, 1], pc[:, 0]
+        torch.sub(x[bs, 1, vs], x[bs, 0, vs], out=p1)  # z
+        if lpt is not None:  # log p_y = log σ(z) where y = 1, log σ(-z) where y = 0
+            out = lpt[bs, 0, vs]
+            torch.where(y.bool(), p1, -p1, out=scratch)
+            out.copy_(F.logsigmoid(scratch))
+            if v is not None:  # 0 (a constant) at invalid voxels, like the statistics, which ignore them
+                out.masked_fill_(~v, 0)
+        p1.sigmoid_()
+        if v is None:
+            sums[0, bs] += p1.sum(1)
+            sums[3, bs] += p1.shape[1]
+            scratch.copy_(y)
+        else:
+            sums[0, bs] += torch.mul(p1, v, out=scratch).sum(1)
+            sums[3, bs] += v.sum(1)
+            torch.mul(y, v, out=scratch)
+        sums[2, bs] += scratch.sum(1, dtype=torch.float64)  # exact: a sum of 0/1 in float64
+        sums[1, bs] += scratch.mul_(p1).sum(1)
+    psum1, tp1, n1, n = sums
+    n0 = n - n1
+    tp = torch.stack([n0 - (psum1 - tp1), tp1], 1)
+    return tp, torch.stack([n - psum1, psum1], 1), torch.stack([n0, n1], 1)
+
+
+def _binary_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, dtp: torch.Tensor,
+                     dpsum: torch.Tensor, dlpt: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+    """:func:`_stats_backward` for two classes under softmax: ``dL/dz`` in channel 0, ``p1`` read from channel 1,
+    then ``dL/dx = (-dL/dz, dL/dz)``."""
+    offset = (dpsum[:, 1] - dpsum[:, 0] - dtp[:, 0]).unsqueeze(1)  # (B, 1): h1 - h0 = offset + [y=1]·step
+    step = (dtp[:, 1] + dtp[:, 0]).unsqueeze(1)
+    for bs, vs in _chunks(p.shape):
+        p1, y = p[bs, 1, vs], labels[bs, vs]
+        dz = out[bs, 0, vs]
+        torch.mul(y, step[bs], out=dz).add_(offset[bs]).mul_(p1)
+        dz.addcmul_(dz, p1, value=-1)  # p1(1 - p1)(h1 - h0)
+        if dlpt is not None:
+            dz.addcmul_(dlpt[bs, 0, vs], y - p1)
+        if valid is not None:
+            dz.mul_(valid[bs, vs])
+        out[bs, 1, vs].copy_(dz)
+        dz.neg_()
+    return out
+
+
+def _log_prob_at_label(x_y: torch.Tensor, lse: torch.Tensor | None, v: torch.Tensor | None,
+                       out: torch.Tensor) -> None:
+    """``out = log p_y = x_y - logsumexp(x)`` ``(b, 1, n)``; 0 (a constant) at invalid voxels, like the statistics,
+    which ignore them."""
+    assert lse is not None
+    torch.sub(x_y, lse, out=out)
+    if v is not None:
+        out.masked_fill_(~v.unsqueeze(1), 0)
+
+
+def _label_chunk_sums(xc: torch.Tensor, pc: torch.Tensor, y: torch.Tensor, v: torch.Tensor | None, squared: bool,
+                      lse: torch.Tensor | None,
+                      lpt: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(tp (b, C+1), psum (b, C), gsum (b, C+1))`` of one chunk by a gather at each voxel's class and float64
+    label sums (:func:`_label_sums`; the last column is the spare label of invalid voxels); ``lpt`` (softmax,
+    when given) receives the log-probability at the label."""
+    c = pc.shape[1]
+    yi = y.unsqueeze(1)
+    if lpt is not None:
+        _log_prob_at_label(xc.gather(1, yi), lse, v, lpt)
+    spare = _spare_labels(y, v, c)
+    q = pc * pc if squared else pc
+    psum = (q if v is None else q * v.unsqueeze(1)).sum(2)
+    return _label_sums(spare, pc.gather(1, yi), c), psum, _label_sums(spare, None, c)
+
+
+def _work_buffers(p: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` flat work buffers ``(count, largest chunk)`` of ``p``'s dtype, for every chunk of one call to reuse
+    (:func:`_work`): a fresh buffer per chunk would pay its page faults again each time."""
+    b, c, n = p.shape
+    largest = max(len(range(*bs.indices(b))) * len(range(*vs.indices(n))) for bs, vs in _chunks(p.shape))
+    return p.new_empty(count, largest * c)
+
+
+def _work(buffer: torch.Tensor, *shape: int) -> torch.Tensor:
+    """A view of shape ``shape`` on the start of a flat work buffer."""
+    return buffer[:math.prod(shape)].view(shape)
+
+
+def _onehot_into(y: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """Write the one-hot of the labels ``y`` ``(b, n)`` into ``out`` ``(b, C, n)`` (floating) and return it: the
+    labels in ``out``'s dtype (in ``scratch``, flat) compared with the class ids (elementwise float ops are several
+    times faster than a gather or a scatter along the channels on CPU)."""
+    yf = _work(scratch, *y.shape).copy_(y)
+    ids = torch.arange(out.shape[1], dtype=out.dtype, device=out.device).view(1, -1, 1)
+    return torch.eq(yf.unsqueeze(1), ids, out=out)
+
+
+def _onehot_chunk_sums(xc: torch.Tensor, pc: torch.Tensor, y: torch.Tensor, v: torch.Tensor | None, squared: bool,
+                       lse: torch.Tensor | None, lpt: torch.Tensor | None,
+                       work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_label_chunk_sums` by a chunk-sized one-hot (for a few channels; ``work`` holds two chunk-sized
+    buffers): ``(tp, psum, gsum)`` ``(b, C)``, float32 cascade sums within the chunk (counts exact: a chunk holds
+    fewer than 2^24 voxels)."""
+    oh = _onehot_into(y, _work(work[0], *pc.shape), work[1])
+    tmp = _work(work[1], *pc.shape)
+    vf = None if v is None else v.unsqueeze(1).to(pc.dtype)
+    if vf is not None:
+        oh.mul_(vf)
+    if lpt is not None:  # x_y = Σ_c [y = c]·x_c
+        _log_prob_at_label(torch.mul(xc, oh, out=tmp).sum(1, keepdim=True), lse, v, lpt)
+    gsum = oh.sum(2)
+    if squared:
+        q = torch.mul(pc, pc, out=tmp)
+        psum = (q if vf is None else q.mul_(vf)).sum(2)
+    else:
+        psum = (pc if vf is None else torch.mul(pc, vf, out=tmp)).sum(2)
+    return oh.mul_(pc).sum(2), psum, gsum
 
 
 def _stats_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, dtp: torch.Tensor,
@@ -162,11 +316,26 @@ def _stats_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor |
                     out: torch.Tensor) -> torch.Tensor:
     """Write ``dL/dx`` ``(B, C, N)`` into ``out`` (which may be ``p`` itself), from ``dL/dtp``, ``dL/dpsum`` and
     (softmax) ``dL/dlpt`` ``(B, 1, N)`` or None. See the closed forms above."""
+    if _binary(act, p.shape[1], squared):
+        return _binary_backward(p, labels, valid, dtp, dpsum, dlpt, out)
+    c = p.shape[1]
+    work = _work_buffers(p, 2) if c <= _ONEHOT_CHANNELS else None
     for bs, vs in _chunks(p.shape):
         pc, oc, y = p[bs, :, vs], out[bs, :, vs], labels[bs, vs].unsqueeze(1)
         a, d = dpsum[bs].unsqueeze(-1), dtp[bs]  # (b, C, 1), (b, C)
         g = None if dlpt is None else dlpt[bs, :, vs]
-        if act == "softmax" and not squared:
+        if c <= _ONEHOT_CHANNELS:  # h = dL/dp = a (2p if squared) + [y = c]·d, then the activation's backward
+            assert work is not None
+            oh = _onehot_into(y.squeeze(1), _work(work[0], *pc.shape), work[1])
+            h = torch.mul(oh, d.unsqueeze(-1), out=_work(work[1], *pc.shape))
+            if squared:
+                h.addcmul_(pc, 2 * a)
+            else:
+                h.add_(a)
+            _activation_backward(pc, h, oc, act, None, g)
+            if g is not None:
+                oc.addcmul_(oh, g)
+        elif act == "softmax" and not squared:
             w = pc.gather(1, y).mul_(d.gather(1, y.squeeze(1)).unsqueeze(1))  # p_y·dL/dtp_y
             if g is not None:
                 w.add_(g)
@@ -191,7 +360,7 @@ def _activation_backward(pc: torch.Tensor, h: torch.Tensor, oc: torch.Tensor, ac
     voxels (``valid`` ``(b, n)`` bool or None). Under softmax, ``g`` (``dL/dlpt`` or None) adds its ``-g·p_c``
     (the caller scatters the ``+g`` at each voxel's class)."""
     if act == "softmax":
-        s = (pc * h).sum(1, keepdim=True)
+        s = _channel_dot(pc, h)
         if g is not None:
             s.add_(g)
         h.sub_(s)
@@ -204,23 +373,42 @@ def _activation_backward(pc: torch.Tensor, h: torch.Tensor, oc: torch.Tensor, ac
         oc.masked_fill_(~valid.unsqueeze(1), 0)
 
 
-def _activated(x: torch.Tensor, act: str) -> torch.Tensor:
-    """``act(x)``, the softmax made chunk by chunk as :func:`_stats_forward` makes it (a retained graph's second
-    backward recomputes the probabilities of the first bit for bit)."""
-    if act != "softmax":
-        return _activate(x, act)
-    p = torch.empty_like(x, memory_format=torch.contiguous_format)
-    for bs, vs in _chunks(x.shape):
-        _softmax_into(x[bs, :, vs], p[bs, :, vs])
+def _softmax_in_chunks(act: str, c: int) -> bool:
+    """Whether the fast paths write the softmax chunk by chunk (:func:`_softmax_into`, many channels) rather than
+    take ``torch.softmax`` of the whole input, which is faster on CPU up to ``_ONEHOT_CHANNELS`` channels (about
+    2x at C = 3, 2x slower at C >= 14)."""
+    return act == "softmax" and c > _ONEHOT_CHANNELS
+
+
+def _probs_buffer(x: torch.Tensor, act: str, binary: bool) -> torch.Tensor:
+    """The buffer the fast paths keep the probabilities in (and the backward writes ``dL/dx`` into): ``act(x)``, or
+    an empty one that the forward fills chunk by chunk (two-class softmax, softmax over many channels); ``x``
+    itself with no activation. ``binary``: the two-class path (:func:`_binary`) serves the call."""
+    if binary or _softmax_in_chunks(act, x.shape[1]):
+        return torch.empty_like(x, memory_format=torch.contiguous_format)
+    return _activate(x, act)
+
+
+def _activated(x: torch.Tensor, act: str, binary: bool = False) -> torch.Tensor:
+    """The probabilities as the fast paths' forward makes them (a retained graph's second backward recomputes
+    those of the first bit for bit): with ``binary`` (the two-class path), ``p1`` in channel 1 only."""
+    p = _probs_buffer(x, act, binary)
+    if binary or _softmax_in_chunks(act, x.shape[1]):
+        for bs, vs in _chunks(x.shape):
+            if binary:
+                _binary_probs_into(x[bs, :, vs], p[bs, :, vs])
+            else:
+                _softmax_into(x[bs, :, vs], p[bs, :, vs])
     return p
 
 
-def _probs_and_grad_buffer(ctx, x: torch.Tensor, act: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _probs_and_grad_buffer(ctx, x: torch.Tensor, act: str, binary: bool = False) -> tuple[torch.Tensor,
+                                                                                        torch.Tensor]:
     """The probabilities a fast path's forward kept (recomputed on a retained graph), and the buffer its backward
     writes ``dL/dx`` into: the probabilities' own, or a new one when ``x`` holds them (no activation)."""
     if act == "none":
         return x, torch.empty_like(x)
-    p = ctx.probs if ctx.probs is not None else _activated(x, act)
+    p = ctx.probs if ctx.probs is not None else _activated(x, act, binary)
     ctx.probs = None  # consumed: overwritten by dL/dx
     return p, p
 
@@ -235,7 +423,7 @@ class _LabelMapStats(torch.autograd.Function):
                 squared: bool, with_lpt: bool = False):
         with torch.autocast(x.device.type, enabled=False):
             fused = act == "softmax"
-            p = torch.empty_like(x, memory_format=torch.contiguous_format) if fused else _activate(x, act)
+            p = _probs_buffer(x, act, _binary(act, x.shape[1], squared))
             lpt = x.new_empty((x.shape[0], 1, x.shape[2])) if fused and with_lpt else x.new_empty(0)
             tp, psum, gsum = (t.to(x.dtype) for t in _stats_forward(x, p, labels, valid, act, squared,
                                                                      lpt if lpt.numel() else None))
@@ -251,7 +439,7 @@ class _LabelMapStats(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor, dlpt: torch.Tensor | None):
         x, labels, valid = ctx.saved_tensors
-        p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
+        p, out = _probs_and_grad_buffer(ctx, x, ctx.act, _binary(ctx.act, x.shape[1], ctx.squared))
         with torch.autocast(x.device.type, enabled=False):
             dlpt = dlpt if dlpt is not None and dlpt.numel() else None
             grad = _stats_backward(p, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype),
