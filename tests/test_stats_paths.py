@@ -120,12 +120,13 @@ def test_gradcheck_fused_op_every_path(path, masked, monkeypatch):
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-def test_retained_graph_recomputes_the_same_probabilities(path, monkeypatch):
+@pytest.mark.parametrize("key", ["dice_ce", "sensitivity_specificity"])
+def test_retained_graph_recomputes_the_same_probabilities(path, key, monkeypatch):
     c, onehot_channels = PATHS[path]
     monkeypatch.setattr(stats_module, "_ONEHOT_CHANNELS", onehot_channels)
     x, y, _ = _case(c, seed=2, dtype=torch.float32)
     x.requires_grad_()
-    loss = msl.get_loss("dice_ce", **LABEL)(x, y)
+    loss = msl.get_loss(key, **LABEL)(x, y)
     (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
     (g2,) = torch.autograd.grad(loss, x)  # the first backward consumed the kept probabilities: recomputed
     assert torch.equal(g1, g2)

@@ -28,7 +28,7 @@ from .distributed import global_sum
 from .prepare import PreparedInput
 
 __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
-           "valid_counts", "label_log_probs", "label_counts"]
+           "valid_counts", "label_log_probs", "label_counts", "target_sums"]
 
 
 def _spare_labels(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
@@ -188,33 +188,38 @@ def _binary_probs_into(xc: torch.Tensor, pc: torch.Tensor) -> torch.Tensor:
     return p1.sigmoid_()
 
 
+def _binary_labels(y: torch.Tensor, v: torch.Tensor | None, work: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A chunk's labels ``[y=1]`` (0 at invalid voxels) and validity as floats ``(b, n)`` in ``work[0]`` and
+    ``work[1]``: the elementwise passes then mix no integer or bool tensor (a mixed-dtype op copies its operand)."""
+    yf = _work(work[0], *y.shape).copy_(y)
+    if v is None:
+        return yf, None
+    vf = _work(work[1], *v.shape).copy_(v)
+    return yf.mul_(vf), vf
+
+
 def _binary_forward(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                     lpt: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`_stats_forward` for two classes under softmax (closed forms above); labels must be 0 or 1."""
     b = p.shape[0]
     sums = torch.zeros(4, b, dtype=torch.float64, device=p.device)  # Σ p1, Σ [y=1] p1, Σ [y=1], Σ valid
+    work = _work_buffers(p[:, :1], 2)
     for bs, vs in _chunks(p.shape):
-        pc, y = p[bs, :, vs], labels[bs, vs]
-        v = None if valid is None else valid[bs, vs]
+        pc = p[bs, :, vs]
+        yf, vf = _binary_labels(labels[bs, vs], None if valid is None else valid[bs, vs], work)
         p1, scratch = pc[:, 1], pc[:, 0]
-        torch.sub(x[bs, 1, vs], x[bs, 0, vs], out=p1)  # z
-        if lpt is not None:  # log p_y = log σ(z) where y = 1, log σ(-z) where y = 0
+        z = torch.sub(x[bs, 1, vs], x[bs, 0, vs], out=p1)
+        if lpt is not None:  # log p_y = log σ(±z), + where y = 1
             out = lpt[bs, 0, vs]
-            torch.where(y.bool(), p1, -p1, out=scratch)
-            out.copy_(F.logsigmoid(scratch))
-            if v is not None:  # 0 (a constant) at invalid voxels, like the statistics, which ignore them
-                out.masked_fill_(~v, 0)
+            out.copy_(F.logsigmoid(torch.mul(yf, 2, out=scratch).sub_(1).mul_(z)))
+            if vf is not None:  # 0 (a constant) at invalid voxels, like the statistics, which ignore them
+                out.mul_(vf)
         p1.sigmoid_()
-        if v is None:
-            sums[0, bs] += p1.sum(1)
-            sums[3, bs] += p1.shape[1]
-            scratch.copy_(y)
-        else:
-            sums[0, bs] += torch.mul(p1, v, out=scratch).sum(1)
-            sums[3, bs] += v.sum(1)
-            torch.mul(y, v, out=scratch)
-        sums[2, bs] += scratch.sum(1, dtype=torch.float64)  # exact: a sum of 0/1 in float64
-        sums[1, bs] += scratch.mul_(p1).sum(1)
+        sums[0, bs] += (p1 if vf is None else torch.mul(p1, vf, out=scratch)).sum(1)
+        sums[1, bs] += torch.mul(yf, p1, out=scratch).sum(1)
+        sums[2, bs] += yf.sum(1)  # exact: a chunk holds fewer than 2^24 voxels
+        sums[3, bs] += p1.shape[1] if vf is None else vf.sum(1)
     psum1, tp1, n1, n = sums
     n0 = n - n1
     tp = torch.stack([n0 - (psum1 - tp1), tp1], 1)
@@ -227,15 +232,16 @@ def _binary_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor 
     then ``dL/dx = (-dL/dz, dL/dz)``."""
     offset = (dpsum[:, 1] - dpsum[:, 0] - dtp[:, 0]).unsqueeze(1)  # (B, 1): h1 - h0 = offset + [y=1]·step
     step = (dtp[:, 1] + dtp[:, 0]).unsqueeze(1)
+    work = _work_buffers(p[:, :1], 2)
     for bs, vs in _chunks(p.shape):
-        p1, y = p[bs, 1, vs], labels[bs, vs]
-        dz = out[bs, 0, vs]
-        torch.mul(y, step[bs], out=dz).add_(offset[bs]).mul_(p1)
+        p1, dz = p[bs, 1, vs], out[bs, 0, vs]
+        yf, vf = _binary_labels(labels[bs, vs], None if valid is None else valid[bs, vs], work)
+        torch.mul(yf, step[bs], out=dz).add_(offset[bs]).mul_(p1)
         dz.addcmul_(dz, p1, value=-1)  # p1(1 - p1)(h1 - h0)
         if dlpt is not None:
-            dz.addcmul_(dlpt[bs, 0, vs], y - p1)
-        if valid is not None:
-            dz.mul_(valid[bs, vs])
+            dz.addcmul_(dlpt[bs, 0, vs], yf.sub_(p1))
+        if vf is not None:
+            dz.mul_(vf)
         out[bs, 1, vs].copy_(dz)
         dz.neg_()
     return out
@@ -449,8 +455,10 @@ class _LabelMapStats(torch.autograd.Function):
 
 class _LabelMapSquaredErrors(torch.autograd.Function):
     """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g))`` ``(B, C)`` from the raw input ``x`` ``(B, C, N)`` and a label map
-    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` (float64, :func:`_label_sums`) and the off-class sums
-    ``Σ_{y≠c} p_c²``, each of non-negative terms (no cancellation near a perfect prediction). Their gradient
+    ``(B, N)``: the on-class sums ``Σ_{y=c} (1-p_c)²`` and the off-class sums ``Σ_{y≠c} p_c²``, each of
+    non-negative terms (no cancellation near a perfect prediction); up to ``_ONEHOT_CHANNELS`` channels through a
+    chunk-sized one-hot ``g`` (``e = g - p``, ``on = Σ g·e²``, ``off = Σ (e² - g·e²)``), beyond by a gather and
+    float64 label sums (:func:`_label_sums`). Their gradient
     reaches p as ``dL/dp_c = 2p_c·dL/doff_c`` off class and ``-2(1-p_y)·dL/don_y`` at the voxel's class, then x
     through the activation in closed form, chunk by chunk, as in :class:`_LabelMapStats`."""
 
@@ -458,35 +466,120 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
                 act: str) -> tuple[torch.Tensor, torch.Tensor]:
         b, c = x.shape[:2]
+        ctx.save_for_backward(x, labels, valid)
+        ctx.act = act
+        if _binary(act, c, False):
+            with torch.autocast(x.device.type, enabled=False):
+                p = torch.empty_like(x, memory_format=torch.contiguous_format)
+                on, off, counts = _binary_squared_errors(x, p, labels, valid)
+            ctx.probs = p
+            ctx.mark_non_differentiable(counts)
+            return on, off, counts
         with torch.autocast(x.device.type, enabled=False):
             p = _activated(x, act)
             on = torch.zeros(b, c + 1, dtype=torch.float64, device=x.device)
             off = torch.zeros(b, c, dtype=torch.float64, device=x.device)
+            gsum = torch.zeros(b, c + 1, dtype=torch.float64, device=x.device)
+            work = _work_buffers(p, 3) if c <= _ONEHOT_CHANNELS else None
             for bs, vs in _chunks(p.shape):
                 pc, y = p[bs, :, vs], labels[bs, vs]
                 v = None if valid is None else valid[bs, vs]
+                if work is not None:  # e = g - p: on = Σ g·e², off = Σ v·(1 - g)·e² (no cancellation)
+                    g = _onehot_into(y, _work(work[0], *pc.shape), work[1])
+                    e2 = torch.sub(g, pc, out=_work(work[1], *pc.shape)).square_()
+                    on_terms = torch.mul(e2, g, out=_work(work[2], *pc.shape))
+                    off_terms = e2.sub_(on_terms)
+                    if v is not None:
+                        vf = v.unsqueeze(1).to(pc.dtype)
+                        on_terms.mul_(vf)
+                        off_terms.mul_(vf)
+                        g.mul_(vf)
+                    on[bs, :c] += on_terms.sum(2)
+                    off[bs] += off_terms.sum(2)
+                    gsum[bs, :c] += g.sum(2)  # exact: a chunk holds fewer than 2^24 voxels
+                    continue
                 miss = 1 - pc.gather(1, y.unsqueeze(1))
-                on[bs] += _label_sums(_spare_labels(y, v, c), miss * miss, c)
+                spare = _spare_labels(y, v, c)
+                on[bs] += _label_sums(spare, miss * miss, c)
+                gsum[bs] += _label_sums(spare, None, c)
                 sq = (pc * pc).scatter_(1, y.unsqueeze(1), 0)
                 off[bs] += (sq if v is None else sq * v.unsqueeze(1)).sum(2)
         ctx.save_for_backward(x, labels, valid)
         ctx.act = act
         ctx.probs = p if act != "none" else None
-        return on[:, :c].to(x.dtype), off.to(x.dtype)
+        counts = gsum[:, :c].to(x.dtype)
+        ctx.mark_non_differentiable(counts)
+        return on[:, :c].to(x.dtype), off.to(x.dtype), counts
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, don: torch.Tensor, doff: torch.Tensor):
+    def backward(ctx, don: torch.Tensor, doff: torch.Tensor, _dcounts: torch.Tensor):
         x, labels, valid = ctx.saved_tensors
-        p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
+        binary = _binary(ctx.act, x.shape[1], False)
+        p, out = _probs_and_grad_buffer(ctx, x, ctx.act, binary)
         with torch.autocast(x.device.type, enabled=False):
+            if binary:
+                return _binary_squared_errors_backward(p, labels, valid, don.to(p.dtype), doff.to(p.dtype),
+                                                       out), None, None, None
             don, doff2 = don.to(p.dtype), (2 * doff).to(p.dtype).unsqueeze(-1)
+            work = _work_buffers(p, 2) if p.shape[1] <= _ONEHOT_CHANNELS else None
             for bs, vs in _chunks(p.shape):
                 pc, y = p[bs, :, vs], labels[bs, vs].unsqueeze(1)
+                v = None if valid is None else valid[bs, vs]
+                if work is not None:  # dL/dp = -2(g - p)·(doff + g·(don - doff))
+                    g = _onehot_into(y.squeeze(1), _work(work[0], *pc.shape), work[1])
+                    e = torch.sub(g, pc, out=_work(work[1], *pc.shape))
+                    h = g.mul_(2 * don[bs].unsqueeze(-1) - doff2[bs]).add_(doff2[bs]).mul_(e).neg_()
+                    _activation_backward(pc, h, out[bs, :, vs], ctx.act, v)
+                    continue
                 h = pc * doff2[bs]
                 h.scatter_(1, y, (pc.gather(1, y) - 1).mul_(2 * don[bs].gather(1, y.squeeze(1)).unsqueeze(1)))
-                _activation_backward(pc, h, out[bs, :, vs], ctx.act, None if valid is None else valid[bs, vs])
+                _activation_backward(pc, h, out[bs, :, vs], ctx.act, v)
         return out, None, None, None
+
+
+def _binary_squared_errors(x: torch.Tensor, p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:class:`_LabelMapSquaredErrors` for two classes under softmax: with ``e = [y=1] - p1``, ``A = Σ [y=1]·e²``
+    (misses of class 1, ``= Σ_{y=1} p0²``) and ``B = Σ [y=0]·e²`` (``= Σ_{y=0} p1²``): ``on = (B, A)``,
+    ``off = (A, B)``; ``p1`` kept in channel 1 of ``p`` (channel 0 is scratch)."""
+    b = p.shape[0]
+    sums = torch.zeros(4, b, dtype=torch.float64, device=p.device)  # A, B, Σ [y=1], Σ valid
+    work = _work_buffers(p[:, :1], 3)
+    for bs, vs in _chunks(p.shape):
+        pc = p[bs, :, vs]
+        yf, vf = _binary_labels(labels[bs, vs], None if valid is None else valid[bs, vs], work)
+        p1 = _binary_probs_into(x[bs, :, vs], pc)
+        e2 = torch.sub(yf, p1, out=pc[:, 0]).square_()
+        on_class = torch.mul(e2, yf, out=_work(work[2], *yf.shape))  # 0 at invalid voxels (yf is)
+        off_class = e2.sub_(on_class)  # exact: e² - e² where y = 1
+        if vf is not None:
+            off_class.mul_(vf)
+        sums[0, bs] += on_class.sum(1)
+        sums[1, bs] += off_class.sum(1)
+        sums[2, bs] += yf.sum(1)  # exact: a chunk holds fewer than 2^24 voxels
+        sums[3, bs] += p1.shape[1] if vf is None else vf.sum(1)
+    a, b_, n1, n = (t.to(x.dtype) for t in sums)
+    return torch.stack([b_, a], 1), torch.stack([a, b_], 1), torch.stack([n - n1, n1], 1)
+
+
+def _binary_squared_errors_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                                    don: torch.Tensor, doff: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The backward of :func:`_binary_squared_errors`: ``dL/dp1 = -2e·(dA·[y=1] + dB·[y=0])`` with
+    ``dA = don1 + doff0``, ``dB = don0 + doff1``; then ``dL/dz = p1(1 - p1)·dL/dp1`` and ``dL/dx = (-dL/dz,
+    dL/dz)``."""
+    da, db = (don[:, 1] + doff[:, 0]).unsqueeze(1), (don[:, 0] + doff[:, 1]).unsqueeze(1)
+    work = _work_buffers(p[:, :1], 2)
+    for bs, vs in _chunks(p.shape):
+        p1, dz = p[bs, 1, vs], out[bs, 0, vs]
+        yf, vf = _binary_labels(labels[bs, vs], None if valid is None else valid[bs, vs], work)
+        torch.mul(yf, da[bs] - db[bs], out=dz).add_(db[bs]).mul_(yf.sub_(p1)).mul_(-2)
+        dz.mul_(p1).addcmul_(dz, p1, value=-1)  # · p1(1 - p1)
+        if vf is not None:
+            dz.mul_(vf)
+        out[bs, 1, vs].copy_(dz)
+        dz.neg_()
+    return out
 
 
 def _fast_path_args(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, str]:
@@ -517,12 +610,20 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
     return hit
 
 
-def label_counts(prep: PreparedInput) -> torch.Tensor:
-    """``(C,)`` float64 number of valid voxels of each label of a label-map target, over the batch (no host
-    read-back: :func:`_label_sums`)."""
+def target_sums(prep: PreparedInput) -> torch.Tensor:
+    """``(B, C)`` ``Σ_v g`` over the valid voxels of every channel, float64: for a label map the number of valid
+    voxels of each label (no probabilities and no host read-back: :func:`_label_sums`), for a one-hot or soft
+    target its sum (already zero at invalid voxels)."""
+    if prep.labels is None:
+        return prep.dense_target().flatten(2).sum(2, dtype=torch.float64)
     valid = None if prep.valid is None else prep.valid.flatten(1)
     c = prep.num_classes
-    return _label_sums(_spare_labels(prep.label_map().flatten(1), valid, c), None, c)[:, :c].sum(0)
+    return _label_sums(_spare_labels(prep.label_map().flatten(1), valid, c), None, c)[:, :c]
+
+
+def label_counts(prep: PreparedInput) -> torch.Tensor:
+    """``(C,)`` float64 number of valid voxels of each label of a label-map target, over the batch."""
+    return target_sums(prep).sum(0)
 
 
 def label_log_probs(prep: PreparedInput) -> torch.Tensor:
@@ -536,13 +637,15 @@ def label_log_probs(prep: PreparedInput) -> torch.Tensor:
     return prep.label_log_probs()
 
 
-def squared_error_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g))`` over the valid voxels, per (sample, channel) for every channel: two
-    ``(B, C)`` (the numerators of the sensitivity and specificity errors, Brosch 2015). A label map goes through
-    the closed-form :class:`_LabelMapSquaredErrors`, a one-hot or soft target through autograd."""
+def squared_error_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Σ_v (g-p)²·g, Σ_v (g-p)²·(1-g), Σ_v g)`` over the valid voxels, per (sample, channel) for every channel:
+    three ``(B, C)`` (the numerators of the sensitivity and specificity errors, Brosch 2015, and the target sums
+    of their denominators). A label map goes through the closed-form :class:`_LabelMapSquaredErrors` (which counts
+    the labels in the same pass), a one-hot or soft target through autograd."""
     if prep.labels is not None:
         return _LabelMapSquaredErrors.apply(*_fast_path_args(prep))
-    return (class_sums(prep, lambda p, g: (g - p) ** 2 * g), class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g)))
+    return (class_sums(prep, lambda p, g: (g - p) ** 2 * g), class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g)),
+            target_sums(prep).to(prep.input.dtype))
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..core.options import EmptyPolicy, RegionOptions, option
 from ..core.prepare import PreparedInput, constant, prepare_input
 from ..core.reduce import reduce_units, safe_ratio
 from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, safe_pow, tversky_index
-from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums
+from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums, valid_counts
 from .base import LossFunction, loss_function
 
 __all__ = [
@@ -275,18 +275,20 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
 
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
-    st = region_stats(prep, o)
-    errors = torch.stack(squared_error_sums(prep))
-    sens_num, spec_num = kept_and_batched(prep, errors, o.batch, o.distributed).unbind(0)
-    gsum, n = st.gsum, st.n
+    on, off, gsum = squared_error_sums(prep)
+    stacked = torch.stack([on, off, gsum, valid_counts(prep).expand_as(gsum)])  # one selection (and all-reduce)
+    sens_num, spec_num, gsum, n = kept_and_batched(prep, stacked, o.batch, o.distributed).unbind(0)
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
     # perfect prediction; an empty class needs no smoothing either (its first term is 0 / 0 := 0)
     positive = o.smooth_dr > 0
     sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0, nonzero=positive)
     spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0, nonzero=positive)
     loss = o.r * sens + (1 - o.r) * spec
-    return reduce_units(loss, o.reduction, weight=prep.weight, present=st.present, empty=empty_if_used(st, o),
-                        policy=o.empty, empty_value=safe_ratio(st.fp, n, 0.0) if o.empty == "fp" else None)
+    empty = gsum == 0 if o.empty != "smooth" or unsmoothed_empty(o) else None
+    # only the "fp" policy needs the soft false positives (a second pass over the probabilities)
+    value = safe_ratio(region_stats(prep, o).fp, n, 0.0) if o.empty == "fp" else None
+    return reduce_units(loss, o.reduction, weight=prep.weight, present=None if prep.valid is None else n > 0,
+                        empty=empty, policy=o.empty, empty_value=value)
 
 
 def _mcc(input, target, mask, o: MCCOptions) -> torch.Tensor:
