@@ -464,7 +464,7 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
-                act: str) -> tuple[torch.Tensor, torch.Tensor]:
+                act: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, c = x.shape[:2]
         ctx.save_for_backward(x, labels, valid)
         ctx.act = act
