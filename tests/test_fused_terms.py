@@ -17,6 +17,13 @@ from monai_segloss.core import stats as stats_module
 LABEL = {"softmax": True, "to_onehot_y": True}
 
 
+@pytest.fixture(autouse=True)
+def _autograd_function_paths(monkeypatch):
+    """These tests are about the closed-form autograd functions: small inputs take them too (not the plain-autograd
+    small-input path, ``_SMALL_ELEMENTS``), unless a test sets the threshold itself."""
+    monkeypatch.setattr(stats_module, "_SMALL_ELEMENTS", 0)
+
+
 def _case(device, seed=0, shape=(2, 4, 5, 4, 3), ignore=False):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(*shape, generator=g, dtype=torch.float64)

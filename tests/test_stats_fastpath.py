@@ -20,6 +20,13 @@ from monai_segloss.core.stats import class_sums, confusion_stats, squared_error_
 ACTS = [{"softmax": True}, {"sigmoid": True}, {"other_act": lambda t: torch.softmax(t, 1)}, {}]
 
 
+@pytest.fixture(autouse=True)
+def _autograd_function_paths(monkeypatch):
+    """These tests are about the closed-form autograd functions: small inputs take them too (not the plain-autograd
+    small-input path, ``_SMALL_ELEMENTS``), unless a test sets the threshold itself."""
+    monkeypatch.setattr(stats_module, "_SMALL_ELEMENTS", 0)
+
+
 def _case(seed: int, shape=(2, 3, 5, 4), dtype=torch.float64, act: dict | None = None):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(*shape, generator=g, dtype=dtype)

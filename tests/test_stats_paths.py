@@ -1,4 +1,4 @@
-"""The three label-map paths of the region statistics (``core/stats.py``), each against plain autograd on a one-hot
+"""The four label-map paths of the region statistics (``core/stats.py``), each against plain autograd on a one-hot
 target in float64 (value and gradient):
 
 - two classes under softmax: ``p1 = σ(x1 - x0)``, three sums per sample, no gather (:func:`stats._binary_forward`);
@@ -6,6 +6,9 @@ target in float64 (value and gradient):
   (:func:`stats._onehot_chunk_sums`);
 - many channels: the chunked softmax and a gather / scatter per voxel (:func:`stats._label_chunk_sums`), also
   forced at small C by setting ``_ONEHOT_CHANNELS`` to 0.
+
+- small inputs (up to ``_SMALL_ELEMENTS`` elements): plain autograd ops on a one-hot target
+  (:func:`stats._small_label_map_stats`, :func:`stats._small_squared_errors`).
 
 With masks, ignored voxels, several chunks, the log-probabilities a compound loss fuses in, a retained graph, and
 float32 accuracy over a million voxels.
@@ -24,9 +27,24 @@ from monai_segloss.core.prepare import prepare_input
 from monai_segloss.core.stats import confusion_stats
 
 LABEL = {"softmax": True, "to_onehot_y": True}
-# (C, _ONEHOT_CHANNELS): the path each case takes
-PATHS = {"binary": (2, 8), "onehot3": (3, 8), "onehot8": (8, 8), "gather3": (3, 0), "gather9": (9, 8),
-         "binary_no_onehot": (2, 0)}
+
+
+@pytest.fixture(autouse=True)
+def _autograd_function_paths(monkeypatch):
+    """These tests are about the closed-form autograd functions: small inputs take them too (not the plain-autograd
+    small-input path, ``_SMALL_ELEMENTS``), unless a test sets the threshold itself."""
+    monkeypatch.setattr(stats_module, "_SMALL_ELEMENTS", 0)
+# (C, _ONEHOT_CHANNELS, _SMALL_ELEMENTS): the path each case takes
+PATHS = {"binary": (2, 8, 0), "onehot3": (3, 8, 0), "onehot8": (8, 8, 0), "gather3": (3, 0, 0), "gather9": (9, 8, 0),
+         "binary_no_onehot": (2, 0, 0), "small2": (2, 8, 1 << 18), "small3": (3, 8, 1 << 18),
+         "small9": (9, 8, 1 << 18)}
+
+
+def _set_path(monkeypatch, path: str) -> int:
+    c, onehot_channels, small = PATHS[path]
+    monkeypatch.setattr(stats_module, "_ONEHOT_CHANNELS", onehot_channels)
+    monkeypatch.setattr(stats_module, "_SMALL_ELEMENTS", small)
+    return c
 
 
 def _case(c: int, seed: int = 0, spatial=(5, 4, 3), dtype=torch.float64, ignore: bool = False):
@@ -56,10 +74,9 @@ def _onehot_reference(x, y, mask, ignore):
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("chunk", [1 << 20, 23])
 def test_region_paths_equal_onehot_autograd(path, key, kw, masked, chunk, monkeypatch):
-    c, onehot_channels = PATHS[path]
-    monkeypatch.setattr(stats_module, "_ONEHOT_CHANNELS", onehot_channels)
+    c = _set_path(monkeypatch, path)
     monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", chunk)
-    x, y, mask = _case(c, seed=c + onehot_channels)
+    x, y, mask = _case(c, seed=c + len(path))
     m = mask if masked else None
     onehot, valid = _onehot_reference(x, y, m, ignore=False)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -79,8 +96,7 @@ def test_region_paths_equal_onehot_autograd(path, key, kw, masked, chunk, monkey
 def test_compound_paths_with_ignore_index(path, key, chunk, monkeypatch):
     """Dice + CE / focal through the fused op (the log-probability at the label from the same pass), ignored
     voxels and a mask, against Dice on a one-hot target plus ``log_softmax`` terms."""
-    c, onehot_channels = PATHS[path]
-    monkeypatch.setattr(stats_module, "_ONEHOT_CHANNELS", onehot_channels)
+    c = _set_path(monkeypatch, path)
     monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", chunk)
     x, y, mask = _case(c, seed=7, ignore=True)
     onehot, valid = _onehot_reference(x, y, mask, ignore=True)
@@ -101,15 +117,14 @@ def test_compound_paths_with_ignore_index(path, key, chunk, monkeypatch):
 def test_gradcheck_fused_op_every_path(path, masked, monkeypatch):
     """float64 gradcheck of the op's statistics and log-probabilities over several chunks; the log-probability
     equals ``log_softmax`` at the label (0 at invalid voxels)."""
-    c, onehot_channels = PATHS[path]
-    monkeypatch.setattr(stats_module, "_ONEHOT_CHANNELS", onehot_channels)
+    c = _set_path(monkeypatch, path)
     monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 17)
     x, y, mask = _case(c, seed=11, spatial=(4, 3))
     valid = (mask[:, 0] > 0).flatten(1) if masked else None
+    op = stats_module._small_label_map_stats if path.startswith("small") else stats_module._LabelMapStats.apply
 
     def f(t):
-        tp, psum, _, lpt = stats_module._LabelMapStats.apply(t.flatten(2), y.flatten(1), valid, "softmax", False,
-                                                              True)
+        tp, psum, _, lpt = op(t.flatten(2), y.flatten(1), valid, "softmax", False, True)
         return tp, psum, lpt
 
     assert torch.autograd.gradcheck(f, (x.clone().requires_grad_(),))
@@ -122,8 +137,7 @@ def test_gradcheck_fused_op_every_path(path, masked, monkeypatch):
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("key", ["dice_ce", "sensitivity_specificity"])
 def test_retained_graph_recomputes_the_same_probabilities(path, key, monkeypatch):
-    c, onehot_channels = PATHS[path]
-    monkeypatch.setattr(stats_module, "_ONEHOT_CHANNELS", onehot_channels)
+    c = _set_path(monkeypatch, path)
     x, y, _ = _case(c, seed=2, dtype=torch.float32)
     x.requires_grad_()
     loss = msl.get_loss(key, **LABEL)(x, y)
@@ -159,10 +173,12 @@ def test_float32_sums_accurate_over_a_million_voxels(c):
     assert torch.equal(s32.gsum.double(), torch.bincount(y.flatten(), minlength=c).double().unsqueeze(0))
 
 
-@pytest.mark.parametrize("c,used,unused", [(2, "_binary_forward", "_onehot_chunk_sums"),
-                                           (3, "_onehot_chunk_sums", "_label_chunk_sums"),
-                                           (9, "_label_chunk_sums", "_onehot_chunk_sums")])
-def test_each_class_count_takes_its_path(c, used, unused, monkeypatch):
+@pytest.mark.parametrize("c,used,unused,small", [(2, "_binary_forward", "_onehot_chunk_sums", 0),
+                                                 (3, "_onehot_chunk_sums", "_label_chunk_sums", 0),
+                                                 (9, "_label_chunk_sums", "_onehot_chunk_sums", 0),
+                                                 (3, "_small_label_map_stats", "_stats_forward", 1 << 18)])
+def test_each_class_count_takes_its_path(c, used, unused, small, monkeypatch):
+    monkeypatch.setattr(stats_module, "_SMALL_ELEMENTS", small)
     calls = []
     real = getattr(stats_module, used)
     monkeypatch.setattr(stats_module, used, lambda *a, **k: calls.append(1) or real(*a, **k))

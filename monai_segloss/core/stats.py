@@ -17,6 +17,7 @@ targets use plain autograd algebra.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import global_sum
-from .prepare import PreparedInput
+from .prepare import PreparedInput, constant
 
 __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
            "valid_counts", "label_log_probs", "label_counts", "target_sums"]
@@ -83,6 +84,7 @@ def class_sums(prep: PreparedInput, f: Callable[[torch.Tensor, torch.Tensor], to
 _CHUNK_ELEMENTS = 1 << 20  # (b, C, n) temporaries of at most 4 MB in float32 (8 MB for per-voxel int64 or float64)
 _LOOP_CHANNELS = 16  # up to this many channels, Σ_c over dim 1 is a loop of fused multiply-adds (no temporary)
 _ONEHOT_CHANNELS = 8  # up to this many channels, a chunk's label sums use a one-hot chunk, not a gather/scatter
+_SMALL_ELEMENTS = 1 << 18  # up to this many input elements, plain autograd ops (:func:`_small_label_map_stats`)
 
 
 def _chunks(shape: torch.Size) -> list[tuple[slice, slice]]:
@@ -97,6 +99,14 @@ def _chunks(shape: torch.Size) -> list[tuple[slice, slice]]:
         return [(slice(i, min(i + k, b)), everything) for i in range(0, b, k)]
     step = max(1, _CHUNK_ELEMENTS // c)
     return [(slice(i, i + 1), slice(j, min(j + step, n))) for i in range(b) for j in range(0, n, step)]
+
+
+def _full_precision(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast off inside the fast paths (they compute in the input's dtype), entered only when it is on: making
+    the context costs more than a small input's arithmetic."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _activate(x: torch.Tensor, act: str) -> torch.Tensor:
@@ -277,6 +287,8 @@ def _work_buffers(p: torch.Tensor, count: int) -> torch.Tensor:
     """``count`` flat work buffers ``(count, largest chunk)`` of ``p``'s dtype, for every chunk of one call to reuse
     (:func:`_work`): a fresh buffer per chunk would pay its page faults again each time."""
     b, c, n = p.shape
+    if b * c * n <= _CHUNK_ELEMENTS:  # one chunk
+        return p.new_empty(count, b * c * n)
     largest = max(len(range(*bs.indices(b))) * len(range(*vs.indices(n))) for bs, vs in _chunks(p.shape))
     return p.new_empty(count, largest * c)
 
@@ -291,7 +303,7 @@ def _onehot_into(y: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> t
     labels in ``out``'s dtype (in ``scratch``, flat) compared with the class ids (elementwise float ops are several
     times faster than a gather or a scatter along the channels on CPU)."""
     yf = _work(scratch, *y.shape).copy_(y)
-    ids = torch.arange(out.shape[1], dtype=out.dtype, device=out.device).view(1, -1, 1)
+    ids = constant(range(out.shape[1]), out.dtype, out.device).view(1, -1, 1)
     return torch.eq(yf.unsqueeze(1), ids, out=out)
 
 
@@ -427,7 +439,7 @@ class _LabelMapStats(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
                 squared: bool, with_lpt: bool = False):
-        with torch.autocast(x.device.type, enabled=False):
+        with _full_precision(x.device.type):
             fused = act == "softmax"
             p = _probs_buffer(x, act, _binary(act, x.shape[1], squared))
             lpt = x.new_empty((x.shape[0], 1, x.shape[2])) if fused and with_lpt else x.new_empty(0)
@@ -446,7 +458,7 @@ class _LabelMapStats(torch.autograd.Function):
     def backward(ctx, dtp: torch.Tensor, dpsum: torch.Tensor, _dgsum: torch.Tensor, dlpt: torch.Tensor | None):
         x, labels, valid = ctx.saved_tensors
         p, out = _probs_and_grad_buffer(ctx, x, ctx.act, _binary(ctx.act, x.shape[1], ctx.squared))
-        with torch.autocast(x.device.type, enabled=False):
+        with _full_precision(x.device.type):
             dlpt = dlpt if dlpt is not None and dlpt.numel() else None
             grad = _stats_backward(p, labels, valid, dtp.to(p.dtype), dpsum.to(p.dtype),
                                    None if dlpt is None else dlpt.to(p.dtype), ctx.act, ctx.squared, out)
@@ -469,13 +481,13 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
         ctx.save_for_backward(x, labels, valid)
         ctx.act = act
         if _binary(act, c, False):
-            with torch.autocast(x.device.type, enabled=False):
+            with _full_precision(x.device.type):
                 p = torch.empty_like(x, memory_format=torch.contiguous_format)
                 on, off, counts = _binary_squared_errors(x, p, labels, valid)
             ctx.probs = p
             ctx.mark_non_differentiable(counts)
             return on, off, counts
-        with torch.autocast(x.device.type, enabled=False):
+        with _full_precision(x.device.type):
             p = _activated(x, act)
             on = torch.zeros(b, c + 1, dtype=torch.float64, device=x.device)
             off = torch.zeros(b, c, dtype=torch.float64, device=x.device)
@@ -517,7 +529,7 @@ class _LabelMapSquaredErrors(torch.autograd.Function):
         x, labels, valid = ctx.saved_tensors
         binary = _binary(ctx.act, x.shape[1], False)
         p, out = _probs_and_grad_buffer(ctx, x, ctx.act, binary)
-        with torch.autocast(x.device.type, enabled=False):
+        with _full_precision(x.device.type):
             if binary:
                 return _binary_squared_errors_backward(p, labels, valid, don.to(p.dtype), doff.to(p.dtype),
                                                        out), None, None, None
@@ -582,6 +594,47 @@ def _binary_squared_errors_backward(p: torch.Tensor, labels: torch.Tensor, valid
     return out
 
 
+# ---------------------------------------------------------------- small inputs
+#
+# Below ``_SMALL_ELEMENTS`` the arithmetic costs less than the fixed cost of a Python autograd function and its
+# chunk loop: the same statistics come from a handful of tensor ops on a one-hot target, differentiated by autograd
+# (in C++), with the same values.
+
+def _small_onehot(x: torch.Tensor, labels: torch.Tensor,
+                  valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(g, v)``: the one-hot ``(B, C, N)`` of the labels in ``x``'s dtype, 0 at invalid voxels, and the validity
+    ``(B, 1, N)`` as 0/1 (None when every voxel is valid)."""
+    ids = constant(range(x.shape[1]), labels.dtype, labels.device).view(1, -1, 1)
+    g = (labels.unsqueeze(1) == ids).to(x.dtype)
+    if valid is None:
+        return g, None
+    vf = valid.unsqueeze(1).to(x.dtype)
+    return g.mul_(vf), vf
+
+
+def _small_label_map_stats(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
+                           squared: bool, with_lpt: bool = False) -> tuple[torch.Tensor, ...]:
+    """:class:`_LabelMapStats` for a small input, through autograd: ``(tp, psum, gsum, lpt)``."""
+    with _full_precision(x.device.type):
+        g, vf = _small_onehot(x, labels, valid)
+        p = _activate(x, act)
+        pv = p if vf is None else p * vf
+        tp = (p * g).sum(2)
+        psum = (pv * p if squared else pv).sum(2)
+        lpt = (torch.log_softmax(x, 1) * g).sum(1, keepdim=True) if with_lpt else x.new_empty(0)
+    return tp, psum, g.sum(2), lpt
+
+
+def _small_squared_errors(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                          act: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:class:`_LabelMapSquaredErrors` for a small input, through autograd: ``(on, off, gsum)``."""
+    with _full_precision(x.device.type):
+        g, vf = _small_onehot(x, labels, valid)
+        e2 = (g - _activate(x, act)).square()
+        off_weight = (1 - g) if vf is None else (vf - g)
+    return (e2 * g).sum(2), (e2 * off_weight).sum(2), g.sum(2)
+
+
 def _fast_path_args(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, str]:
     """``(x (B, C, N), labels (B, N), valid (B, N) or None, activation)`` for the label-map fast paths. A user's
     ``other_act`` stays in autograd: the fast path then starts from its output, with no activation."""
@@ -602,7 +655,8 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
     if hit is None:
         x, labels, valid, act = _fast_path_args(prep)
         with_lpt = act == "softmax" and prep.fuse_label_log_probs and "lpt" not in prep.fused
-        tp, psum, gsum, lpt = _LabelMapStats.apply(x, labels, valid, act, squared, with_lpt)
+        op = _small_label_map_stats if x.numel() <= _SMALL_ELEMENTS else _LabelMapStats.apply
+        tp, psum, gsum, lpt = op(x, labels, valid, act, squared, with_lpt)
         if with_lpt:
             labels_shape = prep.label_map().shape
             prep.fused["lpt"] = lpt.view(labels_shape[0], 1, *labels_shape[1:])
@@ -643,7 +697,9 @@ def squared_error_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor,
     of their denominators). A label map goes through the closed-form :class:`_LabelMapSquaredErrors` (which counts
     the labels in the same pass), a one-hot or soft target through autograd."""
     if prep.labels is not None:
-        return _LabelMapSquaredErrors.apply(*_fast_path_args(prep))
+        x, labels, valid, act = _fast_path_args(prep)
+        op = _small_squared_errors if x.numel() <= _SMALL_ELEMENTS else _LabelMapSquaredErrors.apply
+        return op(x, labels, valid, act)
     return (class_sums(prep, lambda p, g: (g - p) ** 2 * g), class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g)),
             target_sums(prep).to(prep.input.dtype))
 
