@@ -345,6 +345,8 @@ def other_act_not_callable(ex, data):
     ex.kwargs.update(sigmoid=False, softmax=False, other_act=bad)
     if ex.key == "dice_ce":  # its cross-entropy term follows the activation: pos_weight belongs to sigmoid's
         ex.kwargs.pop("pos_weight", None)
+    if isinstance(ex.kwargs.get("alpha"), (list, tuple)):  # a per-class alpha's length follows the activation too
+        ex.kwargs.pop("alpha")
     return ("other_act",)
 
 
