@@ -30,7 +30,9 @@ Usage::
         [--dims 3d] [--variants bg] [--threads 2] [--out benchmarks/results] [--readme README.md]
 
 writes ``peers_<device>[_quick].md`` (the full table), ``.json`` (every figure) and ``.png`` (time and memory
-against C) under ``--out``; with ``--readme``, replaces the summary between the README's markers.
+against C) under ``--out``; with ``--readme``, replaces the summary between the README's markers. The fixed cost per
+call (:data:`SMALL_SHAPES`, target: at most MONAI's time) is measured first, in its own table (``--no-small`` skips
+it, ``--only-small`` measures only it).
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ SHAPES: dict[str, dict[int, tuple[int, ...]]] = {  # (B, *S) per C
     "2d": {2: (16, 256, 256), 3: (16, 256, 256), 14: (8, 256, 256), 32: (4, 256, 256), 118: (2, 256, 256)},
 }
 QUICK_SHAPES = {"3d": (1, 8, 8, 8), "2d": (2, 16, 16)}
+# the fixed cost per call (issue 16, goal 7): small 2D patches and small 3D crops, where option handling, validation
+# and many small ops dominate; target: at most MONAI's time
+SMALL_SHAPES = ((2, 3, 24, 24), (2, 2, 32, 32, 32))
+SMALL_TARGET = 1.0
 PEERS = ("nnunet", "nnunet_soft", "monai")
 TIME_TARGET = 0.8
 MEM_TARGET = {"small": 0.8, "large": 0.5}  # C <= 3, C >= 14
@@ -201,6 +207,69 @@ def run(keys: Sequence[str], channels: Sequence[int], dims: Sequence[str], varia
                 _fill_memory(cases, mem_runs, device, threads, in_process=quick)
             checkpoint(rows)
     return rows
+
+
+def run_small(keys: Sequence[str], variants: Sequence[str], device: str, quick: bool,
+              log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The fixed-cost rows: every key and configuration at :data:`SMALL_SHAPES`, many alternated repetitions (a call
+    takes about a millisecond)."""
+    with_nnunet = nnunet_available()
+    rows: list[dict[str, Any]] = []
+    for shape in SMALL_SHAPES:
+        b, c, *spatial = shape
+        x, y = make_tensors(b, c, spatial, device)
+        for variant in variants:
+            for key in keys:
+                case = {"key": key, "variant": variant, "impls": impls_for(key, with_nnunet)}
+                row: dict[str, Any] = {"key": key, "variant": variant, "shape": list(shape), "c": c, "error": None}
+                try:
+                    times, values = time_side_by_side(build_fns(case), x, y, 2 if quick else 50,
+                                                      2 if quick else 400, 0.0 if quick else 1.0)
+                except Exception as err:  # noqa: BLE001 - reported in the row
+                    row["error"] = f"{type(err).__name__}: {err}"[:300]
+                    x.grad = None
+                    rows.append(row)
+                    continue
+                _fill_times(row, times, values, key)
+                row["verdict"] = small_verdict(row)
+                rows.append(row)
+                log(f"[fixed cost {len(rows)}] {'×'.join(map(str, shape)):<14} {variant:<10} {key:<24} "
+                    + _progress(row))
+    return rows
+
+
+def small_verdict(row: dict[str, Any]) -> str:
+    """Goal 7: at most MONAI's time."""
+    if row.get("error") or "time_ratio" not in row:
+        return "error"
+    t = row["time_ratio"].get("monai")
+    return "ok" if t is None or t <= SMALL_TARGET else f"MISS time {t:.2f}"
+
+
+def render_small(rows: list[dict[str, Any]]) -> str:
+    """The fixed-cost table: per loss and configuration, ours in ms and the ratio to MONAI (and nnU-Net) at each
+    small shape; **bold** where ours takes longer than MONAI."""
+    shapes = list(dict.fromkeys(tuple(r["shape"]) for r in rows))
+    cols = [f"{'×'.join(map(str, sh))}" for sh in shapes]
+    lines = ["Fixed cost per call (forward + backward at small sizes; target: at most MONAI's time). Cells: ours ms, "
+             "× MONAI [min–max of the pairwise ratios] (× nnU-Net where it has the loss).", "",
+             "| loss | config | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    index = {(r["key"], r["variant"], tuple(r["shape"])): r for r in rows}
+    for key in dict.fromkeys(r["key"] for r in rows):
+        for variant in dict.fromkeys(r["variant"] for r in rows):
+            cells = []
+            for sh in shapes:
+                r = index.get((key, variant, sh))
+                if r is None or "time_ratio" not in r:
+                    cells.append("–" if r is None else "error")
+                    continue
+                t, span = r["time_ratio"]["monai"], r["time_ratio_range"]["monai"]
+                cell = f"{r['ms']['ours']:.2f} ms, ×{t:.2f} [{span[0]:.2f}–{span[1]:.2f}]"
+                if "nnunet" in r["time_ratio"]:
+                    cell += f" (nnU-Net ×{r['time_ratio']['nnunet']:.2f})"
+                cells.append(cell if r["verdict"] == "ok" else f"**{cell}**")
+            lines.append(f"| {key} | {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _fill_times(row: dict[str, Any], times: dict[str, list[float]], values: dict[str, float], key: str) -> None:
@@ -401,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=None, help="seconds of timing per row (default 3)")
     p.add_argument("--mem-runs", type=int, default=None, help="memory runs per implementation (default 3)")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--no-small", action="store_true", help="skip the fixed-cost rows at small sizes")
+    p.add_argument("--only-small", action="store_true", help="only the fixed-cost rows at small sizes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (make bench: 2)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     p.add_argument("--readme", default=None, help="README whose summary section to replace")
@@ -423,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = f"peers_{dev.type}{'_quick' if quick else ''}"
     if args.from_json:
         data = json.loads(Path(args.from_json).read_text())
-        return _write(data["rows"], data["meta"], out, stem, args.readme)
+        return _write(data["rows"], data["meta"], out, stem, args.readme, data.get("small_rows"))
     mem_runs = args.mem_runs or (1 if quick else 3)
     start, load_before = time.time(), _load()
 
@@ -440,24 +511,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else " in a fresh child process per (dim, C), the losses one after the other",
                 "shapes": {d: {str(c): list(s) for c, s in v.items()} for d, v in SHAPES.items()}}
 
-    rows = run(args.keys, args.channels, args.dims, args.variants, args.device, quick,
-               min_reps=args.min_reps or (2 if quick else 5), max_reps=args.max_reps or (2 if quick else 15),
-               budget_s=args.budget if args.budget is not None else (0.0 if quick else 3.0), mem_runs=mem_runs,
-               memory=not args.no_memory, threads=args.threads, log=(lambda s: None) if quick else print,
-               checkpoint=checkpoint)
+    log = (lambda s: None) if quick else print
+    small = [] if args.no_small else run_small(args.keys, args.variants, args.device, quick, log)
+    rows = [] if args.only_small else run(
+        args.keys, args.channels, args.dims, args.variants, args.device, quick,
+        min_reps=args.min_reps or (2 if quick else 5), max_reps=args.max_reps or (2 if quick else 15),
+        budget_s=args.budget if args.budget is not None else (0.0 if quick else 3.0), mem_runs=mem_runs,
+        memory=not args.no_memory, threads=args.threads, log=log, checkpoint=checkpoint)
     (out / f"{stem}.partial.json").unlink(missing_ok=True)
-    return _write(rows, meta(), out, stem, args.readme)
+    return _write(rows, meta(), out, stem, args.readme, small)
 
 
-def _write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path, stem: str, readme: str | None) -> int:
+def _write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path, stem: str, readme: str | None,
+           small: list[dict[str, Any]] | None = None) -> int:
     """Write the table, the JSON and the plot; replace the README's summary; print the summary."""
+    small = small or []
     for row in rows:  # (again: a partial run's rows have none yet)
         row["verdict"] = verdict(row)
-    (out / f"{stem}.md").write_text(render_table(rows, meta))
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    plot(rows, out / f"{stem}.png")
-    summary = render_summary(rows, meta)
-    if readme:
+    small_md = "\n" + render_small(small) if small else ""
+    (out / f"{stem}.md").write_text(render_table(rows, meta) + small_md)
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows, "small_rows": small}, indent=1))
+    if rows:
+        plot(rows, out / f"{stem}.png")
+    summary = (render_summary(rows, meta) if rows else _caption(meta) + "\n") + small_md
+    if readme and rows:  # (a fixed-cost-only run leaves the README's table alone)
         path = Path(readme).resolve()
         files = {ext: os.path.relpath(out / f"{stem}.{ext}", path.parent) for ext in ("md", "json", "png")}
         update_readme(path, summary, files, "make bench" if meta["device"] == "cpu" else "make bench-gpu")

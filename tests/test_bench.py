@@ -80,6 +80,14 @@ def test_quick_peers_table_and_readme(tmp_path):
         assert r["verdict"] == "ok" or r["verdict"].startswith("MISS")
         for impl, diff in r["rel_diff"].items():  # the same quantity: the same value (nnU-Net's is -Dice)
             assert diff < 1e-5, (r["key"], impl, diff)
+    small = data["small_rows"]  # the fixed cost: every key and configuration at both small shapes
+    assert sorted((r["key"], r["variant"], tuple(r["shape"])) for r in small) == sorted(
+        (k, v, s) for k in ("dice", "dice_ce", "tversky") for v in peers.VARIANTS for s in peers.SMALL_SHAPES)
+    for r in small:
+        assert r["error"] is None and "monai" in r["time_ratio"], r
+        assert r["verdict"] == ("ok" if r["time_ratio"]["monai"] <= peers.SMALL_TARGET else
+                                f"MISS time {r['time_ratio']['monai']:.2f}")
     text = readme.read_text()
     assert text.count(peers.README_START) == 1 and text.count(peers.README_END) == 1
     assert "| dice_ce | nobg+batch |" in text and (tmp_path / "peers_cpu_quick.png").stat().st_size > 0
+    assert "Fixed cost per call" in text
