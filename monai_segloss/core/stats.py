@@ -3,15 +3,18 @@
 Notation, per kept channel c and sample b over the valid voxels v (docs/ARCHITECTURE.md §2): p probability, g target,
 TP = Σ p·g, FP = Σ p·(1-g), FN = Σ (1-p)·g, TN = Σ (1-p)·(1-g).
 
-A label-map target is never turned into a one-hot tensor. Every region loss goes through a fast path for it,
-:class:`_LabelMapStats` (and :class:`_LabelMapSquaredErrors` for the sensitivity-specificity errors): from the raw
-input and the labels straight to the ``(B, C)`` statistics, with a closed-form backward that writes the input's
-gradient into the buffer of the probabilities, so a forward + backward needs one buffer of the input's size (the
-gradient) plus chunk-sized temporaries. Under softmax the same op also makes the log-probability at each voxel's
+A label-map target is never turned into a one-hot tensor of a large input's size. Every region loss goes through a fast
+path for it, :class:`_LabelMapStats` (and :class:`_LabelMapSquaredErrors` for the sensitivity-specificity errors):
+from the raw input and the labels straight to the ``(B, C)`` statistics, with a closed-form backward that writes the
+input's gradient into the buffer of the probabilities, so a forward + backward needs one buffer of the input's size
+(the gradient) plus chunk-sized temporaries. Under softmax the same op also makes the log-probability at each voxel's
 label when a cross-entropy or focal term of a compound loss will ask for it (:func:`label_log_probs`), so the terms
-share one softmax and one backward. ``Σ p`` is a plain (cascade) float32 sum per chunk, within 1e-7 relative of
-exact over millions of voxels; the per-class sums ``Σ_{y=c} p`` are float64 ``scatter_add_`` accumulations (a
-sequential float32 one would drift by ~1e-5 relative). No op reads a value back to the host. One-hot or soft
+share one softmax and one backward. The path depends on the class count: two classes under softmax through
+``p1 = σ(x1 - x0)`` (:func:`_binary_forward`), up to ``_ONEHOT_CHANNELS`` a chunk-sized one-hot
+(:func:`_onehot_chunk_sums`, float32 cascade sums per chunk), beyond a gather and float64 ``scatter_add_`` label
+sums (:func:`_label_chunk_sums`; a sequential float32 one would drift by ~1e-5 relative); chunks are summed in
+float64. Inputs of up to ``_SMALL_ELEMENTS`` elements take plain autograd ops instead
+(:func:`_small_label_map_stats`). No op reads a value back to the host. One-hot or soft
 targets use plain autograd algebra.
 """
 
