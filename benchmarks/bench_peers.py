@@ -190,16 +190,9 @@ def run(keys: Sequence[str], channels: Sequence[int], dims: Sequence[str], varia
                             "impls": impls_for(key, with_nnunet), "factory": "benchmarks.bench_peers:build_fns"}
                     row = {**{k: v for k, v in case.items() if k != "factory"}, "shape": [b, c, *spatial],
                            "logits_mb": x.numel() * x.element_size() / 2**20, "error": None}
-                    try:
-                        fns = build_fns(case)
-                        times, values = time_side_by_side(fns, x, y, min_reps, max_reps, budget_s)
-                    except Exception as err:  # noqa: BLE001 - reported in the row
-                        row["error"] = f"{type(err).__name__}: {err}"[:300]
-                        x.grad = None
-                        rows.append(row)
-                        continue
-                    _fill_times(row, times, values, key)
                     rows.append(row)
+                    if not _time_row(row, case, x, y, min_reps, max_reps, budget_s):
+                        continue
                     cases.append((row, case))
                     log(f"[{len(rows)}/{total}] {dim} C={c:<3} {variant:<10} {key:<24} " + _progress(row))
             del x, y
@@ -222,17 +215,10 @@ def run_small(keys: Sequence[str], variants: Sequence[str], device: str, quick: 
             for key in keys:
                 case = {"key": key, "variant": variant, "impls": impls_for(key, with_nnunet)}
                 row: dict[str, Any] = {"key": key, "variant": variant, "shape": list(shape), "c": c, "error": None}
-                try:
-                    times, values = time_side_by_side(build_fns(case), x, y, 2 if quick else 50,
-                                                      2 if quick else 400, 0.0 if quick else 1.0)
-                except Exception as err:  # noqa: BLE001 - reported in the row
-                    row["error"] = f"{type(err).__name__}: {err}"[:300]
-                    x.grad = None
-                    rows.append(row)
-                    continue
-                _fill_times(row, times, values, key)
-                row["verdict"] = small_verdict(row)
                 rows.append(row)
+                if not _time_row(row, case, x, y, 2 if quick else 50, 2 if quick else 400, 0.0 if quick else 1.0):
+                    continue
+                row["verdict"] = small_verdict(row)
                 log(f"[fixed cost {len(rows)}] {'×'.join(map(str, shape)):<14} {variant:<10} {key:<24} "
                     + _progress(row))
     return rows
@@ -270,6 +256,20 @@ def render_small(rows: list[dict[str, Any]]) -> str:
                 cells.append(cell if r["verdict"] == "ok" else f"**{cell}**")
             lines.append(f"| {key} | {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _time_row(row: dict[str, Any], case: dict[str, Any], x: torch.Tensor, y: torch.Tensor, min_reps: int,
+              max_reps: int, budget_s: float) -> bool:
+    """Time the case's implementations side by side into ``row`` (:func:`_fill_times`); False, with the error in
+    the row, when one of them fails."""
+    try:
+        times, values = time_side_by_side(build_fns(case), x, y, min_reps, max_reps, budget_s)
+    except Exception as err:  # noqa: BLE001 - reported in the row
+        row["error"] = f"{type(err).__name__}: {err}"[:300]
+        x.grad = None
+        return False
+    _fill_times(row, times, values, case["key"])
+    return True
 
 
 def _fill_times(row: dict[str, Any], times: dict[str, list[float]], values: dict[str, float], key: str) -> None:

@@ -253,11 +253,17 @@ def _binary_backward(p: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor 
         dz.addcmul_(dz, p1, value=-1)  # p1(1 - p1)(h1 - h0)
         if dlpt is not None:
             dz.addcmul_(dlpt[bs, 0, vs], yf.sub_(p1))
-        if vf is not None:
-            dz.mul_(vf)
-        out[bs, 1, vs].copy_(dz)
-        dz.neg_()
+        _write_logit_pair(dz, vf, out[bs, 1, vs])
     return out
+
+
+def _write_logit_pair(dz: torch.Tensor, vf: torch.Tensor | None, out1: torch.Tensor) -> None:
+    """``dL/dx = (-dL/dz, dL/dz)`` of the two-class paths (``z = x1 - x0``), 0 at invalid voxels: ``dz`` is the
+    channel-0 view of the gradient, ``out1`` the channel-1 view."""
+    if vf is not None:
+        dz.mul_(vf)
+    out1.copy_(dz)
+    dz.neg_()
 
 
 def _log_prob_at_label(x_y: torch.Tensor, lse: torch.Tensor | None, v: torch.Tensor | None,
@@ -590,10 +596,7 @@ def _binary_squared_errors_backward(p: torch.Tensor, labels: torch.Tensor, valid
         yf, vf = _binary_labels(labels[bs, vs], None if valid is None else valid[bs, vs], work)
         torch.mul(yf, da[bs] - db[bs], out=dz).add_(db[bs]).mul_(yf.sub_(p1)).mul_(-2)
         dz.mul_(p1).addcmul_(dz, p1, value=-1)  # · p1(1 - p1)
-        if vf is not None:
-            dz.mul_(vf)
-        out[bs, 1, vs].copy_(dz)
-        dz.neg_()
+        _write_logit_pair(dz, vf, out[bs, 1, vs])
     return out
 
 
@@ -607,8 +610,7 @@ def _small_onehot(x: torch.Tensor, labels: torch.Tensor,
                   valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(g, v)``: the one-hot ``(B, C, N)`` of the labels in ``x``'s dtype, 0 at invalid voxels, and the validity
     ``(B, 1, N)`` as 0/1 (None when every voxel is valid)."""
-    ids = constant(range(x.shape[1]), labels.dtype, labels.device).view(1, -1, 1)
-    g = (labels.unsqueeze(1) == ids).to(x.dtype)
+    g = _onehot_into(labels, torch.empty_like(x), x.new_empty(labels.numel()))
     if valid is None:
         return g, None
     vf = valid.unsqueeze(1).to(x.dtype)
