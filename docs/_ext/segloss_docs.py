@@ -1,0 +1,129 @@
+"""Sphinx extension of the monai-segloss site: generates, before the build reads any page,
+
+- the gallery (``_generated/gallery/<key>.png`` for every registry key and ``region_summary.png``;
+  :mod:`loss_gallery`),
+- one page per registry key (``_generated/losses/<key>.rst``: the class, its functional form and its figure),
+- one API page per other public name (``_generated/api/<name>.rst``),
+- the tables of the "Coming from MONAI" page (the translations and MONAI's test vectors run through ``from_monai``)
+  and of the "Common mistakes" page (each mistake triggered, its real message shown).
+
+Everything under ``_generated/`` is rebuilt on every ``make docs``; nothing there is committed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import monai_segloss as M
+import monai_segloss.functional as F
+from monai_segloss.losses.from_monai import MONAI_TRANSLATIONS
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def loss_page_names() -> dict[str, str]:
+    """Registry key -> its class name (the class and the functional form are documented on the key's page)."""
+    return {key: M.loss_class(key).__name__ for key in M.available_losses()}
+
+
+def api_page_names() -> list[str]:
+    """The public names that get a page of their own: every name of ``monai_segloss.__all__`` and
+    ``monai_segloss.functional.__all__`` not on a loss page."""
+    on_loss_pages = set(loss_page_names().values()) | {M.loss_class(k).function.__name__  # type: ignore[attr-defined]
+                                                        for k in M.available_losses()}
+    return [n for n in [*M.__all__, *F.__all__] if n not in on_loss_pages]
+
+
+def _title(text: str) -> str:
+    return f"{text}\n{'=' * len(text)}\n"
+
+
+def _loss_page(key: str, cls_name: str, caption: str) -> str:
+    cls = M.loss_class(key)
+    fn = cls.function.__name__  # type: ignore[attr-defined]
+    return (f"{_title(f'{key} — {cls_name}')}\n"
+            f"Registry key ``{key}``, class :class:`monai_segloss.{cls_name}`, functional form "
+            f":func:`monai_segloss.functional.{fn}`.\n\n"
+            f".. figure:: ../gallery/{key}.png\n   :alt: loss and gradient of {key}\n   :width: 100%\n\n"
+            f"   {caption}\n\n"
+            f".. autoclass:: monai_segloss.{cls_name}\n\n"
+            f".. autofunction:: monai_segloss.functional.{fn}\n")
+
+
+def _api_page(name: str) -> str:
+    if name == "functional":
+        links = "\n".join(f"- :func:`monai_segloss.functional.{n}`" for n in F.__all__)
+        return f"{_title('functional')}\n.. module:: monai_segloss.functional\n\nThe functional forms:\n\n{links}\n"
+    owner = "monai_segloss.functional" if name in F.__all__ and name not in M.__all__ else "monai_segloss"
+    obj = getattr(sys.modules[owner], name)
+    directive = "autoclass" if inspect.isclass(obj) else "autofunction"
+    return f"{_title(name)}\n.. {directive}:: {owner}.{name}\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _monai_tables() -> str:
+    sys.path.insert(0, str(ROOT))
+    from tests import monai_vector_run as run
+
+    results = list(run.run_all())
+    lines = ["| MONAI class | ours (`from_monai` builds) | differences on purpose |", "|---|---|---|"]
+    for name, row in MONAI_TRANSLATIONS.items():
+        diffs = "; ".join(row.differences) or "—"
+        lines.append(f"| `{name}` | `{row.call()}` | {diffs} |")
+    lines += ["", "MONAI 1.6.1's own test vectors run through `from_monai` (`tests/test_from_monai.py`; the "
+              "reference is MONAI 1.6.1's value, computed when the site is built):", "",
+              "| MONAI class | cases | equal | documented difference | refused |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| `{name}` | {n} | {eq} | {doc} | {ref} |" for name, n, eq, doc, ref in run.table(results)]
+    reasons = sorted({(r.monai, r.outcome, r.detail) for r in results if r.outcome in ("documented", "refused")})
+    lines += ["", "Why each case that is not equal differs:", ""]
+    lines += [f"- `{m}` ({o}): {d}" for m, o, d in reasons]
+    bad = [r for r in results if r.outcome == "undocumented"]
+    if bad:
+        raise RuntimeError(f"undocumented differences with MONAI: {bad}")
+    return "\n".join(lines) + "\n"
+
+
+def _mistakes_table() -> str:
+    sys.path.insert(0, str(ROOT))
+    from tests import common_mistakes as cm
+
+    lines = ["| # | mistake | raises | message |", "|---:|---|---|---|"]
+    for i, mistake in enumerate(cm.MISTAKES, 1):
+        error = cm.trigger(mistake)
+        message = str(error).replace("|", "\\|")
+        lines.append(f"| {i} | {mistake.what} | `{type(error).__name__}` | {message} |")
+    return "\n".join(lines) + "\n"
+
+
+def generate(app: Any) -> None:
+    sys.path.insert(0, str(HERE))
+    import loss_gallery as gallery
+
+    src = Path(app.srcdir)
+    out = src / "_generated"
+    for sub in ("losses", "api"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    gallery.draw_all(out / "gallery")
+    caption = (f"Left and middle: {gallery.CURVE_SETTING}. Right: {gallery.LESION_SETTING}. Binary case: one logit "
+               "channel with sigmoid=True, or logits (0, z) with softmax=True where the loss needs two channels; "
+               "dL/dp = dL/dz / (p(1 - p)).")
+    for key, cls_name in loss_page_names().items():
+        _write(out / "losses" / f"{key}.rst", _loss_page(key, cls_name, caption))
+    for name in api_page_names():
+        _write(out / "api" / f"{name}.rst", _api_page(name))
+    _write(out / "monai_tables.md", _monai_tables())
+    _write(out / "mistakes_table.md", _mistakes_table())
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("builder-inited", generate)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
