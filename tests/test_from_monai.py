@@ -104,3 +104,12 @@ def test_dice_ce_without_activation_warns_with_the_fix():
         warnings.simplefilter("error")
         M.SegDiceCELoss(to_onehot_y=True, softmax=False)(x, y)  # stated: probabilities
         M.SegDiceCELoss(to_onehot_y=True, softmax=True)(x, y)
+
+
+def test_from_monai_docstring_example_runs():
+    import doctest
+
+    from monai_segloss.losses import from_monai as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 4 and result.failed == 0

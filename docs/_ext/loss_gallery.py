@@ -32,7 +32,7 @@ __all__ = ["CURVE_SETTING", "LESION_SETTING", "Setup", "setup_for", "voxel_curve
 CURVE_SETTING = ("16³ volume, one 3×3×3 lesion; lesion voxels predicted 0.8, background 0.1; one voxel's probability "
                  "p varies (the lesion's centre, or a far background voxel), every other voxel fixed")
 LESION_SETTING = ("32³ volume, a 10-voxel and a 1,000-voxel lesion; lesion voxels predicted 0.3, background 0.05; "
-                  "mean |dL/dp| per voxel of each lesion")
+                  "mean absolute dL/dp per voxel of each lesion")
 REGION_KEYS = ("dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
                "sensitivity_specificity", "mcc", "wasserstein_dice", "lovasz")
 PS = torch.linspace(0.02, 0.98, 25, dtype=torch.float64)
@@ -149,26 +149,41 @@ def draw_key(key: str, path: Path) -> dict[str, Any]:
 
 
 def draw_summary(numbers: dict[str, dict[str, Any]], path: Path) -> None:
-    """Every region loss on one axis: its gradient at the lesion voxel, and its small/large per-voxel ratio."""
+    """Every region loss on one axis (its gradient magnitude at the lesion voxel, log scale), and every loss's ratio
+    of the per-voxel weight of the 10-voxel lesion to that of the 1,000-voxel lesion (region losses in blue)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8))
-    keys = [k for k in REGION_KEYS if k in numbers]
-    for key in keys:
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    for key in [k for k in REGION_KEYS if k in numbers]:
         c = numbers[key]["curves"]
-        axes[0].plot(c["p"], c["lesion_grad"], label=key)
-    axes[0].set(xlabel="predicted probability p of the lesion voxel", ylabel="dL/dp at the voxel",
-                title="region losses: gradient at one lesion voxel")
-    axes[0].axhline(0.0, color="grey", lw=0.5)
+        axes[0].plot(c["p"], [abs(g) for g in c["lesion_grad"]], label=key)
+    axes[0].set(xlabel="predicted probability p of the lesion voxel", ylabel="|dL/dp| at the voxel (log)",
+                title="region losses: gradient at one lesion voxel", yscale="log")
     axes[0].legend(fontsize=7, ncol=2)
-    ratios = [numbers[k]["weights"]["small"] / max(numbers[k]["weights"]["large"], 1e-300) for k in keys]
-    axes[1].barh(keys, ratios)
-    axes[1].axvline(1.0, color="grey", lw=0.5)
-    axes[1].set(xlabel="per-voxel weight, 10-voxel lesion / 1,000-voxel lesion",
-                title="small against large lesion")
+    keys = sorted(numbers, key=lambda k: (k not in REGION_KEYS, k))
+    ratios, labels = [], []
+    for key in keys:
+        small, large = numbers[key]["weights"]["small"], numbers[key]["weights"]["large"]
+        ratio = small / large if large > 0 else math.inf
+        labels.append(key)
+        ratios.append(ratio)
+    finite = [r for r in ratios if 0 < r < math.inf]
+    lo, hi = min(finite + [1.0]) / 3, max(finite + [1.0]) * 3
+    shown = [min(max(r, lo), hi) for r in ratios]
+    colors = ["tab:blue" if k in REGION_KEYS else "tab:grey" for k in keys]
+    axes[1].barh(labels, shown, color=colors)
+    for i, r in enumerate(ratios):
+        if r == 0 or r == math.inf:
+            axes[1].text(lo * 1.05, i, " 0 (no weight on the small lesion)" if r == 0 else " inf (none on the large)",
+                         va="center", fontsize=7)
+    axes[1].axvline(1.0, color="black", lw=0.6)
+    axes[1].invert_yaxis()
+    axes[1].tick_params(axis="y", labelsize=7)
+    axes[1].set(xscale="log", xlim=(lo, hi), xlabel="per-voxel weight: 10-voxel lesion / 1,000-voxel lesion (log)",
+                title="small against large lesion (region losses in blue)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)

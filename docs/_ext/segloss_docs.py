@@ -13,6 +13,8 @@ Everything under ``_generated/`` is rebuilt on every ``make docs``; nothing ther
 from __future__ import annotations
 
 import inspect
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -112,7 +114,8 @@ def generate(app: Any) -> None:
     out = src / "_generated"
     for sub in ("losses", "api"):
         shutil.rmtree(out / sub, ignore_errors=True)
-    gallery.draw_all(out / "gallery")
+    if not (os.environ.get("SEGLOSS_DOCS_REUSE_GALLERY") and (out / "gallery" / "region_summary.png").exists()):
+        gallery.draw_all(out / "gallery")  # (the variable is for working on the pages' text: figures kept as drawn)
     caption = (f"Left and middle: {gallery.CURVE_SETTING}. Right: {gallery.LESION_SETTING}. Binary case: one logit "
                "channel with sigmoid=True, or logits (0, z) with softmax=True where the loss needs two channels; "
                "dL/dp = dL/dz / (p(1 - p)).")
@@ -124,6 +127,43 @@ def generate(app: Any) -> None:
     _write(out / "mistakes_table.md", _mistakes_table())
 
 
+_LITERAL = re.compile(r"(``.+?``|:[a-z]+:`[^`]+`|`[^`]+`_?)")
+
+
+def _escape(line: str) -> str:
+    """Escape the characters reST reads as markup (``|``: substitutions, ``*``: emphasis) outside inline literals
+    and roles: the docstrings write formulas in plain text (``|Y+|``, ``Σ p·g``, ``a*b``)."""
+    if line.lstrip().startswith((">>>", "...")):
+        return line
+    parts = _LITERAL.split(line)
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+    return "".join(parts)
+
+
+_FORWARD = re.compile(r"^(\s*)Forward (``.+``):\s*$")
+
+
+def _process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """Before napoleon reads a docstring: escape the characters reST reads as markup outside literals and examples,
+    and turn the generated "Forward ``loss(...)``:" heading into a "Forward" section napoleon knows."""
+    out: list[str] = []
+    in_example = False
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped.startswith(">>>"):
+            in_example = True
+        elif not stripped:
+            in_example = False
+        match = _FORWARD.match(line)
+        if match:
+            out += [f"{match.group(1)}Called as {match.group(2)}.", "", f"{match.group(1)}Forward:"]
+            continue
+        out.append(line if in_example else _escape(line))
+    lines[:] = out
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", generate)
+    app.connect("autodoc-process-docstring", _process_docstring, priority=400)  # before napoleon (500)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
