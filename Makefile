@@ -50,7 +50,7 @@ test-slow: $(STAMP) $(NNUNET_STAMP)
 # the site in docs/_build/html (Sphinx, warnings are errors): generates the gallery, the loss and API pages and the
 # MONAI vector and error tables (docs/_ext), builds, then checks the built pages (tests/test_docs_site.py)
 docs: $(DOCS_STAMP)
-	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
 	$(PY) -m pytest -p no:xdist -q -m docs tests/test_docs_site.py
 
 # ruff, then mypy on monai_segloss/ and tests/typing/ ([tool.mypy] in pyproject.toml)

@@ -144,12 +144,27 @@ def _escape(line: str) -> str:
 _FORWARD = re.compile(r"^(\s*)Forward (``.+``):\s*$")
 
 
+_ENTRY = re.compile(r"^\s+\w+ \(")
+
+
+def _join_wrapped_types(lines: list[str]) -> list[str]:
+    """Join an ``Args:`` entry whose ``(type)`` wraps onto the next line (a long ``Literal[...]``), so that napoleon
+    reads ``name (type): description``."""
+    out: list[str] = []
+    for line in lines:
+        if out and _ENTRY.match(out[-1]) and out[-1].count("(") > out[-1].count(")") and line.strip():
+            out[-1] = f"{out[-1].rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return out
+
+
 def _process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
     """Before napoleon reads a docstring: escape the characters reST reads as markup outside literals and examples,
     and turn the generated "Forward ``loss(...)``:" heading into a "Forward" section napoleon knows."""
     out: list[str] = []
     in_example = False
-    for line in lines:
+    for line in _join_wrapped_types(lines):
         stripped = line.lstrip()
         if stripped.startswith(">>>"):
             in_example = True

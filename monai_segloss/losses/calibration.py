@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..functional import calibration as F
@@ -28,7 +26,7 @@ class SegNACLLoss(SegLoss):
 
     def forward(self, input: torch.Tensor | None = None, target: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, *, inputs: torch.Tensor | None = None,
-                targets: torch.Tensor | None = None, **maps: Any) -> torch.Tensor:
+                targets: torch.Tensor | None = None, **maps: torch.Tensor | None) -> torch.Tensor:
         """``loss(input, target, mask=None)``; MONAI's ``NACLLoss`` keywords ``inputs=``/``targets=`` are accepted
         for ``input``/``target`` (one of each pair)."""
         input = _one_of("input", input, "inputs", inputs)
