@@ -110,6 +110,7 @@ VECTORS: dict[str, list] = {
     "GeneralizedWassersteinDiceLoss": mv.WASSERSTEIN_CASES,
     "SoftclDiceLoss": mv.CLDICE_CASES,
     "SoftDiceclDiceLoss": mv.CLDICE_CASES,
+    "AsymmetricUnifiedFocalLoss": mv.UNIFIED_FOCAL_CASES,
 }
 
 

@@ -2,7 +2,8 @@
 
 Copied as data from the test suite of MONAI (Project-MONAI/MONAI, ``tests/losses/test_nacl_loss.py``,
 ``test_masked_dice_loss.py``, ``test_mcc_loss.py``, ``test_boundary_loss.py``, ``test_cldice_loss.py``,
-``test_generalized_wasserstein_dice_loss.py``, ``test_generalized_dice_focal_loss.py``), Copyright MONAI
+``test_generalized_wasserstein_dice_loss.py``, ``test_generalized_dice_focal_loss.py``, ``test_dice_focal_loss.py``,
+``test_unified_focal_loss.py``), Copyright MONAI
 Consortium, Apache License 2.0. Each list holds ``[kwargs, data, expected]`` as MONAI writes them (``data`` with
 MONAI's forward keywords; ``expected`` None where MONAI's test checks only that the loss runs, or a relation); the
 code that runs them (``tests/test_from_monai.py``) is ours and compares with MONAI 1.6.1's value computed live.
@@ -367,4 +368,11 @@ DICE_FOCAL_CASES = [
      {"input": _GDF_PRED, "target": _GDF_ONEHOT}, None]
     for alpha in (None, 0.25) for r in ("sum", "mean", "none") for w in (None, torch.tensor([1.0, 1.0, 2.0]), (3, 2.0, 1))
     for lf in (0.5, 1.0, 1.5)
+]
+
+# ---------------------------------------------------------------------------------------------- AsymmetricUnifiedFocalLoss
+_UF = torch.tensor([[[[1.0, 0], [0, 1.0]]], [[[1.0, 0], [0, 1.0]]]])
+UNIFIED_FOCAL_CASES = [
+    [{}, {"y_pred": _UF, "y_true": _UF}, 0.0],
+    [{}, {"y_pred": _UF, "y_true": _UF}, 0.0],
 ]

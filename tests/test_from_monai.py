@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import monai_segloss as M
-from monai_segloss.losses.from_monai import MONAI_TRANSLATIONS
+from monai_segloss.losses.from_monai import MONAI_NOT_TRANSLATED, MONAI_TRANSLATIONS
 from tests import monai_vector_run as run
 
 
@@ -35,11 +35,11 @@ def test_the_vector_table(results):
         "GeneralizedDiceFocalLoss": [54, 0, 0, 54], "HausdorffDTLoss": [13, 13, 0, 0],
         "LogHausdorffDTLoss": [13, 13, 0, 0], "BoundaryLoss": [11, 9, 2, 0], "MCCLoss": [13, 13, 0, 0],
         "NACLLoss": [7, 7, 0, 0], "GeneralizedWassersteinDiceLoss": [22, 22, 0, 0], "SoftclDiceLoss": [2, 2, 0, 0],
-        "SoftDiceclDiceLoss": [2, 2, 0, 0]}
+        "SoftDiceclDiceLoss": [2, 2, 0, 0], "AsymmetricUnifiedFocalLoss": [2, 0, 0, 2]}
 
 
 def test_every_translated_class_has_vectors():
-    assert set(run.VECTORS) == set(MONAI_TRANSLATIONS)
+    assert set(run.VECTORS) == set(MONAI_TRANSLATIONS) | set(MONAI_NOT_TRANSLATED)
 
 
 def test_monai_test_files_that_1_6_1_does_not_reproduce(results):
@@ -58,8 +58,10 @@ def test_refusals_name_the_argument_and_the_fix():
         M.from_monai("BoundaryLoss", batch=True)
     with pytest.raises(ValueError, match=r"NACLLoss has no softmax argument.*drop softmax=False"):
         M.from_monai("NACLLoss", classes=3, dim=2, softmax=False)
-    with pytest.raises(ValueError, match=r"name 'AsymmetricUnifiedFocalLoss' is not a MONAI loss class"):
+    with pytest.raises(ValueError, match=r"AsymmetricUnifiedFocalLoss is not reproduced: .* use get_loss"):
         M.from_monai("AsymmetricUnifiedFocalLoss")
+    with pytest.raises(ValueError, match=r"name 'FancyLoss' is not a MONAI loss class .* translated: \['BoundaryLoss'"):
+        M.from_monai("FancyLoss")
     with pytest.raises(TypeError, match="name must be"):
         M.from_monai(M.SegDiceLoss)  # type: ignore[arg-type]
 

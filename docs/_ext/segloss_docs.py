@@ -22,7 +22,7 @@ from typing import Any
 
 import monai_segloss as M
 import monai_segloss.functional as F
-from monai_segloss.losses.from_monai import MONAI_TRANSLATIONS
+from monai_segloss.losses.from_monai import MONAI_NOT_TRANSLATED, MONAI_TRANSLATIONS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -77,10 +77,13 @@ def _monai_tables() -> str:
     from tests import monai_vector_run as run
 
     results = list(run.run_all())
-    lines = ["| MONAI class | ours (`from_monai` builds) | differences on purpose |", "|---|---|---|"]
+    lines = ["| MONAI class | ours (`from_monai` builds) | differences on purpose | refused when |",
+             "|---|---|---|---|"]
     for name, row in MONAI_TRANSLATIONS.items():
         diffs = "; ".join(row.differences) or "—"
-        lines.append(f"| `{name}` | `{row.call()}` | {diffs} |")
+        lines.append(f"| `{name}` | `{row.call()}` | {diffs} | {row.refuses or '—'} |")
+    for name, reason in MONAI_NOT_TRANSLATED.items():
+        lines.append(f"| `{name}` | — | — | always: {reason} |")
     lines += ["", "MONAI 1.6.1's own test vectors run through `from_monai` (`tests/test_from_monai.py`; the "
               "reference is MONAI 1.6.1's value, computed when the site is built):", "",
               "| MONAI class | cases | equal | documented difference | refused |", "|---|---:|---:|---:|---:|"]

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from .registry import get_loss
 
-__all__ = ["MonaiTranslation", "MONAI_TRANSLATIONS", "from_monai", "monai_kwargs"]
+__all__ = ["MonaiTranslation", "MONAI_TRANSLATIONS", "MONAI_NOT_TRANSLATED", "from_monai", "monai_kwargs"]
 
 Refusal = Callable[[Mapping[str, Any]], "str | None"]
 
@@ -38,6 +38,7 @@ class MonaiTranslation:
         refused: checks on the MONAI arguments: each returns ``None`` or the message of the ``ValueError``
             (naming the argument and the fix).
         differences: where the value differs from MONAI's on purpose, in words (shown in the docs).
+        refuses: when ``refused`` raises, in words (shown in the docs).
         forward: how MONAI's forward is called, when it differs from ``loss(input, target)``.
     """
 
@@ -48,6 +49,7 @@ class MonaiTranslation:
     dropped: tuple[str, ...] = ()
     refused: tuple[Refusal, ...] = ()
     differences: tuple[str, ...] = ()
+    refuses: str = ""
     forward: str = ""
 
     def call(self) -> str:
@@ -91,6 +93,10 @@ def _batch_not_supported(monai_name: str) -> Refusal:
     return check
 
 
+_NO_ACT = "no activation (MONAI's Dice reads probabilities, its cross-entropy logits): pass softmax=True or sigmoid=True"
+_FOCAL_MIX = ("no activation, softmax=True or other_act (MONAI's focal term is always a sigmoid focal loss of the "
+              "logits): pass sigmoid=True")
+_FIXED = "softmax or to_onehot_y other than True (MONAI has no such switch)"
 _CE_OR_FOCAL = "the softmax focal mean is C times MONAI's (a mean over voxels, so gamma=0 is the cross-entropy)"
 
 MONAI_TRANSLATIONS: dict[str, MonaiTranslation] = {
@@ -105,25 +111,39 @@ MONAI_TRANSLATIONS: dict[str, MonaiTranslation] = {
     "TverskyLoss": MonaiTranslation("tversky", defaults={"alpha": 0.5, "beta": 0.5}),
     "FocalLoss": MonaiTranslation("focal", defaults={"use_softmax": False}, differences=(
         _CE_OR_FOCAL, 'reduction="sum" adds every term (MONAI adds the spatial means)')),
-    "DiceCELoss": MonaiTranslation("dice_ce", refused=(_no_activation("DiceCELoss"),), differences=(
+    "DiceCELoss": MonaiTranslation("dice_ce", refused=(_no_activation("DiceCELoss"),), refuses=_NO_ACT,
+                                   differences=(
         "a single class weight also weighs the Dice term (MONAI's Dice ignores it when one class is scored)",)),
-    "DiceFocalLoss": MonaiTranslation("dice_focal", refused=(_softmax_with_sigmoid_focal("DiceFocalLoss"),)),
+    "DiceFocalLoss": MonaiTranslation("dice_focal", refused=(_softmax_with_sigmoid_focal("DiceFocalLoss"),),
+                                      refuses=_FOCAL_MIX),
     "GeneralizedDiceFocalLoss": MonaiTranslation(
-        "generalized_dice_focal", refused=(_softmax_with_sigmoid_focal("GeneralizedDiceFocalLoss"),)),
+        "generalized_dice_focal", refused=(_softmax_with_sigmoid_focal("GeneralizedDiceFocalLoss"),),
+        refuses=_FOCAL_MIX),
     "HausdorffDTLoss": MonaiTranslation("hausdorff_dt", defaults={"include_background": False}),
     "LogHausdorffDTLoss": MonaiTranslation("log_hausdorff_dt", defaults={"include_background": False}),
-    "BoundaryLoss": MonaiTranslation("boundary", refused=(_batch_not_supported("BoundaryLoss"),), differences=(
+    "BoundaryLoss": MonaiTranslation("boundary", refused=(_batch_not_supported("BoundaryLoss"),),
+                                     refuses="batch=True (ours is a voxel loss)", differences=(
         'reduction="none" is per voxel, (B, K, *S) (MONAI: per (sample, class), (B, K)); reduction="sum" adds every '
         "voxel term (MONAI's sum times the voxels per sample)",)),
     "MCCLoss": MonaiTranslation("mcc", defaults={"empty": "smooth"}),
-    "NACLLoss": MonaiTranslation("nacl", fixed={"softmax": True, "to_onehot_y": True},
+    "NACLLoss": MonaiTranslation("nacl", fixed={"softmax": True, "to_onehot_y": True}, refuses=_FIXED,
                                  forward="loss(inputs=logits, targets=labels)"),
     "GeneralizedWassersteinDiceLoss": MonaiTranslation("wasserstein_dice", fixed={"softmax": True,
-                                                                                  "to_onehot_y": True}),
+                                                                                  "to_onehot_y": True},
+                                                       refuses=_FIXED),
     "SoftclDiceLoss": MonaiTranslation("cldice", differences=(
         "each class is scored (MONAI pools the channels of a sample into one score): equal on one kept channel",)),
     "SoftDiceclDiceLoss": MonaiTranslation("dice_cldice", differences=(
         "each class is scored (MONAI pools the channels of a sample into one score): equal on one kept channel",)),
+}
+
+
+MONAI_NOT_TRANSLATED: dict[str, str] = {
+    "AsymmetricUnifiedFocalLoss": (
+        "AsymmetricUnifiedFocalLoss is not reproduced: our unified_focal sums its focal term over the two classes, "
+        "as the reference implementation of Yeung et al., where MONAI averages it; for the loss of the paper use "
+        "get_loss('unified_focal', lambda_focal=weight, delta=delta, gamma=gamma) with MONAI's weight, delta and "
+        "gamma"),
 }
 
 
@@ -133,6 +153,8 @@ def monai_kwargs(name: str, **kwargs: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(name, str):
         raise TypeError(f"name must be the name of a monai.losses class (a str), got {type(name).__name__}")
     short = name.rpartition(".")[2]
+    if short in MONAI_NOT_TRANSLATED:
+        raise ValueError(MONAI_NOT_TRANSLATED[short])
     if short not in MONAI_TRANSLATIONS:
         raise ValueError(f"name {name!r} is not a MONAI loss class monai-segloss translates; translated: "
                          f"{sorted(MONAI_TRANSLATIONS)}")
