@@ -93,7 +93,8 @@ def _batch_not_supported(monai_name: str) -> Refusal:
     return check
 
 
-_NO_ACT = "no activation (MONAI's Dice reads probabilities, its cross-entropy logits): pass softmax=True or sigmoid=True"
+_NO_ACT = ("no activation (MONAI's Dice reads probabilities, its cross-entropy logits): pass softmax=True or "
+           "sigmoid=True")
 _FOCAL_MIX = ("no activation, softmax=True or other_act (MONAI's focal term is always a sigmoid focal loss of the "
               "logits): pass sigmoid=True")
 _FIXED = "softmax or to_onehot_y other than True (MONAI has no such switch)"
