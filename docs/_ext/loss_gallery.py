@@ -35,6 +35,15 @@ LESION_SETTING = ("32³ volume, a 10-voxel and a 1,000-voxel lesion; lesion voxe
                   "mean absolute dL/dp per voxel of each lesion")
 REGION_KEYS = ("dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
                "sensitivity_specificity", "mcc", "wasserstein_dice", "lovasz")
+NOTES = {  # what a figure shows that the common caption does not explain
+    "hausdorff_dt": "The prediction's distance map is computed from p > 0.5 (no gradient flows through it), so the "
+                    "curves jump where the voxel's p crosses 0.5.",
+    "log_hausdorff_dt": "The prediction's distance map is computed from p > 0.5 (no gradient flows through it), so "
+                        "the curves jump where the voxel's p crosses 0.5.",
+    "boundary": "The 10-voxel lesion is one voxel thick: every voxel lies on its boundary, where the signed distance "
+                "is 0, so the loss puts no weight on it (ratio 0).",
+    "cldice": "No gradient reaches the voxels of the 1,000-voxel cube in this setting (ratio inf).",
+}
 PS = torch.linspace(0.02, 0.98, 25, dtype=torch.float64)
 
 

@@ -123,7 +123,8 @@ def generate(app: Any) -> None:
                "channel with sigmoid=True, or logits (0, z) with softmax=True where the loss needs two channels; "
                "dL/dp = dL/dz / (p(1 - p)).")
     for key, cls_name in loss_page_names().items():
-        _write(out / "losses" / f"{key}.rst", _loss_page(key, cls_name, caption))
+        note = gallery.NOTES.get(key, "")
+        _write(out / "losses" / f"{key}.rst", _loss_page(key, cls_name, f"{caption} {note}".rstrip()))
     for name in api_page_names():
         _write(out / "api" / f"{name}.rst", _api_page(name))
     _write(out / "monai_tables.md", _monai_tables())
