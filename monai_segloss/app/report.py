@@ -30,7 +30,7 @@ METRIC_NAMES = {
     "hd95_mm": "HD95 (mm)",
 }
 OP_NAMES = {"tuned": "operating point tuned on validation", "fixed": "fixed threshold 0.5",
-            "shipped": "the bundle's shipped operating point"}
+            "shipped": "bundle's shipped operating point"}
 MATCHING_TEXT = {
     "one_to_one": "one to one, greedily by voxel overlap (a component credited for at most one lesion; the "
                   "any-overlap F1 of ISLES 2022 is in metrics.json under per_unit_other_matching)",
@@ -115,7 +115,7 @@ def _results_table(analysis: dict, op: str, losses: list[str] | None = None) -> 
 def _shipped_section(analysis: dict) -> list[str]:
     shipped = analysis.get("shipped") or {}
     loss = shipped.get("loss")
-    if loss not in analysis["table"]:
+    if not isinstance(loss, str) or loss not in analysis["table"]:
         return [f"The bundle's default loss ({loss or 'none of the override files'}) is not among this study's "
                 "losses: no held-out row for it."]
     return [f"The lesion bundle ships `{loss}` at threshold {shipped['threshold']:g} with minimum lesion size "

@@ -553,6 +553,8 @@ def run_study(
     from ..data_scripts.synthetic import ensure_generated
     from .shipped import bundle_dir
 
+    bundle = bundle_dir(BUNDLE)
+    _check_losses(setting, bundle)
     quiet_libraries()
     start = time.perf_counter()
     cpu_start = _cpu_seconds()
@@ -560,8 +562,6 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     logging_file = out / ".logging.conf"
     logging_file.write_text(QUIET_LOGGING)
-    bundle = bundle_dir(BUNDLE)
-    _check_losses(setting, bundle)
     data_dir = Path(cache_dir) / setting.data_tag()
     ctx = _Context(setting, Path(runs_dir) if runs_dir is not None else Path(cache_dir) / "runs", data_dir, bundle,
                    logging_file)

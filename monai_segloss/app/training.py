@@ -225,7 +225,7 @@ def curve_point(parser, network: torch.nn.Module, prepared: list, matching: Matc
     return {"f1": f1, "dice": dice}
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)`` then rename ``tmp`` to ``path`` (a reader never sees a half-written file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
