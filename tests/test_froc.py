@@ -25,6 +25,18 @@ def test_froc_points_and_cpm_hand_computed():
     assert LUNA16_RATES == (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
+def test_froc_points_divide_false_positives_by_cases_and_detections_by_lesions():
+    # 6 lesions in 4 cases: a swapped divisor shows (FP / lesions would give 0, 1/6, 1, 20/3)
+    fpc, sens = froc_points(np.array([0, 2, 3, 4]), 6, np.array([0, 1, 6, 40]), 4)
+    assert fpc.tolist() == [0.0, 0.25, 1.5, 10.0]
+    assert sens.tolist() == pytest.approx([0.0, 1 / 3, 0.5, 2 / 3])
+    # batched: (2 replicates, 2 thresholds), lesions 3 / 5 and cases 2 / 8 per replicate
+    fpc, sens = froc_points(np.array([[1, 3], [2, 5]]), np.array([3, 5]), np.array([[2, 4], [4, 16]]),
+                            np.array([2, 8]))
+    assert fpc.tolist() == [[1.0, 2.0], [0.5, 2.0]]
+    np.testing.assert_allclose(sens, [[1 / 3, 1.0], [0.4, 1.0]])
+
+
 def test_sensitivity_at_non_monotone_sweep_and_batches():
     # lowering the threshold merged two false positives: fewer FP at a higher sensitivity
     fpc, sens = np.array([2.0, 1.0]), np.array([0.5, 0.8])
