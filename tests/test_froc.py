@@ -10,6 +10,7 @@ import scipy.ndimage as ndi
 import torch
 from monai.data import MetaTensor
 
+from monai_segloss.evaluation.brats2023 import BraTS2023Rule
 from monai_segloss.evaluation.froc import LUNA16_RATES, cpm, froc_points, sensitivity_at, sweep_case
 from monai_segloss.evaluation.lesion_metrics import lesion_wise_stats
 from monai_segloss.evaluation.postprocess import LesionPostprocessd, lesion_mask
@@ -87,16 +88,21 @@ def test_sweep_equals_lesion_metrics_on_postprocessed_masks(seed):
     prob = (prob - prob.min()) / (prob.max() - prob.min())
     target = ndi.gaussian_filter(rng.random(shape), 1.5) > 0.55
     thresholds = (0.3, 0.5, 0.6, 0.7)
-    sweep = sweep_case(torch.from_numpy(prob), target, thresholds, spacing)
+    rule = BraTS2023Rule(dilation_iterations=1 + seed % 2, volume_threshold_mm3=12.0)
+    sweep = sweep_case(torch.from_numpy(prob), target, thresholds, spacing, brats=rule)
     for i, t in enumerate(thresholds):
         for m in (0.0, 5.0, 20.0):
-            for matching in ("any_overlap", "one_to_one"):
+            for matching in ("any_overlap", "one_to_one", "greedy_overlap", "brats2023"):
                 a = sweep.stats(i, m, (10.0, 100.0), matching)
                 b = lesion_wise_stats(lesion_mask(prob, t, m, spacing), target, spacing, (10.0, 100.0), hd95=False,
-                                      matching=matching)
+                                      matching=matching, brats=rule)
                 assert a.dice == pytest.approx(b.dice)
                 assert (a.n_target, a.n_detected, a.n_pred, a.n_pred_tp, a.bin_targets, a.bin_detected) == \
                     (b.n_target, b.n_detected, b.n_pred, b.n_pred_tp, b.bin_targets, b.bin_detected)
+                if matching == "brats2023":
+                    assert a.lesion_dice == pytest.approx(b.lesion_dice) and math.isnan(a.lesion_hd95)
+                else:
+                    assert math.isnan(a.lesion_dice) and math.isnan(b.lesion_dice)
 
 
 def test_sweep_bad_input():
