@@ -31,8 +31,9 @@ METRIC_NAMES = {
 }
 OP_NAMES = {"tuned": "operating point tuned on validation", "fixed": "fixed threshold 0.5"}
 MATCHING_TEXT = {
-    "one_to_one": "one-to-one (BraTS 2023: a component credited for at most one lesion, greedily by overlap; the "
-                  "any-overlap F1 of ISLES 2022 is in metrics.json as lesion_f1_any_overlap)",
+    "one_to_one": "one-to-one by a greedy match on voxel overlap (a component credited for at most one lesion, the "
+                  "pairs taken largest overlap first; the any-overlap F1 of ISLES 2022 is in metrics.json as "
+                  "lesion_f1_any_overlap)",
     "any_overlap": "by any overlap (ISLES 2022; the one-to-one F1 is in metrics.json as lesion_f1_one_to_one)",
 }
 FIGURES = {"froc": "froc.png", "forest": "forest_vs_baseline.png", "recall": "recall_by_size.png",

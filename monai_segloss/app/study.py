@@ -74,7 +74,8 @@ class StudySetting:
         small_mm3: lesions below this volume are small.
         n_boot: bootstrap replicates of the intervals.
         matching: lesion matching of the lesion-wise metrics, the FROC and the operating point: ``"one_to_one"``
-            (BraTS 2023; a component that merges lesions is credited once) or ``"any_overlap"`` (ISLES 2022, which
+            (a greedy one-to-one match by voxel overlap; a component that merges lesions is credited once; not
+            the BraTS 2023 rule) or ``"any_overlap"`` (ISLES 2022, which
             credits a component covering the whole brain with every lesion). The per-case F1 under the other rule
             is kept in ``metrics.json``.
         data: further :class:`data_scripts.brain.BrainParams` fields.
