@@ -11,7 +11,7 @@ import torch
 from monai.data import MetaTensor
 
 from monai_segloss.evaluation.brats2023 import BraTS2023Rule
-from monai_segloss.evaluation.froc import LUNA16_RATES, cpm, froc_points, sensitivity_at, sweep_case
+from monai_segloss.evaluation.froc import DENSE_THRESHOLDS, LUNA16_RATES, cpm, froc_points, sensitivity_at, sweep_case
 from monai_segloss.evaluation.lesion_metrics import lesion_wise_stats
 from monai_segloss.evaluation.postprocess import LesionPostprocessd, lesion_mask
 
@@ -48,6 +48,40 @@ def test_sensitivity_at_non_monotone_sweep_and_batches():
     # no lesion at all: NaN, not 0
     f, s = froc_points(np.array([0, 0]), 0, np.array([1, 2]), 3)
     assert np.isnan(s).all() and math.isnan(float(cpm(f, s)))
+
+
+def test_luna16_interpolation_hand_computed():
+    fpc = np.array([0.1, 0.3, 0.6, 1.5, 3.0, 5.0])
+    sens = np.array([0.2, 0.4, 0.5, 0.6, 0.8, 0.9])
+    # straight lines between the neighbouring points: 1/8 -> 0.2 + 0.2·(0.025 / 0.2), 1/4 -> 0.2 + 0.2·(0.15 / 0.2),
+    # 1/2 -> 0.4 + 0.1·(0.2 / 0.3), 1 -> 0.5 + 0.1·(0.4 / 0.9), 2 -> 0.6 + 0.2·(0.5 / 1.5), 4 -> 0.8 + 0.1·(1 / 2),
+    # 8 is beyond the last point (5 FP/case): its sensitivity 0.9
+    luna = [0.225, 0.35, 0.4 + 0.2 / 3, 0.5 + 0.04 / 0.9, 0.6 + 0.2 / 3, 0.85, 0.9]
+    np.testing.assert_allclose(sensitivity_at(fpc, sens, interpolation="luna16"), luna)
+    assert float(cpm(fpc, sens, interpolation="luna16")) == pytest.approx(sum(luna) / 7)
+    # the step reading: the best point with at most r FP/case
+    assert sensitivity_at(fpc, sens).tolist() == [0.2, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9]
+    # a curve starting above 1/8: LUNA16 interpolates from (0, 0), the step reading has no point yet
+    np.testing.assert_allclose(sensitivity_at(np.array([0.5, 2.0]), np.array([0.4, 0.8]), (0.125, 0.25), "luna16"),
+                               [0.1, 0.2])
+    assert sensitivity_at(np.array([0.5, 2.0]), np.array([0.4, 0.8]), (0.125, 0.25)).tolist() == [0.0, 0.0]
+
+
+def test_luna16_interpolation_order_ties_batches_and_nan():
+    # a non-monotone sweep: points taken by FP rate, (0,0) -> (1, 0.8) -> (2, 0.5), held at 0.5 beyond
+    np.testing.assert_allclose(sensitivity_at(np.array([2.0, 1.0]), np.array([0.5, 0.8]), (0.5, 1.0, 1.5, 2.0, 4.0),
+                                              "luna16"), [0.4, 0.8, 0.65, 0.5, 0.5])
+    # equal FP rates: a vertical step, read at its top; the line leaves from the top
+    np.testing.assert_allclose(sensitivity_at(np.array([1.0, 1.0, 3.0]), np.array([0.6, 0.3, 0.9]), (0.5, 1.0, 2.0),
+                                              "luna16"), [0.15, 0.6, 0.75])
+    # batched rows, a NaN point skipped, an all-NaN row NaN
+    fpc = np.array([[0.5, 1.0], [0.5, 1.0], [1.0, 2.0]])
+    sens = np.array([[0.5, 1.0], [np.nan, 1.0], [np.nan, np.nan]])
+    out = sensitivity_at(fpc, sens, (0.25, 1.0), "luna16")
+    np.testing.assert_allclose(out[:2], [[0.25, 1.0], [0.25, 1.0]])
+    assert np.isnan(out[2]).all()
+    with pytest.raises(ValueError, match="interpolation"):
+        sensitivity_at(fpc, sens, interpolation="linear")  # type: ignore[arg-type]
 
 
 def _hand_case():
@@ -103,6 +137,28 @@ def test_sweep_equals_lesion_metrics_on_postprocessed_masks(seed):
                     assert a.lesion_dice == pytest.approx(b.lesion_dice) and math.isnan(a.lesion_hd95)
                 else:
                     assert math.isnan(a.lesion_dice) and math.isnan(b.lesion_dice)
+
+
+def test_dense_thresholds():
+    d = np.array(DENSE_THRESHOLDS)
+    assert d.size == 121 and 0.5 in DENSE_THRESHOLDS and (np.diff(d) > 0).all() and 0 < d[0] and d[-1] < 1
+    np.testing.assert_allclose(d + d[::-1], 1.0)  # symmetric about 0.5
+    # even in logit (step 0.15): denser near 0 and 1 than around 0.5
+    np.testing.assert_allclose(np.diff(np.log(d / (1 - d))), 0.15)
+    assert np.diff(d)[0] < 1e-4 and np.diff(d)[60] > 0.03 and d[0] == pytest.approx(1 / (1 + math.exp(9.0)))
+
+
+def test_dense_sweep_equals_lesion_metrics_at_every_threshold():
+    rng = np.random.default_rng(4)
+    prob = ndi.gaussian_filter(rng.random((14, 16, 12)), 1.0)
+    prob = (prob - prob.min()) / (prob.max() - prob.min()) * 0.999
+    target = ndi.gaussian_filter(rng.random(prob.shape), 1.2) > 0.54
+    sweep = sweep_case(prob, target, DENSE_THRESHOLDS)
+    det, fp = sweep.detection_counts(matching="one_to_one")
+    for i, t in enumerate(DENSE_THRESHOLDS):
+        ref = lesion_wise_stats(lesion_mask(prob, t), target, hd95=False, matching="one_to_one")
+        assert (det[i], fp[i]) == (ref.n_detected, ref.n_pred - ref.n_pred_tp)
+    assert det[0] > det[-1] == 0 and fp.max() > 0  # the grid spans everything to nothing
 
 
 def test_sweep_bad_input():

@@ -21,18 +21,22 @@ point per threshold, plus the point (0, 0) of a threshold above every probabilit
 
 CPM (competition performance metric of LUNA16; Setio et al., Med. Image Anal. 42:1, 2017): the mean of the
 sensitivities at 1/8, 1/4, 1/2, 1, 2, 4 and 8 false positives per case. The sensitivity at a rate ``r`` is read
-here as the highest sensitivity of a sweep point with at most ``r`` false positives per case — an operating point
-that a threshold actually reaches. (LUNA16 interpolates linearly between the points of a curve made from candidate
-scores; with a threshold sweep the false-positive count need not fall monotonically as the threshold rises, since
-components merge and split, and linear interpolation would credit points that no threshold reaches. The two agree
-at the sweep's points.) A curve that never reaches ``r`` false positives per case holds its best sensitivity for
-every larger rate.
+by default (``interpolation="step"``) as the highest sensitivity of a sweep point with at most ``r`` false
+positives per case — an operating point that a threshold actually reaches; a curve that never reaches ``r`` false
+positives per case holds its best sensitivity for every larger rate. ``interpolation="luna16"`` reads it as LUNA16's
+evaluation script does (``noduleCADEvaluationLUNA16.py``: ``numpy.interp`` of the curve, (0, 0) included, at the
+rates): linearly between the neighbouring points, the last point's sensitivity beyond the curve. With a threshold
+sweep the false-positive count need not fall monotonically as the threshold rises (components merge and split),
+and linear interpolation credits points that no threshold reaches; the two agree at the sweep's points. With a
+coarse grid the curve's low end is a straight line from (0, 0) and the CPM depends on the grid:
+:data:`DENSE_THRESHOLDS` is a grid dense enough for either reading.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -41,7 +45,8 @@ from ..core.prepare import plain_tensor
 from .brats2023 import BraTS2023Rule, brats2023_scores, credited_pairs, merge_by_dilation
 from .lesion_metrics import MATCHING_RULES, LesionWiseStats, Matching, connected_components, foreground_box
 
-__all__ = ["LUNA16_RATES", "DENSE_THRESHOLDS", "CaseSweep", "sweep_case", "froc_points", "sensitivity_at", "cpm"]
+__all__ = ["LUNA16_RATES", "DENSE_THRESHOLDS", "CaseSweep", "sweep_case", "froc_points", "sensitivity_at", "cpm",
+           "Interpolation"]
 
 LUNA16_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -293,19 +298,58 @@ def froc_points(detected: np.ndarray, n_lesions: np.ndarray | float, false_posit
     return fpc, sens
 
 
-def sensitivity_at(fp_per_case: np.ndarray, sensitivity: np.ndarray, rates: Sequence[float] = LUNA16_RATES
-                   ) -> np.ndarray:
-    """The highest sensitivity of a point with at most ``rate`` false positives per case, for every rate (0 when
-    no point qualifies: the curve starts at (0, 0)); ``(..., len(rates))``."""
-    fpc = np.asarray(fp_per_case, dtype=np.float64)[..., None, :]
-    sens = np.asarray(sensitivity, dtype=np.float64)[..., None, :]
-    r = np.asarray(rates, dtype=np.float64)[:, None]
-    ok = (fpc <= r) & np.isfinite(sens)
-    out = np.where(ok, sens, 0.0).max(axis=-1)
-    nan = np.isnan(sensitivity).all(axis=-1) if np.ndim(sensitivity) else np.isnan(sensitivity)
+Interpolation = Literal["step", "luna16"]
+
+
+def _luna16_row(fpc: np.ndarray, sens: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(fpc) & np.isfinite(sens)
+    x = np.concatenate([[0.0], fpc[ok]])
+    y = np.concatenate([[0.0], sens[ok]])
+    order = np.lexsort((y, x))  # by false positives per case; equal rates: rising sensitivity (a vertical step)
+    return np.interp(rates, x[order], y[order])
+
+
+def sensitivity_at(fp_per_case: np.ndarray, sensitivity: np.ndarray, rates: Sequence[float] = LUNA16_RATES,
+                   interpolation: Interpolation = "step") -> np.ndarray:
+    """The sensitivity of a FROC curve at each false-positive rate; ``(..., len(rates))``.
+
+    Args:
+        fp_per_case: false positives per case of the sweep's points, ``(..., T)``.
+        sensitivity: their sensitivities, ``(..., T)`` (NaN points are skipped; all NaN gives NaN).
+        rates: the false-positive rates. Default :data:`LUNA16_RATES`.
+        interpolation: ``"step"`` (default): the highest sensitivity of a point with at most ``rate`` false
+            positives per case (0 when no point qualifies: the curve starts at (0, 0)), an operating point that a
+            threshold reaches. ``"luna16"``: the convention of LUNA16's evaluation script
+            (``noduleCADEvaluationLUNA16.py``: ``numpy.interp`` of the FROC curve at the rates): the points and
+            (0, 0), ordered by false positives per case (equal rates by rising sensitivity), joined by straight
+            lines and read at each rate; beyond the last point the curve holds the last point's sensitivity.
+
+    Example:
+        >>> fpc, sens = np.array([0.5, 2.0]), np.array([0.4, 0.8])
+        >>> sensitivity_at(fpc, sens, (0.25, 1.0, 4.0)).tolist()
+        [0.0, 0.4, 0.8]
+        >>> [round(v, 4) for v in sensitivity_at(fpc, sens, (0.25, 1.0, 4.0), "luna16").tolist()]
+        [0.2, 0.5333, 0.8]
+    """
+    if interpolation not in ("step", "luna16"):
+        raise ValueError(f"interpolation must be 'step' or 'luna16', got {interpolation!r}")
+    fpc_a = np.asarray(fp_per_case, dtype=np.float64)
+    sens_a = np.asarray(sensitivity, dtype=np.float64)
+    r = np.asarray(rates, dtype=np.float64)
+    nan = np.isnan(sens_a).all(axis=-1) if sens_a.ndim else np.isnan(sens_a)
+    if interpolation == "luna16":
+        fb, sb = np.broadcast_arrays(np.atleast_1d(fpc_a), np.atleast_1d(sens_a))
+        rows = [_luna16_row(f, v, r) for f, v in zip(fb.reshape(-1, fb.shape[-1]), sb.reshape(-1, sb.shape[-1]),
+                                                      strict=True)]
+        out = np.stack(rows).reshape(*fb.shape[:-1], r.size)
+    else:
+        ok = (fpc_a[..., None, :] <= r[:, None]) & np.isfinite(sens_a[..., None, :])
+        out = np.where(ok, sens_a[..., None, :], 0.0).max(axis=-1)
     return np.where(np.asarray(nan)[..., None], np.nan, out)
 
 
-def cpm(fp_per_case: np.ndarray, sensitivity: np.ndarray, rates: Sequence[float] = LUNA16_RATES) -> np.ndarray:
-    """The mean of :func:`sensitivity_at` over ``rates`` (LUNA16: 1/8 … 8 false positives per case)."""
-    return sensitivity_at(fp_per_case, sensitivity, rates).mean(axis=-1)
+def cpm(fp_per_case: np.ndarray, sensitivity: np.ndarray, rates: Sequence[float] = LUNA16_RATES,
+        interpolation: Interpolation = "step") -> np.ndarray:
+    """The mean of :func:`sensitivity_at` over ``rates`` (LUNA16: 1/8 … 8 false positives per case) with the
+    ``interpolation`` convention (``"step"`` or ``"luna16"``)."""
+    return sensitivity_at(fp_per_case, sensitivity, rates, interpolation).mean(axis=-1)
