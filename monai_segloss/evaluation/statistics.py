@@ -15,7 +15,8 @@ resample those units:
   its case) — the "pigeonhole" bootstrap of Owen (*The pigeonhole bootstrap*, Ann. Appl. Stat. 1:386, 2007;
   Davison & Hinkley 1997 §3.8 for the two-way layout). For the additive model ``y_sc = μ + a_s + b_c + e_sc`` on
   S seeds × C cases the variance of the mean is ``σ_a²/S + σ_b²/C + σ_e²/(SC)``; the crossed bootstrap estimates
-  the first two terms and counts the last about three times (mildly conservative, Owen 2007 §3), whereas
+  the first two terms and counts the last about ``(1 - 1/S) + (1 - 1/C) + (1 - 1/S)(1 - 1/C)`` ≈ 3 times (mildly
+  conservative; Owen 2007), whereas
   resampling (seed, case) units as if independent misses the shared case effect (σ_b² counted as σ_b²/(SC)).
 - **percentile interval**: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the statistic over the
   bootstrap replicates (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, §13.3).
