@@ -85,32 +85,37 @@ def test_luna16_interpolation_order_ties_batches_and_nan():
 
 
 def _hand_case():
-    """2D: lesion A (prob 0.9), lesion B (prob 0.3), a false positive F (prob 0.6), and a bridge (prob 0.25)
-    joining A and B at low thresholds."""
+    """2D: lesion A (4 px, prob 0.9), lesion B (6 px, prob 0.3), a false positive F (3 px, prob 0.6), and a bridge
+    (3 px, prob 0.25) joining A and B at low thresholds. Every size differs."""
     target = np.zeros((12, 12), dtype=bool)
     prob = np.zeros((12, 12))
     target[2:4, 2:4] = True  # A
     prob[2:4, 2:4] = 0.9
-    target[2:4, 7:9] = True  # B
-    prob[2:4, 7:9] = 0.3
+    target[2:4, 7:10] = True  # B
+    prob[2:4, 7:10] = 0.3
     prob[3, 4:7] = 0.25  # bridge A-B
-    prob[9:11, 9:11] = 0.6  # F
+    prob[9, 9:11] = prob[10, 9] = 0.6  # F
     return prob, target
 
 
 def test_sweep_hand_case_both_matching_rules():
     prob, target = _hand_case()
     sweep = sweep_case(prob, target, (0.2, 0.28, 0.5, 0.8), spacing=(1.0, 2.0))
-    assert sweep.n_target == 2 and sweep.target_volumes_mm3.tolist() == [8.0, 8.0] and sweep.voxel_mm3 == 2.0
+    assert sweep.n_target == 2 and sweep.target_volumes_mm3.tolist() == [8.0, 12.0] and sweep.voxel_mm3 == 2.0
     det_any, fp_any = sweep.detection_counts(matching="any_overlap")
     det_one, fp_one = sweep.detection_counts(matching="one_to_one")
     # t=0.2: A-bridge-B is one component + F; any-overlap credits both lesions, one-to-one one of them
     # t=0.28: A, B, F separate; t=0.5: A and F; t=0.8: A only
     assert det_any.tolist() == [2, 2, 1, 1] and fp_any.tolist() == [1, 1, 1, 0]
     assert det_one.tolist() == [1, 2, 1, 1] and fp_one.tolist() == [1, 1, 1, 0]
-    # minimum size 10 mm² (5 voxels of 2 mm²) drops the 4-voxel F (8 mm²) and the 4-voxel A/B, keeps the merger
+    # minimum size 10 mm² (5 voxels of 2 mm²): t=0.2 drops F (6 mm²), keeps the merger (13 px, 26 mm²)
     s = sweep.stats(0, min_size_mm3=10.0, matching="any_overlap")
     assert (s.n_pred, s.n_pred_tp, s.n_detected) == (1, 1, 2)
+    # the size is the component's, not its overlap (10 px, 20 mm²): 22 mm² keeps the merger
+    assert sweep.stats(0, min_size_mm3=22.0).n_pred == 1 and sweep.stats(0, min_size_mm3=27.0).n_pred == 0
+    # t=0.28: A (8 mm²) and F dropped, B (12 mm²) kept and detected
+    s1 = sweep.stats(1, min_size_mm3=10.0)
+    assert (s1.n_pred, s1.n_detected, s1.bin_detected) == (1, 1, (1, 0, 0))
     assert sweep.stats(2, min_size_mm3=10.0).n_pred == 0
 
 
@@ -177,12 +182,17 @@ def test_sweep_bad_input():
 
 def test_lesion_mask_threshold_and_min_size():
     prob, _ = _hand_case()
-    assert lesion_mask(prob, 0.5).sum() == 8  # A and F, strictly above 0.5
+    assert lesion_mask(prob, 0.5).sum() == 7  # A (4) and F (3), strictly above 0.5
     # 0.5 is the argmax of a two-class softmax: a probability of exactly 0.5 is background
     assert not lesion_mask(np.full((3, 3), 0.5), 0.5).any()
-    # spacing (1, 2): A and F are 8 mm² each; min 8 keeps both, min 9 none
-    assert lesion_mask(prob, 0.5, 8.0, spacing=(1.0, 2.0)).sum() == 8
+    # spacing (1, 2): A is 8 mm², F 6 mm²; min 6 keeps both, min 7 and 8 keep A, min 9 none
+    assert lesion_mask(prob, 0.5, 6.0, spacing=(1.0, 2.0)).sum() == 7
+    assert lesion_mask(prob, 0.5, 7.0, spacing=(1.0, 2.0)).sum() == 4
+    assert lesion_mask(prob, 0.5, 8.0, spacing=(1.0, 2.0)).sum() == 4
     assert lesion_mask(prob, 0.5, 9.0, spacing=(1.0, 2.0)).sum() == 0
+    # spacing (2, 1) gives the same areas; one number is isotropic: 4 mm² per pixel
+    assert lesion_mask(prob, 0.5, 7.0, spacing=(2.0, 1.0)).sum() == 4
+    assert lesion_mask(prob, 0.5, 13.0, spacing=2.0).sum() == 4
     with pytest.raises(ValueError, match="threshold"):
         lesion_mask(prob, 1.0)
     with pytest.raises(ValueError, match="min_size_mm3"):
@@ -195,10 +205,12 @@ def test_lesion_postprocessd_reads_spacing_and_returns_one_hot():
     meta = MetaTensor(softmax, affine=torch.diag(torch.tensor([1.0, 2.0, 1.0, 1.0])))  # a 2D image, 4x4 affine
     out = LesionPostprocessd("pred", threshold=0.5, min_size_mm3=9.0)({"pred": meta})["pred"]
     assert isinstance(out, MetaTensor) and out.shape == (2, 12, 12)
-    assert out[1].sum() == 0 and out[0].sum() == 144  # both 8 mm² components dropped
+    assert out[1].sum() == 0 and out[0].sum() == 144  # A (8 mm²) and F (6 mm²) dropped
     kept = LesionPostprocessd("pred", threshold=0.2, min_size_mm3=9.0)({"pred": meta})["pred"]
-    assert kept[1].sum() == 11  # the A-bridge-B component (11 voxels, 22 mm²); F dropped
+    assert kept[1].sum() == 13  # the A-bridge-B component (13 voxels, 26 mm²); F dropped
+    a_only = LesionPostprocessd("pred", threshold=0.5, min_size_mm3=7.0)({"pred": meta})["pred"]
+    assert a_only[1].sum() == 4  # A kept (8 mm²), F dropped (6 mm²)
     label = LesionPostprocessd("pred", threshold=0.5, one_hot=False)({"pred": softmax})["pred"]
-    assert label.shape == (1, 12, 12) and label.sum() == 8 and not isinstance(label, MetaTensor)
+    assert label.shape == (1, 12, 12) and label.sum() == 7 and not isinstance(label, MetaTensor)
     with pytest.raises(ValueError, match="channel"):
         LesionPostprocessd("pred", channel=2)({"pred": softmax})
