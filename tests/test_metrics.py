@@ -103,6 +103,12 @@ def test_hd95_single_voxels_spacing():
     p[5, 5, 5] = True
     assert lesion_wise_stats(p, t, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(6.0)
     assert lesion_wise_stats(p, t).hd95 == pytest.approx(3.0)
+    # unequal directed distances: two predicted voxels at 1 and 3 voxels (2 and 6 mm) from one target voxel give
+    # q95 = 2 + 0.95·4 = 5.8 mm one way and 2 mm the other; the HD95 is the larger whichever mask is the prediction
+    p2 = p.copy()
+    p2[5, 5, 3] = True
+    assert lesion_wise_stats(p2, t, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(5.8)
+    assert lesion_wise_stats(t, p2, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(5.8)
     # 2D, diagonal offset (3, 4) with spacing (0.5, 1): sqrt(1.5² + 4²)
     t2 = np.zeros((10, 10), dtype=bool)
     p2 = np.zeros_like(t2)
