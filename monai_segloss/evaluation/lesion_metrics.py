@@ -342,27 +342,23 @@ def _brats2023_stats(p: np.ndarray, t: np.ndarray, sp: tuple[float, ...], edges:
     # the BraTS 2023 rule (module doc of .brats2023) on a crop that keeps ``rule.margin`` voxels around everything
     regions, n = merge_by_dilation(t, rule, full_connectivity)
     lp, n_pred = connected_components(p, full_connectivity)
-    pairs = credited_pairs(regions, lp)  # 0-based (lesion, component)
+    pairs = credited_pairs(regions, lp)  # 0-based (lesion, component), sorted
     sizes = np.bincount(lp.ravel(), minlength=n_pred + 1)[1:]
     lesion_voxels = np.bincount(regions[t], minlength=n + 1)[1:]
-    both = t & (lp > 0)
-    shared = np.zeros((n, n_pred), dtype=np.int64)
-    np.add.at(shared, (regions[both] - 1, lp[both] - 1), 1)
-    credited = np.zeros((n, n_pred), dtype=bool)
-    credited[pairs[:, 0], pairs[:, 1]] = True
-    detected: np.ndarray = np.asarray(credited.any(axis=1))
-    overlap = (shared * credited).sum(axis=1)
-    pred_voxels = (sizes[None, :] * credited).sum(axis=1)
+    # a component that overlaps a lesion touches its region: the lesion's predicted voxels are all credited ones
+    overlap = np.bincount(regions[t & (lp > 0)], minlength=n + 1)[1:]
+    pred_voxels = np.bincount(pairs[:, 0], weights=sizes[pairs[:, 1]], minlength=n)
+    detected: np.ndarray = np.bincount(pairs[:, 0], minlength=n) > 0
     lesion_dice = 2.0 * overlap / (pred_voxels + lesion_voxels)
     lesion_hd = np.full(n, rule.hd95_penalty if hd95 else math.nan)
     if hd95:
         for i in np.flatnonzero(detected):
-            pl, ll = np.isin(lp, np.flatnonzero(credited[i]) + 1), t & (regions == i + 1)
+            pl, ll = np.isin(lp, pairs[pairs[:, 0] == i, 1] + 1), t & (regions == i + 1)
             box = foreground_box(pl | ll)
             lesion_hd[i] = _hd95(pl[box], ll[box], sp)
     volumes = lesion_voxels * float(np.prod(sp))
     kept: np.ndarray = np.asarray(volumes > rule.volume_threshold_mm3)
-    n_fp = n_pred - int(credited.any(axis=0).sum())
+    n_fp = n_pred - int(np.unique(pairs[:, 1]).size)
     score_dice, score_hd = brats2023_scores(lesion_dice, lesion_hd, kept, n_fp, rule.hd95_penalty)
     bins = np.searchsorted(np.asarray(edges), volumes[kept], side="right")
     nb = len(edges) + 1
