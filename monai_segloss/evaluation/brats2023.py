@@ -29,7 +29,9 @@ and 2 (:data:`BRATS2023_CHALLENGES`).
 Differences from the reference that remain: its HD95 is DeepMind's ``surface_distance`` (percentile of distances
 weighted by surface-element areas); ours is the voxel-surface HD95 of
 :mod:`~monai_segloss.evaluation.lesion_metrics` (MONAI's convention). The two agree on simple shapes and may differ
-by a fraction of a voxel otherwise.
+by a fraction of a voxel otherwise. ``dilation_iterations=0`` here means no dilation (each 26-connected target
+component is a lesion); the reference passes its factor to ``scipy.ndimage.binary_dilation``, which reads 0 as
+"dilate until nothing changes" (one lesion filling the image). The challenges use 1 or 3.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class BraTS2023Rule:
     """Parameters of the BraTS 2023 lesion-wise rule (module doc). Defaults: BraTS-GLI.
 
     Attributes:
-        dilation_iterations: dilations of the target that merge nearby lesions and define their regions, >= 0.
-            Default 3.
+        dilation_iterations: dilations of the target that merge nearby lesions and define their regions, >= 0 (0:
+            no dilation, unlike the reference; module doc). Default 3.
         structure_connectivity: ``connectivity`` of ``scipy.ndimage.generate_binary_structure(ndim, ·)`` for the
             dilation, 1 to ndim (1: face neighbours; 2 in 3D: the 18-neighbourhood of the reference). Default 2.
         volume_threshold_mm3: lesions of volume ``<=`` this (mm³; mm² in 2D) are dropped. Default 50.
