@@ -108,6 +108,18 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     assert "| `dice`" in text and "| `focal_tversky`" in text and "Paired differences against `dice`" in text
     assert "## Learning curves and the budget" in text and "## Learning rate per loss" in text
     assert "no significant difference" in text or "higher by" in text or "lower by" in text or "not compared" in text
+    assert "## BraTS 2023 lesion-wise scores" in text
+    assert set(metrics["brats2023"]["dice"]["tuned"]) == {"lesion_dice", "lesion_hd95", "f1"}
+    # every key the report says metrics.json holds is there (at the top level or one level down)
+    import re
+
+    said = set(re.findall(r"metrics\.json (?:as|under) `?([a-z0-9_]+)`?", text))
+    assert said >= {"per_unit_other_matching", "cpm_step_reading"}
+
+    def holds(d: object, key: str, depth: int = 3) -> bool:
+        return isinstance(d, dict) and (key in d or (depth > 0 and any(holds(v, key, depth - 1) for v in d.values())))
+
+    assert all(holds(metrics, k) for k in said), said
     assert str(tmp_path) not in text and "/work/" not in text  # no absolute path of the machine
     for name in FIGURES.values():
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -1,9 +1,11 @@
 """The study's statistics: from the per-run results to intervals, paired comparisons, FROC/CPM and operating points.
 
 Units. One unit is one test case of one seed, ``(seed, case)``; every loss is evaluated on the same units (a seed
-fixes the split for every loss). Intervals come from the two-level bootstrap of
-:mod:`monai_segloss.evaluation.statistics` (seeds, then cases within a seed; with one seed, cases), 95 % percentile
-intervals; one set of bootstrap weights serves every loss, so paired differences are resampled jointly.
+fixes the split for every loss). The test cases are the same under every seed, so seeds and cases are crossed: test
+intervals come from the crossed bootstrap of :mod:`monai_segloss.evaluation.statistics` (seeds and cases resampled
+independently; with one seed, the case bootstrap), 95 % percentile intervals; one set of bootstrap weights serves
+every loss, so paired differences are resampled jointly. The validation cases differ from seed to seed (nested in
+the seeds): validation intervals use the two-level bootstrap (seeds, then cases within a seed).
 
 - **table**: per loss and operating point (``fixed``: threshold 0.5, no minimum size; ``tuned``: each run's
   validation-chosen threshold and minimum size), the mean over units of each per-case metric (NaN cases skipped:
@@ -11,8 +13,12 @@ intervals; one set of bootstrap weights serves every loss, so paired differences
 - **paired**: per loss against the baseline (Dice loss), the mean per-unit difference with its interval and the
   Wilcoxon signed-rank p-value, on units where both are defined;
 - **recall by size**: per size bin, the pooled recall ``Σ detected / Σ lesions`` with its interval;
-- **FROC / CPM**: per loss, the pooled FROC curve of the threshold sweep (no minimum size) and its CPM, with the
-  interval of the CPM and of its paired difference to the baseline;
+- **FROC / CPM**: per loss, the pooled FROC curve of the threshold sweep (no minimum size) and its CPM (LUNA16's
+  linear interpolation between the sweep's points), with the interval of the CPM and of its paired difference to the
+  baseline;
+- **BraTS 2023**: per loss and operating point, the lesion-wise Dice, HD95 and F1 of the BraTS 2023 rule
+  (:mod:`monai_segloss.evaluation.brats2023`);
+- **degenerate operating points**, **learning curves** and the **budget rule** (:mod:`monai_segloss.app.curves`);
 - **operating points**: per run the validation-chosen point; per loss the point maximising the mean validation
   lesion F1 over all seeds' validation cases (what a bundle would ship), the validation F1 there with its
   interval, and the paired validation comparison of the best loss against every other.
@@ -24,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.froc import LUNA16_RATES, cpm, froc_points, sensitivity_at
+from ..evaluation.froc import LUNA16_RATES, Interpolation, cpm, froc_points, sensitivity_at
 from ..evaluation.statistics import (
     Interval,
     bootstrap_weights,
+    crossed_bootstrap_weights,
     mean_interval,
     paired_comparison,
     percentile_interval,
@@ -67,9 +74,14 @@ def _units(setting, runs: dict[tuple[str, int], dict], split: str) -> list[tuple
     return units
 
 
+# the CPM reads the FROC at the LUNA16 rates by linear interpolation between the sweep's points, as LUNA16's own
+# evaluation does (froc.sensitivity_at); the step reading (the best point at or below each rate) is kept beside it
+CPM_INTERPOLATION: Interpolation = "luna16"
+
+
 def _cpm_replicates(d: np.ndarray, nt: np.ndarray, fp: np.ndarray, w: np.ndarray) -> np.ndarray:
     fpc, sens = froc_points(w @ d, w @ nt, w @ fp, w.sum(axis=1))
-    return cpm(fpc, sens)
+    return cpm(fpc, sens, interpolation=CPM_INTERPOLATION)
 
 
 def _froc(setting, runs, units, weights) -> dict[str, Any]:
@@ -83,10 +95,12 @@ def _froc(setting, runs, units, weights) -> dict[str, Any]:
         arrays[loss] = (d, nt, fp)
         fpc, sens = froc_points(d.sum(0), nt.sum(), fp.sum(0), len(units))
         reps = _cpm_replicates(d, nt, fp, weights)
-        at = sensitivity_at(fpc, sens)
+        at = sensitivity_at(fpc, sens, interpolation=CPM_INTERPOLATION)
         out[loss] = {"thresholds": list(setting.thresholds), "fp_per_case": fpc.tolist(), "sensitivity": sens.tolist(),
                      "rates": list(LUNA16_RATES), "sensitivity_at_rates": at.tolist(),
-                     "cpm": Interval(float(cpm(fpc, sens)), *percentile_interval(reps), len(units)).as_dict(),
+                     "cpm": Interval(float(cpm(fpc, sens, interpolation=CPM_INTERPOLATION)),
+                                     *percentile_interval(reps), len(units)).as_dict(),
+                     "cpm_step_reading": float(cpm(fpc, sens, interpolation="step")),
                      "_replicates": reps}
     base = setting.baseline
     for loss in setting.losses:
@@ -126,6 +140,16 @@ def _validation(setting, runs) -> dict[str, Any]:
               for loss in setting.losses if loss != best}
     return {"units": [{"seed": s, "case": c} for s, c in units], "losses": per_loss, "best": best,
             "best_vs": versus}
+
+
+BRATS_METRICS = ("lesion_dice", "lesion_hd95", "f1")
+
+
+def _brats(setting, runs, units, weights) -> dict[str, Any]:
+    """Per loss and operating point: the BraTS 2023 lesion-wise Dice, HD95 and F1 (mean over units, interval)."""
+    return {loss: {op: {m: mean_interval(np.array([runs[(loss, s)]["test"][c][op]["brats2023"][m] for s, c in units],
+                                                  dtype=np.float64), weights).as_dict() for m in BRATS_METRICS}
+                   for op in OPERATING_POINTS} for loss in setting.losses}
 
 
 def _unit_counts(setting, runs, units) -> dict[str, Any]:
@@ -171,8 +195,8 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
     (where each run's files lie) is kept out of the returned dictionary's JSON part (key ``_run_dirs``)."""
     runs = _by_key(results)
     units = _units(setting, runs, "test")
-    groups = [s for s, _ in units]
-    weights = bootstrap_weights(groups, setting.n_boot, seed=0)
+    # the test cases are the same under every seed: seeds and cases are crossed
+    weights = crossed_bootstrap_weights([s for s, _ in units], [c for _, c in units], setting.n_boot, seed=0)
     base = setting.baseline
     values = {loss: {op: {m: np.array([runs[(loss, s)]["test"][c][op][m] for s, c in units], dtype=np.float64)
                           for m in METRICS} for op in OPERATING_POINTS} for loss in setting.losses}
@@ -205,6 +229,7 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
         "size_bins_mm3": names,
         "lesions_by_size": lesion_counts,
         "froc": _froc(setting, runs, units, weights),
+        "brats2023": _brats(setting, runs, units, weights),
         "validation": _validation(setting, runs),
         "per_unit": {loss: {op: {m: v.tolist() for m, v in ops.items()} for op, ops in per.items()}
                      for loss, per in values.items()},

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation.brats2023 import BRATS2023_CHALLENGES
 from ..evaluation.froc import CaseSweep, sweep_case
 from ..evaluation.lesion_metrics import LesionWiseStats, Matching, lesion_wise_stats
 from ..evaluation.postprocess import lesion_mask
@@ -47,6 +48,9 @@ class EvalSpec:
         size_bins: lesion volume bin edges in mm³ (recall by size).
         small_mm3: lesions below this volume are "small".
         matching: the lesion matching rule of the lesion-wise metrics and the FROC (``lesion_metrics``).
+        brats: the BraTS 2023 challenge whose lesion-wise rule scores every test case beside ``matching``
+            (:data:`~monai_segloss.evaluation.brats2023.BRATS2023_CHALLENGES`; BraTS-MET, the small-metastasis rule:
+            1 dilation, lesions over 2 mm³).
         shipped: the bundle's shipped operating point ``(threshold, minimum size in mm³)`` (``lesion_threshold`` and
             ``min_lesion_mm3`` of ``train.json``), evaluated on the test cases as the operating point ``shipped``.
         num_examples: test cases whose slices are kept for the figures.
@@ -57,6 +61,7 @@ class EvalSpec:
     size_bins: tuple[float, ...]
     small_mm3: float
     matching: Matching = "one_to_one"
+    brats: str = "BraTS-MET"
     shipped: tuple[float, float] = (0.5, 0.0)
     num_examples: int = 2
 
@@ -132,10 +137,15 @@ def evaluate_run(run: RunSpec, spec: EvalSpec, progress: Callable[[int], None] |
                                "froc_detected": detected.tolist(), "froc_false_positives": false_pos.tolist()}
         for name, (t, m) in (("fixed", (0.5, 0.0)), ("tuned", (threshold, min_size)), ("shipped", spec.shipped)):
             mask = lesion_mask(prob, t, m, spacing)
-            other: Matching = "any_overlap" if spec.matching == "one_to_one" else "one_to_one"
+            other: Matching = "any_overlap" if spec.matching != "any_overlap" else "one_to_one"
             stats = lesion_wise_stats(mask, label, spacing=spacing, size_bins=spec.size_bins, matching=spec.matching)
             other_f1 = lesion_wise_stats(mask, label, spacing=spacing, hd95=False, matching=other).f1
-            row[name] = case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1}, **_volumes(mask, label))
+            brats = lesion_wise_stats(mask, label, spacing=spacing, matching="brats2023",
+                                      brats=BRATS2023_CHALLENGES[spec.brats])
+            row[name] = {**case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1}, **_volumes(mask, label)),
+                         "brats2023": {"lesion_dice": brats.lesion_dice, "lesion_hd95": brats.lesion_hd95,
+                                       "f1": brats.f1, "n_target": brats.n_target, "n_detected": brats.n_detected,
+                                       "n_false_positives": brats.n_pred - brats.n_pred_tp}}
         test[case_id] = row
         n_ex = len(examples) // 4
         if label.any() and n_ex < spec.num_examples:

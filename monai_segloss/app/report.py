@@ -37,7 +37,8 @@ MATCHING_TEXT = {
     "any_overlap": "by any overlap (ISLES 2022; the greedy one-to-one F1 is in metrics.json under "
                    "per_unit_other_matching)",
 }
-BOOTSTRAP_TEXT = ("two-level bootstrap: seeds, then cases within a seed")
+BOOTSTRAP_TEXT = ("crossed bootstrap: the seeds and the test cases resampled independently, since every seed is "
+                  "tested on the same cases")
 FIGURES = {"froc": "froc.png", "forest": "forest_vs_baseline.png", "recall": "recall_by_size.png",
            "examples": "examples.png", "curves": "training_curves.png"}
 
@@ -394,6 +395,23 @@ def _lr_section(analysis: dict) -> list[str]:
             "per AdamW learning rate; each loss trains every seed at its best rate.", "", *rows]
 
 
+def _brats_section(analysis: dict, setting) -> list[str]:
+    if "brats2023" not in analysis:
+        return []
+    rows = ["| loss | lesion-wise Dice (tuned) | lesion-wise HD95 mm (tuned) | lesion F1 (tuned) | lesion-wise Dice "
+            "(0.5) |", "|---|---:|---:|---:|---:|"]
+    for loss, ops in analysis["brats2023"].items():
+        mark = " (degenerate)" if _is_degenerate(analysis, loss, "tuned") else ""
+        hd95 = _ci(ops["tuned"]["lesion_hd95"], "hd95_mm")
+        rows.append(f"| `{loss}`{mark} | {_ci(ops['tuned']['lesion_dice'])} | {hd95} | {_ci(ops['tuned']['f1'])} | "
+                    f"{_ci(ops['fixed']['lesion_dice'])} |")
+    return [f"The BraTS 2023 lesion-wise rule ({setting.eval_spec().brats}: the target dilated once, lesions whose "
+            "dilations touch merged, every predicted component touching a lesion's dilated region credited to it, "
+            "lesions of 2 mm³ or less dropped; per lesion Dice and HD95, a miss or a false positive scoring Dice 0 "
+            "and HD95 374 mm), averaged over the lesions and false positives of each case, then over the units.",
+            "", *rows]
+
+
 def _degenerate_lines(analysis: dict) -> list[str]:
     lines = []
     for loss, ops in analysis["degenerate"].items():
@@ -469,8 +487,10 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         f"26-connected components matched {MATCHING_TEXT[setting.matching]}; "
         "a metric undefined for a case (e.g. sensitivity without lesions, precision without prediction, HD95 "
         "with an empty mask) skips it. Small lesions: under "
-        f"{setting.small_mm3:g} mm³. CPM: mean sensitivity at 1/8–8 false-positive components per case "
-        "(LUNA16), from the threshold sweep.", "",
+        f"{setting.small_mm3:g} mm³. CPM: mean sensitivity at 1/8–8 false-positive components per case, read "
+        f"off the FROC of the {len(setting.thresholds)}-threshold sweep by linear interpolation between its points "
+        "(LUNA16's convention; the step reading, the best point at or below each rate, is in metrics.json as "
+        "cpm_step_reading).", "",
         "## Learning curves and the budget", "", *_budget_section(analysis), "",
         f"![curves]({FIGURES['curves']})", "",
         "## Learning rate per loss", "", *_lr_section(analysis), "",
@@ -488,6 +508,7 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         "## Operating points (validation)", "", _validation_table(analysis), "",
         *[f"- {s}" for s in _validation_findings(analysis)], "",
         "## Lesion detection (FROC)", "", _froc_table(analysis), "",
+        "## BraTS 2023 lesion-wise scores", "", *_brats_section(analysis, setting), "",
         "## Recall by lesion size (tuned operating point)", "",
         "Pooled recall Σ detected / Σ lesions per size bin [95 % CI].", "", _recall_table(analysis, "tuned"), "",
         "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items() if k != "curves"], "",

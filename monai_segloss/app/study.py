@@ -49,6 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.froc import DENSE_THRESHOLDS
 from ..evaluation.lesion_metrics import Matching
 from .evaluate import EvalSpec, evaluate_run, finished_evaluation
 from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, finished_training, train_run
@@ -95,7 +96,8 @@ class StudySetting:
         learning_rates: ``(loss, rate)`` pairs fixed beforehand (those losses skip the grid).
         compile: train through ``torch.compile``.
         overlap: sliding-window overlap at evaluation.
-        thresholds: probability thresholds of the sweep (FROC and operating point); must hold 0.5.
+        thresholds: probability thresholds of the sweep (FROC and operating point); must hold 0.5. Default: the
+            dense grid :data:`~monai_segloss.evaluation.froc.DENSE_THRESHOLDS` (121 levels).
         min_sizes_mm3: minimum lesion sizes tried on validation; must start with 0.
         size_bins: lesion volume bin edges (mm³) of the recall by size; must hold ``small_mm3``.
         small_mm3: lesions below this volume are small.
@@ -127,7 +129,7 @@ class StudySetting:
     learning_rates: tuple[tuple[str, float], ...] = ()
     compile: bool = True
     overlap: float = 0.25
-    thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+    thresholds: tuple[float, ...] = DENSE_THRESHOLDS
     min_sizes_mm3: tuple[float, ...] = (0.0, 10.0, 20.0, 40.0)
     size_bins: tuple[float, ...] = (50.0, 100.0, 500.0)
     small_mm3: float = 100.0
@@ -218,7 +220,8 @@ class StudySetting:
                       f"weights; validation curve every {self.val_every} epoch(s)",
             "learning rate": f"per loss, the best of {list(self.lr_grid)} on seed {self.lr_seed}'s validation cases"
                              + (f"; fixed: {dict(self.learning_rates)}" if self.learning_rates else ""),
-            "evaluation": f"sliding window (overlap {self.overlap:g}); thresholds {list(self.thresholds)}; minimum "
+            "evaluation": f"sliding window (overlap {self.overlap:g}); {len(self.thresholds)} thresholds from "
+                          f"{min(self.thresholds):.2g} to {max(self.thresholds):.4g}; minimum "
                           f"lesion sizes {list(self.min_sizes_mm3)} mm³; small lesions < {self.small_mm3:g} mm³; "
                           f"{self.n_boot} bootstrap replicates",
         }
@@ -227,7 +230,8 @@ class StudySetting:
 SETTINGS = {
     # a smoke run of a few minutes on 2 CPU cores (one seed, one learning rate: intervals over cases only)
     "quick": StudySetting(name="quick", seeds=(0,), num_cases=20, test_cases=8, epochs=10, val_points=2,
-                          lr_grid=(3e-3,), compile=False, channels=(8, 16, 32), n_boot=1000),
+                          lr_grid=(3e-3,), compile=False, channels=(8, 16, 32), n_boot=1000,
+                          thresholds=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)),
     # make demo: at most 15 minutes on 2 CPU cores
     "default": StudySetting(name="default"),
     # the evidence behind the bundle defaults: 10 losses x 5 seeds, learning rate per loss
