@@ -240,6 +240,7 @@ def train_run(spec: RunSpec, progress: Callable[[int], None] | None = None) -> P
     """
     from ignite.engine import Events
     from monai.bundle import ConfigWorkflow
+    from monai.data import set_track_meta
 
     step = progress or (lambda n: None)
     run_dir = Path(spec.run_dir)
@@ -278,7 +279,14 @@ def train_run(spec: RunSpec, progress: Callable[[int], None] | None = None) -> P
             step(len(prepared))
 
     start = time.perf_counter()
-    wf.run()
+    # the cached cases carry their metadata; the random transforms after the cache need none, and tracking it (every
+    # crop, flip and intensity change recorded on a MetaTensor) cost two thirds of the data time (benchmarks/
+    # bench_train_step.py): the same values, computed without it
+    set_track_meta(False)
+    try:
+        wf.run()
+    finally:
+        set_track_meta(True)
     total = time.perf_counter() - start
     iterations = int(trainer.state.iteration)
     wf.finalize()
