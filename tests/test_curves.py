@@ -88,3 +88,19 @@ def test_learning_rate_choice_by_final_validation_f1():
     # ties: the rate nearest the grid's middle (3e-3), then the smaller one
     assert choose_learning_rate({1e-3: rec(0.8), 3e-3: rec(0.8), 1e-2: rec(0.8)}, grid) == 3e-3
     assert choose_learning_rate({1e-3: rec(0.8), 1e-2: rec(0.8)}, grid) == 1e-3
+
+
+def test_published_rank_agreement():
+    from monai_segloss.app.published import ANCHORS, comparison_rows, rank_agreement
+
+    # identical order: +1; reversed: -1; a tie shares its rank
+    assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 0.9, "b": 0.5, "c": 0.1})["spearman"] == pytest.approx(1.0)
+    assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 0.1, "b": 0.5, "c": 0.9})["spearman"] == pytest.approx(-1.0)
+    r = rank_agreement({"a": 3, "b": 3, "c": 1, "d": 0}, {"a": 0.4, "b": 0.3, "c": 0.2, "d": 0.1})
+    assert r["common"] == ["a", "b", "c", "d"] and r["spearman"] == pytest.approx(0.9486832980505138)
+    assert math.isnan(rank_agreement({"a": 1, "b": 2}, {"a": 1, "b": 2})["spearman"])  # two losses: undefined
+    rows = comparison_rows({"dice": 0.6, "dice_ce": 0.65, "dice_topk": 0.7, "focal": 0.1}, "test Dice")
+    assert len(rows) == len(ANCHORS)
+    ma = rows[0]
+    assert ma["their_order"] == ["dice", "dice_topk", "dice_ce", "focal"]
+    assert ma["our_order"] == ["dice_topk", "dice_ce", "dice", "focal"]

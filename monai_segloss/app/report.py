@@ -412,6 +412,27 @@ def _brats_section(analysis: dict, setting) -> list[str]:
             "", *rows]
 
 
+def _published_section(analysis: dict) -> list[str]:
+    """Our test voxel Dice (tuned operating point) beside each published comparison, on the losses both report."""
+    from .published import comparison_rows
+
+    ours = {loss: ops["tuned"]["dice"]["estimate"] for loss, ops in analysis["table"].items()
+            if not _is_degenerate(analysis, loss, "tuned")}
+    lines = ["Voxel Dice is the score the published comparisons report; ours is the test voxel Dice at the tuned "
+             "operating point (degenerate losses left out). Orders are best first; ρ is Spearman's rank correlation "
+             "of the two orders (– with fewer than three common losses). Their data, networks and budgets are not "
+             "ours: an order that differs says that the ranking depends on the task, not that either is wrong.", "",
+             "| published | task | their order (score) | our order (test Dice) | ρ |", "|---|---|---|---|---:|"]
+    for row in comparison_rows(ours, "test voxel Dice, tuned"):
+        if len(row["theirs"]) < 2:
+            continue
+        theirs = ", ".join(f"`{k}` {row['theirs'][k]:.3f}" for k in row["their_order"])
+        mine = ", ".join(f"`{k}` {_num(row['ours'][k])}" for k in row["our_order"])
+        rho = f"{row['spearman']:+.2f}" if _finite(row["spearman"]) else "–"
+        lines.append(f"| {row['anchor']} ({row['reference']}) | {row['task']} | {theirs} | {mine} | {rho} |")
+    return lines
+
+
 def _degenerate_lines(analysis: dict) -> list[str]:
     lines = []
     for loss, ops in analysis["degenerate"].items():
@@ -511,6 +532,7 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         "## BraTS 2023 lesion-wise scores", "", *_brats_section(analysis, setting), "",
         "## Recall by lesion size (tuned operating point)", "",
         "Pooled recall Σ detected / Σ lesions per size bin [95 % CI].", "", _recall_table(analysis, "tuned"), "",
+        "## Beside the published comparisons", "", *_published_section(analysis), "",
         "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items() if k != "curves"], "",
         "Every number, and the per-case values and counts the intervals came from, is in `metrics.json`.", ""])
     paths["report"].write_text(text)
