@@ -84,9 +84,10 @@ def _time_loss(spec, warmup: int, no_meta: bool = False) -> dict[str, list[float
 
 
 def main(argv: list[str] | None = None) -> int:
-    from monai_segloss.app.study import SETTINGS, _Context, _spec, quiet_libraries
-    from monai_segloss.app.shipped import bundle_dir
     from monai_segloss.data_scripts.synthetic import ensure_generated
+
+    from monai_segloss.app.shipped import bundle_dir
+    from monai_segloss.app.study import SETTINGS, _Context, _spec, quiet_libraries
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--losses", nargs="+", default=None, help="default: the full setting's losses")
