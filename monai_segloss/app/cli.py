@@ -33,6 +33,8 @@ def _profile(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for warning in prof.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"profile": profile_to_json(prof), "recommendation": {"loss": key, "kwargs": kwargs,
                                                                                "reasons": reasons}}, indent=2))
