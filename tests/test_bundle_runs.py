@@ -44,7 +44,8 @@ def test_start_run_records_refuses_and_resumes(tmp_path, capsys):
                                "(checkpoint_epoch=2.pt); continue it with --resume True, or start another with "
                                "--run_name NAME")
     assert start_run(folder, loss, resume=True, max_epochs=3) == str(folder / "checkpoint_epoch=2.pt")
-    assert capsys.readouterr().err.splitlines()[-1] == f"resuming from {folder / 'checkpoint_epoch=2.pt'} (epoch 2 of 3)"
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == f"resuming from {folder / 'checkpoint_epoch=2.pt'} (epoch 2 of 3)"
     with pytest.raises(RunRefused, match="is at epoch 2, max_epochs is 2: nothing left to train; pass --max_epochs N "
                                          "with N > 2"):
         start_run(folder, loss, resume=True, max_epochs=2)

@@ -149,7 +149,10 @@ def profile_dataset(dataset: str | os.PathLike) -> DatasetProfile:
                 f"e.g. {files[0]}: it is profiled as a class and changes the recommendation; fix the label files or "
                 f"declare it" for v, files in sorted(undeclared.items())]
     labels = sorted(set(counts) | {k for k in names if k >= 0})
-    classes = [ClassProfile(label=v, name=names.get(v) or ("background" if v == 0 else "undeclared" if names else f"class {v}"),
+    def name(v: int) -> str:
+        return names.get(v) or ("background" if v == 0 else "undeclared" if names else f"class {v}")
+
+    classes = [ClassProfile(label=v, name=name(v),
                             voxel_fraction=counts.get(v, 0) / total, lesion_count=len(lesions.get(v, [])),
                             cases_without=1 - present_in.get(v, 0) / len(entries),
                             size_voxels=_summary(lesions.get(v, [])), size_mm3=_summary(lesions_mm3.get(v, [])))
