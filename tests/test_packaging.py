@@ -100,7 +100,8 @@ def test_command_line_imports_no_torch_and_names_modules_as_run():
              "        c.main(['--help'])\n"
              "    except SystemExit:\n"
              "        pass\n"
-             "print('torch' in sys.modules, 'monai_segloss' in sys.modules, out.getvalue().count('lesion_focal_tversky\\t'))")
+             "print('torch' in sys.modules, 'monai_segloss' in sys.modules,\n"
+             "      out.getvalue().count('lesion_focal_tversky\\t'))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "1"]
     from monai_segloss.data_scripts import nnunet_raw, synthetic
