@@ -212,6 +212,49 @@ def test_cli_run(data, tmp_path):
     assert "val_lesion_f1" in proc.stdout + proc.stderr
 
 
+# --------------------------------------------------------------------------- run folders, data checks
+def test_short_run_two_losses_and_missing_model(data, tmp_path, capsys):
+    """A budget below val_interval still ends with model.pt (the last weights); a second loss trains into its own
+    folder, keeping the first model; evaluating a loss never trained stops with one line naming the file."""
+    from monai_segloss.training.bundle_runs import RunRefused
+
+    first = _run(_workflow(LESION, ["train.json"], "train", tmp_path, data["lesion"], max_epochs=1, val_interval=5))
+    second = _run(_workflow(LESION, ["train.json", "dice.json"], "train", tmp_path, data["lesion"], max_epochs=1,
+                            val_interval=5))
+    folders = [Path(wf.parser.get_parsed_content("ckpt_dir")) for wf in (first, second)]
+    assert folders[0] != folders[1] and [f.name.split("-")[0] for f in folders] == ["tversky", "dice"]
+    for folder in folders:
+        assert (folder / "model.pt").is_file() and (folder / "checkpoint_epoch=1.pt").is_file()
+    state = torch.load(folders[0] / "model.pt", weights_only=True)
+    assert all(torch.equal(v, state[k]) for k, v in first.parser.get_parsed_content("network").state_dict().items())
+    assert "the last weights (epoch 1; no validation ran in this run)" in capsys.readouterr().out
+    wf = _workflow(LESION, ["train.json", "focal.json", "evaluate.json"], "eval", tmp_path, data["lesion"])
+    wf.initialize()
+    with pytest.raises(RunRefused, match=r"no trained model .*/models/focal-[0-9a-f]{8}/model.pt: train this loss"):
+        wf.run()
+
+
+def test_bad_data_stops_before_training(data, tmp_path):
+    """A label smaller than its image (which the padding transform would silently pad) stops the run before any
+    training, naming the file; no checkpoint is written."""
+    from monai_segloss.training.bundle_runs import RunRefused
+
+    bad = tmp_path / "bad"
+    shutil.copytree(data["lesion"], bad)
+    label = bad / json.loads((bad / "dataset.json").read_text())["validation"][0]["label"]
+    img = nib.load(label)
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:, :, :10], img.affine), label)
+    wf = _workflow(LESION, ["train.json"], "train", tmp_path, bad, max_epochs=1)
+    wf.initialize()
+    with pytest.raises(RunRefused) as info:
+        wf.run()
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"error: 1 of 6 cases of {bad / 'dataset.json'} failed the data check; nothing was trained:"
+    image = label.parent.parent / "imagesTr" / label.name
+    assert lines[1] == f"  {label}: label shape (24, 24, 10) differs from its image {image} (24, 24, 16)"
+    assert not list((tmp_path / "models").glob("*/checkpoint_epoch=*.pt"))
+
+
 # ------------------------------------------------------------------------------------------ resume
 _KILL_SCRIPT = """
 import os, signal, sys
