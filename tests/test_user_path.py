@@ -154,7 +154,7 @@ def test_the_user_path(tmp_path):
     # profile, its override merged after train.json, and trained
     w.run([w.cli, "profile", "data", "--write-override", "profiled.json"])
     assert "imports" not in json.loads((work / "profiled.json").read_text())
-    w.bundle(["train.json", "profiled.json"], "--max_epochs", "1", "--run_name", "profiled")
+    w.bundle(["train.json", "./profiled.json"], "--max_epochs", "1", "--run_name", "profiled")
     assert (work / "b" / "models" / "profiled" / "model.pt").is_file()
 
     # bad data: refused before training, one line per bad case naming the file
