@@ -132,8 +132,10 @@ def start_run(ckpt_dir: str | os.PathLike, loss: Any, resume: bool, max_epochs: 
         print(f"resuming from {latest} (epoch {done} of {max_epochs})", file=sys.stderr, flush=True)
         checkpoint = latest
     folder.mkdir(parents=True, exist_ok=True)
-    if not stamp.is_file():
-        stamp.write_text(json.dumps({"loss": described}, indent=1) + "\n")
+    if not stamp.is_file():  # atomically: the ranks of a multi-GPU run all read it
+        tmp = stamp.with_name(f".{RUN_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"loss": described}, indent=1) + "\n")
+        os.replace(tmp, stamp)
     return checkpoint
 
 
