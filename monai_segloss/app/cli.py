@@ -77,8 +77,10 @@ def _bundle_export(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"exported {args.name} to {out}; run it with (data: --dataset_dir, see {out / 'docs' / 'README.md'}):\n"
-          f"  python -m monai.bundle run --config_file {out / 'configs' / 'train.json'} --bundle_root {out}")
+    print(f"exported {args.name} to {out}; run it with (data: --dataset_dir, see {out / 'docs' / 'README.md'}; the "
+          f"default 300 epochs take hours on a CPU):\n"
+          f"  python -m monai.bundle run --config_file {out / 'configs' / 'train.json'} --bundle_root {out} "
+          f"--max_epochs 20")
     return 0
 
 
