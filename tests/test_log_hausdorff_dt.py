@@ -42,9 +42,10 @@ def test_is_log1p_of_hausdorff_dt():
 
 
 def test_hand_computed():
-    p, g = torch.tensor([[[0.0, 0.9, 0.8, 0.1, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
-    # d_g = (1, 1, 1, 1, 2), d_p the same: (p - g)²·(d_g² + d_p²) = (0, 0.02, 0.08, 0.02, 0) / 5
-    expected = math.log1p((0.01 * 2 + 0.04 * 2 + 0.01 * 2) / 5)
+    p, g = torch.tensor([[[0.0, 0.9, 0.8, 0.7, 0.0]]]), torch.tensor([[[0.0, 1.0, 1.0, 0.0, 0.0]]])
+    # the prediction (p > 0.5: 0 1 1 1 0) differs from the target (0 1 1 0 0), so do their distance maps:
+    # d_g = (1, 1, 1, 1, 2), d_p = (1, 1, 2, 1, 1); (p - g)²·(d_g² + d_p²) = (0, 0.01·2, 0.04·5, 0.49·2, 0) / 5
+    expected = math.log1p((0.01 * 2 + 0.04 * 5 + 0.49 * 2) / 5)
     assert log_hausdorff_dt_loss(p, g).item() == pytest.approx(expected, rel=1e-5)
 
 

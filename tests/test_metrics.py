@@ -21,25 +21,27 @@ def _cube(shape, lo, size):
 
 
 def _three_lesion_case():
-    """Target: lesion A (3³ cube), B (single voxel), C (2³ cube). Prediction: 1 voxel of A, all of C, and a
-    false-positive component D (2 voxels). B is missed."""
+    """Target: lesion A (3³ cube), B (single voxel), C (2³ cube). Prediction: two separate voxels of A (a split), all
+    of C, and false-positive components D (2 voxels) and E (1 voxel). B is missed. Every count differs from the one
+    it could be swapped with: 3 lesions, 2 detected, 5 components, 3 true-positive components, 2 FP, 1 FN."""
     shape = (20, 20, 20)
     target = _cube(shape, (2, 2, 2), 3) | _cube(shape, (10, 10, 10), 1) | _cube(shape, (15, 15, 15), 2)
-    pred = _cube(shape, (3, 3, 3), 1) | _cube(shape, (15, 15, 15), 2)
+    pred = _cube(shape, (2, 2, 2), 1) | _cube(shape, (4, 4, 4), 1) | _cube(shape, (15, 15, 15), 2)
     pred[2, 15, 5:7] = True  # D
+    pred[18, 2, 2] = True  # E
     return pred, target
 
 
 def test_counts_and_f1_known_case():
     pred, target = _three_lesion_case()
     s = lesion_wise_stats(pred, target)
-    assert (s.n_target, s.n_detected, s.n_pred, s.n_pred_tp) == (3, 2, 3, 2)
+    assert (s.n_target, s.n_detected, s.n_pred, s.n_pred_tp) == (3, 2, 5, 3)
     assert s.sensitivity == pytest.approx(2 / 3)
-    assert s.precision == pytest.approx(2 / 3)
-    # F1 = 2·TP / (2·TP + FP + FN) = 4 / (4 + 1 + 1)
-    assert s.f1 == pytest.approx(2 / 3)
-    # Dice = 2·|P∩T| / (|P| + |T|) = 2·(1 + 8) / ((1 + 8 + 2) + (27 + 1 + 8))
-    assert s.dice == pytest.approx(18 / 47)
+    assert s.precision == pytest.approx(3 / 5)
+    # F1 = 2·TP / (2·TP + FP + FN) = 4 / (4 + 2 + 1)
+    assert s.f1 == pytest.approx(4 / 7)
+    # Dice = 2·|P∩T| / (|P| + |T|) = 2·(2 + 8) / ((2 + 8 + 2 + 1) + (27 + 1 + 8))
+    assert s.dice == pytest.approx(20 / 49)
 
 
 def test_size_bins_known_case():
@@ -101,6 +103,12 @@ def test_hd95_single_voxels_spacing():
     p[5, 5, 5] = True
     assert lesion_wise_stats(p, t, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(6.0)
     assert lesion_wise_stats(p, t).hd95 == pytest.approx(3.0)
+    # unequal directed distances: two predicted voxels at 1 and 3 voxels (2 and 6 mm) from one target voxel give
+    # q95 = 2 + 0.95·4 = 5.8 mm one way and 2 mm the other; the HD95 is the larger whichever mask is the prediction
+    p2 = p.copy()
+    p2[5, 5, 3] = True
+    assert lesion_wise_stats(p2, t, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(5.8)
+    assert lesion_wise_stats(t, p2, spacing=(1.0, 1.0, 2.0)).hd95 == pytest.approx(5.8)
     # 2D, diagonal offset (3, 4) with spacing (0.5, 1): sqrt(1.5² + 4²)
     t2 = np.zeros((10, 10), dtype=bool)
     p2 = np.zeros_like(t2)
@@ -152,7 +160,7 @@ def _onehot(mask: np.ndarray) -> torch.Tensor:
 
 
 def test_metric_class_aggregation():
-    pred_a, target_a = _three_lesion_case()  # 3 targets, 2 detected, 3 pred, 2 tp
+    pred_a, target_a = _three_lesion_case()  # 3 targets, 2 detected, 5 pred, 3 tp
     z = np.zeros_like(pred_a)
     target_b = _cube(z.shape, (4, 4, 4), 2)  # 1 target, missed; no prediction
     y_pred = torch.stack([_onehot(pred_a), _onehot(z)])
@@ -160,23 +168,25 @@ def test_metric_class_aggregation():
 
     metric = LesionWiseMetric(include_background=False)
     metric(y_pred, y)
-    # pooled: TP 2, FN 2, FP 1 -> 4 / 7
-    assert metric.aggregate().item() == pytest.approx(4 / 7)
+    # pooled: detected 2 of 4 lesions (FN 2), 3 of 5 components true (FP 2) -> 2·2 / (2·2 + 2 + 2)
+    assert metric.aggregate().item() == pytest.approx(4 / 8)
     assert metric.aggregate("sensitivity").item() == pytest.approx(2 / 4)
-    assert metric.aggregate("precision").item() == pytest.approx(2 / 3)
-    # per case: F1 2/3 and 0; precision 2/3 and NaN (skipped)
-    assert metric.aggregate("f1", average="case").item() == pytest.approx(1 / 3)
-    assert metric.aggregate("precision", average="case").item() == pytest.approx(2 / 3)
-    assert metric.aggregate("dice").item() == pytest.approx((18 / 47 + 0) / 2)
+    assert metric.aggregate("precision").item() == pytest.approx(3 / 5)
+    # per case: F1 4/7 and 0; sensitivity 2/3 and 0; precision 3/5 and NaN (skipped)
+    assert metric.aggregate("f1", average="case").item() == pytest.approx(2 / 7)
+    assert metric.aggregate("sensitivity", average="case").item() == pytest.approx(1 / 3)
+    assert metric.aggregate("precision", average="case").item() == pytest.approx(3 / 5)
+    assert metric.aggregate("dice").item() == pytest.approx((20 / 49 + 0) / 2)
     assert math.isnan(metric.aggregate("hd95").item())  # not computed for metric_name="f1"
     summary = metric.summary()
     assert summary["cases"] == 2 and summary["n_target"] == 4 and summary["n_detected"] == 2
+    assert summary["n_pred"] == 5 and summary["n_pred_tp"] == 3
     assert summary["size_recall"] == pytest.approx([0.5, float("nan"), float("nan")], nan_ok=True)
 
     # lists of channel-first tensors (decollated batches) accumulate the same way; reset clears
     metric.reset()
     metric([y_pred[0], y_pred[1]], [y[0], y[1]])
-    assert metric.aggregate().item() == pytest.approx(4 / 7)
+    assert metric.aggregate().item() == pytest.approx(4 / 8)
 
 
 def test_metric_channels_and_spacing_from_meta():
@@ -279,7 +289,9 @@ def test_one_to_one_merge_split_and_touching():
     # F1 is the harmonic mean of sensitivity and precision under one-to-one, not under any-overlap
     assert one.f1 == pytest.approx(2 * one.sensitivity * one.precision / (one.sensitivity + one.precision))
     pred, target = _three_lesion_case()
-    assert lesion_wise_stats(pred, target, matching="one_to_one").f1 == pytest.approx(2 / 3)
+    # one-to-one: A's two voxels are one match and one false positive: TP 2, FP 3, FN 1
+    one = lesion_wise_stats(pred, target, matching="one_to_one")
+    assert (one.n_detected, one.n_pred_tp, one.f1) == (2, 2, pytest.approx(4 / 8))
     t = _cube(shape, (2, 2, 2), 2) | _cube(shape, (2, 2, 7), 2) | _cube(shape, (9, 9, 9), 2)
     p = np.zeros_like(t)
     p[2:4, 2:4, 2:9] = True  # merges the first two; the third lesion is missed

@@ -122,7 +122,8 @@ def test_dice_ce_cases_without_activation_differ_on_purpose(i):
     logits, so a one-hot prediction equal to the target scores ``log(1 + e) - 1 = 0.3133``. Ours reads it as
     probabilities in both terms: a perfect prediction scores 0. With ``softmax=True`` both agree."""
     kw, x, y, expected = _dice_ce_inputs(mc.DICE_CE_CASES[i])
-    assert float(M.SegDiceCELoss(**kw)(x, y)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.warns(UserWarning, match="pass softmax=True"):  # no activation given: the fix is named
+        assert float(M.SegDiceCELoss(**kw)(x, y)) == pytest.approx(0.0, abs=1e-6)
     _close(DiceCELoss(**kw)(x, y), expected)
     torch.testing.assert_close(M.SegDiceCELoss(softmax=True, **kw)(x, y), DiceCELoss(softmax=True, **kw)(x, y))
 
@@ -133,7 +134,7 @@ def test_dice_ce_cases_on_raw_logits_are_refused(i):
     activation; with ``softmax=True`` ours equals MONAI's ``DiceCELoss(softmax=True)``, the cross-entropy scoring
     every class while ``include_background=False`` drops the background from the Dice term only."""
     kw, x, y, expected = _dice_ce_inputs(mc.DICE_CE_CASES[i])
-    with pytest.raises(ValueError, match="input must hold probabilities"):
+    with pytest.raises(ValueError, match="input must hold probabilities"), pytest.warns(UserWarning):
         M.SegDiceCELoss(**kw)(x, y)
     _close(DiceCELoss(**kw)(x, y), expected)
     torch.testing.assert_close(M.SegDiceCELoss(softmax=True, **kw)(x, y), DiceCELoss(softmax=True, **kw)(x, y))

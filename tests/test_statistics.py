@@ -11,6 +11,7 @@ import scipy.stats as st
 
 from monai_segloss.evaluation.statistics import (
     bootstrap_weights,
+    crossed_bootstrap_weights,
     mean_interval,
     paired_comparison,
     percentile_interval,
@@ -40,6 +41,79 @@ def test_two_level_weights_draw_groups_then_units():
     assert np.allclose(w.mean(axis=0), 1.0, atol=0.1)
     # the lone unit of group 2 is drawn exactly when its group is: P(group 2 never drawn) = (2/3)^3
     assert (w[:, 5] == 0).mean() == pytest.approx((2 / 3) ** 3, abs=0.03)
+
+
+def _grid(n_seeds, n_cases):
+    seeds = [s for s in range(n_seeds) for _ in range(n_cases)]
+    cases = [f"case{c}" for _ in range(n_seeds) for c in range(n_cases)]
+    return seeds, cases
+
+
+def test_crossed_weights_are_seed_count_times_case_count():
+    seeds, cases = _grid(3, 5)
+    perm = np.random.default_rng(0).permutation(15)  # units in any order: weights follow the ids, not positions
+    w_perm = crossed_bootstrap_weights([seeds[i] for i in perm], [cases[i] for i in perm], n_boot=500, seed=4)
+    w = np.empty_like(w_perm)
+    w[:, perm] = w_perm  # back to seed-major grid order
+    assert w.shape == (500, 15) and w.dtype == np.int64
+    assert (w.sum(axis=1) == 15).all()  # complete grid: (Σ seed draws = 3) x (Σ case draws = 5)
+    assert np.array_equal(w_perm, crossed_bootstrap_weights([seeds[i] for i in perm], [cases[i] for i in perm],
+                                                            n_boot=500, seed=4))
+    assert not np.array_equal(w, crossed_bootstrap_weights(seeds, cases, n_boot=500, seed=5))
+    for row in w[:100]:
+        grid = row.reshape(3, 5)
+        # Σ_c A_s B_c = 5 A_s and Σ_s A_s B_c = 3 B_c: the draws of every seed and case, and grid = A ⊗ B
+        a, b = grid.sum(1) // 5, grid.sum(0) // 3
+        assert (a * 5 == grid.sum(1)).all() and (b * 3 == grid.sum(0)).all()
+        assert (a.sum(), b.sum()) == (3, 5) and np.array_equal(grid, np.outer(a, b))
+    # a case is shared by every seed: dropping it drops it under every seed at once
+    dropped = (w.reshape(-1, 3, 5) == 0).all(axis=1)  # (n_boot, 5): case absent under all seeds
+    present = (w.reshape(-1, 3, 5) > 0).any(axis=1)
+    assert np.array_equal(dropped, ~present) and dropped.mean() == pytest.approx((4 / 5) ** 5, abs=0.05)
+    assert np.allclose(w.mean(axis=0), 1.0, atol=0.2)  # E[draws of seed] x E[draws of case] = 1
+
+
+def test_crossed_weights_incomplete_grid_and_one_seed():
+    seeds, cases = _grid(3, 4)
+    keep = [i for i in range(12) if i not in (1, 6, 11)]  # three (seed, case) units missing
+    w = crossed_bootstrap_weights([seeds[i] for i in keep], [cases[i] for i in keep], n_boot=20000, seed=0)
+    assert w.shape == (20000, 9) and w.sum(axis=1).mean() == pytest.approx(9, rel=0.02)
+    # one seed: exactly the ordinary bootstrap of the cases (same generator seed)
+    assert np.array_equal(crossed_bootstrap_weights(["s"] * 6, list("abcdef"), 300, seed=7),
+                          bootstrap_weights(["g"] * 6, 300, seed=7))
+
+
+def test_crossed_bootstrap_variance_of_an_additive_grid():
+    """y_sc = x_s + z_c on a complete S x C grid: the weighted mean is mean(x*) + mean(z*) with x* and z* drawn
+    independently, so its bootstrap variance is var(x)/S + var(z)/C (population variances) exactly."""
+    n_seeds, n_cases = 5, 40
+    rng = np.random.default_rng(0)
+    x = np.array([0.0, 0.3, -0.2, 0.5, 0.1])  # seed effects
+    z = rng.normal(0.0, 0.4, n_cases)  # case effects, shared by every seed
+    y = (x[:, None] + z[None, :]).reshape(-1)
+    seeds, cases = _grid(n_seeds, n_cases)
+    w = crossed_bootstrap_weights(seeds, cases, n_boot=20000, seed=1)
+    boot = (w @ y) / w.sum(axis=1)
+    expected = x.var() / n_seeds + z.var() / n_cases
+    assert boot.var() == pytest.approx(expected, rel=0.05)
+    assert mean_interval(y, w).estimate == pytest.approx(y.mean())
+    # resampling the 200 units as independent ignores that a case is shared: far too narrow
+    unit = bootstrap_weights(["g"] * y.size, n_boot=4000, seed=1)
+    assert ((unit @ y) / y.size).var() < 0.5 * expected
+    # the two-level (nested) scheme treats the cases of each seed as different cases: also narrower here
+    nested = bootstrap_weights(seeds, n_boot=4000, seed=1)
+    assert ((nested @ y) / nested.sum(axis=1)).var() < boot.var()
+
+
+def test_crossed_weights_bad_input():
+    with pytest.raises(ValueError, match="one value per unit"):
+        crossed_bootstrap_weights([0, 1], ["a"])
+    with pytest.raises(ValueError, match="at least one unit"):
+        crossed_bootstrap_weights([], [])
+    with pytest.raises(ValueError, match="pair"):
+        crossed_bootstrap_weights([0, 0], ["a", "a"])
+    with pytest.raises(ValueError, match="n_boot"):
+        crossed_bootstrap_weights([0], ["a"], n_boot=0)
 
 
 def test_percentile_interval_of_the_exact_bootstrap_distribution():

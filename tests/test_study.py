@@ -16,17 +16,18 @@ import pytest
 
 from monai_segloss.app.cli import build_parser
 from monai_segloss.app.report import FIGURES, finding
-from monai_segloss.app.study import SETTINGS, StudySetting, _specs, run_study
+from monai_segloss.app.study import SETTINGS, StudySetting, run_study, training_config_digest
 
 pytest.importorskip("nilearn")
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "lesion_focal_tversky"
 
-# 6 brain cases at 4 mm (~ 40 x 48 x 42 voxels), 2 losses x 2 seeds, one short epoch each
-TINY = StudySetting(name="tiny", losses=("dice", "focal_tversky"), seeds=(0, 1), num_cases=6, spacing=4.0,
-                    val_frac=0.34, test_frac=0.34, channels=(8, 16), patch=(24, 24, 24), epochs=1, num_samples=1,
-                    thresholds=(0.1, 0.3, 0.5, 0.7, 0.9), min_sizes_mm3=(0.0, 64.0), size_bins=(100.0, 500.0),
-                    n_boot=200)
+# 7 brain cases at 4 mm (~ 40 x 48 x 42 voxels): 3 fixed test cases, 4 split per seed (1 validation, 3 training);
+# 2 losses x 2 seeds, two learning rates tried on seed 0 (6 trainings), two short epochs each
+TINY = StudySetting(name="tiny", losses=("dice", "focal_tversky"), seeds=(0, 1), num_cases=7, test_cases=3,
+                    spacing=4.0, val_frac=0.25, channels=(8, 16), patch=(24, 24, 24), epochs=2, val_points=2,
+                    num_samples=1, lr_grid=(1e-3, 1e-2), compile=False, thresholds=(0.1, 0.3, 0.5, 0.7, 0.9),
+                    min_sizes_mm3=(0.0, 64.0), size_bins=(100.0, 500.0), n_boot=200)
 _CHILD = """
 import sys
 from tests.test_study import TINY
@@ -41,7 +42,7 @@ def _kill_after_first_result(out: Path, cache: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     try:
-        while not list(cache.glob("runs/*/result.json")):
+        while not list(cache.glob("runs/*/training.json")):
             if proc.poll() is not None:
                 raise AssertionError(f"the study ended before it was killed: {proc.stderr.read().decode()[-2000:]}")
             if time.monotonic() > deadline:
@@ -55,22 +56,31 @@ def _kill_after_first_result(out: Path, cache: Path) -> None:
 def test_killed_study_resumes_and_writes_the_report(tmp_path):
     out, cache = tmp_path / "report", tmp_path / "cache"
     _kill_after_first_result(out, cache)
-    finished = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in cache.glob("runs/*/result.json")}
-    assert 1 <= len(finished) < 4 and not (out / "report.md").exists()
+    finished = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in cache.glob("runs/*/training.json")}
+    assert 1 <= len(finished) < 6 and not (out / "report.md").exists()
     lines: list[str] = []
     paths = run_study(TINY, out_dir=out, cache_dir=cache, workers=1, echo=lines.append)
-    assert lines[0].startswith(f"resuming: {len(finished)} of 4 runs already finished")
+    assert lines[0].startswith(f"learning rates: {len(finished)} of 4 runs already trained")
     for p, (data, mtime) in finished.items():  # not redone
         assert p.read_bytes() == data and p.stat().st_mtime_ns == mtime
-    assert len(list(cache.glob("runs/*/result.json"))) == 4
+    assert len(list(cache.glob("runs/*/training.json"))) == 6  # 2 losses x 2 rates on seed 0, 2 losses on seed 1
+    assert len(list(cache.glob("runs/*/result.json"))) == 4  # the chosen rate's runs are evaluated
 
     metrics = json.loads(paths["metrics"].read_text())
     timing = metrics["timing"]
-    assert timing["runs_resumed"] == len(finished) and timing["runs_executed"] == 4 - len(finished)
+    assert timing["runs_resumed"] == len(finished) and timing["runs_executed"] == 6 - len(finished)
     units = metrics["units"]
-    assert len(units) == metrics["n_units"] == 2 * 2 and {u["seed"] for u in units} == {0, 1}
+    assert len(units) == metrics["n_units"] == 2 * 3 and {u["seed"] for u in units} == {0, 1}
+    # the test cases are the same for every seed
+    assert sorted(u["case"] for u in units if u["seed"] == 0) == sorted(u["case"] for u in units if u["seed"] == 1)
     for loss in TINY.losses:
-        for op in ("fixed", "tuned"):
+        lr = metrics["learning_rates"][loss]
+        assert lr["chosen"] in TINY.lr_grid and set(lr["validation_f1"]) == {"0.001", "0.01"}
+        assert all(metrics["runs"][f"{loss}/seed{s}"]["learning_rate"] == lr["chosen"] for s in TINY.seeds)
+        curve = metrics["curves"]["per_loss"][loss]
+        assert curve["iterations"] == [2, 4] and curve["runs"] == 2  # 3 training cases, batch 2: 2 steps per epoch
+        assert all(lo <= m <= hi for lo, m, hi in zip(curve["low"], curve["mean"], curve["high"], strict=True))
+        for op in ("fixed", "tuned", "shipped"):
             for m in ("dice", "lesion_f1", "lesion_sensitivity", "lesion_precision", "small_lesion_recall",
                       "hd95_mm"):
                 iv = metrics["table"][loss][op][m]
@@ -80,25 +90,60 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
                 if defined:
                     assert iv["estimate"] == pytest.approx(sum(defined) / len(defined))
                     assert iv["low"] <= iv["estimate"] + 1e-12 and iv["estimate"] <= iv["high"] + 1e-12
+            assert set(metrics["degenerate"][loss][op]) == {"volume_ratio", "spanning_share", "degenerate"}
+            assert len(metrics["per_unit_other_matching"][loss][op]) == len(units)
+        counts = metrics["per_unit_counts"][loss]
+        assert len(counts["froc_detected"]) == len(units) and len(counts["froc_detected"][0]) == len(TINY.thresholds)
         froc = metrics["froc"][loss]
         assert len(froc["fp_per_case"]) == len(TINY.thresholds) and len(froc["sensitivity_at_rates"]) == 7
         op = metrics["validation"]["losses"][loss]
         assert op["threshold"] in TINY.thresholds and op["min_size_mm3"] in TINY.min_sizes_mm3
+    assert metrics["curves"]["budget"]["checked"][0] == "dice"
+    assert metrics["shipped"]["loss"] == "tversky" and metrics["shipped"]["threshold"] == 0.4
     paired = metrics["paired"]["focal_tversky"]["tuned"]["lesion_f1"]
     assert set(paired) >= {"difference", "p_value", "wins", "losses", "ties"}
     assert "cpm_vs_baseline" in metrics["froc"]["focal_tversky"] and "dice" not in metrics["paired"]
 
     text = paths["report"].read_text()
-    assert "| `dice` |" in text and "| `focal_tversky` |" in text and "Paired differences against `dice`" in text
-    assert "no significant difference" in text or "higher by" in text or "lower by" in text
+    assert "| `dice`" in text and "| `focal_tversky`" in text and "Paired differences against `dice`" in text
+    assert "## Learning curves and the budget" in text and "## Learning rate per loss" in text
+    assert "no significant difference" in text or "higher by" in text or "lower by" in text or "not compared" in text
     assert str(tmp_path) not in text and "/work/" not in text  # no absolute path of the machine
     for name in FIGURES.values():
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
     # everything finished: another report folder, or another setting holding the same runs, trains nothing
     again: list[str] = []
-    run_study(TINY, out_dir=tmp_path / "again", cache_dir=cache, workers=1, echo=again.append, seeds=[1])
-    assert again[0].startswith("resuming: 2 of 2 runs")
+    run_study(TINY, out_dir=tmp_path / "again", cache_dir=cache, workers=1, echo=again.append, losses=["dice"])
+    assert again[0].startswith("learning rates: 2 of 2 runs already trained")
+    assert again[1].startswith("training: 1 of 1 runs already trained")
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["timing"]["runs_executed"] == 0
+
+
+def test_training_fingerprint_ignores_paths_and_the_default_loss(tmp_path):
+    """The fingerprint reads the training sections of train.json and the override file: a changed checkpoint
+    folder or default loss keeps finished runs, a changed optimiser or override does not."""
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle)
+    train = bundle / "configs" / "train.json"
+    before = training_config_digest(bundle, "dice")
+    config = json.loads(train.read_text())
+    config["ckpt_dir"] = "$@bundle_root + '/models/elsewhere'"
+    config["loss"] = {"_target_": "monai_segloss.SegDiceLoss", "softmax": True}
+    config["lesion_threshold"] = 0.3
+    train.write_text(json.dumps(config))
+    assert training_config_digest(bundle, "dice") == before
+    config["optimizer"]["weight_decay"] = 1e-4
+    train.write_text(json.dumps(config))
+    changed = training_config_digest(bundle, "dice")
+    assert changed != before
+    override = bundle / "configs" / "dice.json"
+    body = json.loads(override.read_text())
+    body["loss"]["batch"] = False
+    override.write_text(json.dumps(body))
+    assert training_config_digest(bundle, "dice") != changed
 
 
 @pytest.mark.slow
@@ -134,10 +179,11 @@ def test_finding_states_a_difference_only_when_the_interval_excludes_zero():
 
 
 def test_settings_and_command_line():
-    default, full, quick = SETTINGS["default"], SETTINGS["full"], SETTINGS["quick"]
-    assert default.losses == ("dice", "dice_ce", "focal_tversky", "unified_focal") and len(default.seeds) >= 3
-    assert len(full.seeds) >= 5 and set(full.losses) >= {*default.losses, "tversky", "focal", "blob", "boundary"}
-    assert quick.losses == default.losses
+    default, full = SETTINGS["default"], SETTINGS["full"]
+    assert len(full.seeds) >= 5 and set(full.losses) >= {*default.losses, "dice_ce", "dice_topk", "dice_focal",
+                                                           "unified_focal", "focal_tversky", "tversky", "focal",
+                                                           "blob", "boundary"}
+    assert full.test_cases >= 40 and len(full.lr_grid) >= 3
     for s in SETTINGS.values():
         for loss in s.losses:  # every loss has its bundle override file
             assert (BUNDLE / "configs" / f"{loss}.json").is_file(), loss
@@ -149,5 +195,9 @@ def test_settings_and_command_line():
         StudySetting(name="x", thresholds=(0.2, 0.4))
     with pytest.raises(ValueError, match="losses"):
         StudySetting(name="x", losses=("dice", "dice"))
+    with pytest.raises(ValueError, match="test_cases"):
+        StudySetting(name="x", num_cases=10, test_cases=9)
+    with pytest.raises(ValueError, match="lr_seed"):
+        StudySetting(name="x", seeds=(1, 2), lr_seed=0)
     with pytest.raises(ValueError, match="no override file configs/jaccard.json"):
-        _specs(StudySetting(name="x", losses=("jaccard",)), Path("."), Path("."), BUNDLE, Path("."))
+        run_study(StudySetting(name="x", losses=("jaccard",)), out_dir=Path("/nonexistent-never-created"))

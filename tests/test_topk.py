@@ -40,6 +40,9 @@ def test_hand_computed():
     # k = 100 % is the plain cross-entropy; k = 1 % still keeps one voxel, the worst
     assert topk_ce_loss(x, y, k=100, **LABEL).item() == pytest.approx(sum(ce) / 4, rel=1e-6)
     assert topk_ce_loss(x, y, k=1, **LABEL).item() == pytest.approx(max(ce), rel=1e-6)
+    # k = 30 %: floor(1.2) = 1 voxel (not 2 as rounding up would keep); k = 70 %: floor(2.8) = 2 (not 3)
+    assert topk_ce_loss(x, y, k=30, **LABEL).item() == pytest.approx(max(ce), rel=1e-6)
+    assert topk_ce_loss(x, y, k=70, **LABEL).item() == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("k", [10.0, 2.5, 37.0, 100.0])
@@ -71,7 +74,7 @@ def test_one_hot_and_soft_targets():
 @pytest.mark.parametrize("per_image", [False, True])
 def test_ignored_voxels_equal_cropping_them(per_image):
     x, y = _data(spatial=(8, 6))
-    kw = {**LABEL, "k": 15, "per_image": per_image}
+    kw = {**LABEL, "k": 16, "per_image": per_image}  # 9.6 and 4.8 voxels: floor, round and ceil all differ
     cropped = topk_ce_loss(x[..., :5, :], y[..., :5, :], **kw)
     y_ign = y.clone()
     y_ign[..., 5:, :] = 255
@@ -79,8 +82,11 @@ def test_ignored_voxels_equal_cropping_them(per_image):
     mask = torch.ones(2, 1, 8, 6)
     mask[..., 5:, :] = 0
     torch.testing.assert_close(topk_ce_loss(x, y, mask=mask, **kw), cropped)
-    # k % of the valid voxels: floor(2·5·6 · 15/100) = 9 over the batch
-    assert int(0.15 * 60) == 9
+    # k % of the valid voxels: floor(2·5·6 · 16/100) = 9 over the batch, floor(5·6 · 16/100) = 4 per sample
+    ce = F.cross_entropy(x[..., :5, :], y[:, 0, :5, :], reduction="none")
+    rows = ce.flatten(1) if per_image else ce.reshape(1, -1)
+    n = 4 if per_image else 9
+    torch.testing.assert_close(cropped, rows.topk(n, dim=1).values.mean(1).mean())
 
 
 def test_reductions_and_gradient_support():

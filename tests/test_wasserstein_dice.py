@@ -23,7 +23,7 @@ def _data(seed=0, b=3, c=4, spatial=(5, 6, 7)):
     x = 2 * torch.randn(b, c, *spatial, generator=g)
     y = torch.randint(0, c, (b, 1, *spatial), generator=g)
     m = torch.rand(c, c, generator=g) * 3
-    return x, y, (m + m.T) * (1 - torch.eye(c))
+    return x, y, m * (1 - torch.eye(c))  # asymmetric: M[l][c] != M[c][l], so a transposed M shows
 
 
 def test_hand_computed_with_the_default_matrix():
@@ -54,6 +54,26 @@ def test_equals_monai(mode, reduction):
     x, y, m = _data()
     assert_parity(WassersteinDiceLoss(dist_matrix=m, weighting_mode=mode, reduction=reduction, **LABEL),
                   GeneralizedWassersteinDiceLoss(m, weighting_mode=mode, reduction=reduction), x, y)
+
+
+@pytest.mark.parametrize("mode", ["default", "GDL"])
+def test_equals_monai_with_an_asymmetric_matrix(mode):
+    """M[l][c] (row l: the true class) differs from M[c][l]: using M transposed would show."""
+    x, y, _ = _data(seed=7)
+    m = torch.rand(4, 4, generator=torch.Generator().manual_seed(8)) * 3 * (1 - torch.eye(4))
+    assert not torch.allclose(m, m.T, atol=0.1)
+    assert_parity(WassersteinDiceLoss(dist_matrix=m, weighting_mode=mode, reduction="none", **LABEL),
+                  GeneralizedWassersteinDiceLoss(m, weighting_mode=mode, reduction="none"), x, y)
+
+
+def test_asymmetric_matrix_hand_computed():
+    """Label 1 predicted as class 2 costs M[1][2] = 0.25 (the row is the true class), not M[2][1] = 1."""
+    m = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.25], [1.0, 1.0, 0.0]]
+    y = torch.tensor([[[1, 1]]])
+    p = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]])
+    # W = 0.25 per voxel, TP = 2 (1 - 0.25) = 1.5, errors = 0.5: 1 - 3 / 3.5
+    loss = wasserstein_dice_loss(p, y, to_onehot_y=True, dist_matrix=m, smooth_nr=0, smooth_dr=0)
+    assert loss.item() == pytest.approx(1 - 3 / 3.5, rel=1e-6)
 
 
 def test_equals_monai_2d_numpy_matrix_and_label_without_channel():

@@ -59,11 +59,15 @@ def _class_stub(name: str, cls) -> str:
     if "function" not in vars(cls):  # a deprecated alias: same arguments as its parent
         return f"class {name}({base.__name__}):\n" + _docstring(cls.__doc__, "    ") + "\n"
     maps = "".join(f", {m}: Tensor | None = None" for m in cls.function.maps)
+    forward = f"self, input: Tensor, target: Tensor, mask: Tensor | None = None{maps}"
+    if "forward" in vars(cls):  # a class's own forward (SegNACLLoss: MONAI's keywords inputs= / targets=)
+        forward = str(inspect.signature(cls.forward))[1:].rpartition(")")[0] \
+            .replace("torch.Tensor", "Tensor").replace("'", "")
     return (f"class {name}({'CompoundLoss' if issubclass(cls, CompoundLoss) else 'SegLoss'}):\n"
             + _docstring(cls.__doc__, "    ")
             + f"    def __init__(self, *, {_options(cls.options_cls)}) -> None: ...\n"
-            + f"    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None{maps}) -> Tensor: ..."
-            + "  # type: ignore[override]  # exactly the maps this loss takes\n"
+            + f"    def forward({forward}) -> Tensor: ..."
+            + ("\n" if "forward" in vars(cls) else "  # type: ignore[override]  # exactly the maps this loss takes\n")
             + "\n")
 
 

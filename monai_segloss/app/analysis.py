@@ -33,12 +33,20 @@ from ..evaluation.statistics import (
     percentile_interval,
     ratio_interval,
 )
-from .runs import choose_operating_point
+from .curves import budget_check, loss_curve
+from .evaluate import choose_operating_point
 
 __all__ = ["METRICS", "OPERATING_POINTS", "analyse"]
 
 METRICS = ("dice", "lesion_f1", "lesion_sensitivity", "lesion_precision", "small_lesion_recall", "hd95_mm")
-OPERATING_POINTS = ("fixed", "tuned")
+OPERATING_POINTS = ("fixed", "tuned", "shipped")
+# a (loss, operating point) is degenerate when it predicts over this many times the lesion volume (pooled over the
+# test units), or when, in over half of the units, one predicted component covers over this fraction of the grid
+# (the grid is cropped to the brain: a quarter of it is about half the brain)
+DEGENERATE_VOLUME_RATIO = 10.0
+# the per-case lesion F1 under the other matching rule, kept beside the study's own
+OTHER_F1 = {"one_to_one": "lesion_f1_any_overlap", "any_overlap": "lesion_f1_one_to_one"}
+DEGENERATE_COMPONENT_FRACTION = 0.25
 
 
 def _by_key(results: list[dict]) -> dict[tuple[str, int], dict]:
@@ -120,6 +128,44 @@ def _validation(setting, runs) -> dict[str, Any]:
             "best_vs": versus}
 
 
+def _unit_counts(setting, runs, units) -> dict[str, Any]:
+    """The per-unit counts behind the FROC / CPM and the recall-by-size intervals (in the order of ``units``)."""
+    out: dict[str, Any] = {}
+    for loss in setting.losses:
+        rows = [runs[(loss, s)]["test"][c] for s, c in units]
+        out[loss] = {"n_target": [r["n_target"] for r in rows],
+                     "froc_detected": [r["froc_detected"] for r in rows],
+                     "froc_false_positives": [r["froc_false_positives"] for r in rows],
+                     **{f"{op}_bin_targets": [r[op]["bin_targets"] for r in rows] for op in OPERATING_POINTS},
+                     **{f"{op}_bin_detected": [r[op]["bin_detected"] for r in rows] for op in OPERATING_POINTS}}
+    return out
+
+
+def _degenerate(setting, runs, units) -> dict[str, dict[str, Any]]:
+    """Per loss and operating point: the pooled predicted / target volume, the share of units whose largest
+    component covers over :data:`DEGENERATE_COMPONENT_FRACTION` of the grid, and the flag."""
+    out: dict[str, dict[str, Any]] = {}
+    for loss in setting.losses:
+        out[loss] = {}
+        for op in OPERATING_POINTS:
+            rows = [runs[(loss, s)]["test"][c][op] for s, c in units]
+            pred = sum(r["pred_voxels"] for r in rows)
+            target = sum(r["target_voxels"] for r in rows)
+            ratio = pred / target if target else float("inf") if pred else 0.0
+            spanning = float(np.mean([r["largest_component_voxels"] > DEGENERATE_COMPONENT_FRACTION * r["grid_voxels"]
+                                      for r in rows]))
+            out[loss][op] = {"volume_ratio": ratio, "spanning_share": spanning,
+                             "degenerate": bool(ratio > DEGENERATE_VOLUME_RATIO or spanning > 0.5)}
+    return out
+
+
+def _curves(setting, runs) -> dict[str, Any]:
+    curves = {loss: loss_curve([runs[(loss, s)]["training"] for s in setting.seeds]) for loss in setting.losses}
+    return {"per_loss": curves, "budget": budget_check(curves, setting.baseline),
+            "train_loss_per_epoch": {f"{loss}/seed{s}": runs[(loss, s)]["training"]["train_loss_per_epoch"]
+                                     for loss in setting.losses for s in setting.seeds}}
+
+
 def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] | None = None) -> dict[str, Any]:
     """All statistics of a finished study (module docstring); plain data, JSON-ready but for NaN. ``run_dirs``
     (where each run's files lie) is kept out of the returned dictionary's JSON part (key ``_run_dirs``)."""
@@ -162,10 +208,18 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
         "validation": _validation(setting, runs),
         "per_unit": {loss: {op: {m: v.tolist() for m, v in ops.items()} for op, ops in per.items()}
                      for loss, per in values.items()},
-        "runs": {f"{loss}/seed{seed}": {"train_seconds": runs[(loss, seed)]["train_seconds"],
+        "per_unit_other_matching": {loss: {op: [runs[(loss, s)]["test"][c][op][OTHER_F1[setting.matching]]
+                                                for s, c in units] for op in OPERATING_POINTS}
+                                    for loss in setting.losses},
+        "per_unit_counts": _unit_counts(setting, runs, units),
+        "degenerate": _degenerate(setting, runs, units),
+        "curves": _curves(setting, runs),
+        "runs": {f"{loss}/seed{seed}": {"learning_rate": runs[(loss, seed)]["learning_rate"],
+                                        "iterations": runs[(loss, seed)]["training"]["iterations"],
+                                        "train_seconds": runs[(loss, seed)]["training"]["train_seconds"],
+                                        "validation_seconds": runs[(loss, seed)]["training"]["validation_seconds"],
                                         "eval_seconds": runs[(loss, seed)]["eval_seconds"],
-                                        "operating_point": runs[(loss, seed)]["operating_point"],
-                                        "train_loss": runs[(loss, seed)]["train_loss"]}
+                                        "operating_point": runs[(loss, seed)]["operating_point"]}
                  for loss in setting.losses for seed in setting.seeds},
         "_run_dirs": {f"{loss}/seed{seed}": d for (loss, seed), d in (run_dirs or {}).items()},
         "lesions_total": int(sum(runs[(setting.losses[0], s)]["test"][c]["n_target"] for s, c in units)),

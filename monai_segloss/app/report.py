@@ -29,12 +29,15 @@ METRIC_NAMES = {
     "small_lesion_recall": "small-lesion recall",
     "hd95_mm": "HD95 (mm)",
 }
-OP_NAMES = {"tuned": "operating point tuned on validation", "fixed": "fixed threshold 0.5"}
+OP_NAMES = {"tuned": "operating point tuned on validation", "fixed": "fixed threshold 0.5",
+            "shipped": "bundle's shipped operating point"}
 MATCHING_TEXT = {
-    "one_to_one": "one-to-one (BraTS 2023: a component credited for at most one lesion, greedily by overlap; the "
-                  "any-overlap F1 of ISLES 2022 is in metrics.json as lesion_f1_any_overlap)",
-    "any_overlap": "by any overlap (ISLES 2022; the one-to-one F1 is in metrics.json as lesion_f1_one_to_one)",
+    "one_to_one": "one to one, greedily by voxel overlap (a component credited for at most one lesion; the "
+                  "any-overlap F1 of ISLES 2022 is in metrics.json under per_unit_other_matching)",
+    "any_overlap": "by any overlap (ISLES 2022; the greedy one-to-one F1 is in metrics.json under "
+                   "per_unit_other_matching)",
 }
+BOOTSTRAP_TEXT = ("two-level bootstrap: seeds, then cases within a seed")
 FIGURES = {"froc": "froc.png", "forest": "forest_vs_baseline.png", "recall": "recall_by_size.png",
            "examples": "examples.png", "curves": "training_curves.png"}
 
@@ -93,13 +96,32 @@ def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = ""
     return f"`{loss}` vs `{baseline}`, {what}: no significant difference ({_signed(iv['estimate'], key)}, {tail})."
 
 
-def _results_table(analysis: dict, op: str) -> str:
+def _is_degenerate(analysis: dict, loss: str, op: str) -> bool:
+    return bool(analysis.get("degenerate", {}).get(loss, {}).get(op, {}).get("degenerate", False))
+
+
+def _results_table(analysis: dict, op: str, losses: list[str] | None = None) -> str:
     head = "| loss | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " | CPM (FROC) |"
     rows = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
     for loss, ops in analysis["table"].items():
+        if losses is not None and loss not in losses:
+            continue
         cells = [_ci(ops[op][m], m) for m in METRICS] + [_ci(analysis["froc"][loss]["cpm"])]
-        rows.append(f"| `{loss}` | " + " | ".join(cells) + " |")
+        mark = " (degenerate)" if _is_degenerate(analysis, loss, op) else ""
+        rows.append(f"| `{loss}`{mark} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _shipped_section(analysis: dict) -> list[str]:
+    shipped = analysis.get("shipped") or {}
+    loss = shipped.get("loss")
+    if not isinstance(loss, str) or loss not in analysis["table"]:
+        return [f"The bundle's default loss ({loss or 'none of the override files'}) is not among this study's "
+                "losses: no held-out row for it."]
+    return [f"The lesion bundle ships `{loss}` at threshold {shipped['threshold']:g} with minimum lesion size "
+            f"{shipped['min_size_mm3']:g} mm³ (`train.json`: `lesion_threshold`, `min_lesion_mm3`). That exact "
+            "configuration on the test cases (never used for any choice):", "",
+            _results_table(analysis, "shipped", [loss])]
 
 
 def _paired_table(analysis: dict, op: str) -> str:
@@ -148,6 +170,10 @@ def _findings(analysis: dict) -> list[str]:
     lines = []
     for loss, ops in analysis["paired"].items():
         for op in ("tuned", "fixed"):
+            if _is_degenerate(analysis, loss, op) or _is_degenerate(analysis, base, op):
+                lines.append(f"`{loss}` vs `{base}` at the {OP_NAMES[op]}: not compared, one of them is degenerate "
+                             "there (see Degenerate operating points).")
+                continue
             for m in ("lesion_f1", "small_lesion_recall", "dice"):
                 lines.append(finding(loss, base, f"{METRIC_NAMES[m]} ({OP_NAMES[op]})", ops[op][m], m))
         lines.append(finding(loss, base, "CPM of the FROC", analysis["froc"][loss]["cpm_vs_baseline"]))
@@ -174,10 +200,13 @@ def format_table(analysis: dict) -> str:
     lines = [f"test: {analysis['n_units']} case-seed units, {analysis['n_seeds']} seed(s); mean [95 % CI]", head]
     for loss, ops in analysis["table"].items():
         delta = analysis["paired"].get(loss, {}).get("tuned", {}).get("lesion_f1")
-        lines.append(f"{loss:<15} {_ci(ops['tuned']['lesion_f1']):>24} {_ci(ops['fixed']['lesion_f1']):>24} "
+        name = loss + ("*" if _is_degenerate(analysis, loss, "tuned") else "")
+        lines.append(f"{name:<15} {_ci(ops['tuned']['lesion_f1']):>24} {_ci(ops['fixed']['lesion_f1']):>24} "
                      f"{_ci(ops['tuned']['small_lesion_recall']):>24} {_ci(ops['tuned']['dice']):>24} "
                      f"{_ci(analysis['froc'][loss]['cpm']):>24} "
                      f"{(_diff_ci(delta['difference']) if delta else 'baseline'):>28}")
+    if any(_is_degenerate(analysis, loss, "tuned") for loss in analysis["table"]):
+        lines.append("* degenerate at its tuned operating point (report.md): not a usable model there")
     return "\n".join(lines)
 
 
@@ -301,22 +330,80 @@ def _plot_examples(analysis: dict, setting, path: Path) -> None:
 
 
 def _plot_curves(analysis: dict, setting, path: Path) -> None:
+    """Validation lesion F1 against iterations (mean over seeds, band: lowest to highest seed) and the training
+    loss per epoch (mean over seeds, divided by its first epoch's value: each loss on its own scale)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    curves = analysis["curves"]["per_loss"]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.5))
     for k, loss in enumerate(setting.losses):
-        for j, seed in enumerate(setting.seeds):
-            curve = analysis["runs"][f"{loss}/seed{seed}"]["train_loss"]
-            if curve:
-                it, val = zip(*curve, strict=True)
-                ax.plot(it, val, color=f"C{k % 10}", lw=1.0 if j == 0 else 0.5, alpha=1.0 if j == 0 else 0.4,
-                        label=loss if j == 0 else None)
-    ax.set(xlabel="iteration", ylabel="training loss", title="Training loss (each loss on its own scale; "
-                                                             "first seed bold)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        c = curves[loss]
+        color = f"C{k % 10}"
+        ax.plot(c["iterations"], c["mean"], color=color, lw=1.4, label=loss)
+        ax.fill_between(c["iterations"], c["low"], c["high"], color=color, alpha=0.12, lw=0)
+        per_seed = np.array([analysis["curves"]["train_loss_per_epoch"][f"{loss}/seed{s}"] for s in setting.seeds],
+                            dtype=np.float64)
+        mean = per_seed.mean(axis=0)
+        epochs = np.arange(1, mean.size + 1)
+        scale = mean[0] if mean.size and mean[0] != 0 else 1.0
+        bx.plot(epochs * analysis["runs"][f"{loss}/seed{setting.seeds[0]}"]["iterations"] / max(mean.size, 1),
+                mean / scale, color=color, lw=1.0, label=loss)
+    budget = analysis["curves"]["budget"]
+    start = min(p["from_iteration"] for p in budget["per_loss"].values())
+    ax.axvspan(start, max(max(c["iterations"]) for c in curves.values()), color="0.9", zorder=0,
+               label="last quarter (budget rule)")
+    ax.set(xlabel="iteration", ylabel="validation lesion F1", ylim=(0, 1.0),
+           title="Validation lesion F1 (best threshold; mean over seeds, band: min–max)")
+    bx.set(xlabel="iteration", ylabel="training loss / first epoch", yscale="log",
+           title="Training loss per epoch (mean over seeds)")
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _budget_section(analysis: dict) -> list[str]:
+    budget = analysis["curves"]["budget"]
+    curves = analysis["curves"]["per_loss"]
+    rows = ["| loss | validation lesion F1 at the end | at 0.5 | gain over the last quarter | plateaued |",
+            "|---|---:|---:|---:|---|"]
+    for loss, p in budget["per_loss"].items():
+        c = curves[loss]
+        mark = " (checked)" if loss in budget["checked"] else ""
+        rows.append(f"| `{loss}`{mark} | {_num(c['mean'][-1])} [{_num(c['low'][-1])}–{_num(c['high'][-1])}] | "
+                    f"{_num(c['mean_at_half'][-1])} | {_signed(p['gain'])} (from iteration {p['from_iteration']}) | "
+                    f"{'yes' if p['plateaued'] else 'no'} |")
+    verdict = ("The budget satisfies the rule." if budget["satisfied"] else
+               "The budget does NOT satisfy the rule: a checked loss still gains; the results below are not those "
+               "of converged networks.")
+    return [f"Rule: {budget['rule']}. Checked: {', '.join(f'`{k}`' for k in budget['checked'])}. {verdict}", "",
+            *rows]
+
+
+def _lr_section(analysis: dict) -> list[str]:
+    lrs = analysis.get("learning_rates", {})
+    if not lrs:
+        return []
+    grid = sorted({float(r) for d in lrs.values() for r in d["validation_f1"]})
+    rows = ["| loss | " + " | ".join(f"lr {r:g}" for r in grid) + " | chosen |", "|---|" + "---:|" * len(grid) + "---|"]
+    for loss, d in lrs.items():
+        cells = [(_num(d["validation_f1"][f"{r:g}"]) if f"{r:g}" in d["validation_f1"] else "–") for r in grid]
+        rows.append(f"| `{loss}` | " + " | ".join(cells) + f" | {d['chosen']:g}{' (fixed)' if d['fixed'] else ''} |")
+    return ["Validation lesion F1 of the final network on the learning-rate seed's validation cases (best threshold), "
+            "per AdamW learning rate; each loss trains every seed at its best rate.", "", *rows]
+
+
+def _degenerate_lines(analysis: dict) -> list[str]:
+    lines = []
+    for loss, ops in analysis["degenerate"].items():
+        for op, d in ops.items():
+            if d["degenerate"]:
+                lines.append(f"`{loss}` at the {OP_NAMES[op]}: predicted volume {d['volume_ratio']:.1f}x the lesion "
+                             f"volume; one component over a quarter of the grid in {d['spanning_share']:.0%} of the "
+                             "units. Degenerate: not a usable model at this operating point, and not ranked.")
+    return lines or ["No loss has a degenerate operating point (predicted volume over "
+                     "10x the lesion volume, or one component over a quarter of the grid in most units)."]
 
 
 def _json_ready(x: Any) -> Any:
@@ -360,33 +447,41 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
                "timing": timing, **{k: v for k, v in analysis.items() if not k.startswith("_")}}
     paths["metrics"].write_text(json.dumps(_json_ready(metrics), indent=1) + "\n")
     base = analysis["baseline"]
-    run_minutes = [r["train_seconds"] / 60 for r in analysis["runs"].values()]
+    run_minutes = [(r["train_seconds"] + r["validation_seconds"]) / 60 for r in analysis["runs"].values()]
     text = "\n".join([
         f"# Loss comparison on small lesions — study setting `{described['setting']}`", "",
-        "Every loss trained the same network with the same budget from the same seeds; a seed fixes the split of "
-        "the cases (training / validation / test) and the network's initialisation, identically for every loss. "
-        "Metrics are on the held-out test cases; the operating point (probability threshold and minimum lesion "
-        "size) is chosen on the validation cases of each run and applied unchanged to its test cases.", "",
+        "Every loss trained the same network with the same budget from the same seeds, each with its own learning "
+        "rate chosen on validation. The test cases are fixed: the same for every seed and every loss, never used "
+        "for training or for any choice. A seed fixes the split of the other cases into training and validation "
+        "and the network's initialisation, identically for every loss. The operating point (probability threshold "
+        "and minimum lesion size) is chosen on the validation cases of each run and applied unchanged to the test "
+        "cases.", "",
         *[f"- **{k}**: {v if not isinstance(v, list) else ', '.join(map(str, v))}" for k, v in described.items()],
         *_data_lines(data_stats),
         f"- **test units**: {analysis['n_units']} (seed, case) pairs, {analysis['lesions_total']} lesions, "
         f"{analysis['lesion_free_units']} lesion-free",
-        f"- **time**: {timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} min CPU, "
-        f"{timing['workers']} worker process(es) x {timing['threads_per_worker']} thread(s); training "
-        f"{min(run_minutes):.1f}–{max(run_minutes):.1f} min per run; {timing['runs_resumed']} run(s) resumed "
+        f"- **time**: {timing['wall_seconds'] / 60:.1f} min wall for this call, {timing['cpu_seconds'] / 60:.1f} min "
+        f"CPU, {timing['workers']} worker process(es) x {timing['threads_per_worker']} thread(s); training "
+        f"{min(run_minutes):.1f}–{max(run_minutes):.1f} min per run (with its validation curve), "
+        f"{timing.get('train_seconds_total', 0.0) / 3600:.1f} h in all; {timing['runs_resumed']} run(s) resumed "
         f"from an earlier call", "",
-        "Cells: mean over the test units [95 % bootstrap CI] (two-level bootstrap: seeds, then cases within a "
-        f"seed). Lesion-wise metrics count 26-connected components matched {MATCHING_TEXT[setting.matching]}; "
+        f"Cells: mean over the test units [95 % bootstrap CI] ({BOOTSTRAP_TEXT}). Lesion-wise metrics count "
+        f"26-connected components matched {MATCHING_TEXT[setting.matching]}; "
         "a metric undefined for a case (e.g. sensitivity without lesions, precision without prediction, HD95 "
         "with an empty mask) skips it. Small lesions: under "
         f"{setting.small_mm3:g} mm³. CPM: mean sensitivity at 1/8–8 false-positive components per case "
         "(LUNA16), from the threshold sweep.", "",
+        "## Learning curves and the budget", "", *_budget_section(analysis), "",
+        f"![curves]({FIGURES['curves']})", "",
+        "## Learning rate per loss", "", *_lr_section(analysis), "",
         f"## Test results, {OP_NAMES['tuned']}", "", _results_table(analysis, "tuned"), "",
         f"## Test results, {OP_NAMES['fixed']}", "", _results_table(analysis, "fixed"), "",
+        "## Degenerate operating points", "", *[f"- {s}" for s in _degenerate_lines(analysis)], "",
+        "## The bundle's shipped configuration", "", *_shipped_section(analysis), "",
         f"## Paired differences against `{base}`", "",
         "Mean per-unit difference (loss minus baseline) [95 % CI] and the Wilcoxon signed-rank p-value, on the "
-        "units where both are defined. The p-value treats the units as independent, which the cases of one seed "
-        "(sharing a network) are not; the interval accounts for the seeds and decides.", "",
+        "units where both are defined. The p-value treats the units as independent, which they are not (a seed's "
+        "cases share a network, a case recurs in every seed); the interval accounts for both and decides.", "",
         f"### {OP_NAMES['tuned']}", "", _paired_table(analysis, "tuned"), "",
         f"### {OP_NAMES['fixed']}", "", _paired_table(analysis, "fixed"), "",
         "## Findings", "", *[f"- {s}" for s in _findings(analysis)], "",
@@ -395,7 +490,7 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         "## Lesion detection (FROC)", "", _froc_table(analysis), "",
         "## Recall by lesion size (tuned operating point)", "",
         "Pooled recall Σ detected / Σ lesions per size bin [95 % CI].", "", _recall_table(analysis, "tuned"), "",
-        "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items()], "",
-        "Every number, and the per-case values the intervals came from, is in `metrics.json`.", ""])
+        "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items() if k != "curves"], "",
+        "Every number, and the per-case values and counts the intervals came from, is in `metrics.json`.", ""])
     paths["report"].write_text(text)
     return paths

@@ -1,18 +1,31 @@
 """The small-lesion study: ``monai-segloss study`` (and ``make demo``, its default setting).
 
 L losses × S seeds train the same network (the ``lesion_focal_tversky`` bundle, its loss swapped by the bundle's
-override files ``configs/<loss>.json``) with the same budget on the same data: white-matter lesions in real brain
-anatomy (``data_scripts/synthetic.py``, task ``brain``; generated once and cached). A seed fixes the split of the
-cases into training / validation / test and the network's initialisation and sampling, identically for every loss,
-so every loss is evaluated on the same (seed, case) units. Each run is :func:`monai_segloss.app.runs.execute_run`;
-the statistics are :mod:`monai_segloss.app.analysis`, the report :mod:`monai_segloss.app.report`.
+override files ``configs/<loss>.json``, each loss as its authors configured it) with the same budget on the same
+data: white-matter lesions in real brain anatomy (``data_scripts/synthetic.py``, task ``brain``; generated once and
+cached). The data set holds a fixed test set, never used for training or tuning and the same for every seed; a seed
+fixes the split of the remaining cases into training / validation and the network's initialisation and sampling,
+identically for every loss, so every loss is evaluated on the same (seed, case) units.
+
+The protocol (:func:`run_study`):
+
+1. **learning rate per loss**: on the seed ``lr_seed``, every loss trains once per learning rate of ``lr_grid``;
+   each loss keeps the rate whose final network has the highest validation lesion F1 (mean over the validation
+   cases, at the best threshold of :data:`~monai_segloss.app.training.CURVE_THRESHOLDS`). A loss with a rate in
+   ``learning_rates`` skips the grid.
+2. **training**: every (loss, seed) at its rate, for the whole budget, with its validation learning curve
+   (:func:`monai_segloss.app.training.train_run`); the ``lr_seed`` runs of step 1 are reused.
+3. **evaluation** of the final weights on the validation cases (operating point) and the test cases
+   (:func:`monai_segloss.app.evaluate.evaluate_run`).
+4. **statistics and report** (:mod:`monai_segloss.app.analysis`, :mod:`monai_segloss.app.report`).
 
 Runs execute in a pool of worker processes (``workers``; each with ``cpu_count // workers`` torch threads). A run is
-stored when it finishes, in the cache folder under a fingerprint of everything it depends on (data, split, bundle
-config and override file, budget, network, evaluation grid): ``<cache>/runs/<loss>-seed<s>-<fingerprint>/``. A study
-that is stopped (Ctrl-C, killed) and started again skips every finished run, and so does another setting that holds
-the same (loss, seed) at the same budget (the full setting reuses the default's runs); a changed input is a new
-fingerprint, so a stale result is never reused.
+stored when it finishes, under a fingerprint of everything its training depends on (data, split, the training
+sections of the bundle configuration and the override file, budget, network, learning rate, seed):
+``<runs>/<loss>-lr<rate>-seed<s>-<fingerprint>/`` holds ``model.pt`` and ``training.json``, and ``result.json`` once
+evaluated (with a fingerprint of its own: a changed evaluation re-reads the weights without training). A study that
+is stopped (Ctrl-C, killed) and started again skips every finished run, and so does another setting that holds the
+same run; a changed input is a new fingerprint, so a stale result is never reused.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import queue
@@ -36,14 +50,23 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.lesion_metrics import Matching
-from .runs import QUIET_LOGGERS, QUIET_LOGGING, RESULT_FILE, RunSpec, execute_run
+from .evaluate import EvalSpec, evaluate_run, finished_evaluation
+from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, finished_training, train_run
 
-__all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "run_study", "quiet_libraries"]
+__all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "run_study", "quiet_libraries",
+           "choose_learning_rate"]
 
 BUNDLE = "lesion_focal_tversky"
+FULL_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "unified_focal", "focal_tversky", "tversky", "focal",
+               "blob", "boundary")
 DEFAULT_LOSSES = ("dice", "dice_ce", "focal_tversky", "unified_focal")
-FULL_LOSSES = (*DEFAULT_LOSSES, "tversky", "focal", "blob", "boundary")
 BASELINE = "dice"
+# the sections of train.json that decide what a run trains and how it is evaluated: the run's fingerprint reads
+# these, the loss override file whole and the study's own overrides (budget, batch, network size), so paths,
+# checkpoints, logging and the bundle's default loss may change without invalidating finished runs
+TRAINING_KEYS = ("network_def", "optimizer", "lr_scheduler", "intensity_norm", "train#deterministic_transforms",
+                 "train#random_transforms", "train#class_indices", "train#preprocessing", "train#inferer",
+                 "validate#preprocessing", "validate#inferer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,19 +77,23 @@ class StudySetting:
         name: the setting's name (``quick``, ``default``, ``full`` or a custom one).
         losses: registry keys; each needs the bundle override file ``configs/<key>.json``. The first is the
             baseline of the paired comparisons when ``dice`` is absent.
-        seeds: training seeds (each fixes a split and an initialisation).
-        num_cases: cases of the synthetic data set (split anew by every seed).
+        seeds: training seeds (each fixes a training/validation split and an initialisation).
+        num_cases: cases of the synthetic data set.
+        test_cases: of which held out for test, the same for every seed.
         spacing: isotropic voxel size of the data in mm.
-        data_seed: seed of the data set itself (the same cases for every training seed).
-        val_frac: fraction of the cases for validation (operating point), per seed.
-        test_frac: fraction of the cases for test, per seed.
+        data_seed: seed of the data set itself (the same cases and test set for every training seed).
+        val_frac: fraction of the non-test cases for validation (curves, learning rate, operating point), per seed.
         channels: U-Net channels per level (strides 2).
         res_units: residual units per U-Net level.
         patch: training patch (and sliding-window) size in voxels.
         batch_size: cases per batch; each gives ``num_samples`` patches.
         num_samples: patches per case and iteration.
-        epochs: training epochs.
-        learning_rate: AdamW learning rate (polynomial decay).
+        epochs: training epochs (the budget; the learning rate decays polynomially to 0 at its end).
+        val_points: points of the validation learning curve (evenly spaced epochs, the last one included).
+        lr_grid: AdamW learning rates tried per loss on ``lr_seed``.
+        lr_seed: the seed whose validation cases choose the learning rate.
+        learning_rates: ``(loss, rate)`` pairs fixed beforehand (those losses skip the grid).
+        compile: train through ``torch.compile``.
         overlap: sliding-window overlap at evaluation.
         thresholds: probability thresholds of the sweep (FROC and operating point); must hold 0.5.
         min_sizes_mm3: minimum lesion sizes tried on validation; must start with 0.
@@ -74,27 +101,31 @@ class StudySetting:
         small_mm3: lesions below this volume are small.
         n_boot: bootstrap replicates of the intervals.
         matching: lesion matching of the lesion-wise metrics, the FROC and the operating point: ``"one_to_one"``
-            (BraTS 2023; a component that merges lesions is credited once) or ``"any_overlap"`` (ISLES 2022, which
-            credits a component covering the whole brain with every lesion). The per-case F1 under the other rule
-            is kept in ``metrics.json``.
+            (greedy one-to-one by voxel overlap: a component that merges lesions is credited once) or
+            ``"any_overlap"`` (ISLES 2022, which credits a component covering the whole brain with every lesion).
+            The per-case F1 under the other rule is kept in ``metrics.json``.
         data: further :class:`data_scripts.brain.BrainParams` fields.
     """
 
     name: str
     losses: tuple[str, ...] = DEFAULT_LOSSES
     seeds: tuple[int, ...] = (0, 1, 2)
-    num_cases: int = 40
+    num_cases: int = 80
+    test_cases: int = 40
     spacing: float = 2.0
     data_seed: int = 0
-    val_frac: float = 0.2
-    test_frac: float = 0.3
+    val_frac: float = 0.25
     channels: tuple[int, ...] = (8, 16, 32, 64)
     res_units: int = 0
     patch: tuple[int, int, int] = (32, 32, 32)
     batch_size: int = 2
     num_samples: int = 4
-    epochs: int = 50
-    learning_rate: float = 3e-3
+    epochs: int = 800
+    val_points: int = 16
+    lr_grid: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    lr_seed: int = 0
+    learning_rates: tuple[tuple[str, float], ...] = ()
+    compile: bool = True
     overlap: float = 0.25
     thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
     min_sizes_mm3: tuple[float, ...] = (0.0, 10.0, 20.0, 40.0)
@@ -109,6 +140,15 @@ class StudySetting:
             raise ValueError(f"losses must be distinct registry keys, got {self.losses!r}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(int(s) < 0 for s in self.seeds):
             raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds!r}")
+        if not 0 < self.test_cases < self.num_cases - 1:
+            raise ValueError(f"test_cases must leave at least 2 cases for training and validation, got "
+                             f"{self.test_cases} of {self.num_cases}")
+        if not self.lr_grid or any(not (r > 0 and math.isfinite(r)) for r in self.lr_grid):
+            raise ValueError(f"lr_grid must hold positive learning rates, got {self.lr_grid!r}")
+        if self.lr_seed not in self.seeds:
+            raise ValueError(f"lr_seed {self.lr_seed} must be one of the seeds {self.seeds}")
+        if not 1 <= self.val_points <= self.epochs:
+            raise ValueError(f"val_points must be in [1, epochs], got {self.val_points}")
         if 0.5 not in self.thresholds or list(self.thresholds) != sorted(set(self.thresholds)):
             raise ValueError("thresholds must be increasing and hold 0.5")
         if not self.min_sizes_mm3 or self.min_sizes_mm3[0] != 0.0:
@@ -120,10 +160,15 @@ class StudySetting:
     def baseline(self) -> str:
         return BASELINE if BASELINE in self.losses else self.losses[0]
 
+    @property
+    def val_every(self) -> int:
+        return max(1, self.epochs // self.val_points)
+
     def data_kwargs(self) -> dict[str, Any]:
-        """Arguments of ``data_scripts.synthetic.ensure_generated`` (the data set, whatever the training seeds)."""
+        """Arguments of ``data_scripts.synthetic.ensure_generated`` (the data set, whatever the training seeds): the
+        data set's own split holds the fixed test set; its other cases are split again by every seed."""
         return {"task": "brain", "num_cases": self.num_cases, "seed": self.data_seed, "spacing": self.spacing,
-                "val_frac": self.val_frac, "test_frac": self.test_frac, **dict(self.data)}
+                "val_frac": 0.0, "test_frac": self.test_cases / self.num_cases, **dict(self.data)}
 
     def data_tag(self) -> str:
         """Cache folder name of the data set: a digest of every generator parameter, defaults included (a changed
@@ -137,18 +182,25 @@ class StudySetting:
     def bundle_overrides(self) -> tuple[tuple[str, Any], ...]:
         """Overrides of the bundle's ``train.json`` (budget, network, spacing), the same for every loss."""
         return (
-            ("max_epochs", self.epochs), ("val_interval", self.epochs + 1), ("learning_rate", self.learning_rate),
+            ("max_epochs", self.epochs), ("val_interval", self.epochs + 1),
             ("batch_size", self.batch_size), ("num_samples", self.num_samples), ("num_workers", 0),
             ("cache_rate", 1.0), ("patch_size", list(self.patch)), ("pixdim", [self.spacing] * 3),
             ("network_def#channels", list(self.channels)), ("network_def#strides", [2] * (len(self.channels) - 1)),
             ("network_def#num_res_units", self.res_units), ("validate#inferer#overlap", self.overlap),
-            ("boundary_ramp_epochs", self.epochs), ("device", "$torch.device('cpu')"), ("amp", False),
+            # the boundary loss's rebalancing (Kervadec et al.): the region weight falls from 1 to 0.01 over the
+            # first half of the budget, then holds
+            ("boundary_ramp_epochs", max(1, self.epochs // 2)), ("device", "$torch.device('cpu')"), ("amp", False),
             # no training-batch Dice per iteration (the bundle's train key metric): the study does not read it
             ("train#trainer#key_train_metric", None), ("train#trainer#postprocessing", None),
         )
 
+    def eval_spec(self, shipped: tuple[float, float] = (0.5, 0.0)) -> EvalSpec:
+        return EvalSpec(thresholds=self.thresholds, min_sizes_mm3=self.min_sizes_mm3, size_bins=self.size_bins,
+                        small_mm3=self.small_mm3, matching=self.matching, shipped=shipped)
+
     def describe(self) -> dict[str, Any]:
         """The setting in words and numbers, for the report."""
+        pool = self.num_cases - self.test_cases
         return {
             "setting": self.name,
             "losses": list(self.losses),
@@ -156,26 +208,29 @@ class StudySetting:
             "data": f"{self.num_cases} synthetic brain MRI cases (data_scripts/synthetic.py, task brain, data seed "
                     f"{self.data_seed}): MNI ICBM152 2009a anatomy, randomly deformed, T1-hypointense white-matter "
                     f"lesions, {self.spacing:g} mm isotropic",
-            "split": f"per seed: {self.val_frac:.0%} validation, {self.test_frac:.0%} test, the rest training",
+            "split": f"a fixed test set of {self.test_cases} cases (the same for every seed, never used for "
+                     f"training or tuning); per seed, the other {pool} cases split {self.val_frac:.0%} validation, "
+                     f"the rest training",
             "network": f"bundle {BUNDLE}: 3D U-Net, channels {list(self.channels)}, {self.res_units} residual "
                        f"unit(s) per level, instance norm",
             "budget": f"{self.epochs} epoch(s), patches {list(self.patch)}, batch {self.batch_size}x"
-                      f"{self.num_samples}, AdamW lr {self.learning_rate:g} with polynomial decay, final weights",
+                      f"{self.num_samples}, AdamW with polynomial decay to 0 at the end of the budget, final "
+                      f"weights; validation curve every {self.val_every} epoch(s)",
+            "learning rate": f"per loss, the best of {list(self.lr_grid)} on seed {self.lr_seed}'s validation cases"
+                             + (f"; fixed: {dict(self.learning_rates)}" if self.learning_rates else ""),
             "evaluation": f"sliding window (overlap {self.overlap:g}); thresholds {list(self.thresholds)}; minimum "
                           f"lesion sizes {list(self.min_sizes_mm3)} mm³; small lesions < {self.small_mm3:g} mm³; "
                           f"{self.n_boot} bootstrap replicates",
         }
 
 
-_QUICK_LOSSES = DEFAULT_LOSSES
 SETTINGS = {
-    # a smoke run of about 2 minutes on 2 CPU cores (one seed: intervals over cases only)
-    "quick": StudySetting(name="quick", losses=_QUICK_LOSSES, seeds=(0,), num_cases=16, epochs=10, val_frac=0.25,
-                          test_frac=0.25, channels=(8, 16, 32), n_boot=1000),
-    # make demo: at most 15 minutes on 2 CPU cores, data generation included; its 12 runs are seeds 0-2 of the full
-    # setting's first 4 losses (the same budget, data and splits)
+    # a smoke run of a few minutes on 2 CPU cores (one seed, one learning rate: intervals over cases only)
+    "quick": StudySetting(name="quick", seeds=(0,), num_cases=20, test_cases=8, epochs=10, val_points=2,
+                          lr_grid=(3e-3,), compile=False, channels=(8, 16, 32), n_boot=1000),
+    # make demo: at most 15 minutes on 2 CPU cores
     "default": StudySetting(name="default"),
-    # the evidence behind the bundle defaults: 8 losses x 5 seeds
+    # the evidence behind the bundle defaults: 10 losses x 5 seeds, learning rate per loss
     "full": StudySetting(name="full", losses=FULL_LOSSES, seeds=(0, 1, 2, 3, 4)),
 }
 
@@ -189,12 +244,14 @@ def quiet_libraries() -> None:
     Logging: the bundle's ``StatsHandler`` logs every iteration at INFO (through its own
     ``monai.handlers.StatsHandler`` logger with a stdout handler, and it sets the root logger to INFO); those
     loggers, ignite's and the bundle workflow's (which announces its logging file) are held at WARNING
-    (:data:`~monai_segloss.app.runs.QUIET_LOGGERS`). Warnings: the causes are fixed in the bundle configs
+    (:data:`~monai_segloss.app.training.QUIET_LOGGERS`). Warnings: the causes are fixed in the bundle configs
     (``Orientationd`` gets ``labels`` explicitly, lesion-free cases are cropped by
     ``RandCropByLabelClassesd(warn=False)``); what remains silenced here is exactly:
 
     - ``torch.jit``'s DeprecationWarning for ``torch.jit.interface``/``script``, raised inside MONAI's and ignite's
-      own imports (nothing a user of the study can change).
+      own imports (nothing a user of the study can change);
+    - the ``SupervisedTrainer``'s note, with ``compile``, that it converts MetaTensor batches to plain tensors (what
+      the study asks for).
     """
     import monai.bundle  # noqa: F401  (its module loggers are set to INFO when first imported: import them first)
     import monai.handlers  # noqa: F401
@@ -202,6 +259,7 @@ def quiet_libraries() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="Will convert to PyTorch Tensor if using compile")
 
 
 # ---------------------------------------------------------------------------------------------- worker processes
@@ -227,9 +285,15 @@ def _init_worker(progress_queue: Any, threads: int, parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-def _worker_run(spec: RunSpec) -> str:
-    key = (spec.loss, spec.seed)
-    return str(execute_run(spec, progress=lambda n: _QUEUE.put((key, n))))
+def _job(kind: str, spec: RunSpec, evaluation: EvalSpec | None, progress: Callable[[int], None]) -> str:
+    if kind == "train":
+        return str(train_run(spec, progress=progress))
+    assert evaluation is not None
+    return str(evaluate_run(spec, evaluation, progress=progress))
+
+
+def _worker_job(kind: str, spec: RunSpec, evaluation: EvalSpec | None) -> str:
+    return _job(kind, spec, evaluation, lambda n: _QUEUE.put((spec.label, n)))
 
 
 @contextmanager
@@ -264,16 +328,34 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _write_split(data_dir: Path, seed: int, setting: StudySetting) -> Path:
-    """The seed's datalist (MSD layout, paths relative to the data folder), kept beside the data."""
-    from ..data_scripts._layout import SPLITS, split_cases
+def training_config_digest(bundle: Path, loss: str) -> str:
+    """Digest of what the bundle configuration makes a run train and evaluate: the :data:`TRAINING_KEYS` sections
+    of ``train.json`` as written (unresolved), and the loss's override file whole."""
+    from monai.bundle import ConfigParser
 
-    cases = [e["image"].split("/")[-1].split(".")[0]
-             for s in SPLITS for e in json.loads((data_dir / "dataset.json").read_text())[s]]
-    split = split_cases(sorted(cases), setting.val_frac, setting.test_frac, seed=seed)
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "train.json"))
+    sections = {key: parser.get(key) for key in TRAINING_KEYS}
+    override = (bundle / "configs" / f"{loss}.json").read_text()
+    body = json.dumps({"sections": sections, "override": json.loads(override)}, sort_keys=True, default=str)
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
+def _write_split(data_dir: Path, seed: int, setting: StudySetting) -> Path:
+    """The seed's datalist (MSD layout, paths relative to the data folder), kept beside the data: the data set's
+    fixed test cases, and the seed's training / validation split of the others."""
+    from ..data_scripts._layout import split_cases
+
+    dataset = json.loads((data_dir / "dataset.json").read_text())
+
+    def ids(entries: list[dict]) -> list[str]:
+        return sorted(e["image"].split("/")[-1].split(".")[0] for e in entries)
+
+    pool = ids(dataset["training"] + dataset["validation"])
+    split = {**split_cases(pool, setting.val_frac, 0.0, seed=seed), "test": ids(dataset["test"])}
     body = {s: [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in split[s]]
-            for s in SPLITS}
-    path = data_dir / "splits" / f"seed{seed}_val{setting.val_frac:g}_test{setting.test_frac:g}.json"
+            for s in ("training", "validation", "test")}
+    path = data_dir / "splits" / f"seed{seed}_val{setting.val_frac:g}_fixedtest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(body, indent=1) + "\n"
     if not path.is_file() or path.read_text() != text:
@@ -281,86 +363,122 @@ def _write_split(data_dir: Path, seed: int, setting: StudySetting) -> Path:
     return path
 
 
-def _specs(setting: StudySetting, runs_dir: Path, data_dir: Path, bundle: Path, logging_file: Path) -> list[RunSpec]:
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    setting: StudySetting
+    runs_dir: Path
+    data_dir: Path
+    bundle: Path
+    logging_file: Path
+
+
+def _spec(ctx: _Context, loss: str, seed: int, lr: float) -> RunSpec:
+    setting = ctx.setting
+    split_file = _write_split(ctx.data_dir, seed, setting)
+    inputs = {"loss": loss, "seed": seed, "learning_rate": lr, "data": setting.data_tag(),
+              "overrides": setting.bundle_overrides(), "split": _file_digest(split_file),
+              "config": training_config_digest(ctx.bundle, loss), "val_every": setting.val_every,
+              "curve": CURVE_THRESHOLDS, "matching": setting.matching, "compile": setting.compile}
+    fingerprint = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
+    return RunSpec(loss=loss, seed=seed, learning_rate=lr, bundle_dir=str(ctx.bundle), data_dir=str(ctx.data_dir),
+                   split_file=str(split_file), logging_file=str(ctx.logging_file), fingerprint=fingerprint,
+                   run_dir=str(ctx.runs_dir / f"{loss}-lr{lr:g}-seed{seed}-{fingerprint[:10]}"),
+                   overrides=setting.bundle_overrides(), val_every=setting.val_every, matching=setting.matching,
+                   compile=setting.compile)
+
+
+def shipped_operating_point(bundle: Path) -> tuple[float, float]:
+    """The bundle's shipped ``(lesion_threshold, min_lesion_mm3)`` (``train.json``)."""
+    config = json.loads((bundle / "configs" / "train.json").read_text())
+    return float(config["lesion_threshold"]), float(config["min_lesion_mm3"])
+
+
+def shipped_loss(bundle: Path) -> str | None:
+    """The registry key whose override file ``configs/<key>.json`` holds exactly the loss of ``train.json`` (the
+    bundle's default), or None."""
+    default = json.loads((bundle / "configs" / "train.json").read_text())["loss"]
+    for path in sorted((bundle / "configs").glob("*.json")):
+        body = json.loads(path.read_text())
+        if path.stem not in ("train", "evaluate", "inference", "metadata", "multi_gpu_train") and \
+                body.get("loss") == default:
+            return path.stem
+    return None
+
+
+def _check_losses(setting: StudySetting, bundle: Path) -> None:
     for loss in setting.losses:
         if not (bundle / "configs" / f"{loss}.json").is_file():
             raise ValueError(f"the bundle {BUNDLE} has no override file configs/{loss}.json for loss {loss!r}")
-    train_digest = _file_digest(bundle / "configs" / "train.json")
-    specs = []
-    for seed in setting.seeds:
-        split_file = _write_split(data_dir, seed, setting)
-        for loss in setting.losses:
-            override = bundle / "configs" / f"{loss}.json"
-            inputs = {"loss": loss, "seed": seed, "data": setting.data_tag(), "overrides": setting.bundle_overrides(),
-                      "split": _file_digest(split_file), "train.json": train_digest,
-                      "override": _file_digest(override), "thresholds": setting.thresholds,
-                      "min_sizes": setting.min_sizes_mm3, "bins": setting.size_bins, "small": setting.small_mm3,
-                      "matching": setting.matching}
-            fingerprint = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
-            specs.append(RunSpec(loss=loss, seed=seed, bundle_dir=str(bundle), data_dir=str(data_dir),
-                                 split_file=str(split_file),
-                                 run_dir=str(runs_dir / f"{loss}-seed{seed}-{fingerprint[:12]}"),
-                                 logging_file=str(logging_file), fingerprint=fingerprint,
-                                 overrides=setting.bundle_overrides(), thresholds=setting.thresholds,
-                                 min_sizes_mm3=setting.min_sizes_mm3, size_bins=setting.size_bins,
-                                 small_mm3=setting.small_mm3, matching=setting.matching))
-    return specs
 
 
-def _finished(spec: RunSpec) -> dict | None:
-    path = Path(spec.run_dir) / RESULT_FILE
-    if not path.is_file():
-        return None
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return result if result.get("fingerprint") == spec.fingerprint else None
+def final_f1(record: dict) -> float:
+    """A training record's validation lesion F1 at its last curve point: the mean over the validation cases at the
+    best curve threshold."""
+    import numpy as np
+
+    f1 = np.array(list(record["curve"][-1]["f1"].values()), dtype=np.float64)
+    return float(np.nanmax(np.nanmean(f1, axis=0))) if f1.size else math.nan
 
 
-def _run_all(todo: list[RunSpec], setting: StudySetting, pool: ProcessPoolExecutor | None, q: Any) -> None:
-    """Execute the runs (in the pool, or here one after the other) under one progress bar."""
-    if not todo:
+def choose_learning_rate(records: dict[float, dict], grid: tuple[float, ...]) -> float:
+    """The learning rate whose run ends with the highest validation lesion F1 (:func:`final_f1`); ties go to the
+    rate nearest the grid's middle on a log scale, then to the smaller one."""
+    middle = math.log(sorted(grid)[len(grid) // 2])
+    return max(records, key=lambda lr: (round(final_f1(records[lr]), 12), -abs(math.log(lr) - middle), -lr))
+
+
+def _todo_bar(jobs: list[tuple[str, RunSpec]], desc: str, evaluation: EvalSpec | None):
+    total = 0
+    for kind, spec in jobs:
+        split = json.loads(Path(spec.split_file).read_text())
+        if kind == "train":
+            total += spec.epochs * spec.steps_per_epoch + len(spec.curve_epochs) * len(split["validation"])
+        else:
+            total += len(split["validation"]) + len(split["test"])
+    return _bar(total, desc, "step")
+
+
+def _run_jobs(jobs: list[tuple[str, RunSpec]], desc: str, evaluation: EvalSpec | None,
+              pool: ProcessPoolExecutor | None, q: Any) -> None:
+    """Execute training or evaluation jobs (in the pool, or here one after the other) under one progress bar."""
+    if not jobs:
         return
-    steps = {(s.loss, s.seed): setting.epochs * s.steps_per_epoch for s in todo}
-    split_sizes = {s.split_file: json.loads(Path(s.split_file).read_text()) for s in todo}
-    for s in todo:
-        steps[(s.loss, s.seed)] += len(split_sizes[s.split_file]["validation"]) + len(split_sizes[s.split_file]["test"])
-    bar = _bar(sum(steps.values()), "runs", "step")
+    bar = _todo_bar(jobs, desc, evaluation)
     done = 0
     shown = [""]
 
     def _postfix(active: list[str]) -> None:
-        text = f"{done}/{len(todo)} runs done" + (f"; running {', '.join(active)}" if active else "")
+        text = f"{done}/{len(jobs)} done" + (f"; running {', '.join(active)}" if active else "")
         if text != shown[0]:
             shown[0] = text
             bar.set_postfix_str(text)
 
     try:
         if pool is None:
-            for s in todo:
-                _postfix([f"{s.loss} s{s.seed}"])
-                execute_run(s, progress=bar.update)
+            for kind, spec in jobs:
+                _postfix([spec.label])
+                _job(kind, spec, evaluation, bar.update)
                 done += 1
             _postfix([])
             return
-        futures: dict[Future, RunSpec] = {pool.submit(_worker_run, s): s for s in todo}
+        futures: dict[Future, RunSpec] = {pool.submit(_worker_job, kind, spec, evaluation): spec
+                                          for kind, spec in jobs}
         pending = set(futures)
-        started: set[tuple[str, int]] = set()
+        started: set[str] = set()
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             try:
                 while True:
-                    key, n = q.get_nowait()
-                    started.add(key)
+                    label, n = q.get_nowait()
+                    started.add(label)
                     bar.update(n)
             except queue.Empty:
                 pass
             for f in finished:
                 f.result()  # re-raises a failed run's error
                 done += 1
-                started.discard((futures[f].loss, futures[f].seed))
-            _postfix([f"{k[0]} s{k[1]}" for k in sorted(started)])
+                started.discard(futures[f].label)
+            _postfix(sorted(started))
     finally:
         bar.close()
 
@@ -378,6 +496,17 @@ def _relative(path: Path) -> str:
         return str(Path(*path.parts[-2:]))
 
 
+def _train_all(ctx: _Context, specs: list[RunSpec], desc: str, pool, q, echo: Callable[[str], None]) -> int:
+    todo = [s for s in specs if finished_training(s) is None]
+    if len(todo) < len(specs):
+        echo(f"{desc}: {len(specs) - len(todo)} of {len(specs)} runs already trained in {_relative(ctx.runs_dir)}")
+    _run_jobs([("train", s) for s in todo], desc, None, pool, q)
+    missing = [s.label for s in specs if finished_training(s) is None]
+    if missing:
+        raise RuntimeError(f"runs without a trained model: {missing}")
+    return len(specs) - len(todo)
+
+
 def run_study(
     setting: StudySetting | str = "default",
     out_dir: str | os.PathLike = "study_report",
@@ -386,22 +515,27 @@ def run_study(
     losses: tuple[str, ...] | list[str] | None = None,
     seeds: tuple[int, ...] | list[int] | None = None,
     echo: Callable[[str], None] = print,
+    runs_dir: str | os.PathLike | None = None,
+    train_only: bool = False,
 ) -> dict[str, Path]:
-    """Generate (or reuse) the data, train and evaluate every (loss, seed) not finished yet, write the report.
+    """Generate (or reuse) the data; choose each loss's learning rate, train, evaluate every run not finished yet;
+    write the report (module doc).
 
     Args:
         setting: a :class:`StudySetting` or the name of one of :data:`SETTINGS`. Default ``"default"``.
         out_dir: the report folder. Default ``study_report``.
-        cache_dir: where the synthetic data are generated once and the finished runs are kept (a second call
-            resumes). Default ``.demo_cache``.
+        cache_dir: where the synthetic data are generated once (and the runs kept, unless ``runs_dir``).
+            Default ``.demo_cache``.
         workers: worker processes (each with ``cpu_count // workers`` torch threads); 1 runs everything in this
             process. Default None: the number of CPU cores (at most 8, at most the number of runs).
         losses: replace the setting's losses. Default None.
         seeds: replace the setting's seeds. Default None.
-        echo: prints the final table (and the resume note). Default ``print``.
+        echo: prints the final table (and the resume notes). Default ``print``.
+        runs_dir: where the runs are kept (a second call resumes). Default None: ``cache_dir/runs``.
+        train_only: stop after training (no evaluation, no report). Default False.
 
     Returns:
-        the paths of the report files (``report``, ``metrics``, figures).
+        the paths of the report files (``report``, ``metrics``, figures); empty with ``train_only``.
     """
     from .analysis import analyse
     from .report import format_table, write_report
@@ -413,10 +547,14 @@ def run_study(
     if losses is not None:
         setting = dataclasses.replace(setting, losses=tuple(losses))
     if seeds is not None:
-        setting = dataclasses.replace(setting, seeds=tuple(int(s) for s in seeds))
+        seeds = tuple(int(s) for s in seeds)
+        setting = dataclasses.replace(setting, seeds=seeds, lr_seed=setting.lr_seed if setting.lr_seed in seeds
+                                      else seeds[0])
     from ..data_scripts.synthetic import ensure_generated
     from .shipped import bundle_dir
 
+    bundle = bundle_dir(BUNDLE)
+    _check_losses(setting, bundle)
     quiet_libraries()
     start = time.perf_counter()
     cpu_start = _cpu_seconds()
@@ -424,9 +562,12 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     logging_file = out / ".logging.conf"
     logging_file.write_text(QUIET_LOGGING)
-    bundle = bundle_dir(BUNDLE)
     data_dir = Path(cache_dir) / setting.data_tag()
-    n_runs = len(setting.losses) * len(setting.seeds)
+    ctx = _Context(setting, Path(runs_dir) if runs_dir is not None else Path(cache_dir) / "runs", data_dir, bundle,
+                   logging_file)
+    fixed = dict(setting.learning_rates)
+    grid_losses = [loss for loss in setting.losses if loss not in fixed]
+    n_runs = len(setting.losses) * len(setting.seeds) + len(grid_losses) * (len(setting.lr_grid) - 1)
     workers = _default_workers(n_runs) if workers is None else max(1, int(workers))
     threads = max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
@@ -441,22 +582,44 @@ def run_study(
             bar.close()
         else:
             ensure_generated(data_dir, **setting.data_kwargs())  # checks that the cache holds this data set
-        specs = _specs(setting, Path(cache_dir) / "runs", data_dir, bundle, logging_file)
-        todo = [s for s in specs if _finished(s) is None]
-        resumed = len(specs) - len(todo)
-        if resumed:
-            echo(f"resuming: {resumed} of {len(specs)} runs already finished in {Path(cache_dir) / 'runs'}")
-        _run_all(todo, setting, pool, q)
-    finished = [_finished(s) for s in specs]
-    missing = [f"{s.loss} seed {s.seed}" for s, r in zip(specs, finished, strict=True) if r is None]
-    if missing:
-        raise RuntimeError(f"runs without a result: {missing}")
-    results = [r for r in finished if r is not None]
+        # 1. the learning rate of every loss, on lr_seed's validation cases
+        grid = {loss: {lr: _spec(ctx, loss, setting.lr_seed, lr) for lr in setting.lr_grid} for loss in grid_losses}
+        resumed += _train_all(ctx, [s for per in grid.values() for s in per.values()], "learning rates", pool, q,
+                              echo)
+        chosen = {**fixed}
+        for loss, per in grid.items():
+            records = {lr: finished_training(s) for lr, s in per.items()}
+            chosen[loss] = choose_learning_rate({lr: r for lr, r in records.items() if r is not None}, setting.lr_grid)
+        # 2. every seed at the chosen rate
+        specs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds for loss in setting.losses]
+        resumed += _train_all(ctx, [s for s in specs if s.seed != setting.lr_seed or s.loss in fixed], "training",
+                              pool, q, echo)
+        if train_only:
+            return {}
+        # 3. evaluation of the final weights
+        evaluation = setting.eval_spec(shipped_operating_point(bundle))
+        todo = [s for s in specs if finished_evaluation(s, evaluation) is None]
+        _run_jobs([("evaluate", s) for s in todo], "evaluation", evaluation, pool, q)
+    results = []
+    for s in specs:
+        result, record = finished_evaluation(s, evaluation), finished_training(s)
+        if result is None or record is None:
+            raise RuntimeError(f"run without a result: {s.label}")
+        results.append({**result, "training": record})
+    lr_choice = {loss: {"chosen": chosen[loss], "fixed": loss in fixed,
+                        "validation_f1": {f"{lr:g}": final_f1(r) for lr, s in grid.get(loss, {}).items()
+                                          if (r := finished_training(s)) is not None}}
+                 for loss in setting.losses}
     data_stats = json.loads((data_dir / "stats.json").read_text())["summary"]
     analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
+    analysis["learning_rates"] = lr_choice
+    analysis["shipped"] = {"loss": shipped_loss(bundle), "threshold": evaluation.shipped[0],
+                           "min_size_mm3": evaluation.shipped[1]}
     timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
               "workers": workers, "threads_per_worker": threads, "runs_resumed": resumed,
-              "runs_executed": len(specs) - resumed}
+              "runs_executed": n_runs - resumed,
+              "train_seconds_total": sum(r["training"]["train_seconds"] + r["training"]["validation_seconds"]
+                                         for r in results)}
     described = {**setting.describe(), "data cache": _relative(data_dir)}
     paths = write_report(out, analysis, described, data_stats, timing, setting)
     echo(format_table(analysis))

@@ -72,7 +72,11 @@ def one_of(choices: Sequence[Any]) -> Check:
         for c in allowed:  # a str subclass (MONAI's LossReduction.MEAN, Weight.SQUARE) stands for its plain value
             if value == c and (type(value) is type(c) or isinstance(value, str) and isinstance(c, str)):
                 return c
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        hint = ""
+        if name == "reduction" and value == "none" and "none" not in allowed:
+            hint = ("; a preset's terms have different shapes: for per-unit values build a CompoundLoss of its "
+                    "terms, each with reduction=\"none\", or call each term's loss")
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}{hint}")
 
     return check
 

@@ -16,6 +16,7 @@ those of the region losses (batch statistics, smoothing, the empty-target policy
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,8 +92,10 @@ class Options:
         """``cls(**kwargs)``, or ``ValueError`` naming the unknown keywords of ``owner`` and listing the valid ones."""
         unknown = sorted(set(kwargs) - set(cls.names()))
         if unknown:
-            raise ValueError(f"{owner} got unexpected keyword argument(s) {unknown}; valid keywords are "
-                             f"{sorted(cls.names())}")
+            close = {u: difflib.get_close_matches(u, cls.names(), n=1) for u in unknown}
+            guesses = "; ".join(f"did you mean {m[0]!r} for {u!r}?" for u, m in close.items() if m)
+            raise ValueError(f"{owner} got unexpected keyword argument(s) {unknown}; "
+                             + (f"{guesses} " if guesses else "") + f"valid keywords are {sorted(cls.names())}")
         return cls(**kwargs)
 
     def part(self, cls: type[O], **values: Any) -> O:

@@ -321,13 +321,16 @@ def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...],
     if w.numel() != len(kept):
         lengths = f"C={c} (one per channel)" if len(kept) == c else \
             f"C={c} (by channel id) or {len(kept)} (the kept channels {kept})"
-        raise ValueError(f"weight must have length {lengths}, got length {w.numel()}")
+        raise ValueError(f"weight must have length {lengths}, got length {w.numel()}: give one weight per class, "
+                         "or one number for every class")
     return channels, w
 
 
 def _check_integral(name: str, t: torch.Tensor) -> None:
     if t.is_floating_point():
-        data_check((t == t.round()).all(), lambda: f"{name} must hold integer class ids, got non-integer values")
+        data_check((t == t.round()).all(), lambda: f"{name} must hold integer class ids, got non-integer values: "
+                   "resample label maps with nearest-neighbour interpolation and cast them with .long(), or pass a "
+                   "one-hot or soft target with to_onehot_y=False")
 
 
 def _label_range_message(y: torch.Tensor, invalid: torch.Tensor | None, c: int, ignore: int | None) -> str:
@@ -336,7 +339,9 @@ def _label_range_message(y: torch.Tensor, invalid: torch.Tensor | None, c: int, 
         bad = bad & ~invalid
     found = torch.unique(y[bad])[:8].tolist()
     return (f"target holds label values outside [0, {c}) (C = input channels): {found}"
-            + ("" if ignore is None else f"; ignore_index={ignore}"))
+            + ("" if ignore is None else f"; ignore_index={ignore}")
+            + f": give the network one output channel per class (C = {c} here), or set ignore_index to a label "
+              "whose voxels should count nowhere")
 
 
 def _mask_to_valid(mask: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -477,6 +482,10 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
     if opts.to_onehot_y and c > 1:
         if y.shape == (b, 1, *spatial):
             y = y[:, 0]
+        elif y.shape == (b, c, *spatial):
+            raise ValueError(f"target has the input's shape {tuple(y.shape)}, a one-hot or soft target, but "
+                             "to_onehot_y=True expects a label map (B, 1, *S): pass to_onehot_y=False for a one-hot "
+                             "target, or give the label map")
         elif y.shape != (b, *spatial):
             raise ValueError(f"target must be a label map of shape (B, 1, *S) = {(b, 1, *spatial)} or (B, *S) with "
                              f"to_onehot_y=True, got shape {tuple(y.shape)}")

@@ -20,11 +20,20 @@ Matching (``matching``):
   detected lesion and k true-positive components, so splitting adds no false positive. The detected-lesion count
   and the true-positive-component count then differ, and the F1 below is **not** the harmonic mean of the reported
   sensitivity and precision.
-- ``"one_to_one"`` (the BraTS 2023 lesion-wise convention): each predicted component matches at most one lesion and
-  each lesion at most one component. Overlapping (lesion, component) pairs are matched greedily by overlap in
-  voxels, largest first (ties: lower lesion, then lower component label). A merge of k lesions is 1 detected lesion
-  and k - 1 missed ones; a split into k components is 1 true positive and k - 1 false positives. Detected lesions
-  = true-positive components = matched pairs, and the F1 is the harmonic mean of sensitivity and precision.
+- ``"one_to_one"`` (alias ``"greedy_overlap"``): a greedy one-to-one match by voxel overlap. Each predicted
+  component matches at most one lesion and each lesion at most one component. The overlapping (lesion, component)
+  pairs are sorted by shared voxels, largest first, ties broken by the lower lesion label and then the lower
+  component label (labels in raster order of each component's first voxel), and taken in that order when neither
+  member is taken yet. A merge of k lesions is 1 detected lesion and k - 1 missed ones; a split into k components
+  is 1 true positive and k - 1 false positives. Detected lesions = true-positive components = matched pairs, and
+  the F1 is the harmonic mean of sensitivity and precision. (This is not the BraTS 2023 rule, which follows.)
+- ``"brats2023"`` (the BraTS 2023 lesion-wise rule; :mod:`~monai_segloss.evaluation.brats2023`, parameters
+  :class:`~monai_segloss.evaluation.brats2023.BraTS2023Rule`): target lesions whose dilations touch are merged into
+  one lesion, every component touching a lesion's dilated region is credited to it (a component may detect
+  several lesions), lesions of at most ``volume_threshold_mm3`` are dropped (their components are no false
+  positives), and ``lesion_dice`` / ``lesion_hd95`` hold the BraTS lesion-wise Dice and HD95 (misses and false
+  positives scored Dice 0 and HD95 374). ``n_target`` counts the kept merged lesions, ``n_detected`` those with a
+  credited component, ``n_pred_tp`` the components credited to any lesion.
 
 Then ``sensitivity = detected / n_target``, ``precision = tp_pred / n_pred`` and
 ``F1 = 2·detected / (2·detected + FP + FN)`` with ``FN = n_target - detected`` and ``FP = n_pred - tp_pred`` (the
@@ -61,13 +70,14 @@ from monai.metrics import CumulativeIterationMetric
 from ..core import checks
 from ..core.prepare import plain_tensor
 from ..geometry.instances import connected_components
+from .brats2023 import BraTS2023Rule, brats2023_scores, credited_pairs, merge_by_dilation
 
 __all__ = ["LesionWiseStats", "lesion_wise_stats", "LesionWiseMetric", "LESION_METRIC_NAMES", "MATCHING_RULES",
            "connected_components", "foreground_box", "match_one_to_one"]
 
-LESION_METRIC_NAMES = ("f1", "sensitivity", "precision", "dice", "hd95", "size_recall")
-MATCHING_RULES = ("any_overlap", "one_to_one")
-Matching = Literal["any_overlap", "one_to_one"]
+LESION_METRIC_NAMES = ("f1", "sensitivity", "precision", "dice", "hd95", "size_recall", "lesion_dice", "lesion_hd95")
+MATCHING_RULES = ("any_overlap", "one_to_one", "greedy_overlap", "brats2023")
+Matching = Literal["any_overlap", "one_to_one", "greedy_overlap", "brats2023"]
 _DEFAULT_BINS = (100.0, 1000.0)
 # columns of a buffer row, then the per-bin target counts and per-bin detected counts
 _DICE, _HD95, _NT, _ND, _NP, _NPT = range(6)
@@ -89,6 +99,9 @@ class LesionWiseStats:
         size_bins: bin edges in mm³ (mm² in 2D); bin i holds volumes in ``[edge[i-1], edge[i])``.
         bin_targets: target lesions per size bin, ``len(size_bins) + 1`` entries.
         bin_detected: detected target lesions per size bin.
+        lesion_dice: the BraTS 2023 lesion-wise Dice (``matching="brats2023"``; NaN otherwise).
+        lesion_hd95: the BraTS 2023 lesion-wise HD95 in mm (``matching="brats2023"`` with the HD95 computed; NaN
+            otherwise).
     """
 
     dice: float
@@ -100,6 +113,8 @@ class LesionWiseStats:
     size_bins: tuple[float, ...]
     bin_targets: tuple[int, ...]
     bin_detected: tuple[int, ...]
+    lesion_dice: float = math.nan
+    lesion_hd95: float = math.nan
 
     @property
     def sensitivity(self) -> float:
@@ -122,9 +137,10 @@ class LesionWiseStats:
         return tuple(d / t if t else math.nan for t, d in zip(self.bin_targets, self.bin_detected, strict=True))
 
     def as_row(self) -> list[float]:
-        """The statistics as one row of floats: dice, hd95, the four counts, bin targets, bin detected."""
+        """The statistics as one row of floats: dice, hd95, the four counts, bin targets, bin detected, lesion
+        Dice, lesion HD95."""
         return [self.dice, self.hd95, self.n_target, self.n_detected, self.n_pred, self.n_pred_tp,
-                *self.bin_targets, *self.bin_detected]
+                *self.bin_targets, *self.bin_detected, self.lesion_dice, self.lesion_hd95]
 
 
 def _f1(n_target: float, n_detected: float, n_pred: float, n_pred_tp: float) -> float:
@@ -168,18 +184,19 @@ def _to_image(mask: np.ndarray, spacing: tuple[float, ...]) -> sitk.Image:
     return image
 
 
-def foreground_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """The bounding box of ``mask`` grown by one voxel (clipped to the array); ``mask`` must not be empty."""
+def foreground_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
+    """The bounding box of ``mask`` grown by ``margin`` voxels (clipped to the array); ``mask`` must not be empty."""
     box = []
     for axis in range(mask.ndim):
         idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(int(idx[0]) - 1, 0), min(int(idx[-1]) + 2, mask.shape[axis])))
+        box.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, mask.shape[axis])))
     return tuple(box)
 
 
 def match_one_to_one(target_labels: np.ndarray, pred_labels: np.ndarray) -> list[tuple[int, int]]:
-    """Greedy one-to-one matching of overlapping (lesion, component) pairs by overlap in voxels, largest first
-    (ties: lower lesion label, then lower component label); returns the matched ``(lesion, component)`` labels."""
+    """Greedy one-to-one matching by voxel overlap: the overlapping (lesion, component) pairs sorted by shared
+    voxels, largest first (ties: lower lesion label, then lower component label), each taken when neither its lesion
+    nor its component is taken yet; returns the matched ``(lesion, component)`` labels in the order taken."""
     both = (target_labels > 0) & (pred_labels > 0)
     if not both.any():
         return []
@@ -233,6 +250,7 @@ def lesion_wise_stats(
     full_connectivity: bool = True,
     hd95: bool = True,
     matching: Matching = "any_overlap",
+    brats: BraTS2023Rule | None = None,
 ) -> LesionWiseStats:
     """Lesion-wise statistics of one binary prediction against one binary target (definitions: module doc).
 
@@ -245,8 +263,11 @@ def lesion_wise_stats(
         full_connectivity: components by full connectivity (26 neighbours in 3D, 8 in 2D); False uses face
             neighbours only (6 / 4). Default True.
         hd95: compute the HD95 (two distance transforms); False leaves it NaN. Default True.
-        matching: ``"any_overlap"`` (ISLES 2022) or ``"one_to_one"`` (BraTS 2023); module doc. Default
+        matching: ``"any_overlap"`` (ISLES 2022), ``"one_to_one"`` (= ``"greedy_overlap"``: greedy one-to-one by
+            voxel overlap) or ``"brats2023"`` (the BraTS 2023 lesion-wise rule); module doc. Default
             ``"any_overlap"``.
+        brats: the parameters of ``matching="brats2023"``. Default None: ``BraTS2023Rule()`` (BraTS-GLI: 3
+            dilations, lesions of at most 50 mm³ dropped).
 
     Returns:
         :class:`LesionWiseStats`.
@@ -254,9 +275,19 @@ def lesion_wise_stats(
     Raises:
         TypeError: ``pred``/``target`` not a tensor or array of numbers/booleans.
         ValueError: shapes differ, not 2D/3D, values other than 0/1, bad ``spacing``, ``size_bins`` or ``matching``.
+
+    Example:
+        >>> t = np.zeros((8, 8), dtype=bool); t[1:3, 1:3] = True; t[5:7, 5:7] = True
+        >>> p = np.zeros_like(t); p[1:3, 1:4] = True
+        >>> s = lesion_wise_stats(p, t)
+        >>> (s.n_target, s.n_detected, s.n_pred, s.n_pred_tp, round(s.dice, 4))
+        (2, 1, 1, 1, 0.5714)
     """
     if matching not in MATCHING_RULES:
         raise ValueError(f"matching must be one of {MATCHING_RULES}, got {matching!r}")
+    if brats is not None and not isinstance(brats, BraTS2023Rule):
+        raise TypeError(f"brats must be a BraTS2023Rule or None, got {type(brats).__name__}")
+    rule = BraTS2023Rule() if brats is None else brats
     p = _as_binary(pred, "pred")
     t = _as_binary(target, "target")
     if p.shape != t.shape:
@@ -271,9 +302,11 @@ def lesion_wise_stats(
     if p_sum + t_sum:
         # everything below depends only on the foreground: the bounding box with a one-voxel margin gives the same
         # components, surfaces (outside the array counts as outside the mask) and surface distances, faster
-        box = foreground_box(p | t)
+        box = foreground_box(p | t, rule.margin if matching == "brats2023" else 1)
         p, t = p[box], t[box]
 
+    if matching == "brats2023":
+        return _brats2023_stats(p, t, sp, edges, full_connectivity, hd95, rule, dice)
     lt, n_target = connected_components(t, full_connectivity)
     lp, n_pred = connected_components(p, full_connectivity)
     detected = np.zeros(n_target + 1, dtype=bool)
@@ -304,6 +337,40 @@ def lesion_wise_stats(
     )
 
 
+def _brats2023_stats(p: np.ndarray, t: np.ndarray, sp: tuple[float, ...], edges: tuple[float, ...],
+                     full_connectivity: bool, hd95: bool, rule: BraTS2023Rule, dice: float) -> LesionWiseStats:
+    # the BraTS 2023 rule (module doc of .brats2023) on a crop that keeps ``rule.margin`` voxels around everything
+    regions, n = merge_by_dilation(t, rule, full_connectivity)
+    lp, n_pred = connected_components(p, full_connectivity)
+    pairs = credited_pairs(regions, lp)  # 0-based (lesion, component), sorted
+    sizes = np.bincount(lp.ravel(), minlength=n_pred + 1)[1:]
+    lesion_voxels = np.bincount(regions[t], minlength=n + 1)[1:]
+    # a component that overlaps a lesion touches its region: the lesion's predicted voxels are all credited ones
+    overlap = np.bincount(regions[t & (lp > 0)], minlength=n + 1)[1:]
+    pred_voxels = np.bincount(pairs[:, 0], weights=sizes[pairs[:, 1]], minlength=n)
+    detected: np.ndarray = np.bincount(pairs[:, 0], minlength=n) > 0
+    lesion_dice = 2.0 * overlap / (pred_voxels + lesion_voxels)
+    lesion_hd = np.full(n, rule.hd95_penalty if hd95 else math.nan)
+    if hd95:
+        for i in np.flatnonzero(detected):
+            pl, ll = np.isin(lp, pairs[pairs[:, 0] == i, 1] + 1), t & (regions == i + 1)
+            box = foreground_box(pl | ll)
+            lesion_hd[i] = _hd95(pl[box], ll[box], sp)
+    volumes = lesion_voxels * float(np.prod(sp))
+    kept: np.ndarray = np.asarray(volumes > rule.volume_threshold_mm3)
+    n_fp = n_pred - int(np.unique(pairs[:, 1]).size)
+    score_dice, score_hd = brats2023_scores(lesion_dice, lesion_hd, kept, n_fp, rule.hd95_penalty)
+    bins = np.searchsorted(np.asarray(edges), volumes[kept], side="right")
+    nb = len(edges) + 1
+    return LesionWiseStats(
+        dice=dice, hd95=_hd95(p, t, sp) if hd95 else math.nan, n_target=int(kept.sum()),
+        n_detected=int((kept & detected).sum()), n_pred=n_pred, n_pred_tp=n_pred - n_fp, size_bins=edges,
+        bin_targets=tuple(int(v) for v in np.bincount(bins, minlength=nb)),
+        bin_detected=tuple(int(v) for v in np.bincount(bins, weights=detected[kept].astype(np.float64),
+                                                           minlength=nb)),
+        lesion_dice=score_dice, lesion_hd95=score_hd if hd95 else math.nan)
+
+
 def _nanmean(x: torch.Tensor, dim: int) -> torch.Tensor:
     valid = ~torch.isnan(x)
     count = valid.sum(dim)
@@ -328,7 +395,8 @@ class LesionWiseMetric(CumulativeIterationMetric):
 
     Args:
         metric_name: what :meth:`aggregate` returns: ``"f1"``, ``"sensitivity"``, ``"precision"``, ``"dice"``,
-            ``"hd95"`` or ``"size_recall"`` (one value per size bin). Default ``"f1"``.
+            ``"hd95"``, ``"size_recall"`` (one value per size bin), or the BraTS 2023 lesion-wise ``"lesion_dice"``
+            / ``"lesion_hd95"`` (case means; NaN unless ``matching="brats2023"``). Default ``"f1"``.
         include_background: score channel 0. Default True (as ``monai.metrics``).
         channels: channel ids to score, e.g. ``[2]`` for the tumour of a background/organ/tumour label map; when
             given it replaces ``include_background``. Default None: every channel (but 0 when
@@ -340,9 +408,12 @@ class LesionWiseMetric(CumulativeIterationMetric):
             it is a ``MetaTensor``, 1 mm otherwise.
         size_bins: lesion-volume bin edges in mm³ for ``"size_recall"``. Default (100, 1000).
         full_connectivity: 26-/8-connected components (False: 6-/4-). Default True.
-        compute_hd95: compute the HD95 for every case (two distance transforms each). Default None: only when
-            ``metric_name="hd95"`` (``summary`` then reports NaN for it).
-        matching: ``"any_overlap"`` (ISLES 2022, default) or ``"one_to_one"`` (BraTS 2023); module doc.
+        compute_hd95: compute the HD95 for every case (two distance transforms each, and one per lesion for the
+            lesion HD95). Default None: only when ``metric_name`` is ``"hd95"`` or ``"lesion_hd95"`` (``summary``
+            then reports NaN for them).
+        matching: ``"any_overlap"`` (ISLES 2022, default), ``"one_to_one"`` (= ``"greedy_overlap"``, greedy
+            one-to-one by voxel overlap) or ``"brats2023"`` (the BraTS 2023 rule); module doc.
+        brats: the parameters of ``matching="brats2023"``. Default None: ``BraTS2023Rule()`` (BraTS-GLI).
         reduction: ``"mean"`` averages the per-channel results (NaN channels skipped), ``"none"`` keeps one per
             scored channel. Default ``"mean"``.
 
@@ -362,6 +433,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
         compute_hd95: bool | None = None,
         reduction: str = "mean",
         matching: Matching = "any_overlap",
+        brats: BraTS2023Rule | None = None,
     ) -> None:
         super().__init__()
         if metric_name not in LESION_METRIC_NAMES:
@@ -373,6 +445,9 @@ class LesionWiseMetric(CumulativeIterationMetric):
         if matching not in MATCHING_RULES:
             raise ValueError(f"matching must be one of {MATCHING_RULES}, got {matching!r}")
         self.matching = matching
+        if brats is not None and not isinstance(brats, BraTS2023Rule):
+            raise TypeError(f"brats must be a BraTS2023Rule or None, got {type(brats).__name__}")
+        self.brats = brats
         if compute_hd95 is not None and not isinstance(compute_hd95, bool):
             raise TypeError(f"compute_hd95 must be a bool or None, got {type(compute_hd95).__name__}")
         self.metric_name = metric_name
@@ -386,7 +461,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
         self.spacing = spacing
         self.size_bins = _check_bins(size_bins)
         self.full_connectivity = bool(full_connectivity)
-        self.compute_hd95 = metric_name == "hd95" if compute_hd95 is None else compute_hd95
+        self.compute_hd95 = metric_name in ("hd95", "lesion_hd95") if compute_hd95 is None else compute_hd95
         self.reduction = reduction
 
     def _spacing_for(self, y: torch.Tensor, b: int, ndim: int) -> tuple[float, ...]:
@@ -427,7 +502,7 @@ class LesionWiseMetric(CumulativeIterationMetric):
             rows.append([
                 lesion_wise_stats(y_pred[b, c], y[b, c], spacing=spacing, size_bins=self.size_bins,
                                   full_connectivity=self.full_connectivity, hd95=self.compute_hd95,
-                                  matching=self.matching).as_row()
+                                  matching=self.matching, brats=self.brats).as_row()
                 for c in kept
             ])
         return torch.tensor(rows, dtype=torch.float64)
@@ -444,6 +519,8 @@ class LesionWiseMetric(CumulativeIterationMetric):
             return _nanmean(data[..., _DICE], 0)
         if name == "hd95":
             return _nanmean(data[..., _HD95], 0)
+        if name in ("lesion_dice", "lesion_hd95"):
+            return _nanmean(data[..., -2 if name == "lesion_dice" else -1], 0)
         nt, nd, npred, nptp = (data[..., i] for i in (_NT, _ND, _NP, _NPT))
         if name == "size_recall":
             bt = data[..., _FIXED:_FIXED + nb].sum(0)

@@ -77,7 +77,8 @@ def _check_shape(prep: PreparedInput, o: NACLOptions) -> None:
     if o.classes is not None and o.classes != c:
         raise ValueError(f"classes={o.classes} does not match the input's C={c} channels")
     if o.dim is not None and o.dim != d:
-        raise ValueError(f"dim={o.dim} does not match the input's {d} spatial dims")
+        raise ValueError(f"dim={o.dim} does not match the input's {d} spatial dims: pass dim={d}, or leave dim out "
+                         "(it is read from the input)")
 
 
 def _nacl(input, target, mask, o: NACLOptions) -> torch.Tensor:

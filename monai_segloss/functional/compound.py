@@ -8,9 +8,10 @@ its own options. The functional form sums the terms on one shared preparation; t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -84,6 +85,18 @@ class DiceCEOptions(DiceOptions, CrossEntropyOptions, BCEOptions, PresetOptions)
     lambda_dice: float = option(1.0, "weight of the Dice term, >= 0.", _WEIGHT)
     lambda_ce: float = option(1.0, "weight of the cross-entropy term, >= 0.", _WEIGHT)
     reduction: Literal["mean", "sum"] = option("mean", _REDUCED_DOC)
+
+    @classmethod
+    def parse(cls, kwargs: Mapping[str, Any], owner: str) -> DiceCEOptions:
+        """As :meth:`Options.parse`, warning when no activation keyword is given at all: MONAI's ``DiceCELoss``
+        reads the input as logits in its cross-entropy whatever the activation, ours as probabilities in both terms
+        unless one is set, so logits that happen to lie in [0, 1] would silently give another quantity."""
+        if not {"sigmoid", "softmax", "other_act"} & set(kwargs):
+            warnings.warn(f"{owner} got no activation, so it reads input as probabilities in both terms (MONAI's "
+                          "DiceCELoss reads it as logits in its cross-entropy): pass softmax=True (or sigmoid=True) "
+                          "for logits, or softmax=False to state that input holds probabilities",
+                          UserWarning, stacklevel=4)
+        return super().parse(kwargs, owner)
 
     def validate(self) -> None:
         super().validate()

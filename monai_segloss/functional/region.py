@@ -521,7 +521,9 @@ mcc_loss = loss_function(MCCOptions, _mcc, "mcc_loss", """
 wasserstein_dice_loss = loss_function(WassersteinDiceOptions, _wasserstein_dice, "wasserstein_dice_loss", """
     Generalised Wasserstein Dice loss, per sample (or once with ``batch=True``): ``1 - (2 TP_M + s_nr) / (2 TP_M +
     Σ_i W_i + s_dr)`` with ``W_i = Σ_c M[l_i][c]·p_ic`` the Wasserstein distance, under the class distances M,
-    between the prediction and the label l_i of voxel i, and ``TP_M = Σ_i α_{l_i}·(1 - W_i)``.
+    between the prediction and the label l_i of voxel i, and ``TP_M = Σ_i α_{l_i}·(1 - W_i)``. The first index of
+    M is the true class and the second the predicted one: ``M[l][c]`` is the cost of predicting c where the label is
+    l. M need not be symmetric (as in MONAI; an asymmetric M is parity tested).
 
     Fidon L. et al., "Generalised Wasserstein Dice score for imbalanced multi-class segmentation using holistic
     convolutional networks", BrainLes (MICCAI workshop) 2017. Mistaking a class for a close one (small M) costs

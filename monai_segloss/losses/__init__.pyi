@@ -954,7 +954,7 @@ class SegNACLLoss(SegLoss):
             Default ``'mean'``.
     """
     def __init__(self, *, alpha: float = 0.1, kernel_ops: Literal['mean', 'gaussian'] = 'mean', kernel_size: int = 3, sigma: float = 1.0, distance_type: Literal['l1', 'l2'] = 'l1', classes: int | None = None, dim: int | None = None, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
-    def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
+    def forward(self, input: Tensor | None = None, target: Tensor | None = None, mask: Tensor | None = None, *, inputs: Tensor | None = None, targets: Tensor | None = None, **maps: Tensor | None) -> Tensor: ...
 
 
 class SegDiceCELoss(CompoundLoss):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..functional import calibration as F
 from .base import SegLoss
 from .registry import register_loss
@@ -21,3 +23,19 @@ class SegNACLLoss(SegLoss):
     """
 
     function = F.nacl_loss
+
+    def forward(self, input: torch.Tensor | None = None, target: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, *, inputs: torch.Tensor | None = None,
+                targets: torch.Tensor | None = None, **maps: torch.Tensor | None) -> torch.Tensor:
+        """``loss(input, target, mask=None)``; MONAI's ``NACLLoss`` keywords ``inputs=``/``targets=`` are accepted
+        for ``input``/``target`` (one of each pair)."""
+        input = _one_of("input", input, "inputs", inputs)
+        target = _one_of("target", target, "targets", targets)
+        return super().forward(input, target, mask, **maps)
+
+
+def _one_of(name: str, value: torch.Tensor | None, alias: str, alias_value: torch.Tensor | None) -> torch.Tensor:
+    """The tensor given as ``name`` or as MONAI's ``alias``: exactly one of them."""
+    if (value is None) == (alias_value is None):
+        raise TypeError(f"SegNACLLoss.forward needs {name} (or MONAI's keyword {alias}), exactly one of them")
+    return value if value is not None else alias_value  # type: ignore[return-value]

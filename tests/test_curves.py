@@ -1,0 +1,90 @@
+"""The study's learning curves and budget rule (monai_segloss.app.curves), on hand-made training records."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from monai_segloss.app.curves import budget_check, loss_curve, plateau, run_curve
+from monai_segloss.app.study import choose_learning_rate, final_f1
+
+THRESHOLDS = [0.1, 0.5, 0.9]
+
+
+def _record(points: list[tuple[int, dict[str, list[float]]]]) -> dict:
+    return {"curve_thresholds": THRESHOLDS,
+            "curve": [{"epoch": it // 10, "iteration": it, "f1": f1, "dice": {}} for it, f1 in points]}
+
+
+def test_run_curve_takes_the_best_threshold_of_the_case_mean():
+    # case a is best at 0.1, case b at 0.9: the case means per threshold are (0.5, 0.45, 0.4) and (0.2, 0.7, 0.6)
+    rec = _record([(100, {"a": [0.9, 0.3, 0.0], "b": [0.1, 0.6, 0.8]}),
+                   (200, {"a": [0.2, 0.8, 0.4], "b": [0.2, 0.6, 0.8]})])
+    c = run_curve(rec)
+    assert c["iterations"] == [100, 200]
+    assert c["f1"] == pytest.approx([0.5, 0.7])
+    assert c["f1_at_half"] == pytest.approx([0.45, 0.7])
+
+
+def test_run_curve_skips_undefined_cases():
+    rec = _record([(50, {"a": [math.nan, 0.4, 0.2], "b": [0.6, 0.2, 0.0]})])
+    assert run_curve(rec)["f1"] == pytest.approx([0.6])  # threshold 0.1: only b defines it
+
+
+def test_loss_curve_mean_and_band_over_seeds():
+    r1 = _record([(100, {"a": [0.1, 0.2, 0.0]}), (200, {"a": [0.5, 0.6, 0.1]})])
+    r2 = _record([(100, {"a": [0.4, 0.0, 0.0]}), (200, {"a": [0.9, 0.0, 0.3]})])
+    c = loss_curve([r1, r2])
+    assert c["mean"] == pytest.approx([0.3, 0.75])
+    assert c["low"] == pytest.approx([0.2, 0.6])
+    assert c["high"] == pytest.approx([0.4, 0.9])
+    assert c["mean_at_half"] == pytest.approx([0.1, 0.3])
+    with pytest.raises(ValueError, match="different iterations"):
+        loss_curve([r1, _record([(100, {"a": [0, 0, 0]}), (300, {"a": [0, 0, 0]})])])
+    with pytest.raises(ValueError, match="at least one run"):
+        loss_curve([])
+
+
+def test_plateau_measures_the_last_quarter():
+    its = [100, 200, 300, 400, 500, 600, 700, 800]
+    rising = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    p = plateau(its, rising)
+    assert p["from_iteration"] == 600 and p["gain"] == pytest.approx(0.2) and not p["plateaued"]
+    flat = [0.1, 0.5, 0.7, 0.8, 0.85, 0.86, 0.865, 0.869]
+    p = plateau(its, flat)
+    assert p["gain"] == pytest.approx(0.009) and p["plateaued"]
+    assert not plateau(its, flat, tolerance=0.005)["plateaued"]
+    assert plateau(its, [0.9] * 7 + [0.8])["plateaued"]  # a fall is no gain
+    with pytest.raises(ValueError):
+        plateau([1], [0.5])
+    with pytest.raises(ValueError):
+        plateau(its, rising, fraction=1.0)
+
+
+def test_budget_check_reads_the_baseline_and_the_two_best():
+    its = [100, 200, 300, 400]
+
+    def c(vals):
+        return {"iterations": its, "mean": vals}
+
+    curves = {"dice": c([0.2, 0.5, 0.6, 0.605]), "a": c([0.3, 0.6, 0.7, 0.9]), "b": c([0.1, 0.5, 0.8, 0.8]),
+              "worst": c([0.0, 0.0, 0.1, 0.4])}
+    out = budget_check(curves, "dice")
+    assert out["checked"] == ["dice", "a", "b"]
+    assert not out["satisfied"]  # a gains 0.2 over the last quarter
+    assert not out["per_loss"]["worst"]["plateaued"]  # reported, not checked
+    curves["a"] = c([0.3, 0.6, 0.9, 0.9])
+    assert budget_check(curves, "dice")["satisfied"]
+
+
+def test_learning_rate_choice_by_final_validation_f1():
+    def rec(v):
+        return _record([(100, {"a": [0.0, 0.0, 0.0]}), (200, {"a": [v, 0.0, 0.0], "b": [v, 0.0, 0.0]})])
+
+    assert final_f1(rec(0.7)) == pytest.approx(0.7)
+    grid = (1e-3, 3e-3, 1e-2)
+    assert choose_learning_rate({1e-3: rec(0.5), 3e-3: rec(0.6), 1e-2: rec(0.8)}, grid) == 1e-2
+    # ties: the rate nearest the grid's middle (3e-3), then the smaller one
+    assert choose_learning_rate({1e-3: rec(0.8), 3e-3: rec(0.8), 1e-2: rec(0.8)}, grid) == 3e-3
+    assert choose_learning_rate({1e-3: rec(0.8), 1e-2: rec(0.8)}, grid) == 1e-3
