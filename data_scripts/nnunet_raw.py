@@ -204,7 +204,9 @@ def to_nnunet_raw(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m data_scripts.nnunet_raw", description=__doc__.split("\n\n")[0])
+    # the module as the user runs it: monai_segloss.data_scripts.<name> from a wheel, data_scripts.<name> in a checkout
+    p = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else __name__}",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, help="folder of a data set in our layout (with dataset.json)")
     p.add_argument("--raw", required=True, help="nnU-Net's raw folder (nnUNet_raw)")
     p.add_argument("--id", type=int, required=True, help="nnU-Net data set id (1-999)")

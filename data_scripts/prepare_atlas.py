@@ -139,7 +139,9 @@ def prepare_atlas(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    p = argparse.ArgumentParser(prog="python -m data_scripts.prepare_atlas", description=__doc__.split("\n\n")[0])
+    # the module as the user runs it: monai_segloss.data_scripts.<name> from a wheel, data_scripts.<name> in a checkout
+    p = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else __name__}",
+                                description=__doc__.split("\n\n")[0])
     add_folder_or_archive_args(p, "(decrypted) ATLAS v2.0")
     add_common_args(p)
     a = p.parse_args(argv)

@@ -150,7 +150,9 @@ def prepare_isles22(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    p = argparse.ArgumentParser(prog="python -m data_scripts.prepare_isles22", description=__doc__.split("\n\n")[0])
+    # the module as the user runs it: monai_segloss.data_scripts.<name> from a wheel, data_scripts.<name> in a checkout
+    p = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else __name__}",
+                                description=__doc__.split("\n\n")[0])
     add_folder_or_archive_args(p, "ISLES'22")
     p.add_argument("--modalities", nargs="+", default=["dwi", "adc"], choices=sorted(MODALITIES))
     add_common_args(p)

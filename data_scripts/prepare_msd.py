@@ -196,7 +196,9 @@ def prepare_msd(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    p = argparse.ArgumentParser(prog="python -m data_scripts.prepare_msd", description=__doc__.split("\n\n")[0])
+    # the module as the user runs it: monai_segloss.data_scripts.<name> from a wheel, data_scripts.<name> in a checkout
+    p = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else __name__}",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, choices=MSD_TASKS)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--msd-root", help="folder holding the extracted task folder")

@@ -581,7 +581,9 @@ def ensure_generated(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m data_scripts.synthetic", description=__doc__.split("\n\n")[0])
+    # the module as the user runs it: monai_segloss.data_scripts.<name> from a wheel, data_scripts.<name> in a checkout
+    p = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else __name__}",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--task", choices=sorted(TASKS), default="lesion")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")

@@ -12,12 +12,13 @@ from .losses import *  # noqa: F401,F403  (registers every loss)
 from .losses import __all__ as _loss_names
 from .losses.from_monai import from_monai
 from .losses.registry import available_losses, get_loss, loss_class, register_loss
+from .training import bundle_runs as _bundle_runs  # noqa: F401  (the bundles name monai_segloss.training.bundle_runs)
 from .training.checkpoints import latest_checkpoint
 from .training.deep_supervision import DeepSupervisionWrapper
 from .training.handlers import BatchMapsHandler, LossScheduleHandler
 from .training.schedules import LinearRamp
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [*_loss_names, "DeepSupervisionWrapper", "LinearRamp", "LesionWiseMetric", "LesionWiseStats",
            "lesion_wise_stats", "LesionPostprocessd", "lesion_mask", "latest_checkpoint", "SignedDistanceMapd",

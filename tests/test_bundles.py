@@ -142,19 +142,22 @@ def test_train_evaluate_infer(bundle, task, data, tmp_path):
     key = "val_lesion_f1" if bundle is LESION else "val_tumour_lesion_f1"
     f1 = trainer.evaluator.state.metrics[key]
     assert 0.0 <= f1 <= 1.0
-    assert (tmp_path / "models" / "model.pt").is_file()
-    assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
+    # the run's folder is named for its loss configuration (training/bundle_runs.py)
+    run = trainer.parser.get_parsed_content("run_name")
+    assert run == monai_segloss.training.bundle_runs.run_name(trainer.parser.get_parsed_content("loss"))
+    assert (tmp_path / "models" / run / "model.pt").is_file()
+    assert (tmp_path / "models" / run / "checkpoint_epoch=1.pt").is_file()
 
     evaluator = _run(_workflow(bundle, ["train.json", "evaluate.json"], "eval", tmp_path, data[task], **extra))
     metrics = evaluator.evaluator.state.metrics
     assert metrics[key] == pytest.approx(f1)  # the best model of one epoch is the trained model
     assert any(k.endswith("hd95") for k in metrics)
-    assert (tmp_path / "eval" / "metrics.csv").is_file()
+    assert (tmp_path / "eval" / run / "validation" / "metrics.csv").is_file()
 
-    _run(_workflow(bundle, ["inference.json"], "infer", tmp_path, data[task]))
+    _run(_workflow(bundle, ["train.json", "inference.json"], "infer", tmp_path, data[task], **extra))
     test_case = json.loads((data[task] / "dataset.json").read_text())["test"][0]["image"]
     name = Path(test_case).name.replace(".nii.gz", "")
-    seg = nib.load(tmp_path / "eval" / f"{name}_seg.nii.gz").get_fdata()
+    seg = nib.load(tmp_path / "eval" / run / "test" / f"{name}_seg.nii.gz").get_fdata()
     assert seg.shape == nib.load(data[task] / test_case).shape  # back in the input geometry
     assert set(np.unique(seg)) <= set(range(3 if bundle is ORGAN else 2))
 
@@ -205,8 +208,51 @@ def test_cli_run(data, tmp_path):
         cmd += [f"--{k}", json.dumps(v)]
     proc = subprocess.run(cmd, cwd=LESION, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
+    (ckpt,) = (tmp_path / "models").glob("focal_tversky-*/checkpoint_epoch=1.pt")  # named for the loss
     assert "val_lesion_f1" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- run folders, data checks
+def test_short_run_two_losses_and_missing_model(data, tmp_path, capsys):
+    """A budget below val_interval still ends with model.pt (the last weights); a second loss trains into its own
+    folder, keeping the first model; evaluating a loss never trained stops with one line naming the file."""
+    from monai_segloss.training.bundle_runs import RunRefused
+
+    first = _run(_workflow(LESION, ["train.json"], "train", tmp_path, data["lesion"], max_epochs=1, val_interval=5))
+    second = _run(_workflow(LESION, ["train.json", "dice.json"], "train", tmp_path, data["lesion"], max_epochs=1,
+                            val_interval=5))
+    folders = [Path(wf.parser.get_parsed_content("ckpt_dir")) for wf in (first, second)]
+    assert folders[0] != folders[1] and [f.name.split("-")[0] for f in folders] == ["tversky", "dice"]
+    for folder in folders:
+        assert (folder / "model.pt").is_file() and (folder / "checkpoint_epoch=1.pt").is_file()
+    state = torch.load(folders[0] / "model.pt", weights_only=True)
+    assert all(torch.equal(v, state[k]) for k, v in first.parser.get_parsed_content("network").state_dict().items())
+    assert "the last weights (epoch 1; no validation ran in this run)" in capsys.readouterr().out
+    wf = _workflow(LESION, ["train.json", "focal.json", "evaluate.json"], "eval", tmp_path, data["lesion"])
+    wf.initialize()
+    with pytest.raises(RunRefused, match=r"no trained model .*/models/focal-[0-9a-f]{8}/model.pt: train this loss"):
+        wf.run()
+
+
+def test_bad_data_stops_before_training(data, tmp_path):
+    """A label smaller than its image (which the padding transform would silently pad) stops the run before any
+    training, naming the file; no checkpoint is written."""
+    from monai_segloss.training.bundle_runs import RunRefused
+
+    bad = tmp_path / "bad"
+    shutil.copytree(data["lesion"], bad)
+    label = bad / json.loads((bad / "dataset.json").read_text())["validation"][0]["label"]
+    img = nib.load(label)
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:, :, :10], img.affine), label)
+    wf = _workflow(LESION, ["train.json"], "train", tmp_path, bad, max_epochs=1)
+    wf.initialize()
+    with pytest.raises(RunRefused) as info:
+        wf.run()
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"error: 1 of 6 cases of {bad / 'dataset.json'} failed the data check; nothing was trained:"
+    image = label.parent.parent / "imagesTr" / label.name
+    assert lines[1] == f"  {label}: label shape (24, 24, 10) differs from its image {image} (24, 24, 16)"
+    assert not list((tmp_path / "models").glob("*/checkpoint_epoch=*.pt"))
 
 
 # ------------------------------------------------------------------------------------------ resume
@@ -229,13 +275,13 @@ def test_resume_after_kill(data, tmp_path):
     """Killed during epoch 2 of 2, training resumes from the latest checkpoint at epoch 2 with the optimizer state."""
     base = {"config_file": str(LESION / "configs" / "train.json"), "workflow_type": "train",
             "meta_file": str(LESION / "configs" / "metadata.json"), "bundle_root": str(tmp_path),
-            "dataset_dir": str(data["lesion"]), "max_epochs": 2, "val_interval": 1, **TINY}
+            "dataset_dir": str(data["lesion"]), "max_epochs": 2, "val_interval": 1, "run_name": "r", **TINY}
     script = _KILL_SCRIPT.format(cfg=base)
     proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:] + proc.stderr[-2000:]
-    ckpt = tmp_path / "models" / "checkpoint_epoch=1.pt"
-    assert ckpt.is_file() and not (tmp_path / "models" / "checkpoint_epoch=2.pt").exists()
-    assert monai_segloss.latest_checkpoint(tmp_path / "models") == str(ckpt)
+    ckpt = tmp_path / "models" / "r" / "checkpoint_epoch=1.pt"
+    assert ckpt.is_file() and not (tmp_path / "models" / "r" / "checkpoint_epoch=2.pt").exists()
+    assert monai_segloss.latest_checkpoint(tmp_path / "models" / "r") == str(ckpt)
     saved = torch.load(ckpt, weights_only=True)  # plain tensors and containers: loads without unpickling code
     assert set(saved) == {"model", "optimizer", "lr_scheduler", "trainer"}
     iters_per_epoch = saved["trainer"]["epoch_length"]
@@ -260,7 +306,7 @@ def test_resume_after_kill(data, tmp_path):
     assert steps == {2.0 * iters_per_epoch}  # Adam's step count continued from the checkpoint
     scheduler = wf.parser.get_parsed_content("lr_scheduler")
     assert scheduler.last_epoch == 2
-    assert (tmp_path / "models" / "checkpoint_epoch=2.pt").is_file()
+    assert (tmp_path / "models" / "r" / "checkpoint_epoch=2.pt").is_file()
     wf.finalize()
 
 
@@ -286,11 +332,12 @@ def test_multi_gpu_config_torchrun_gloo(data, tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert "Engine run finished" in log and "val_lesion_f1" in log
-    saved = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", weights_only=True)
+    (run,) = (tmp_path / "models").iterdir()
+    saved = torch.load(run / "checkpoint_epoch=1.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in saved["model"])  # the DDP wrapper is not saved
     # 4 training cases, 1 sample each, batch 2, split over 2 ranks: 1 iteration per rank and epoch
     assert saved["trainer"]["epoch_length"] == 1
-    assert (tmp_path / "models" / "model.pt").is_file()
+    assert (run / "model.pt").is_file()
     # the validation metric was gathered over both ranks (one validation case each): evaluating the saved model on
     # the whole validation split in one process gives the same lesion F1
     match = re.search(r"Key metric: val_lesion_f1 best value: ([0-9.eE+-]+) at epoch: 1", log)
@@ -328,7 +375,7 @@ def test_bundle_layout_and_dotted_paths():
             cfg = json.loads(text)
             ours = [t for t in _targets(cfg) if t in _our_names() or t.split(".")[-1] in _our_names()]
             assert all(t.startswith("monai_segloss.") for t in ours), (cfg_file, ours)
-            if cfg_file.name in ("train.json", "inference.json"):
+            if cfg_file.name == "train.json":  # the others merge on it
                 assert "$import monai_segloss" in cfg["imports"]
 
 

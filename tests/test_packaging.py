@@ -90,6 +90,26 @@ def test_shipped_bundles_and_export(tmp_path, capsys):
     assert "error: " in capsys.readouterr().err
 
 
+def test_command_line_imports_no_torch_and_names_modules_as_run():
+    """``monai-segloss --help`` and ``bundle list`` come from ``monai_segloss_cli``, which imports neither torch nor
+    the package (so they answer at once); the data scripts' usage lines name the module as it was run."""
+    probe = ("import contextlib, io, sys, monai_segloss_cli as c\n"
+             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+             "    c.main(['bundle', 'list'])\n"
+             "    try:\n"
+             "        c.main(['--help'])\n"
+             "    except SystemExit:\n"
+             "        pass\n"
+             "print('torch' in sys.modules, 'monai_segloss' in sys.modules,\n"
+             "      out.getvalue().count('lesion_focal_tversky\\t'))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "1"]
+    from monai_segloss.data_scripts import nnunet_raw, synthetic
+
+    assert synthetic._parser().prog == "python -m monai_segloss.data_scripts.synthetic"
+    assert nnunet_raw._parser().prog == "python -m monai_segloss.data_scripts.nnunet_raw"
+
+
 def _tracked_copy(dest: Path) -> Path:
     """The repository's tracked (and untracked, not ignored) files, as a fresh clone would hold them: nothing
     built, cached or generated in the checkout reaches the wheel."""
@@ -195,7 +215,7 @@ def test_wheel_in_a_fresh_venv(tmp_path):
     evidence = json.loads((REPO / "monai_segloss" / "app" / "study_evidence.json").read_text())
     recommendation = profile["recommendation"]  # heavy imbalance, one lesion class: the study's validation winner
     assert recommendation["loss"] == evidence["validation_best"]
-    assert any("docs/study/full/report.md" in r for r in recommendation["reasons"])  # read from the wheel
+    assert any("report.md of `monai-segloss study --setting full`" in r for r in recommendation["reasons"])
 
     _run([cli, "bundle", "export", "lesion_focal_tversky", "bundle"], work, env)
     cmd = [
@@ -219,7 +239,8 @@ def test_wheel_in_a_fresh_venv(tmp_path):
     for k, v in TINY.items():
         cmd += [f"--{k}", json.dumps(v)]
     _run(cmd, work, env)
-    assert (work / "bundle" / "models" / "checkpoint_epoch=1.pt").is_file()
+    (run,) = (work / "bundle" / "models").iterdir()  # the run folder, named for the loss configuration
+    assert run.name.startswith(f"{evidence['validation_best']}-") and (run / "checkpoint_epoch=1.pt").is_file()
 
     _run([cli, "demo", "--quick", "--losses", "dice", "--out", "report", "--cache-dir", "cache"], work, env)
     metrics = json.loads((work / "report" / "metrics.json").read_text())

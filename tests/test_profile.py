@@ -105,10 +105,77 @@ def test_profile_cli_prints_and_writes_override(lesion_folder, tmp_path, capsys)
     text = capsys.readouterr().out
     best = study_evidence()["validation_best"]
     assert f"recommended loss: {best}" in text and "heavy imbalance" in text
-    assert "study 'full' (5 seeds" in text and "docs/study/full/report.md" in text  # the evidence behind the rule
+    # the evidence behind the rule, cited as an installed package's user can get it (the report is not in the wheel)
+    assert "study 'full' (5 seeds" in text and "report.md of `monai-segloss study --setting full`" in text
     cfg = json.loads(out.read_text())
     bundle = json.loads((Path(__file__).resolve().parents[1] / "bundles" / "lesion_focal_tversky" / "configs"
                          / f"{best}.json").read_text())["loss"]
     assert cfg["loss"] == {**bundle, "empty": "fp"}  # the configuration the study trained (+ empty cases)
     assert main(["profile", str(lesion_folder), "--write-override", str(out)]) == 2  # no silent overwrite
     assert main(["profile", str(lesion_folder), "--write-override", str(out), "--overwrite", "--json"]) == 0
+
+
+def test_written_override_merges_with_train_json(lesion_folder, tmp_path):
+    """Merged after the bundle's train.json as the docs merge override files, the written file swaps the loss and
+    keeps train.json's imports (it once replaced them, and training stopped with NameError: os)."""
+    from monai.bundle import ConfigParser
+
+    import monai_segloss
+
+    out = tmp_path / "override.json"
+    assert main(["profile", str(lesion_folder), "--write-override", str(out)]) == 0
+    assert "imports" not in json.loads(out.read_text())
+    train = Path(__file__).resolve().parents[1] / "bundles" / "lesion_focal_tversky" / "configs" / "train.json"
+    parser = ConfigParser()
+    parser.read_config([str(train), str(out)])
+    parser["bundle_root"] = str(tmp_path)
+    assert "$import os" in parser["imports"]
+    loss = parser.get_parsed_content("loss")
+    assert isinstance(loss, monai_segloss.loss_class(study_evidence()["validation_best"]))
+    assert loss.options.empty == "fp"
+    assert parser.get_parsed_content("datalist_file") == str(tmp_path / "data" / "synthetic_lesion" / "dataset.json")
+    assert parser.get_parsed_content("ckpt_dir").startswith(str(tmp_path / "models" / loss.registry_key) + "-")
+
+
+def test_undeclared_label_is_profiled_and_warned(tmp_path, capsys):
+    """A label value dataset.json does not declare is profiled as "undeclared" and warned about (it changes the
+    recommendation), by the same check the bundles refuse such a case with."""
+    (tmp_path / "labelsTr").mkdir()
+    lab = np.zeros((10, 10, 10), np.uint8)
+    lab[:5] = 1
+    lab[0, 0, 0] = 3
+    _save(tmp_path / "labelsTr" / "c0.nii.gz", lab)
+    meta = {"labels": {"0": "background", "1": "organ"}, "training": [{"label": "./labelsTr/c0.nii.gz"}]}
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    prof = profile_dataset(tmp_path)
+    assert [(c.label, c.name) for c in prof.classes] == [(0, "background"), (1, "organ"), (3, "undeclared")]
+    assert prof.classes[2].voxel_fraction == pytest.approx(0.001)
+    (warning,) = prof.warnings
+    assert warning.startswith("label 3 is not declared in ") and "(labels: 0 background, 1 organ)" in warning
+    assert "c0.nii.gz" in warning and "changes the recommendation" in warning
+    assert main(["profile", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: label 3 is not declared") == 1
+
+
+def test_every_bad_case_is_listed_once(tmp_path):
+    """The profile refuses with one line per bad case, each naming its file (shape, affine, missing image)."""
+    (tmp_path / "labelsTr").mkdir()
+    (tmp_path / "imagesTr").mkdir()
+    entries = []
+    for i, (lab_shape, img_shape, zooms) in enumerate([((8, 8, 8), (8, 8, 8), (1.0, 1.0, 2.0)),
+                                                         ((8, 8, 6), (8, 8, 8), (1.0, 1.0, 2.0)),
+                                                         ((8, 8, 8), (8, 8, 8), (1.0, 1.0, 1.0))]):
+        _save(tmp_path / "labelsTr" / f"c{i}.nii.gz", np.zeros(lab_shape, np.uint8))
+        _save(tmp_path / "imagesTr" / f"c{i}.nii.gz", np.zeros(img_shape, np.float32), zooms=zooms)
+        entries.append({"image": f"./imagesTr/c{i}.nii.gz", "label": f"./labelsTr/c{i}.nii.gz"})
+    entries.append({"image": "./imagesTr/gone.nii.gz", "label": "./labelsTr/c0.nii.gz"})
+    (tmp_path / "dataset.json").write_text(json.dumps({"training": entries}))
+    with pytest.raises(ValueError) as info:
+        profile_dataset(tmp_path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "3 of 4 cases failed the data check:"
+    assert lines[1].endswith("c1.nii.gz: label shape (8, 8, 6) differs from its image "
+                             f"{tmp_path / 'imagesTr' / 'c1.nii.gz'} (8, 8, 8)")
+    assert "c2.nii.gz: label affine differs from its image" in lines[2]
+    assert lines[3].endswith(f"image file not found: {tmp_path / 'imagesTr' / 'gone.nii.gz'}")

@@ -1,5 +1,8 @@
 """Command line: ``monai-segloss study`` / ``demo`` (the loss comparison), ``profile``, ``bundle`` (list and
-export the shipped bundles) and ``nnunet-path`` (the folder of the nnU-Net trainers).
+export the shipped bundles), ``nnunet-path`` (the folder of the nnU-Net trainers) and ``nnunet-train``.
+
+The parser lives in the top-level module ``monai_segloss_cli``, which imports nothing heavy, so ``--help`` and
+``bundle list`` answer at once; it calls the functions here (``_<command>``), which import what they need.
 
 The benchmarks are development tools of the repository (``make bench``, ``python benchmarks/bench_peers.py``), not
 commands of the installed package.
@@ -33,6 +36,8 @@ def _profile(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for warning in prof.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"profile": profile_to_json(prof), "recommendation": {"loss": key, "kwargs": kwargs,
                                                                                "reasons": reasons}}, indent=2))
@@ -64,14 +69,6 @@ def _nnunet_path(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bundle_list(args: argparse.Namespace) -> int:
-    from .shipped import available_bundles, bundle_dir
-
-    for name in available_bundles():
-        print(f"{name}\t{bundle_dir(name)}")
-    return 0
-
-
 def _bundle_export(args: argparse.Namespace) -> int:
     from .shipped import export_bundle
 
@@ -80,55 +77,52 @@ def _bundle_export(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"exported {args.name} to {out}; run it with (data: --dataset_dir, see {out / 'docs' / 'README.md'}):\n"
-          f"  python -m monai.bundle run --config_file {out / 'configs' / 'train.json'} --bundle_root {out}")
+    print(f"exported {args.name} to {out}; run it with (data: --dataset_dir, see {out / 'docs' / 'README.md'}; the "
+          f"default 300 epochs take hours on a CPU):\n"
+          f"  python -m monai.bundle run --config_file {out / 'configs' / 'train.json'} --bundle_root {out} "
+          f"--max_epochs 20")
+    return 0
+
+
+def _nnunet_train(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("nnunetv2") is None:
+        print('error: nnunetv2 is not installed: pip install "monai-segloss[nnunet]" (CPU-only torch: see '
+              "docs/nnunet.md)", file=sys.stderr)
+        return 2
+    from ..nnunet.run import train
+
+    device = args.device
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        out = train(args.dataset, args.configuration, args.fold, trainer=args.tr, plans=args.p, device=device,
+                    epochs=args.epochs, iterations_per_epoch=args.iterations,
+                    val_iterations_per_epoch=args.val_iterations, continue_training=args.c,
+                    validation_only=args.val, export_probabilities=args.npz,
+                    disable_checkpointing=args.disable_checkpointing)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"done: {out} (validation: {out / 'validation' / 'summary.json'})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, out, text in (
-        ("study", "study_report", "compare losses on small brain lesions: several seeds, intervals, FROC, "
-                                  "validation-tuned operating points"),
-        ("demo", "demo_report", "the study's default setting (the same as `study`, report in demo_report/)"),
-    ):
-        cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("--setting", choices=["quick", "default", "full"], default="default",
-                         help="quick: a smoke run of about 2 minutes; default: 4 losses x 3 seeds, at most 15 "
-                              "minutes on 2 CPU cores; full: 8 losses x 5 seeds (the bundles' evidence)")
-        cmd.add_argument("--quick", action="store_true", help="the same as --setting quick")
-        cmd.add_argument("--out", default=out, help=f"report folder, also holds the runs for resuming (default {out})")
-        cmd.add_argument("--losses", nargs="+", default=None,
-                         help="registry keys replacing the setting's losses (each needs a bundle override file)")
-        cmd.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds replacing the setting's seeds")
-        cmd.add_argument("--workers", type=int, default=None,
-                         help="worker processes (default: the number of CPU cores, at most 8); 1: in this process")
-        cmd.add_argument("--cache-dir", default=".demo_cache", help="where the synthetic data are cached")
-        cmd.set_defaults(func=_study)
-    prof = sub.add_parser("profile", help="profile a label data set and recommend a loss")
-    prof.add_argument("dataset", help="dataset.json, a folder with one, or a folder of label NIfTIs")
-    prof.add_argument("--json", action="store_true", help="print the profile and recommendation as JSON")
-    prof.add_argument("--write-override", metavar="PATH", help="write a bundle override file for the loss")
-    prof.add_argument("--overwrite", action="store_true", help="replace an existing override file")
-    prof.set_defaults(func=_profile)
-    nn = sub.add_parser("nnunet-path", help="print the folder to put in nnU-Net's nnUNet_extTrainer variable "
-                        "(export nnUNet_extTrainer=$(monai-segloss nnunet-path))")
-    nn.set_defaults(func=_nnunet_path)
-    bundle = sub.add_parser("bundle", help="list the shipped MONAI bundles or copy one out to run it")
-    bundle_sub = bundle.add_subparsers(dest="bundle_command", required=True)
-    bundle_sub.add_parser("list", help="names of the shipped bundles").set_defaults(func=_bundle_list)
-    export = bundle_sub.add_parser("export", help="copy a bundle (configs, docs, licence) into a folder")
-    export.add_argument("name", help="bundle name (monai-segloss bundle list)")
-    export.add_argument("dest", help="folder to copy it into (the bundle root of `python -m monai.bundle run`)")
-    export.add_argument("--overwrite", action="store_true", help="replace the bundle's files in a non-empty folder")
-    export.set_defaults(func=_bundle_export)
-    return parser
+    """The parser of the ``monai-segloss`` command (``monai_segloss_cli``, which imports no torch)."""
+    from monai_segloss_cli import build_parser as light
+
+    return light()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return args.func(args)
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; its exit status."""
+    from monai_segloss_cli import main as light
+
+    return light(argv)
 
 
 if __name__ == "__main__":

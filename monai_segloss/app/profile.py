@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from nibabel.spatialimages import SpatialImage
 
 from ..geometry.instances import connected_components
+from ..training.data_check import DataCheckError, check_case, read_entries
 from .evidence import loss_sentence, study_evidence
 
 __all__ = ["ClassProfile", "DatasetProfile", "profile_dataset", "recommend_loss", "format_profile",
@@ -59,80 +59,36 @@ class ClassProfile:
 
 @dataclass
 class DatasetProfile:
-    """Per-class statistics, the number of cases and the fraction of cases with no foreground at all."""
+    """Per-class statistics, the number of cases, the fraction of cases with no foreground at all, and warnings
+    (label values not declared in ``dataset.json``)."""
 
     num_cases: int
     total_voxels: int
     classes: list[ClassProfile]
     cases_without_foreground: float
+    warnings: list[str] = field(default_factory=list)
 
 
 def _is_nifti(p: Path) -> bool:
     return p.name.endswith(_NIFTI)
 
 
-def _entries(dataset: Path) -> tuple[list[tuple[Path, Path | None]], dict[int, str]]:
-    """(label path, image path or None) pairs and label names from a dataset.json or a folder."""
+def _entries(dataset: Path) -> tuple[list[tuple[Path, list[Path]]], dict[int, str], Path | None]:
+    """(label path, image paths) pairs, the declared label names and the dataset.json (None for a folder)."""
     if dataset.is_dir() and (dataset / "dataset.json").is_file():
         dataset = dataset / "dataset.json"
     if dataset.is_file() and dataset.suffix == ".json":
-        try:
-            meta = json.loads(dataset.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read {dataset}: {err}") from err
-        root = dataset.parent
-        items = []
-        for split in ("training", "validation"):
-            for item in meta.get(split, []) or []:
-                if not isinstance(item, dict) or "label" not in item:
-                    raise ValueError(f"{dataset}: every '{split}' entry needs a 'label', got {item!r}")
-                image = item.get("image")
-                items.append((root / item["label"], None if not isinstance(image, str) else root / image))
-        names = {int(k): str(v) for k, v in (meta.get("labels") or {}).items() if str(k).lstrip("-").isdigit()}
+        items, names = read_entries(dataset, ("training", "validation"))
         if not items:
             raise ValueError(f"{dataset} lists no training or validation case with a label")
-        return items, names
+        return items, names, dataset
     if dataset.is_dir():
         folder = dataset / "labelsTr" if (dataset / "labelsTr").is_dir() else dataset
         files = sorted(p for p in folder.iterdir() if p.is_file() and _is_nifti(p))
         if not files:
             raise ValueError(f"no label NIfTI (*.nii, *.nii.gz) found in {folder}")
-        return [(p, None) for p in files], {}
+        return [(p, []) for p in files], {}, None
     raise ValueError(f"DATASET must be a dataset.json, a folder with one, or a folder of label NIfTIs: {dataset}")
-
-
-def _image(path: Path, what: str) -> SpatialImage:
-    """The NIfTI (or other nibabel volume) at ``path``; ``ValueError`` naming the file when it cannot be read."""
-    import nibabel as nib
-
-    try:
-        img = nib.load(str(path))
-    except Exception as err:  # nibabel raises many kinds on corrupt files
-        raise ValueError(f"cannot read {what} file {path}: {err}") from err
-    if not isinstance(img, SpatialImage):
-        raise ValueError(f"{what} file {path} is not an image volume (a {type(img).__name__})")
-    return img
-
-
-def _load(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    if not path.is_file():
-        raise ValueError(f"label file not found: {path}")
-    img = _image(path, "label")
-    try:
-        data = np.asarray(img.dataobj)
-    except Exception as err:  # a truncated or corrupt file fails when its data are read
-        raise ValueError(f"cannot read label file {path}: {err}") from err
-    if data.ndim > 3:
-        data = data.reshape(data.shape[:3]) if int(np.prod(data.shape[3:])) == 1 else data
-    if data.ndim not in (2, 3):
-        raise ValueError(f"label file {path} must hold a 2D or 3D volume, got shape {data.shape}")
-    if np.issubdtype(data.dtype, np.floating) and not np.array_equal(data, np.round(data)):
-        raise ValueError(f"label file {path} holds non-integer values")
-    return data.astype(np.int64), tuple(float(z) for z in img.header.get_zooms()[: data.ndim])
-
-
-def _image_shape(path: Path) -> tuple[int, ...]:
-    return tuple(_image(path, "image").shape)
 
 
 def _components(mask: np.ndarray) -> np.ndarray:
@@ -150,31 +106,35 @@ def _summary(sizes: list[float]) -> dict[str, float]:
 
 
 def profile_dataset(dataset: str | os.PathLike) -> DatasetProfile:
-    """Read every label volume of ``dataset`` and compute its :class:`DatasetProfile`.
+    """Read and check every case of ``dataset`` (:mod:`monai_segloss.training.data_check`, the check the bundles
+    run before training) and compute its :class:`DatasetProfile`. Label values that ``dataset.json`` does not
+    declare are profiled (as ``"undeclared"``) and reported in ``warnings``: they change the recommendation.
 
     Raises:
-        ValueError: empty folder, unreadable or malformed file (named), or a label whose shape differs from its
-            image.
+        DataCheckError: (a ``ValueError``) one line per bad case: unreadable or missing file, non-integer or
+            negative labels, a label whose shape or affine differs from its image.
+        ValueError: empty folder, unreadable ``dataset.json``.
     """
-    entries, names = _entries(Path(dataset))
+    entries, names, meta_file = _entries(Path(dataset))
     counts: dict[int, int] = {}
     lesions: dict[int, list[float]] = {}
     lesions_mm3: dict[int, list[float]] = {}
     present_in: dict[int, int] = {}
+    undeclared: dict[int, list[Path]] = {}
+    bad: list[str] = []
     total = no_fg = 0
-    for label_path, image_path in entries:
-        data, zooms = _load(label_path)
-        if image_path is not None:
-            shape = _image_shape(image_path)
-            if tuple(shape[: data.ndim]) != data.shape:
-                raise ValueError(f"label {label_path} has shape {data.shape} but its image {image_path} has "
-                                 f"spatial shape {tuple(shape[: data.ndim])}")
-        if data.min() < 0:
-            raise ValueError(f"label file {label_path} holds negative label values")
+    for label_path, image_paths in entries:
+        case = check_case(label_path, image_paths, names, strict=False)
+        if case.problems or case.label is None:
+            bad.append(case.line())
+            continue
+        for v in case.undeclared:
+            undeclared.setdefault(v, []).append(label_path)
+        data = case.label
         total += data.size
         values, value_counts = np.unique(data, return_counts=True)
         no_fg += int(not (values > 0).any())
-        voxel_mm3 = float(np.prod(zooms))
+        voxel_mm3 = float(np.prod(case.zooms))
         for v, n in zip(values.tolist(), value_counts.tolist(), strict=True):
             counts[v] = counts.get(v, 0) + n
             present_in[v] = present_in.get(v, 0) + 1
@@ -182,14 +142,23 @@ def profile_dataset(dataset: str | os.PathLike) -> DatasetProfile:
                 sizes = _components(data == v)
                 lesions.setdefault(v, []).extend(sizes.tolist())
                 lesions_mm3.setdefault(v, []).extend((sizes * voxel_mm3).tolist())
+    if bad:
+        raise DataCheckError(bad, len(entries))
+    declared = ", ".join(f"{k} {n}" for k, n in sorted(names.items()))
+    warnings = [f"label {v} is not declared in {meta_file} (labels: {declared}) but found in {len(files)} case(s), "
+                f"e.g. {files[0]}: it is profiled as a class and changes the recommendation; fix the label files or "
+                f"declare it" for v, files in sorted(undeclared.items())]
     labels = sorted(set(counts) | {k for k in names if k >= 0})
-    classes = [ClassProfile(label=v, name=names.get(v, "background" if v == 0 else f"class {v}"),
+    def name(v: int) -> str:
+        return names.get(v) or ("background" if v == 0 else "undeclared" if names else f"class {v}")
+
+    classes = [ClassProfile(label=v, name=name(v),
                             voxel_fraction=counts.get(v, 0) / total, lesion_count=len(lesions.get(v, [])),
                             cases_without=1 - present_in.get(v, 0) / len(entries),
                             size_voxels=_summary(lesions.get(v, [])), size_mm3=_summary(lesions_mm3.get(v, [])))
                for v in labels]
     return DatasetProfile(num_cases=len(entries), total_voxels=total, classes=classes,
-                          cases_without_foreground=no_fg / len(entries))
+                          cases_without_foreground=no_fg / len(entries), warnings=warnings)
 
 
 def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
@@ -207,7 +176,7 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
     if rarest.voxel_fraction < HEAVY:
         reasons.append(f"below {HEAVY:.0%}: heavy imbalance -> focal family (large gradients kept on small, hard "
                        f"structures)")
-        evidence = study_evidence()
+        evidence = _cited_evidence()
         if multi:
             key, kwargs = "unified_focal", {**base, "variant": "asymmetric"}
             reasons.append("several foreground classes -> asymmetric unified focal (Yeung 2022), background "
@@ -238,6 +207,13 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
     return key, kwargs, reasons
 
 
+def _cited_evidence() -> dict:
+    """The study's summary, citing its report as a user of the installed package can get it: the report is not in
+    the wheel, ``monai-segloss study --setting full`` writes it."""
+    evidence = study_evidence()
+    return {**evidence, "report": f"report.md of `{evidence['command']}`"}
+
+
 def _bundle_loss_options(key: str) -> dict:
     """The keyword options of ``key`` in the lesion bundle's override file ``configs/<key>.json`` (the
     configuration the study trained)."""
@@ -252,11 +228,13 @@ def _bundle_loss_options(key: str) -> dict:
 
 
 def override_config(key: str, kwargs: dict) -> dict:
-    """A bundle override file body that swaps the training loss for ``key`` with ``kwargs``."""
+    """A bundle override file body that swaps the training loss for ``key`` with ``kwargs``: merged after the
+    bundle's ``train.json`` (``--config_file "['configs/train.json','OVERRIDE']"``), it changes the loss only."""
     from ..losses.registry import loss_class
 
-    return {"imports": ["$import monai_segloss"],
-            "loss": {"_target_": f"monai_segloss.{loss_class(key).__name__}", **kwargs}}
+    # no "imports": a later config file's top-level keys replace the earlier ones', and train.json's imports
+    # (os, glob, ignite, monai_segloss) must stay
+    return {"loss": {"_target_": f"monai_segloss.{loss_class(key).__name__}", **kwargs}}
 
 
 def format_profile(profile: DatasetProfile) -> str:

@@ -13,8 +13,9 @@ folder of the user's (``monai-segloss bundle export NAME DIR``), where ``python 
 from __future__ import annotations
 
 import shutil
-from importlib.resources import files
 from pathlib import Path
+
+from monai_segloss_cli import bundles_root, shipped_bundles
 
 __all__ = ["BUNDLE_PARTS", "available_bundles", "bundle_dir", "export_bundle"]
 
@@ -23,12 +24,12 @@ BUNDLE_PARTS = ("configs", "docs", "LICENSE")
 
 
 def _root() -> Path:
-    return Path(str(files("monai_segloss.bundles")))
+    return bundles_root()
 
 
 def available_bundles() -> list[str]:
     """Names of the shipped bundles (folders with ``configs/metadata.json``)."""
-    return sorted(d.name for d in _root().iterdir() if (d / "configs" / "metadata.json").is_file())
+    return shipped_bundles()
 
 
 def bundle_dir(name: str) -> Path:
