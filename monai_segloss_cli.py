@@ -54,22 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, out, text in (
-        ("study", "study_report", "compare losses on small brain lesions: several seeds, intervals, FROC, "
-                                  "validation-tuned operating points"),
+        ("study", "study_report", "compare losses on small brain lesions: learning rate per loss, learning curves, "
+                                  "several seeds, fixed test cases, intervals, FROC, validation-tuned operating "
+                                  "points"),
         ("demo", "demo_report", "the study's default setting (the same as `study`, report in demo_report/)"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("--setting", choices=["quick", "default", "full"], default="default",
-                         help="quick: a smoke run of about 2 minutes; default: 4 losses x 3 seeds, at most 15 "
-                              "minutes on 2 CPU cores; full: 8 losses x 5 seeds (the bundles' evidence)")
+                         help="quick: a smoke run of a few minutes; default: dice against dice_ce at the full "
+                              "budget on seed 0; full: 10 losses x 5 seeds at 12,000 iterations, a learning-rate "
+                              "grid per loss (the bundles' evidence; hours on a CPU)")
         cmd.add_argument("--quick", action="store_true", help="the same as --setting quick")
-        cmd.add_argument("--out", default=out, help=f"report folder, also holds the runs for resuming (default {out})")
+        cmd.add_argument("--out", default=out, help=f"report folder (default {out})")
         cmd.add_argument("--losses", nargs="+", default=None,
                          help="registry keys replacing the setting's losses (each needs a bundle override file)")
         cmd.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds replacing the setting's seeds")
         cmd.add_argument("--workers", type=int, default=None,
                          help="worker processes (default: the number of CPU cores, at most 8); 1: in this process")
-        cmd.add_argument("--cache-dir", default=".demo_cache", help="where the synthetic data are cached")
+        cmd.add_argument("--cache-dir", default=".demo_cache",
+                         help="where the synthetic data are cached (and the runs, unless --runs-dir)")
+        cmd.add_argument("--runs-dir", default=None,
+                         help="where the trained runs are kept and resumed from (default: CACHE_DIR/runs)")
         cmd.set_defaults(func=_app("study"))
     prof = sub.add_parser("profile", help="check and profile a label data set and recommend a loss")
     prof.add_argument("dataset", help="dataset.json, a folder with one, or a folder of label NIfTIs")

@@ -199,8 +199,10 @@ def test_settings_and_command_line():
     for s in SETTINGS.values():
         for loss in s.losses:  # every loss has its bundle override file
             assert (BUNDLE / "configs" / f"{loss}.json").is_file(), loss
-    args = build_parser().parse_args(["study", "--setting", "full", "--seeds", "0", "1", "--workers", "1"])
-    assert (args.setting, args.seeds, args.workers, args.out) == ("full", [0, 1], 1, "study_report")
+    args = build_parser().parse_args(["study", "--setting", "full", "--seeds", "0", "1", "--workers", "1",
+                                      "--runs-dir", "docs/study/full/runs"])
+    assert (args.setting, args.seeds, args.workers, args.out, args.runs_dir) == (
+        "full", [0, 1], 1, "study_report", "docs/study/full/runs")
     demo = build_parser().parse_args(["demo", "--quick"])
     assert demo.quick and demo.out == "demo_report" and demo.setting == "default"
     with pytest.raises(ValueError, match="thresholds"):

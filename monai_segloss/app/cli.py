@@ -21,7 +21,7 @@ def _study(args: argparse.Namespace) -> int:
 
     setting = "quick" if args.quick else args.setting
     return main_exit_code(lambda: run_study(setting, out_dir=args.out, cache_dir=args.cache_dir, workers=args.workers,
-                                            losses=args.losses, seeds=args.seeds))
+                                            losses=args.losses, seeds=args.seeds, runs_dir=args.runs_dir))
 
 
 def _profile(args: argparse.Namespace) -> int:
