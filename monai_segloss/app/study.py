@@ -437,7 +437,7 @@ def choose_learning_rate(records: dict[float, dict], grid: tuple[float, ...]) ->
     return max(records, key=lambda lr: (round(final_f1(records[lr]), 12), -abs(math.log(lr) - middle), -lr))
 
 
-def _todo_bar(jobs: list[tuple[str, RunSpec]], desc: str, evaluation: EvalSpec | None):
+def _todo_bar(jobs: list[tuple[str, RunSpec]], desc: str):
     total = 0
     for kind, spec in jobs:
         split = json.loads(Path(spec.split_file).read_text())
@@ -453,7 +453,7 @@ def _run_jobs(jobs: list[tuple[str, RunSpec]], desc: str, evaluation: EvalSpec |
     """Execute training or evaluation jobs (in the pool, or here one after the other) under one progress bar."""
     if not jobs:
         return
-    bar = _todo_bar(jobs, desc, evaluation)
+    bar = _todo_bar(jobs, desc)
     done = 0
     shown = [""]
 

@@ -295,6 +295,9 @@ def train_run(spec: RunSpec, progress: Callable[[int], None] | None = None) -> P
               "train_seconds": total - timing["validation_seconds"],
               "validation_seconds": timing["validation_seconds"], "curve_thresholds": list(CURVE_THRESHOLDS),
               "matching": spec.matching, "train_loss_per_epoch": epoch_losses, "curve": curve}
+    for unused in ("models", "eval"):  # the bundle's checkpoint and output folders: the study writes neither
+        if (run_dir / unused).is_dir() and not any((run_dir / unused).iterdir()):
+            (run_dir / unused).rmdir()
     atomic_write(run_dir / MODEL_FILE, lambda p: torch.save(network.state_dict(), p))
     atomic_write(run_dir / TRAINING_FILE, lambda p: p.write_text(json.dumps(record, default=float) + "\n"))
     return run_dir / TRAINING_FILE
