@@ -4,8 +4,9 @@ Each loss of the full study setting trains the lesion bundle (its ``train.json``
 study's overrides: network, patch, batch, one thread) through the bundle's own ``SupervisedTrainer`` for a few
 epochs; MONAI's iteration events time every stage of every iteration:
 
-- data: ``GET_BATCH_STARTED`` → ``GET_BATCH_COMPLETED`` (sampling, crops and augmentation of the batch; the cached
-  preprocessing is done once before timing);
+- data: ``GET_BATCH_STARTED`` → ``GET_BATCH_COMPLETED`` (sampling, crops and augmentation of the batch, without
+  MetaTensor tracking as the study trains; ``--meta`` keeps it; the cached preprocessing is done once before
+  timing);
 - forward: ``ITERATION_STARTED`` → ``FORWARD_COMPLETED`` (moving the batch and the network's forward pass);
 - loss: → ``LOSS_COMPLETED``; backward: → ``BACKWARD_COMPLETED``; optimiser: → ``MODEL_COMPLETED``.
 
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=4, help="epochs per loss, warm-up included (default 4)")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs (default 1)")
     p.add_argument("--eager", action="store_true", help="no torch.compile")
-    p.add_argument("--no-meta", action="store_true", help="random transforms without MetaTensor tracking")
+    p.add_argument("--meta", action="store_true",
+                   help="random transforms with MetaTensor tracking (the study turns it off, as by default here)")
     p.add_argument("--cache-dir", default=".demo_cache", help="the study's data cache")
     p.add_argument("--out", default="benchmarks/results/train_step", help="writes OUT.md and OUT.json")
     args = p.parse_args(argv)
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = _Context(setting, Path(tmp) / "runs", data_dir, bundle, log)
         for loss in setting.losses:
             spec = _spec(ctx, loss, full.lr_seed, 3e-3)
-            times = _time_loss(spec, args.warmup, args.no_meta)
+            times = _time_loss(spec, args.warmup, no_meta=not args.meta)
             med = {s: statistics.median(v) * 1000 for s, v in times.items()}
             step = sum(med.values())
             rows[loss] = {**{f"{s}_ms": med[s] for s in STAGES}, "step_ms": step, "loss_share": med["loss"] / step,
@@ -125,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"  step {step:6.1f} ms  loss {100 * med['loss'] / step:4.1f} %", file=sys.stderr)
     import torch
 
-    meta = {"torch": torch.__version__, "threads": 1, "compile": not args.eager, "cpu_count": os.cpu_count(),
+    meta = {"torch": torch.__version__, "threads": 1, "compile": not args.eager, "track_meta": args.meta,
+            "cpu_count": os.cpu_count(),
             "load_average": [round(v, 2) for v in os.getloadavg()], "patch": list(full.patch),
             "batch": f"{full.batch_size}x{full.num_samples}", "channels": list(full.channels),
             "budget_iterations": full.epochs * spec.steps_per_epoch}
     head = "| loss | " + " | ".join(f"{s} (ms)" for s in STAGES) + " | step (ms) | loss share | budget (min) |"
-    lines = [f"Training step of the study ({'torch.compile' if not args.eager else 'eager'}, 1 thread, patch "
+    lines = [f"Training step of the study ({'torch.compile' if not args.eager else 'eager'}, "
+             f"{'with' if args.meta else 'without'} MetaTensor tracking in the random transforms, 1 thread, patch "
              f"{full.patch}, batch {full.batch_size}x{full.num_samples}, channels {list(full.channels)}; median over "
              f"{args.epochs - args.warmup} epochs after {args.warmup} warm-up; load average "
              f"{meta['load_average']}).", "", head, "|---|" + "---:|" * (len(STAGES) + 3)]
