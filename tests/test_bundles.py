@@ -401,6 +401,7 @@ def test_short_names_resolve_to_monai_segloss():
     whose name starts with "monai" and silently takes the first on a clash). The fresh-interpreter case is
     test_cli_run, whose loss is named by short name."""
     names: dict[str, dict] = {monai_segloss.loss_class(k).__name__: {} for k in monai_segloss.available_losses()}
+    names["SegDiceCELoss"] = {"softmax": True}  # without an activation it warns (test_common_mistakes)
     names["LesionWiseMetric"] = {}
     names["LossScheduleHandler"] = {"loss": "$None", "epoch": False, "step": False}
     if hasattr(monai_segloss, "CompoundLoss"):

@@ -244,7 +244,8 @@ def _plot_forest(analysis: dict, path: Path) -> None:
     plt = _pyplot()
     panels = [*METRICS, "cpm"]
     losses = list(analysis["paired"])
-    fig, axes = plt.subplots(2, 4, figsize=(14, max(4.0, 1.2 + 0.9 * len(losses))), squeeze=False)
+    fig, axes = plt.subplots(2, 4, figsize=(14, max(5.0, 1.6 + 0.9 * len(losses))), squeeze=False,
+                             layout="constrained")
     for ax, m in zip(axes.flat, panels, strict=False):
         for i, loss in enumerate(losses):
             y = len(losses) - 1 - i
@@ -267,7 +268,6 @@ def _plot_forest(analysis: dict, path: Path) -> None:
         ax.axis("off")
     fig.suptitle(f"Paired difference to `{analysis['baseline']}` on the test cases, mean and 95 % CI "
                  "(filled: tuned operating point, hollow: threshold 0.5)", fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
