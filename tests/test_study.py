@@ -215,3 +215,30 @@ def test_settings_and_command_line():
         StudySetting(name="x", seeds=(1, 2), lr_seed=0)
     with pytest.raises(ValueError, match="no override file configs/jaccard.json"):
         run_study(StudySetting(name="x", losses=("jaccard",)), out_dir=Path("/nonexistent-never-created"))
+
+
+# The training fingerprints of the full setting when its runs were committed (docs/study/full/runs/), with a stand-in
+# split digest (the split itself comes from the generated data). A change here means every committed run of the
+# full study is trained again: change the training sections of train.json, an override file or the full setting
+# only on purpose, then update these values.
+FULL_FINGERPRINTS = {
+    "dice": "b582c0ab8f4e15c6",
+    "dice_ce": "6bfdf53393f5306c",
+    "dice_topk": "d8dec8a24e809f6c",
+    "dice_focal": "e95e4a98ef31d711",
+    "unified_focal": "aefa34ed560f2cda",
+    "focal_tversky": "43545ca9da246485",
+    "tversky": "fd138bac0b37a1ca",
+    "focal": "1946f013c8d39f51",
+    "blob": "def8df4743c3419c",
+    "boundary": "65ee098485b82bb1",
+}
+
+
+def test_the_committed_full_study_runs_stay_current():
+    from monai_segloss.app.study import FULL_LOSSES, training_fingerprint
+
+    full = SETTINGS["full"]
+    assert tuple(FULL_FINGERPRINTS) == FULL_LOSSES == full.losses
+    now = {loss: training_fingerprint(full, BUNDLE, loss, 0, 3e-3, "split")[:16] for loss in FULL_LOSSES}
+    assert now == FULL_FINGERPRINTS, "the full study's committed runs would be retrained (comment above)"

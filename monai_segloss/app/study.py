@@ -382,14 +382,20 @@ class _Context:
     logging_file: Path
 
 
+def training_fingerprint(setting: StudySetting, bundle: Path, loss: str, seed: int, lr: float, split_digest: str
+                         ) -> str:
+    """The fingerprint of one training run: everything its weights and its learning curve depend on."""
+    inputs = {"loss": loss, "seed": seed, "learning_rate": lr, "data": setting.data_tag(),
+              "overrides": setting.bundle_overrides(), "split": split_digest,
+              "config": training_config_digest(bundle, loss), "val_every": setting.val_every,
+              "curve": CURVE_THRESHOLDS, "matching": setting.matching, "compile": setting.compile}
+    return hashlib.sha1(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
+
+
 def _spec(ctx: _Context, loss: str, seed: int, lr: float) -> RunSpec:
     setting = ctx.setting
     split_file = _write_split(ctx.data_dir, seed, setting)
-    inputs = {"loss": loss, "seed": seed, "learning_rate": lr, "data": setting.data_tag(),
-              "overrides": setting.bundle_overrides(), "split": _file_digest(split_file),
-              "config": training_config_digest(ctx.bundle, loss), "val_every": setting.val_every,
-              "curve": CURVE_THRESHOLDS, "matching": setting.matching, "compile": setting.compile}
-    fingerprint = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
+    fingerprint = training_fingerprint(setting, ctx.bundle, loss, seed, lr, _file_digest(split_file))
     return RunSpec(loss=loss, seed=seed, learning_rate=lr, bundle_dir=str(ctx.bundle), data_dir=str(ctx.data_dir),
                    split_file=str(split_file), logging_file=str(ctx.logging_file), fingerprint=fingerprint,
                    run_dir=str(ctx.runs_dir / f"{loss}-lr{lr:g}-seed{seed}-{fingerprint[:10]}"),
