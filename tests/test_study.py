@@ -108,6 +108,12 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     assert "| `dice`" in text and "| `focal_tversky`" in text and "Paired differences against `dice`" in text
     assert "## Learning curves and the budget" in text and "## Learning rate per loss" in text
     assert "no significant difference" in text or "higher by" in text or "lower by" in text or "not compared" in text
+    from monai_segloss.app.evidence import evidence_summary
+
+    evidence = evidence_summary(metrics)  # what profile cites, from the converged protocol's metrics.json
+    assert evidence["losses"]["dice"]["learning_rate"] == metrics["learning_rates"]["dice"]["chosen"]
+    assert isinstance(evidence["losses"]["focal_tversky"]["degenerate_tuned"], bool)
+    assert evidence["shipped"]["loss"] == "tversky" and "test_lesion_f1" not in evidence["shipped"]  # not studied
     assert "## BraTS 2023 lesion-wise scores" in text
     assert set(metrics["brats2023"]["dice"]["tuned"]) == {"lesion_dice", "lesion_hd95", "f1"}
     # every key the report says metrics.json holds is there (at the top level or one level down)

@@ -37,16 +37,23 @@ def evidence_summary(metrics: dict[str, Any]) -> dict[str, Any]:
             "threshold": float(validation["losses"][loss]["threshold"]),
             "min_size_mm3": float(validation["losses"][loss]["min_size_mm3"]),
         }
+        if "learning_rates" in metrics:  # the converged protocol: the rate each loss chose, degenerate points
+            entry["learning_rate"] = float(metrics["learning_rates"][loss]["chosen"])
+            entry["degenerate_tuned"] = bool(metrics["degenerate"][loss]["tuned"]["degenerate"])
         if loss != baseline:
             paired = metrics["paired"][loss]["tuned"]["lesion_f1"]
             entry["vs_baseline_lesion_f1_tuned"] = {**_interval(paired["difference"]),
                                                     "p_value": float(paired["p_value"])}
         losses[loss] = entry
     values = metrics["setting_values"]
+    shipped = metrics.get("shipped") or {}
+    if shipped.get("loss") in metrics["table"]:  # the bundle's shipped configuration on the test cases
+        shipped = {**shipped, "test_lesion_f1": _interval(metrics["table"][shipped["loss"]]["shipped"]["lesion_f1"])}
     return {"setting": values["name"], "seeds": len(values["seeds"]), "test_units": int(metrics["n_units"]),
             "baseline": baseline, "validation_best": validation["best"], "losses": losses,
             "report": f"docs/study/{values['name']}/report.md",
-            "command": f"monai-segloss study --setting {values['name']}"}
+            "command": f"monai-segloss study --setting {values['name']}",
+            **({"shipped": shipped} if shipped else {})}
 
 
 def study_evidence() -> dict[str, Any]:
