@@ -104,3 +104,16 @@ def test_published_rank_agreement():
     ma = rows[0]
     assert ma["their_order"] == ["dice", "dice_topk", "dice_ce", "focal"]
     assert ma["our_order"] == ["dice_topk", "dice_ce", "dice", "focal"]
+
+
+def test_learning_rate_section_names_choices_at_the_grid_edge():
+    from monai_segloss.app.report import _lr_section
+
+    lrs = {"dice": {"chosen": 3e-3, "fixed": False, "validation_f1": {"0.001": 0.94, "0.003": 0.95, "0.01": 0.82}},
+           "dice_ce": {"chosen": 1e-2, "fixed": False, "validation_f1": {"0.001": 0.86, "0.003": 0.77, "0.01": 0.93}},
+           "focal": {"chosen": 1e-3, "fixed": True, "validation_f1": {}}}
+    text = "\n".join(_lr_section({"learning_rates": lrs}))
+    assert "| `dice` | 0.940 | 0.950 | 0.820 | 0.003 |" in text
+    assert "| `focal` | – | – | – | 0.001 (fixed) |" in text
+    assert "`dice_ce` chose the grid's largest rate: a larger one was not tried." in text
+    assert "`dice` chose" not in text and "`focal` chose" not in text  # inside the grid; fixed beforehand

@@ -391,8 +391,12 @@ def _lr_section(analysis: dict) -> list[str]:
     for loss, d in lrs.items():
         cells = [(_num(d["validation_f1"][f"{r:g}"]) if f"{r:g}" in d["validation_f1"] else "–") for r in grid]
         rows.append(f"| `{loss}` | " + " | ".join(cells) + f" | {d['chosen']:g}{' (fixed)' if d['fixed'] else ''} |")
+    edges = [f"`{loss}` chose the grid's {'smallest' if d['chosen'] == grid[0] else 'largest'} rate: a "
+             f"{'smaller' if d['chosen'] == grid[0] else 'larger'} one was not tried."
+             for loss, d in lrs.items() if not d["fixed"] and len(grid) > 1 and d["chosen"] in (grid[0], grid[-1])]
     return ["Validation lesion F1 of the final network on the learning-rate seed's validation cases (best threshold), "
-            "per AdamW learning rate; each loss trains every seed at its best rate.", "", *rows]
+            "per AdamW learning rate; each loss trains every seed at its best rate.", "", *rows,
+            *(["", *[f"- {e}" for e in edges]] if edges else [])]
 
 
 def _brats_section(analysis: dict, setting) -> list[str]:
