@@ -26,8 +26,9 @@ BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "lesion_focal_tversky
 # 2 losses x 2 seeds, two learning rates tried on seed 0 (6 trainings), two short epochs each
 TINY = StudySetting(name="tiny", losses=("dice", "focal_tversky"), seeds=(0, 1), num_cases=7, test_cases=3,
                     spacing=4.0, val_frac=0.25, channels=(8, 16), patch=(24, 24, 24), epochs=2, val_points=2,
-                    num_samples=1, lr_grid=(1e-3, 1e-2), compile=False, thresholds=(0.1, 0.3, 0.5, 0.7, 0.9),
-                    min_sizes_mm3=(0.0, 64.0), size_bins=(100.0, 500.0), n_boot=200)
+                    num_samples=1, lr_grid=(1e-3, 1e-2), lr_extend=0, compile=False,
+                    thresholds=(0.1, 0.3, 0.5, 0.7, 0.9), min_sizes_mm3=(0.0, 64.0), size_bins=(100.0, 500.0),
+                    n_boot=200)
 _CHILD = """
 import sys
 from tests.test_study import TINY
@@ -136,6 +137,24 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     assert again[0].startswith("learning rates: 2 of 2 runs already trained")
     assert again[1].startswith("training: 1 of 1 runs already trained")
     assert json.loads((tmp_path / "again" / "metrics.json").read_text())["timing"]["runs_executed"] == 0
+
+
+def test_a_rate_chosen_at_the_grid_edge_is_extended(tmp_path):
+    """With two rates every choice is an edge: one more rate beyond it is trained, and the choice is made again."""
+    import dataclasses
+
+    from monai_segloss.app.study import next_rate
+
+    assert next_rate([1e-3, 3e-3, 1e-2], 1e-2) == 0.03 and next_rate([1e-3, 3e-3, 1e-2], 1e-3) == 0.0003
+    assert next_rate([1e-3, 3e-3, 1e-2], 3e-3) is None and next_rate([3e-3], 3e-3) is None
+    one = dataclasses.replace(TINY, losses=("dice",), seeds=(0,), lr_extend=1)
+    lines: list[str] = []
+    paths = run_study(one, out_dir=tmp_path / "r", cache_dir=tmp_path / "c", workers=1, echo=lines.append)
+    metrics = json.loads(paths["metrics"].read_text())
+    tried = metrics["learning_rates"]["dice"]["validation_f1"]
+    assert len(tried) == 3 and set(tried) >= {"0.001", "0.01"} and ({"0.0001", "0.1"} & set(tried))
+    assert metrics["timing"]["runs_executed"] == 3 and metrics["timing"]["runs_resumed"] == 0
+    assert len(list((tmp_path / "c").glob("runs/*/training.json"))) == 3
 
 
 def test_training_fingerprint_ignores_paths_and_the_default_loss(tmp_path):

@@ -55,7 +55,7 @@ from .evaluate import EvalSpec, evaluate_run, finished_evaluation
 from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, finished_training, train_run
 
 __all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "run_study", "quiet_libraries",
-           "choose_learning_rate"]
+           "choose_learning_rate", "next_rate"]
 
 BUNDLE = "lesion_focal_tversky"
 FULL_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "unified_focal", "focal_tversky", "tversky", "focal",
@@ -97,6 +97,8 @@ class StudySetting:
         val_points: points of the validation learning curve (evenly spaced epochs, the last one included).
         lr_grid: AdamW learning rates tried per loss on ``lr_seed``.
         lr_seed: the seed whose validation cases choose the learning rate.
+        lr_extend: how many times a loss that chooses the smallest or largest rate of its grid tries the next rate
+            beyond it (:func:`next_rate`).
         learning_rates: ``(loss, rate)`` pairs fixed beforehand (those losses skip the grid).
         compile: train through ``torch.compile``.
         overlap: sliding-window overlap at evaluation.
@@ -130,6 +132,7 @@ class StudySetting:
     val_points: int = 16
     lr_grid: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     lr_seed: int = 0
+    lr_extend: int = 1
     learning_rates: tuple[tuple[str, float], ...] = ()
     compile: bool = True
     overlap: float = 0.25
@@ -223,6 +226,8 @@ class StudySetting:
                       f"{self.num_samples}, AdamW with polynomial decay to 0 at the end of the budget, final "
                       f"weights; validation curve every {self.val_every} epoch(s)",
             "learning rate": f"per loss, the best of {list(self.lr_grid)} on seed {self.lr_seed}'s validation cases"
+                             + (f", a choice at an edge of the grid trying the next rate beyond it (up to "
+                                f"{self.lr_extend} time(s))" if self.lr_extend and len(self.lr_grid) > 1 else "")
                              + (f"; fixed: {dict(self.learning_rates)}" if self.learning_rates else ""),
             "evaluation": f"sliding window (overlap {self.overlap:g}); {len(self.thresholds)} thresholds from "
                           f"{min(self.thresholds):.2g} to {max(self.thresholds):.4g}; minimum "
@@ -444,6 +449,20 @@ def choose_learning_rate(records: dict[float, dict], grid: tuple[float, ...]) ->
     return max(records, key=lambda lr: (round(final_f1(records[lr]), 12), -abs(math.log(lr) - middle), -lr))
 
 
+def next_rate(rates: list[float], chosen: float) -> float | None:
+    """The rate beyond the grid's edge when ``chosen`` is its smallest or largest rate (the edge's step again,
+    rounded to one significant digit), else None; a one-rate grid is not extended.
+
+    Example:
+        >>> next_rate([1e-3, 3e-3, 1e-2], 1e-2), next_rate([1e-3, 3e-3, 1e-2], 1e-3), next_rate([1e-3, 3e-3], 3e-3)
+        (0.03, 0.0003, 0.01)
+    """
+    if len(rates) < 2 or chosen not in (rates[0], rates[-1]):
+        return None
+    step = rates[-1] / rates[-2] if chosen == rates[-1] else rates[0] / rates[1]
+    return float(f"{chosen * step:.0e}")
+
+
 def _todo_bar(jobs: list[tuple[str, RunSpec]], desc: str):
     total = 0
     for kind, spec in jobs:
@@ -599,18 +618,31 @@ def run_study(
             bar.close()
         else:
             ensure_generated(data_dir, **setting.data_kwargs())  # checks that the cache holds this data set
-        # 1. the learning rate of every loss, on lr_seed's validation cases
-        grid = {loss: {lr: _spec(ctx, loss, setting.lr_seed, lr) for lr in setting.lr_grid} for loss in grid_losses}
-        resumed += _train_all(ctx, [s for per in grid.values() for s in per.values()], "learning rates", pool, q,
-                              echo)
+        # 1. the learning rate of every loss, on lr_seed's validation cases; a loss that chooses an edge of its grid
+        # tries the next rate beyond it (up to lr_extend times)
+        rates = {loss: sorted(setting.lr_grid) for loss in grid_losses}
         chosen = {**fixed}
-        for loss, per in grid.items():
-            records = {lr: finished_training(s) for lr, s in per.items()}
-            chosen[loss] = choose_learning_rate({lr: r for lr, r in records.items() if r is not None}, setting.lr_grid)
+        passed: set[str] = set()
+        for extension in range(setting.lr_extend + 1):
+            grid = {loss: {lr: _spec(ctx, loss, setting.lr_seed, lr) for lr in rates[loss]} for loss in grid_losses}
+            new = [s for per in grid.values() for s in per.values() if s.run_dir not in passed]
+            passed |= {s.run_dir for s in new}
+            resumed += _train_all(ctx, new, "learning rates", pool, q, echo)
+            beyond = {}
+            for loss, per in grid.items():
+                chosen[loss] = choose_learning_rate({lr: r for lr, s in per.items()
+                                                     if (r := finished_training(s)) is not None}, setting.lr_grid)
+                if extension < setting.lr_extend and (rate := next_rate(rates[loss], chosen[loss])) is not None:
+                    beyond[loss] = rate
+            if not beyond:
+                break
+            for loss, rate in beyond.items():
+                rates[loss] = sorted([*rates[loss], rate])
         # 2. every seed at the chosen rate
         specs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds for loss in setting.losses]
-        resumed += _train_all(ctx, [s for s in specs if s.seed != setting.lr_seed or s.loss in fixed], "training",
-                              pool, q, echo)
+        main = [s for s in specs if s.seed != setting.lr_seed or s.loss in fixed]
+        passed |= {s.run_dir for s in main}
+        resumed += _train_all(ctx, main, "training", pool, q, echo)
         if train_only:
             return {}
         # 3. evaluation of the final weights
@@ -634,7 +666,7 @@ def run_study(
                            "min_size_mm3": evaluation.shipped[1]}
     timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
               "workers": workers, "threads_per_worker": threads, "runs_resumed": resumed,
-              "runs_executed": n_runs - resumed,
+              "runs_executed": len(passed) - resumed,
               "train_seconds_total": sum(r["training"]["train_seconds"] + r["training"]["validation_seconds"]
                                          for r in results)}
     described = {**setting.describe(), "data cache": _relative(data_dir)}
