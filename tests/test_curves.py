@@ -117,3 +117,12 @@ def test_learning_rate_section_names_choices_at_the_grid_edge():
     assert "| `focal` | – | – | – | 0.001 (fixed) |" in text
     assert "`dice_ce` chose the grid's largest rate: a larger one was not tried." in text
     assert "`dice` chose" not in text and "`focal` chose" not in text  # inside the grid; fixed beforehand
+
+
+def test_learning_rate_section_with_every_rate_fixed():
+    from monai_segloss.app.report import _lr_section
+
+    lrs = {"dice": {"chosen": 3e-3, "fixed": True, "validation_f1": {}},
+           "dice_ce": {"chosen": 1e-2, "fixed": True, "validation_f1": {}}}
+    assert _lr_section({"learning_rates": lrs}) == [
+        "Learning rates fixed beforehand (no grid in this setting): `dice` 0.003, `dice_ce` 0.01."]

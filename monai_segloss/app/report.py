@@ -150,8 +150,8 @@ def _validation_table(analysis: dict) -> str:
     rows = ["| loss | per seed: threshold / min size (mm³) | chosen over all seeds | validation lesion F1 there | "
             "validation lesion F1 at 0.5 |", "|---|---|---|---:|---:|"]
     for loss, d in v["losses"].items():
-        seeds = ", ".join(f"{p['threshold']:g} / {p['min_size_mm3']:g}" for p in d["per_seed"])
-        rows.append(f"| `{loss}` | {seeds} | {d['threshold']:g} / {d['min_size_mm3']:g} | "
+        seeds = ", ".join(f"{p['threshold']:.3g} / {p['min_size_mm3']:g}" for p in d["per_seed"])
+        rows.append(f"| `{loss}` | {seeds} | {d['threshold']:.3g} / {d['min_size_mm3']:g} | "
                     f"{_ci(d['validation_f1'])} | {_ci(d['validation_f1_fixed'])} |")
     return "\n".join(rows)
 
@@ -186,7 +186,7 @@ def _validation_findings(analysis: dict) -> list[str]:
     best = v["best"]
     d = v["losses"][best]
     lines = [f"On the validation cases, `{best}` has the highest mean lesion F1 at its operating point (threshold "
-             f"{d['threshold']:g}, minimum lesion size {d['min_size_mm3']:g} mm³): {_ci(d['validation_f1'])}."]
+             f"{d['threshold']:.3g}, minimum lesion size {d['min_size_mm3']:g} mm³): {_ci(d['validation_f1'])}."]
     for loss, cmp in v["best_vs"].items():
         lines.append(finding(best, loss, "validation lesion F1 (each at its own operating point)", cmp))
     return lines
@@ -322,7 +322,7 @@ def _plot_examples(analysis: dict, setting, path: Path) -> None:
                 ax.contour(e[f"label_{j}"].T, levels=[0.5], colors="lime", linewidths=1.0)
             pred = e[f"prob_{j}"].astype(np.float32).T > t
             ax.imshow(np.ma.masked_where(~pred, pred.astype(float)), cmap="autumn", alpha=0.55, origin="lower")
-            ax.set_title(f"{loss} · {e[f'case_{j}']} · t = {t:g}", fontsize=8)
+            ax.set_title(f"{loss} · {e[f'case_{j}']} · t = {t:.3g}", fontsize=8)
     fig.suptitle(f"Test slices (seed {seed}): lesion contour (green), prediction at the tuned threshold (red)",
                  fontsize=10)
     fig.tight_layout()
@@ -387,6 +387,9 @@ def _lr_section(analysis: dict) -> list[str]:
     if not lrs:
         return []
     grid = sorted({float(r) for d in lrs.values() for r in d["validation_f1"]})
+    if not grid:  # every rate fixed beforehand (the demo takes the full setting's choices)
+        return ["Learning rates fixed beforehand (no grid in this setting): "
+                + ", ".join(f"`{loss}` {d['chosen']:g}" for loss, d in lrs.items()) + "."]
     rows = ["| loss | " + " | ".join(f"lr {r:g}" for r in grid) + " | chosen |", "|---|" + "---:|" * len(grid) + "---|"]
     for loss, d in lrs.items():
         cells = [(_num(d["validation_f1"][f"{r:g}"]) if f"{r:g}" in d["validation_f1"] else "–") for r in grid]
