@@ -58,22 +58,23 @@ class MonaiTranslation:
         return f"get_loss({self.key!r}" + "".join(f", {p}" for p in parts) + ", **kwargs)"
 
 
-def _no_activation(monai_name: str) -> Refusal:
+def _no_activation(monai_name: str, other_term: str = "cross-entropy",
+                   fix: str = "pass softmax=True (or sigmoid=True) for logits") -> Refusal:
     def check(kw: Mapping[str, Any]) -> str | None:
         if not (kw.get("sigmoid") or kw.get("softmax") or kw.get("other_act") is not None):
             return (f"{monai_name} without an activation (sigmoid/softmax/other_act) reads the input as probabilities "
-                    "in its Dice term and as logits in its cross-entropy; monai-segloss does not reproduce that mix: "
-                    "pass softmax=True (or sigmoid=True) for logits")
+                    f"in its Dice term and as logits in its {other_term}; monai-segloss does not reproduce that mix: "
+                    f"{fix}")
         return None
     return check
 
 
 def _softmax_with_sigmoid_focal(monai_name: str) -> Refusal:
+    no_activation = _no_activation(monai_name, "focal term", "pass sigmoid=True for logits (MONAI's value)")
+
     def check(kw: Mapping[str, Any]) -> str | None:
-        if not (kw.get("sigmoid") or kw.get("softmax") or kw.get("other_act") is not None):
-            return (f"{monai_name} without an activation (sigmoid/softmax/other_act) reads the input as probabilities "
-                    "in its Dice term and as logits in its focal term; monai-segloss does not reproduce that mix: "
-                    "pass sigmoid=True for logits (MONAI's value)")
+        if (refused := no_activation(kw)) is not None:
+            return refused
         if kw.get("softmax") or kw.get("other_act") is not None:
             return (f"{monai_name}'s focal term is a sigmoid focal loss of the logits whatever softmax/other_act do to "
                     "its Dice term; monai-segloss applies one activation to both terms and does not reproduce that "
