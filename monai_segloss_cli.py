@@ -50,6 +50,43 @@ def _app(name: str):
     return run
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.replace(",", " ").split())
+
+
+def _user_data_options(cmd: argparse.ArgumentParser) -> None:
+    """``study``'s options for a user's data set, a device, the budget and a job array; and ``study report DIR``."""
+    cmd.add_argument("action", nargs="?", choices=["run", "report"], default="run",
+                     help="run (default) the study, or report: merge the finished runs in FOLDER (the --out of a "
+                          "study or of its shards) into its report and list the missing ones")
+    cmd.add_argument("folder", nargs="?", help="with report: the study's --out folder")
+    data = cmd.add_argument_group("your data (monai-segloss study --dataset PATH)")
+    data.add_argument("--dataset", metavar="PATH",
+                      help="compare the losses on your data: a dataset.json (MSD layout, as the data scripts write "
+                           "it) or an nnU-Net raw dataset folder; checked case by case before anything trains")
+    data.add_argument("--lesion-labels", type=_ints, default=(), metavar="L,L",
+                      help="label values scored lesion by lesion, a report each (default: every declared label "
+                           "but the background)")
+    data.add_argument("--test-frac", type=float, default=0.2,
+                      help="fraction held out for test when the data set has no labelled test list (default 0.2)")
+    data.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                      help="default: cuda when a GPU is visible; each worker process trains on a GPU of its own")
+    data.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                      help="mixed precision (default: on with cuda)")
+    data.add_argument("--epochs", type=int, help="training epochs (default: the bundle's 300 on cuda, 800 on cpu)")
+    data.add_argument("--patch", type=_ints, metavar="X,Y,Z", help="training patch (default: the bundle's on cuda)")
+    data.add_argument("--batch-size", type=int, help="cases per batch (default: the bundle's)")
+    data.add_argument("--num-samples", type=int, help="patches per case and iteration")
+    data.add_argument("--channels", type=_ints, metavar="C,C,...", help="U-Net channels per level")
+    data.add_argument("--res-units", type=int, help="residual units per U-Net level")
+    data.add_argument("--lr-grid", type=lambda t: tuple(float(v) for v in t.replace(",", " ").split()),
+                      metavar="R,R,...", help="learning rates tried per loss (default 1e-3,3e-3,1e-2)")
+    data.add_argument("--val-points", type=int, help="points of the validation learning curve (default 16)")
+    cmd.add_argument("--shard", metavar="I/N",
+                     help="run only the I-th of N disjoint sets of losses into --out (a job array: sbatch "
+                          "--array=0-N-1 ... --shard $SLURM_ARRAY_TASK_ID/N); then: study report OUT")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-segloss", description="Segmentation losses for MONAI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--cache-dir", default=".demo_cache",
                          help="where the synthetic data are cached (and the runs, unless --runs-dir)")
         cmd.add_argument("--runs-dir", default=None,
-                         help="where the trained runs are kept and resumed from (default: CACHE_DIR/runs)")
+                         help="where the trained runs are kept and resumed from (default: OUT/runs with "
+                              "--dataset, else CACHE_DIR/runs)")
+        if name == "study":
+            _user_data_options(cmd)
         cmd.set_defaults(func=_app("study"))
     prof = sub.add_parser("profile", help="check and profile a label data set and recommend a loss")
     prof.add_argument("dataset", help="dataset.json, a folder with one, or a folder of label NIfTIs")

@@ -12,16 +12,51 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Literal
 
 __all__ = ["main"]
 
 
-def _study(args: argparse.Namespace) -> int:
-    from .study import main_exit_code, run_study
+_BUDGET = ("epochs", "patch", "batch_size", "num_samples", "channels", "res_units", "lr_grid", "val_points")
 
-    setting = "quick" if args.quick else args.setting
-    return main_exit_code(lambda: run_study(setting, out_dir=args.out, cache_dir=args.cache_dir, workers=args.workers,
-                                            losses=args.losses, seeds=args.seeds, runs_dir=args.runs_dir))
+
+def _study(args: argparse.Namespace) -> int:
+    """``study`` / ``demo`` / ``study report DIR``; a user's data set with ``--dataset``."""
+    from .study import dataset_setting, main_exit_code, parse_shard, report_study, run_study
+
+    action = getattr(args, "action", "run")
+    try:
+        if action == "report":
+            if not args.folder:
+                raise ValueError("study report needs the study's folder: monai-segloss study report DIR")
+            return main_exit_code(lambda: report_study(args.folder))
+        if args.folder:
+            raise ValueError(f"unexpected argument {args.folder!r} (did you mean: study report {args.folder}?)")
+        setting = "quick" if args.quick else args.setting
+        budget = {k: getattr(args, k) for k in _BUDGET if getattr(args, k, None) is not None}
+        if getattr(args, "dataset", None):
+            device: Literal["cpu", "cuda"] = args.device or _default_device()
+            extra = {"lesion_labels": args.lesion_labels, "test_frac": args.test_frac}
+            if args.amp is not None:
+                extra["amp"] = args.amp
+            setting = dataset_setting(args.dataset, device, **extra, **budget)
+        elif budget or getattr(args, "device", None) or getattr(args, "amp", None) or getattr(args, "lesion_labels",
+                                                                                                ()):
+            raise ValueError("--device, --amp, --lesion-labels and the budget options go with --dataset (the "
+                             "generated task's settings are --setting quick/default/full)")
+        shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
+        return main_exit_code(lambda: run_study(setting, out_dir=args.out, cache_dir=args.cache_dir,
+                                                workers=args.workers, losses=args.losses, seeds=args.seeds,
+                                                runs_dir=args.runs_dir, shard=shard))
+    except ValueError as err:  # bad options or data (StudyDataError lists every bad case), before any training
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _default_device() -> Literal["cpu", "cuda"]:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _profile(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from ..geometry.instances import connected_components
 from .training import RunSpec, atomic_write, load_network, predict_cases, prepare_split
 
 __all__ = ["EvalSpec", "evaluate_run", "finished_evaluation", "case_metrics", "choose_operating_point",
-           "RESULT_FILE", "EXAMPLES_FILE"]
+           "label_result", "examples_file", "RESULT_FILE", "EXAMPLES_FILE"]
 
 RESULT_FILE = "result.json"
 EXAMPLES_FILE = "examples.npz"
@@ -54,6 +54,8 @@ class EvalSpec:
         shipped: the bundle's shipped operating point ``(threshold, minimum size in mm³)`` (``lesion_threshold`` and
             ``min_lesion_mm3`` of ``train.json``), evaluated on the test cases as the operating point ``shipped``.
         num_examples: test cases whose slices are kept for the figures.
+        lesion_labels: the label values scored lesion by lesion, each on its own softmax channel, each with its own
+            operating point (``result.json``'s ``labels``). Default ``(1,)``.
     """
 
     thresholds: tuple[float, ...]
@@ -64,6 +66,7 @@ class EvalSpec:
     brats: str = "BraTS-MET"
     shipped: tuple[float, float] = (0.5, 0.0)
     num_examples: int = 2
+    lesion_labels: tuple[int, ...] = (1,)
 
     def fingerprint(self, run: RunSpec) -> str:
         import hashlib
@@ -111,56 +114,83 @@ def _example(case_id: str, image: np.ndarray, prob: np.ndarray, label: np.ndarra
             "label": label[:, :, z].astype(np.uint8), "prob": prob[:, :, z].astype(np.float16)}
 
 
+def examples_file(label: int, lesion_labels: tuple[int, ...]) -> str:
+    """The name of a run's example slices of ``label``: ``examples.npz`` for the first lesion label."""
+    return EXAMPLES_FILE if label == lesion_labels[0] else f"examples_label{label}.npz"
+
+
+def label_result(result: dict[str, Any], label: int) -> dict[str, Any]:
+    """One lesion label's view of a ``result.json``: the run's fields with that label's operating point,
+    validation F1 grids and test rows."""
+    return {**{k: v for k, v in result.items() if k != "labels"}, **result["labels"][str(label)]}
+
+
+def _test_row(spec: EvalSpec, prob: np.ndarray, label: np.ndarray, spacing: tuple[float, ...],
+              tuned: tuple[float, float]) -> dict[str, Any]:
+    """One test case of one lesion label: the FROC counts, and the statistics at every operating point."""
+    small_bins = int(np.searchsorted(np.asarray(spec.size_bins), spec.small_mm3, side="left")) + 1
+    other: Matching = "any_overlap" if spec.matching != "any_overlap" else "one_to_one"
+    sweep = sweep_case(prob, label, spec.thresholds, spacing)
+    detected, false_pos = sweep.detection_counts(matching=spec.matching)
+    row: dict[str, Any] = {"n_target": sweep.n_target, "target_volumes_mm3": sweep.target_volumes_mm3.tolist(),
+                           "froc_detected": detected.tolist(), "froc_false_positives": false_pos.tolist()}
+    for name, (t, m) in (("fixed", (0.5, 0.0)), ("tuned", tuned), ("shipped", spec.shipped)):
+        mask = lesion_mask(prob, t, m, spacing)
+        stats = lesion_wise_stats(mask, label, spacing=spacing, size_bins=spec.size_bins, matching=spec.matching)
+        other_f1 = lesion_wise_stats(mask, label, spacing=spacing, hd95=False, matching=other).f1
+        brats = lesion_wise_stats(mask, label, spacing=spacing, matching="brats2023",
+                                  brats=BRATS2023_CHALLENGES[spec.brats])
+        row[name] = {**case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1}, **_volumes(mask, label)),
+                     "brats2023": {"lesion_dice": brats.lesion_dice, "lesion_hd95": brats.lesion_hd95,
+                                   "f1": brats.f1, "n_target": brats.n_target, "n_detected": brats.n_detected,
+                                   "n_false_positives": brats.n_pred - brats.n_pred_tp}}
+    return row
+
+
 def evaluate_run(run: RunSpec, spec: EvalSpec, progress: Callable[[int], None] | None = None) -> Path:
     """Evaluate the finished training run ``run`` (its ``model.pt``) with ``spec``; write and return
-    ``run_dir/result.json`` (module doc). ``progress(n)`` is called after every evaluated case."""
+    ``run_dir/result.json`` (module doc; one entry of ``labels`` per lesion label, :func:`label_result`).
+    ``progress(n)`` is called after every evaluated case. One case's probabilities are held at a time."""
     import time
 
     step = progress or (lambda n: None)
     run_dir = Path(run.run_dir)
     start = time.perf_counter()
     parser, network = load_network(run)
-    sweeps: dict[str, CaseSweep] = {}
-    for case_id, _, prob, label, spacing in predict_cases(parser, network, prepare_split(parser, run, "validation")):
-        sweeps[case_id] = sweep_case(prob, label, spec.thresholds, spacing)
+    labels = spec.lesion_labels
+    sweeps: dict[int, dict[str, CaseSweep]] = {v: {} for v in labels}
+    for case_id, _, per_label, spacing in predict_cases(parser, network, prepare_split(parser, run, "validation"),
+                                                        labels):
+        for v, (prob, target) in per_label.items():
+            sweeps[v][case_id] = sweep_case(prob, target, spec.thresholds, spacing)
         step(1)
-    val_grids = {c: [[s.stats(i, m, matching=spec.matching).f1 for m in spec.min_sizes_mm3]
-                     for i in range(len(spec.thresholds))] for c, s in sweeps.items()}
-    threshold, min_size = choose_operating_point(list(val_grids.values()), spec.thresholds, spec.min_sizes_mm3)
-    small_bins = int(np.searchsorted(np.asarray(spec.size_bins), spec.small_mm3, side="left")) + 1
-    test: dict[str, Any] = {}
-    examples: dict[str, np.ndarray] = {}
-    for case_id, image, prob, label, spacing in predict_cases(parser, network, prepare_split(parser, run, "test")):
-        sweep = sweep_case(prob, label, spec.thresholds, spacing)
-        detected, false_pos = sweep.detection_counts(matching=spec.matching)
-        row: dict[str, Any] = {"n_target": sweep.n_target, "target_volumes_mm3": sweep.target_volumes_mm3.tolist(),
-                               "froc_detected": detected.tolist(), "froc_false_positives": false_pos.tolist()}
-        for name, (t, m) in (("fixed", (0.5, 0.0)), ("tuned", (threshold, min_size)), ("shipped", spec.shipped)):
-            mask = lesion_mask(prob, t, m, spacing)
-            other: Matching = "any_overlap" if spec.matching != "any_overlap" else "one_to_one"
-            stats = lesion_wise_stats(mask, label, spacing=spacing, size_bins=spec.size_bins, matching=spec.matching)
-            other_f1 = lesion_wise_stats(mask, label, spacing=spacing, hd95=False, matching=other).f1
-            brats = lesion_wise_stats(mask, label, spacing=spacing, matching="brats2023",
-                                      brats=BRATS2023_CHALLENGES[spec.brats])
-            row[name] = {**case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1}, **_volumes(mask, label)),
-                         "brats2023": {"lesion_dice": brats.lesion_dice, "lesion_hd95": brats.lesion_hd95,
-                                       "f1": brats.f1, "n_target": brats.n_target, "n_detected": brats.n_detected,
-                                       "n_false_positives": brats.n_pred - brats.n_pred_tp}}
-        test[case_id] = row
-        n_ex = len(examples) // 4
-        if label.any() and n_ex < spec.num_examples:
-            examples.update({f"{k}_{n_ex}": v for k, v in _example(case_id, image, prob, label).items()})
+    out: dict[int, dict[str, Any]] = {}
+    for v in labels:
+        grids = {c: [[s.stats(i, m, matching=spec.matching).f1 for m in spec.min_sizes_mm3]
+                     for i in range(len(spec.thresholds))] for c, s in sweeps[v].items()}
+        threshold, min_size = choose_operating_point(list(grids.values()), spec.thresholds, spec.min_sizes_mm3)
+        out[v] = {"operating_point": {"threshold": threshold, "min_size_mm3": min_size}, "validation_f1": grids,
+                  "test": {}}
+    del sweeps
+    examples: dict[int, dict[str, np.ndarray]] = {v: {} for v in labels}
+    for case_id, image, per_label, spacing in predict_cases(parser, network, prepare_split(parser, run, "test"),
+                                                            labels):
+        for v, (prob, target) in per_label.items():
+            op = out[v]["operating_point"]
+            out[v]["test"][case_id] = _test_row(spec, prob, target, spacing, (op["threshold"], op["min_size_mm3"]))
+            n_ex = len(examples[v]) // 4
+            if target.any() and n_ex < spec.num_examples:
+                examples[v].update({f"{k}_{n_ex}": x for k, x in _example(case_id, image, prob, target).items()})
         step(1)
     result = {"fingerprint": spec.fingerprint(run), "loss": run.loss, "seed": run.seed,
               "learning_rate": run.learning_rate, "eval_seconds": time.perf_counter() - start,
-              "operating_point": {"threshold": threshold, "min_size_mm3": min_size},
-              "validation_f1": val_grids, "test": test}
+              "labels": {str(v): out[v] for v in labels}}
+    for v in labels:
+        def _save_examples(path: Path, ex: dict[str, np.ndarray] = examples[v]) -> None:
+            with open(path, "wb") as f:
+                np.savez_compressed(f, allow_pickle=False, **ex)
 
-    def _save_examples(path: Path) -> None:
-        with open(path, "wb") as f:
-            np.savez_compressed(f, allow_pickle=False, **examples)
-
-    atomic_write(run_dir / EXAMPLES_FILE, _save_examples)
+        atomic_write(run_dir / examples_file(v, labels), _save_examples)
     atomic_write(run_dir / RESULT_FILE, lambda p: p.write_text(json.dumps(result, default=float) + "\n"))
     return run_dir / RESULT_FILE
 

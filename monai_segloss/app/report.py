@@ -304,7 +304,7 @@ def _plot_examples(analysis: dict, setting, path: Path) -> None:
     examples = {}
     for loss in setting.losses:
         run_dir = analysis.get("_run_dirs", {}).get(f"{loss}/seed{seed}")
-        f = Path(run_dir) / "examples.npz" if run_dir else None
+        f = Path(run_dir) / analysis.get("_examples_file", "examples.npz") if run_dir else None
         examples[loss] = dict(np.load(f)) if f is not None and f.is_file() else {}
     ncols = max([sum(k.startswith("image_") for k in e) for e in examples.values()] + [1])
     fig, axes = plt.subplots(len(setting.losses), ncols, figsize=(3.2 * ncols, 3.2 * len(setting.losses)),

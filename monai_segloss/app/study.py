@@ -47,15 +47,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..evaluation.froc import DENSE_THRESHOLDS
 from ..evaluation.lesion_metrics import Matching
 from .evaluate import EvalSpec, evaluate_run, finished_evaluation
+from .study_source import DataSource, synthetic_source, user_source, write_split
 from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, finished_training, train_run
 
-__all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "run_study", "quiet_libraries",
-           "choose_learning_rate", "next_rate"]
+__all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "DATASET_LOSSES", "run_study",
+           "report_study", "dataset_setting", "quiet_libraries", "choose_learning_rate", "next_rate", "parse_shard",
+           "shard_losses", "setting_from_json", "visible_gpus"]
 
 BUNDLE = "lesion_focal_tversky"
 FULL_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "unified_focal", "focal_tversky", "tversky", "focal",
@@ -113,6 +115,15 @@ class StudySetting:
             ``"any_overlap"`` (ISLES 2022, which credits a component covering the whole brain with every lesion).
             The per-case F1 under the other rule is kept in ``metrics.json``.
         data: further :class:`data_scripts.brain.BrainParams` fields.
+        dataset: a user's data set instead of the generated one: a ``dataset.json`` (MSD layout) or an nnU-Net raw
+            folder (:mod:`~monai_segloss.app.study_data`); ``num_cases``, ``test_cases``, ``spacing`` and ``data``
+            then do not apply. Default None (the generated brain task).
+        lesion_labels: the label values scored lesion by lesion (``dataset`` only). Default ``()``: every declared
+            label but the background.
+        test_frac: the fraction of the labelled cases held out for test when ``dataset`` has no labelled test list
+            (drawn with ``data_seed``). Default 0.2.
+        device: ``"cpu"`` or ``"cuda"`` (each worker process then trains on a GPU of its own). Default ``"cpu"``.
+        amp: mixed precision in training and inference. Default False.
     """
 
     name: str
@@ -143,13 +154,18 @@ class StudySetting:
     n_boot: int = 2000
     matching: Matching = "one_to_one"
     data: tuple[tuple[str, Any], ...] = ()
+    dataset: str | None = None
+    lesion_labels: tuple[int, ...] = ()
+    test_frac: float = 0.2
+    device: Literal["cpu", "cuda"] = "cpu"
+    amp: bool = False
 
     def __post_init__(self) -> None:
         if not self.losses or len(set(self.losses)) != len(self.losses):
             raise ValueError(f"losses must be distinct registry keys, got {self.losses!r}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(int(s) < 0 for s in self.seeds):
             raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds!r}")
-        if not 0 < self.test_cases < self.num_cases - 1:
+        if self.dataset is None and not 0 < self.test_cases < self.num_cases - 1:
             raise ValueError(f"test_cases must leave at least 2 cases for training and validation, got "
                              f"{self.test_cases} of {self.num_cases}")
         if not self.lr_grid or any(not (r > 0 and math.isfinite(r)) for r in self.lr_grid):
@@ -164,6 +180,12 @@ class StudySetting:
             raise ValueError("min_sizes_mm3 must start with 0")
         if self.small_mm3 not in self.size_bins:
             raise ValueError("size_bins must hold small_mm3")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if not 0.0 < self.test_frac < 1.0:
+            raise ValueError(f"test_frac must be in (0, 1), got {self.test_frac!r}")
+        if self.lesion_labels and (self.dataset is None or any(int(v) < 1 for v in self.lesion_labels)):
+            raise ValueError(f"lesion_labels must be label values >= 1 of a user's dataset, got {self.lesion_labels!r}")
 
     @property
     def baseline(self) -> str:
@@ -188,8 +210,15 @@ class StudySetting:
         digest = hashlib.sha1(json.dumps(kw, sort_keys=True, default=list).encode()).hexdigest()[:8]
         return f"brain_{self.num_cases}cases_{self.spacing:g}mm_seed{self.data_seed}_{digest}"
 
-    def bundle_overrides(self) -> tuple[tuple[str, Any], ...]:
-        """Overrides of the bundle's ``train.json`` (budget, network, spacing), the same for every loss."""
+    def bundle_overrides(self, source: DataSource | None = None) -> tuple[tuple[str, Any], ...]:
+        """Overrides of the bundle's ``train.json`` (budget, network, spacing, device), the same for every loss; a
+        user's data set (``source.user``) also sets the voxel size, image channels, classes and crop ratios (every
+        foreground class sampled twice as often as the background, as the bundle's two-class ratios)."""
+        user: tuple[tuple[str, Any], ...] = ()
+        if source is not None and source.user:
+            user = (("pixdim", list(source.spacing)), ("in_channels", source.in_channels),
+                    ("num_classes", source.num_classes),
+                    ("train#random_transforms#0#ratios", [1] + [2] * (source.num_classes - 1)))
         return (
             ("max_epochs", self.epochs), ("val_interval", self.epochs + 1),
             ("batch_size", self.batch_size), ("num_samples", self.num_samples), ("num_workers", 0),
@@ -198,28 +227,28 @@ class StudySetting:
             ("network_def#num_res_units", self.res_units), ("validate#inferer#overlap", self.overlap),
             # the boundary loss's rebalancing (Kervadec et al.): the region weight falls from 1 to 0.01 over the
             # first half of the budget, then holds
-            ("boundary_ramp_epochs", max(1, self.epochs // 2)), ("device", "$torch.device('cpu')"), ("amp", False),
+            ("boundary_ramp_epochs", max(1, self.epochs // 2)), ("device", f"$torch.device('{self.device}')"),
+            ("amp", self.amp),
             # no training-batch Dice per iteration (the bundle's train key metric): the study does not read it
             ("train#trainer#key_train_metric", None), ("train#trainer#postprocessing", None),
-        )
+        ) + user
 
-    def eval_spec(self, shipped: tuple[float, float] = (0.5, 0.0)) -> EvalSpec:
+    def eval_spec(self, shipped: tuple[float, float] = (0.5, 0.0), lesion_labels: tuple[int, ...] = (1,)
+                  ) -> EvalSpec:
         return EvalSpec(thresholds=self.thresholds, min_sizes_mm3=self.min_sizes_mm3, size_bins=self.size_bins,
-                        small_mm3=self.small_mm3, matching=self.matching, shipped=shipped)
+                        small_mm3=self.small_mm3, matching=self.matching, shipped=shipped, lesion_labels=lesion_labels)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, source: DataSource) -> dict[str, Any]:
         """The setting in words and numbers, for the report."""
-        pool = self.num_cases - self.test_cases
         return {
             "setting": self.name,
             "losses": list(self.losses),
             "seeds": list(self.seeds),
-            "data": f"{self.num_cases} synthetic brain MRI cases (data_scripts/synthetic.py, task brain, data seed "
-                    f"{self.data_seed}): MNI ICBM152 2009a anatomy, randomly deformed, T1-hypointense white-matter "
-                    f"lesions, {self.spacing:g} mm isotropic",
-            "split": f"a fixed test set of {self.test_cases} cases (the same for every seed, never used for "
-                     f"training or tuning); per seed, the other {pool} cases split {self.val_frac:.0%} validation, "
-                     f"the rest training",
+            "data": source.description,
+            "split": f"{len(source.test)} test cases ({source.test_source}), the same for every seed, never used "
+                     f"for training or tuning; per seed, the other {len(source.pool)} cases split "
+                     f"{self.val_frac:.0%} validation, the rest training",
+            "device": self.device + (" with mixed precision" if self.amp else ""),
             "network": f"bundle {BUNDLE}: 3D U-Net, channels {list(self.channels)}, {self.res_units} residual "
                        f"unit(s) per level, instance norm",
             "budget": f"{self.epochs} epoch(s), patches {list(self.patch)}, batch {self.batch_size}x"
@@ -249,6 +278,35 @@ SETTINGS = {
     # the evidence behind the bundle defaults: 10 losses x 5 seeds, learning rate per loss
     "full": StudySetting(name="full", losses=FULL_LOSSES, seeds=(0, 1, 2, 3, 4)),
 }
+
+# the losses a study on a user's data set compares by default: the baseline and the field's recipes (nnU-Net's
+# Dice + CE and Dice + TopK, Dice + focal, Tversky, Yeung et al.'s unified focal loss)
+DATASET_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "tversky", "unified_focal")
+
+
+def dataset_setting(dataset: str | os.PathLike, device: Literal["cpu", "cuda"] = "cpu", **changes: Any
+                    ) -> StudySetting:
+    """The setting of a study on a user's data set (``monai-segloss study --dataset``): :data:`DATASET_LOSSES` x 5
+    seeds; on ``cuda`` the bundle's own network, patch, batch and budget (``train.json``) with mixed precision, on
+    ``cpu`` the study's small network and patch; ``changes`` replace any field.
+
+    Example:
+        >>> s = dataset_setting("data/isles22/dataset.json", "cuda", seeds=(0, 1))
+        >>> s.channels, s.patch, s.amp, s.seeds
+        ((16, 32, 64, 128, 256), (64, 64, 48), True, (0, 1))
+    """
+    values: dict[str, Any] = {"name": "dataset", "dataset": str(dataset), "losses": DATASET_LOSSES,
+                              "seeds": (0, 1, 2, 3, 4), "device": device, "amp": device == "cuda"}
+    if device == "cuda":
+        from .shipped import bundle_dir
+
+        train = json.loads((bundle_dir(BUNDLE) / "configs" / "train.json").read_text())
+        values.update(channels=tuple(train["network_def"]["channels"]),
+                      res_units=int(train["network_def"]["num_res_units"]), patch=tuple(train["patch_size"]),
+                      batch_size=int(train["batch_size"]), num_samples=int(train["num_samples"]),
+                      epochs=int(train["max_epochs"]))
+    return StudySetting(**{**values, **changes})
+
 
 
 # ---------------------------------------------------------------------------------------------- terminal hygiene
@@ -290,7 +348,9 @@ def _watch_parent(parent: int) -> None:
         time.sleep(1.0)
 
 
-def _init_worker(progress_queue: Any, threads: int, parent: int) -> None:
+def _init_worker(progress_queue: Any, threads: int, parent: int, gpus: Any) -> None:
+    if gpus is not None:  # one GPU per worker, before CUDA is initialised in this process: "cuda" is that GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     import torch
 
     global _QUEUE
@@ -312,14 +372,33 @@ def _worker_job(kind: str, spec: RunSpec, evaluation: EvalSpec | None) -> str:
     return _job(kind, spec, evaluation, lambda n: _QUEUE.put((spec.label, n)))
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set (a SLURM allocation sets it), else every
+    device torch sees."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
 @contextmanager
-def _pool(workers: int, threads: int) -> Iterator[tuple[ProcessPoolExecutor | None, Any]]:
+def _pool(workers: int, threads: int, gpus: list[str] | None = None
+          ) -> Iterator[tuple[ProcessPoolExecutor | None, Any]]:
+    """``workers`` processes (none when 1); with ``gpus``, worker k trains on ``gpus[k]`` alone."""
     if workers <= 1:
         yield None, None
         return
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
     q = ctx.Queue()
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(q, threads, os.getpid()))
+    slots = None
+    if gpus:
+        slots = ctx.Queue()
+        for gpu in gpus[:workers]:
+            slots.put(gpu)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(q, threads, os.getpid(), slots))
     try:
         yield pool, q
     except BaseException:
@@ -357,42 +436,22 @@ def training_config_digest(bundle: Path, loss: str) -> str:
     return hashlib.sha1(body.encode()).hexdigest()
 
 
-def _write_split(data_dir: Path, seed: int, setting: StudySetting) -> Path:
-    """The seed's datalist (MSD layout, paths relative to the data folder), kept beside the data: the data set's
-    fixed test cases, and the seed's training / validation split of the others."""
-    from ..data_scripts._layout import split_cases
-
-    dataset = json.loads((data_dir / "dataset.json").read_text())
-
-    def ids(entries: list[dict]) -> list[str]:
-        return sorted(e["image"].split("/")[-1].split(".")[0] for e in entries)
-
-    pool = ids(dataset["training"] + dataset["validation"])
-    split = {**split_cases(pool, setting.val_frac, 0.0, seed=seed), "test": ids(dataset["test"])}
-    body = {s: [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in split[s]]
-            for s in ("training", "validation", "test")}
-    path = data_dir / "splits" / f"seed{seed}_val{setting.val_frac:g}_fixedtest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(body, indent=1) + "\n"
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-    return path
-
-
 @dataclasses.dataclass(frozen=True)
 class _Context:
     setting: StudySetting
     runs_dir: Path
-    data_dir: Path
+    source: DataSource
     bundle: Path
     logging_file: Path
 
 
-def training_fingerprint(setting: StudySetting, bundle: Path, loss: str, seed: int, lr: float, split_digest: str
-                         ) -> str:
-    """The fingerprint of one training run: everything its weights and its learning curve depend on."""
-    inputs = {"loss": loss, "seed": seed, "learning_rate": lr, "data": setting.data_tag(),
-              "overrides": setting.bundle_overrides(), "split": split_digest,
+def training_fingerprint(setting: StudySetting, bundle: Path, loss: str, seed: int, lr: float, split_digest: str,
+                         source: DataSource | None = None) -> str:
+    """The fingerprint of one training run: everything its weights and its learning curve depend on (``source``:
+    the data, when not the setting's generated task)."""
+    inputs = {"loss": loss, "seed": seed, "learning_rate": lr,
+              "data": source.tag if source is not None else setting.data_tag(),
+              "overrides": setting.bundle_overrides(source), "split": split_digest,
               "config": training_config_digest(bundle, loss), "val_every": setting.val_every,
               "curve": CURVE_THRESHOLDS, "matching": setting.matching, "compile": setting.compile}
     return hashlib.sha1(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
@@ -400,13 +459,14 @@ def training_fingerprint(setting: StudySetting, bundle: Path, loss: str, seed: i
 
 def _spec(ctx: _Context, loss: str, seed: int, lr: float) -> RunSpec:
     setting = ctx.setting
-    split_file = _write_split(ctx.data_dir, seed, setting)
-    fingerprint = training_fingerprint(setting, ctx.bundle, loss, seed, lr, _file_digest(split_file))
-    return RunSpec(loss=loss, seed=seed, learning_rate=lr, bundle_dir=str(ctx.bundle), data_dir=str(ctx.data_dir),
-                   split_file=str(split_file), logging_file=str(ctx.logging_file), fingerprint=fingerprint,
+    split_file = write_split(ctx.source, seed, setting.val_frac)
+    fingerprint = training_fingerprint(setting, ctx.bundle, loss, seed, lr, _file_digest(split_file), ctx.source)
+    return RunSpec(loss=loss, seed=seed, learning_rate=lr, bundle_dir=str(ctx.bundle),
+                   data_dir=ctx.source.data_dir, split_file=str(split_file), logging_file=str(ctx.logging_file),
+                   fingerprint=fingerprint,
                    run_dir=str(ctx.runs_dir / f"{loss}-lr{lr:g}-seed{seed}-{fingerprint[:10]}"),
-                   overrides=setting.bundle_overrides(), val_every=setting.val_every, matching=setting.matching,
-                   compile=setting.compile)
+                   overrides=setting.bundle_overrides(ctx.source), val_every=setting.val_every,
+                   matching=setting.matching, compile=setting.compile, lesion_labels=ctx.source.lesion_labels)
 
 
 def shipped_operating_point(bundle: Path) -> tuple[float, float]:
@@ -543,39 +603,77 @@ def _train_all(ctx: _Context, specs: list[RunSpec], desc: str, pool, q, echo: Ca
     return len(specs) - len(todo)
 
 
-def run_study(
-    setting: StudySetting | str = "default",
-    out_dir: str | os.PathLike = "study_report",
-    cache_dir: str | os.PathLike = ".demo_cache",
-    workers: int | None = None,
-    losses: tuple[str, ...] | list[str] | None = None,
-    seeds: tuple[int, ...] | list[int] | None = None,
-    echo: Callable[[str], None] = print,
-    runs_dir: str | os.PathLike | None = None,
-    train_only: bool = False,
-) -> dict[str, Path]:
-    """Generate (or reuse) the data; choose each loss's learning rate, train, evaluate every run not finished yet;
-    write the report (module doc).
+def _learning_rates(ctx: _Context, losses: list[str], train: Callable[[list[RunSpec]], None] | None
+                    ) -> tuple[dict[str, float], dict[str, dict[float, RunSpec]], list[str]]:
+    """Step 1 of the protocol for ``losses``: each loss's rate, chosen on the ``lr_seed`` runs of its grid; a loss
+    that chooses an edge of its grid tries the next rate beyond it (up to ``lr_extend`` times).
 
-    Args:
-        setting: a :class:`StudySetting` or the name of one of :data:`SETTINGS`. Default ``"default"``.
-        out_dir: the report folder. Default ``study_report``.
-        cache_dir: where the synthetic data are generated once (and the runs kept, unless ``runs_dir``).
-            Default ``.demo_cache``.
-        workers: worker processes (each with ``cpu_count // workers`` torch threads); 1 runs everything in this
-            process. Default None: the number of CPU cores (at most 8, at most the number of runs).
-        losses: replace the setting's losses. Default None.
-        seeds: replace the setting's seeds. Default None.
-        echo: prints the final table (and the resume notes). Default ``print``.
-        runs_dir: where the runs are kept (a second call resumes). Default None: ``cache_dir/runs``.
-        train_only: stop after training (no evaluation, no report). Default False.
+    ``train(specs)`` trains the grid's runs first; None only reads what is finished (``study report``).
 
     Returns:
-        the paths of the report files (``report``, ``metrics``, figures); empty with ``train_only``.
+        the chosen rate of every loss whose grid is finished (and of every fixed one), each loss's grid runs, and the
+        labels of the unfinished grid runs.
     """
-    from .analysis import analyse
-    from .report import format_table, write_report
+    setting = ctx.setting
+    fixed = dict(setting.learning_rates)
+    chosen = {loss: fixed[loss] for loss in losses if loss in fixed}
+    rates = {loss: sorted(setting.lr_grid) for loss in losses if loss not in fixed}
+    grid: dict[str, dict[float, RunSpec]] = {}
+    missing: list[str] = []
+    active = list(rates)
+    for extension in range(setting.lr_extend + 1):
+        new = []
+        for loss in active:
+            per = grid.setdefault(loss, {})
+            new += [per.setdefault(lr, _spec(ctx, loss, setting.lr_seed, lr)) for lr in rates[loss] if lr not in per]
+        if train is not None:
+            train(new)
+        beyond = {}
+        for loss in active:
+            records = {lr: finished_training(spec) for lr, spec in grid[loss].items()}
+            absent = [grid[loss][lr].label for lr, record in records.items() if record is None]
+            if absent:
+                missing += absent
+                continue
+            chosen[loss] = choose_learning_rate(records, setting.lr_grid)  # type: ignore[arg-type]
+            if extension < setting.lr_extend and (rate := next_rate(rates[loss], chosen[loss])) is not None:
+                beyond[loss] = rate
+        if not beyond:
+            break
+        for loss, rate in beyond.items():
+            rates[loss] = sorted([*rates[loss], rate])
+        active = list(beyond)
+    return chosen, grid, missing
 
+
+PLAN_FILE = "study.json"
+
+
+def setting_from_json(values: dict[str, Any]) -> StudySetting:
+    """The :class:`StudySetting` of ``dataclasses.asdict(setting)`` read back from JSON (lists to tuples)."""
+
+    def tuples(v: Any) -> Any:
+        return tuple(tuples(x) for x in v) if isinstance(v, list) else v
+
+    return StudySetting(**{k: tuples(v) for k, v in values.items()})
+
+
+def _write_plan(out: Path, setting: StudySetting, source: DataSource, runs_dir: Path, shard: bool) -> None:
+    """``out/study.json``: what ``study report`` needs to find and analyse the runs. Every shard of a study writes
+    the same file; a shard refuses a folder that holds another study's."""
+    runs = os.path.relpath(runs_dir.resolve(), out.resolve())
+    body = json.dumps({"setting": dataclasses.asdict(setting), "data": source.to_json(), "runs_dir": runs},
+                      indent=1, sort_keys=True) + "\n"
+    path = out / PLAN_FILE
+    if shard and path.is_file() and path.read_text() != body:
+        raise ValueError(f"{out} holds another study's {PLAN_FILE} (its setting, data or runs folder differ): give "
+                         f"every shard of one study the same options, or another --out")
+    tmp = path.with_name(f".{PLAN_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(body)
+    os.replace(tmp, path)
+
+
+def _resolve_setting(setting: StudySetting | str, losses, seeds) -> StudySetting:
     if isinstance(setting, str):
         if setting not in SETTINGS:
             raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
@@ -586,7 +684,79 @@ def run_study(
         seeds = tuple(int(s) for s in seeds)
         setting = dataclasses.replace(setting, seeds=seeds, lr_seed=setting.lr_seed if setting.lr_seed in seeds
                                       else seeds[0])
-    from ..data_scripts.synthetic import ensure_generated
+    return setting
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``.
+
+    Example:
+        >>> parse_shard("2/4")
+        (2, 4)
+    """
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard must be I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"shard I/N needs 0 <= I < N, got {text!r}")
+    return index, count
+
+
+def shard_losses(losses: tuple[str, ...], shard: tuple[int, int] | None) -> list[str]:
+    """The losses of shard ``(I, N)``: every N-th from the I-th. A shard holds whole losses — a loss's grid, its
+    seeds and their evaluation depend on each other — so no shard ever waits for another.
+
+    Example:
+        >>> shard_losses(("dice", "dice_ce", "focal", "tversky", "blob"), (1, 2))
+        ['dice_ce', 'tversky']
+    """
+    if shard is None:
+        return list(losses)
+    index, count = shard
+    return [loss for i, loss in enumerate(losses) if i % count == index]
+
+
+def run_study(
+    setting: StudySetting | str = "default",
+    out_dir: str | os.PathLike = "study_report",
+    cache_dir: str | os.PathLike = ".demo_cache",
+    workers: int | None = None,
+    losses: tuple[str, ...] | list[str] | None = None,
+    seeds: tuple[int, ...] | list[int] | None = None,
+    echo: Callable[[str], None] = print,
+    runs_dir: str | os.PathLike | None = None,
+    train_only: bool = False,
+    shard: tuple[int, int] | None = None,
+) -> dict[str, Path]:
+    """Generate (or reuse) the data, or read and check the user's; choose each loss's learning rate, train, evaluate
+    every run not finished yet; write the report (module doc).
+
+    Args:
+        setting: a :class:`StudySetting` or the name of one of :data:`SETTINGS`. Default ``"default"``.
+        out_dir: the report folder (and ``study.json``, what ``study report`` reads). Default ``study_report``.
+        cache_dir: where the synthetic data are generated once (and the runs kept, unless ``runs_dir`` or a user's
+            data set). Default ``.demo_cache``.
+        workers: worker processes (each with ``cpu_count // workers`` torch threads; on ``cuda``, each with a GPU of
+            its own); 1 runs everything in this process. Default None: the number of CPU cores (at most 8, at most
+            the number of runs), on ``cuda`` the number of visible GPUs.
+        losses: replace the setting's losses. Default None.
+        seeds: replace the setting's seeds. Default None.
+        echo: prints the final table (and the resume notes). Default ``print``.
+        runs_dir: where the runs are kept (a second call resumes). Default None: ``out_dir/runs`` for a user's data
+            set, else ``cache_dir/runs``.
+        train_only: stop after training (no evaluation, no report). Default False.
+        shard: ``(I, N)``: train and evaluate only the I-th of N disjoint sets of losses (:func:`shard_losses`), for
+            a job array writing into one ``out_dir``; no report (``study report``, :func:`report_study`, merges).
+            Default None: every loss, then the report.
+
+    Returns:
+        the paths of the report files (``report``, ``metrics``, figures); empty with ``train_only`` or ``shard``.
+
+    Raises:
+        StudyDataError: (a user's data set) every bad case, before anything is written.
+    """
+    setting = _resolve_setting(setting, losses, seeds)
     from .shipped import bundle_dir
 
     bundle = bundle_dir(BUNDLE)
@@ -595,83 +765,171 @@ def run_study(
     start = time.perf_counter()
     cpu_start = _cpu_seconds()
     out = Path(out_dir)
+    source = None
+    if setting.dataset is not None:  # read and check the user's data before anything is written
+        bar = _bar(0, "data check", "case")
+        try:
+            source = user_source(setting, out, progress=bar.update)
+        finally:
+            bar.close()
     out.mkdir(parents=True, exist_ok=True)
     logging_file = out / ".logging.conf"
     logging_file.write_text(QUIET_LOGGING)
-    data_dir = Path(cache_dir) / setting.data_tag()
-    ctx = _Context(setting, Path(runs_dir) if runs_dir is not None else Path(cache_dir) / "runs", data_dir, bundle,
-                   logging_file)
+    runs = Path(runs_dir) if runs_dir is not None else (out / "runs" if setting.dataset else Path(cache_dir) / "runs")
+    mine = shard_losses(setting.losses, shard)
     fixed = dict(setting.learning_rates)
-    grid_losses = [loss for loss in setting.losses if loss not in fixed]
-    n_runs = len(setting.losses) * len(setting.seeds) + len(grid_losses) * (len(setting.lr_grid) - 1)
-    workers = _default_workers(n_runs) if workers is None else max(1, int(workers))
+    n_runs = len(mine) * len(setting.seeds) + sum(loss not in fixed for loss in mine) * (len(setting.lr_grid) - 1)
+    gpus = visible_gpus() if setting.device == "cuda" else None
+    if gpus is not None and not gpus:
+        raise ValueError("device 'cuda' but no GPU is visible (torch.cuda.device_count() == 0)")
+    if workers is None:
+        workers = min(len(gpus), max(1, n_runs)) if gpus else _default_workers(n_runs)
+    workers = max(1, int(workers))
+    if gpus is not None and workers > len(gpus):
+        raise ValueError(f"workers ({workers}) must not exceed the visible GPUs ({len(gpus)}): one run per GPU")
     threads = max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
         import torch
 
         torch.set_num_threads(threads)
+    passed: set[str] = set()
     resumed = 0
-    with _pool(workers, threads) as (pool, q):
-        if not (data_dir / "dataset.json").is_file():
-            bar = _bar(setting.num_cases, "data", "case")
-            ensure_generated(data_dir, executor=pool, progress=bar.update, **setting.data_kwargs())
-            bar.close()
-        else:
-            ensure_generated(data_dir, **setting.data_kwargs())  # checks that the cache holds this data set
-        # 1. the learning rate of every loss, on lr_seed's validation cases; a loss that chooses an edge of its grid
-        # tries the next rate beyond it (up to lr_extend times)
-        rates = {loss: sorted(setting.lr_grid) for loss in grid_losses}
-        chosen = {**fixed}
-        passed: set[str] = set()
-        for extension in range(setting.lr_extend + 1):
-            grid = {loss: {lr: _spec(ctx, loss, setting.lr_seed, lr) for lr in rates[loss]} for loss in grid_losses}
-            new = [s for per in grid.values() for s in per.values() if s.run_dir not in passed]
-            passed |= {s.run_dir for s in new}
-            resumed += _train_all(ctx, new, "learning rates", pool, q, echo)
-            beyond = {}
-            for loss, per in grid.items():
-                chosen[loss] = choose_learning_rate({lr: r for lr, s in per.items()
-                                                     if (r := finished_training(s)) is not None}, setting.lr_grid)
-                if extension < setting.lr_extend and (rate := next_rate(rates[loss], chosen[loss])) is not None:
-                    beyond[loss] = rate
-            if not beyond:
-                break
-            for loss, rate in beyond.items():
-                rates[loss] = sorted([*rates[loss], rate])
-        # 2. every seed at the chosen rate
-        specs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds for loss in setting.losses]
-        main = [s for s in specs if s.seed != setting.lr_seed or s.loss in fixed]
-        passed |= {s.run_dir for s in main}
-        resumed += _train_all(ctx, main, "training", pool, q, echo)
+    with _pool(workers, threads, gpus) as (pool, q):
+        if source is None:
+            generate = not (Path(cache_dir).resolve() / setting.data_tag() / "dataset.json").is_file()
+            bar = _bar(setting.num_cases, "data", "case") if generate else None
+            source = synthetic_source(setting, cache_dir, executor=pool if generate else None,
+                                      progress=bar.update if bar is not None else None)
+            if bar is not None:
+                bar.close()
+        ctx = _Context(setting, runs, source, bundle, logging_file)
+        _write_plan(out, setting, source, runs, shard is not None)
+
+        def train(specs: list[RunSpec], desc: str = "learning rates") -> None:
+            nonlocal resumed
+            passed.update(s.run_dir for s in specs)
+            resumed += _train_all(ctx, specs, desc, pool, q, echo)
+
+        # 1. the learning rate of every loss, on lr_seed's validation cases
+        chosen, grid, _ = _learning_rates(ctx, mine, train)
+        # 2. every seed at the chosen rate (the lr_seed runs of step 1 are reused)
+        specs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds for loss in mine]
+        train([s for s in specs if s.run_dir not in passed], "training")
         if train_only:
             return {}
         # 3. evaluation of the final weights
-        evaluation = setting.eval_spec(shipped_operating_point(bundle))
+        evaluation = _evaluation(ctx)
         todo = [s for s in specs if finished_evaluation(s, evaluation) is None]
         _run_jobs([("evaluate", s) for s in todo], "evaluation", evaluation, pool, q)
-    results = []
-    for s in specs:
-        result, record = finished_evaluation(s, evaluation), finished_training(s)
-        if result is None or record is None:
-            raise RuntimeError(f"run without a result: {s.label}")
-        results.append({**result, "training": record})
-    lr_choice = {loss: {"chosen": chosen[loss], "fixed": loss in fixed,
+    if shard is not None:
+        echo(f"shard {shard[0]}/{shard[1]} done ({', '.join(mine) or 'no loss'}): runs in {_relative(runs)}; once "
+             f"every shard is done: monai-segloss study report {_relative(out)}")
+        return {}
+    timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
+              "workers": workers, "threads_per_worker": threads, "runs_resumed": resumed,
+              "runs_executed": len(passed) - resumed}
+    return _report(ctx, out, chosen, grid, specs, evaluation, timing, echo)
+
+
+def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """Merge the finished runs of the study in ``folder`` (its ``study.json``, written by :func:`run_study` or its
+    shards) into the report there; say which runs are missing. The report holds every loss whose runs are all
+    trained and evaluated.
+
+    Raises:
+        ValueError: no ``study.json`` in ``folder``, or no loss is complete (the message lists the missing runs).
+    """
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
+    out = Path(folder)
+    if not (out / PLAN_FILE).is_file():
+        raise ValueError(f"{out} holds no {PLAN_FILE}: give the --out folder of a study (or of its shards)")
+    plan = json.loads((out / PLAN_FILE).read_text())
+    setting, source = setting_from_json(plan["setting"]), DataSource.from_json(plan["data"])
+    from .shipped import bundle_dir
+
+    quiet_libraries()
+    ctx = _Context(setting, out / plan["runs_dir"], source, bundle_dir(BUNDLE), out / ".logging.conf")
+    chosen, grid, missing = _learning_rates(ctx, list(setting.losses), None)
+    evaluation = _evaluation(ctx)
+    specs: list[RunSpec] = []
+    for loss in setting.losses:
+        if loss not in chosen:
+            continue
+        runs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds]
+        absent = [f"{s.label} ({'training' if finished_training(s) is None else 'evaluation'})" for s in runs
+                  if finished_evaluation(s, evaluation) is None]
+        missing += absent
+        if not absent:
+            specs += runs
+    complete = [loss for loss in setting.losses if any(s.loss == loss for s in specs)]
+    if missing:
+        echo(f"missing runs ({len(missing)}): {', '.join(missing)}")
+    if not complete:
+        raise ValueError(f"no loss of the study in {out} has all its runs trained and evaluated yet")
+    if len(complete) < len(setting.losses):
+        echo(f"the report holds {', '.join(complete)}; not yet: "
+             f"{', '.join(loss for loss in setting.losses if loss not in complete)}")
+    ctx = dataclasses.replace(ctx, setting=dataclasses.replace(setting, losses=tuple(complete)))
+    timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
+              "workers": 1, "threads_per_worker": 1, "runs_resumed": len(specs), "runs_executed": 0}
+    return _report(ctx, out, chosen, grid, specs, evaluation, timing, echo)
+
+
+def _evaluation(ctx: _Context) -> EvalSpec:
+    return ctx.setting.eval_spec(shipped_operating_point(ctx.bundle), ctx.source.lesion_labels)
+
+
+def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, dict[float, RunSpec]],
+            specs: list[RunSpec], evaluation: EvalSpec, timing: dict[str, Any], echo: Callable[[str], None]
+            ) -> dict[str, Path]:
+    """Statistics and report of the evaluated ``specs``: one report per lesion label (in ``out``, or for several
+    labels in ``out/label<value>_<name>`` with an index in ``out/report.md``)."""
+    from .analysis import analyse
+    from .evaluate import examples_file, label_result
+    from .report import format_table, write_report
+
+    setting, source = ctx.setting, ctx.source
+    records = {s.run_dir: finished_training(s) for s in specs}
+    evaluated = {s.run_dir: finished_evaluation(s, evaluation) for s in specs}
+    lr_choice = {loss: {"chosen": chosen[loss], "fixed": loss in dict(setting.learning_rates),
                         "validation_f1": {f"{lr:g}": final_f1(r) for lr, s in grid.get(loss, {}).items()
                                           if (r := finished_training(s)) is not None}}
                  for loss in setting.losses}
-    data_stats = json.loads((data_dir / "stats.json").read_text())["summary"]
-    analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
-    analysis["learning_rates"] = lr_choice
-    analysis["shipped"] = {"loss": shipped_loss(bundle), "threshold": evaluation.shipped[0],
-                           "min_size_mm3": evaluation.shipped[1]}
-    timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
-              "workers": workers, "threads_per_worker": threads, "runs_resumed": resumed,
-              "runs_executed": len(passed) - resumed,
-              "train_seconds_total": sum(r["training"]["train_seconds"] + r["training"]["validation_seconds"]
-                                         for r in results)}
-    described = {**setting.describe(), "data cache": _relative(data_dir)}
-    paths = write_report(out, analysis, described, data_stats, timing, setting)
-    echo(format_table(analysis))
+    timing = {**timing, "train_seconds_total": sum(r["train_seconds"] + r["validation_seconds"]
+                                                   for r in records.values() if r is not None)}
+    described = {**setting.describe(source), "data cache": _relative(Path(source.data_dir))}
+    several = len(source.lesion_labels) > 1
+    paths: dict[str, Path] = {}
+    index = [f"# Loss study on {source.description}", "",
+             "One report per lesion label (each label's lesions scored on its own softmax channel):", ""]
+    for label in source.lesion_labels:
+        results = []
+        for s in specs:
+            result, record = evaluated[s.run_dir], records[s.run_dir]
+            if result is None or record is None:
+                raise RuntimeError(f"run without a result: {s.label}")
+            results.append({**label_result(result, label), "training": record})
+        analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
+        analysis["_examples_file"] = examples_file(label, source.lesion_labels)
+        analysis["learning_rates"] = lr_choice
+        analysis["shipped"] = {"loss": shipped_loss(ctx.bundle), "threshold": evaluation.shipped[0],
+                               "min_size_mm3": evaluation.shipped[1]}
+        name = f"label{label}_{source.label_names[label]}"
+        folder = out / name if several else out
+        summary = source.summary.get("per_label", {}).get(str(label), source.summary) if several else source.summary
+        written = write_report(folder, analysis, {**described, "lesion label": f"{label} "
+                                                  f"({source.label_names[label]})"} if several else described,
+                               summary, timing, setting)
+        if several:
+            echo(f"lesion label {label} ({source.label_names[label]}):")
+            index += [f"- [{name}/report.md]({name}/report.md)"]
+            paths.update({f"{name}/{k}": v for k, v in written.items()})
+        else:
+            paths = written
+        echo(format_table(analysis))
+    if several:
+        (out / "report.md").write_text("\n".join(index) + "\n")
+        paths["report"] = out / "report.md"
     echo(f"report: {paths['report']} ({timing['wall_seconds'] / 60:.1f} min)")
     return paths
 

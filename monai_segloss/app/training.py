@@ -90,6 +90,8 @@ class RunSpec:
         matching: the lesion matching rule of the curve's lesion F1.
         compile: train through ``torch.compile`` (the trainer's ``compile`` option; the same weights and
             arithmetic, fused kernels). Default True.
+        lesion_labels: the label values scored lesion by lesion (each on its own softmax channel); the curve's
+            lesion F1 of a case is their mean. Default ``(1,)``.
     """
 
     loss: str
@@ -105,6 +107,7 @@ class RunSpec:
     val_every: int
     matching: Matching = "one_to_one"
     compile: bool = True
+    lesion_labels: tuple[int, ...] = (1,)
 
     @property
     def epochs(self) -> int:
@@ -177,31 +180,36 @@ def load_network(spec: RunSpec) -> tuple[Any, torch.nn.Module]:
 
 
 def _prepare(parser, cases: list[dict]) -> list[tuple[str, Any, np.ndarray, tuple[float, ...]]]:
-    """(case id, preprocessed image, binary label, spacing) of every case, on the network's grid."""
+    """(case id, preprocessed image, label map, spacing) of every case, on the network's grid."""
     preprocessing = parser.get_parsed_content("validate#preprocessing")
     out = []
     for case in cases:
         data = preprocessing(dict(case))
         pixdim = data["image"].pixdim
         spacing = tuple(float(v) for v in (pixdim.tolist() if isinstance(pixdim, torch.Tensor) else pixdim))
-        out.append((Path(case["label"]).name.split(".")[0], data["image"], data["label"][0].cpu().numpy() > 0.5,
-                    spacing[:3]))
+        label = np.rint(data["label"][0].cpu().numpy()).astype(np.int16)
+        out.append((Path(case["label"]).name.split(".")[0], data["image"], label, spacing[:3]))
     return out
 
 
-def predict_cases(parser, network: torch.nn.Module, prepared: list[tuple[str, Any, np.ndarray, tuple[float, ...]]]
-                  ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]]:
-    """(case id, image, lesion probability, label, spacing) of every prepared case (the network in ``eval()``,
-    restored to its mode after the last case)."""
+def predict_cases(parser, network: torch.nn.Module, prepared: list[tuple[str, Any, np.ndarray, tuple[float, ...]]],
+                  lesion_labels: tuple[int, ...] = (1,)
+                  ) -> Iterator[tuple[str, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]], tuple[float, ...]]]:
+    """(case id, image's first channel, {lesion label: (its softmax probability, its binary target)}, spacing) of
+    every prepared case, inferred on the network's device (with the configuration's ``amp``); the network in
+    ``eval()``, restored to its mode after the last case."""
     inferer = parser.get_parsed_content("validate#inferer")
+    amp = bool(parser.get_parsed_content("amp"))
+    device = next(network.parameters()).device
     was_training = network.training
     network.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, enabled=amp):
             for case_id, image, label, spacing in prepared:
-                logits = inferer(image.unsqueeze(0), network)
-                prob = torch.softmax(logits.float(), dim=1)[0, 1].cpu().numpy()
-                yield case_id, image[0].cpu().numpy(), prob, label, spacing
+                logits = inferer(image.unsqueeze(0).to(device), network)
+                prob = torch.softmax(logits.float(), dim=1)[0]
+                per_label = {v: (prob[v].cpu().numpy(), label == v) for v in lesion_labels}
+                yield case_id, image[0].cpu().numpy(), per_label, spacing
     finally:
         network.train(was_training)
 
@@ -212,17 +220,30 @@ def prepare_split(parser, spec: RunSpec, split: str) -> list[tuple[str, Any, np.
     return _prepare(parser, load_decathlon_datalist(spec.split_file, True, split, base_dir=spec.data_dir))
 
 
-def curve_point(parser, network: torch.nn.Module, prepared: list, matching: Matching) -> dict[str, Any]:
-    """Per validation case: lesion F1 at every curve threshold, voxel Dice at 0.5."""
+def curve_point(parser, network: torch.nn.Module, prepared: list, matching: Matching,
+                lesion_labels: tuple[int, ...] = (1,)) -> dict[str, Any]:
+    """Per validation case: lesion F1 at every curve threshold, voxel Dice at 0.5 (for several lesion labels, the
+    mean over the labels)."""
     f1: dict[str, list[float]] = {}
     dice: dict[str, float] = {}
     i_half = CURVE_THRESHOLDS.index(0.5)
-    for case_id, _, prob, label, spacing in predict_cases(parser, network, prepared):
-        sweep = sweep_case(prob, label, CURVE_THRESHOLDS, spacing)
-        rows = [sweep.stats(i, matching=matching) for i in range(len(CURVE_THRESHOLDS))]
-        f1[case_id] = [r.f1 for r in rows]
-        dice[case_id] = rows[i_half].dice
+    for case_id, _, per_label, spacing in predict_cases(parser, network, prepared, lesion_labels):
+        f1s, dices = [], []
+        for prob, target in per_label.values():
+            sweep = sweep_case(prob, target, CURVE_THRESHOLDS, spacing)
+            rows = [sweep.stats(i, matching=matching) for i in range(len(CURVE_THRESHOLDS))]
+            f1s.append([r.f1 for r in rows])
+            dices.append(rows[i_half].dice)
+        f1[case_id] = f1s[0] if len(f1s) == 1 else _nanmean(f1s, axis=0).tolist()
+        dice[case_id] = dices[0] if len(dices) == 1 else float(_nanmean(dices))
     return {"f1": f1, "dice": dice}
+
+
+def _nanmean(values: list, axis: int | None = None) -> np.ndarray:
+    """Mean over the finite values (NaN where none is: a label absent from a case and from its prediction)."""
+    a = np.asarray(values, dtype=np.float64)
+    n = np.isfinite(a).sum(axis=axis)
+    return np.where(n > 0, np.nansum(a, axis=axis) / np.maximum(n, 1), np.nan)
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -273,7 +294,7 @@ def train_run(spec: RunSpec, progress: Callable[[int], None] | None = None) -> P
         running.clear()
         if engine.state.epoch in curve_epochs:
             start = time.perf_counter()
-            point = curve_point(wf.parser, network, prepared, spec.matching)
+            point = curve_point(wf.parser, network, prepared, spec.matching, spec.lesion_labels)
             curve.append({"epoch": engine.state.epoch, "iteration": engine.state.iteration, **point})
             timing["validation_seconds"] += time.perf_counter() - start
             step(len(prepared))
