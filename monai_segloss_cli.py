@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where the synthetic data are cached (and the runs, unless --runs-dir)")
         cmd.add_argument("--runs-dir", default=None,
                          help="where the trained runs are kept and resumed from (default: OUT/runs with "
-                              "--dataset, else CACHE_DIR/runs)")
+                              "--dataset or --shard, else CACHE_DIR/runs)")
         if name == "study":
             _user_data_options(cmd)
         cmd.set_defaults(func=_app("study"))

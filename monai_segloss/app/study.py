@@ -631,7 +631,7 @@ def _learning_rates(ctx: _Context, losses: list[str], train: Callable[[list[RunS
         beyond = {}
         for loss in active:
             records = {lr: finished_training(spec) for lr, spec in grid[loss].items()}
-            absent = [grid[loss][lr].label for lr, record in records.items() if record is None]
+            absent = [f"{grid[loss][lr].label} (training)" for lr, record in records.items() if record is None]
             if absent:
                 missing += absent
                 continue
@@ -744,7 +744,7 @@ def run_study(
         seeds: replace the setting's seeds. Default None.
         echo: prints the final table (and the resume notes). Default ``print``.
         runs_dir: where the runs are kept (a second call resumes). Default None: ``out_dir/runs`` for a user's data
-            set, else ``cache_dir/runs``.
+            set or a shard, else ``cache_dir/runs``.
         train_only: stop after training (no evaluation, no report). Default False.
         shard: ``(I, N)``: train and evaluate only the I-th of N disjoint sets of losses (:func:`shard_losses`), for
             a job array writing into one ``out_dir``; no report (``study report``, :func:`report_study`, merges).
@@ -775,7 +775,8 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     logging_file = out / ".logging.conf"
     logging_file.write_text(QUIET_LOGGING)
-    runs = Path(runs_dir) if runs_dir is not None else (out / "runs" if setting.dataset else Path(cache_dir) / "runs")
+    shared = setting.dataset is not None or shard is not None  # the runs belong in the study's own folder
+    runs = Path(runs_dir) if runs_dir is not None else (out / "runs" if shared else Path(cache_dir) / "runs")
     mine = shard_losses(setting.losses, shard)
     fixed = dict(setting.learning_rates)
     n_runs = len(mine) * len(setting.seeds) + sum(loss not in fixed for loss in mine) * (len(setting.lr_grid) - 1)
