@@ -66,10 +66,10 @@ class StudyDataError(ValueError):
 
     Args:
         lines: the problems, one line each.
-        dataset: the data set as the user named it (a folder or a ``dataset.json``).
+        dataset: the data set as the user named it (a folder or a ``dataset.json``). Default ``"the data set"``.
     """
 
-    def __init__(self, lines: Sequence[str], dataset: str | os.PathLike) -> None:
+    def __init__(self, lines: Sequence[str], dataset: str | os.PathLike = "the data set") -> None:
         self.lines = list(lines)
         self.dataset = str(dataset)
         super().__init__(f"{len(self.lines)} problem(s) in {self.dataset}:\n" + "\n".join(self.lines))
@@ -221,14 +221,18 @@ def _lesion_labels(lesion_labels: Sequence[int] | None, declared: Mapping[int, s
     nonzero = sorted(v for v in declared if v != 0)
     if lesion_labels is None:
         return tuple(nonzero)
-    if isinstance(lesion_labels, (str, bytes)) or not isinstance(lesion_labels, Sequence):
+    try:
+        values = list(lesion_labels) if not isinstance(lesion_labels, (str, bytes)) else None
+    except TypeError:
+        values = None
+    if values is None:
         lines.append(f"lesion_labels: must be a sequence of label values, got {lesion_labels!r}")
         return ()
-    if not lesion_labels:
+    if not values:
         lines.append(f"lesion_labels: empty; give some of the declared labels {_fmt_labels(declared)} other than 0")
         return ()
     out = set()
-    for value in lesion_labels:
+    for value in values:
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in nonzero
         if not ok:
             lines.append(f"lesion_labels: {value!r} is not a declared lesion label; the declared labels are "
@@ -267,9 +271,9 @@ def _msd_listing(meta: Mapping[str, Any], path: Path, lines: list[str]) -> _List
             return
         case_id = _strip_ext(Path(label).name)
         if case_id in where:
-            lines.append(f"{path}: case {case_id!r} is listed twice ('{where[case_id]} and '{split}'[{index}])")
+            lines.append(f"{path}: case {case_id!r} is listed twice ({where[case_id]} and '{split}'[{index}])")
             return
-        where[case_id] = f"{split}'[{index}]"
+        where[case_id] = f"'{split}'[{index}]"
         out[case_id] = {"image": list(image) if isinstance(image, list) else image, "label": label}
 
     pool: dict[str, dict[str, Any]] = {}
@@ -419,8 +423,10 @@ def load_study_data(path: str | os.PathLike, lesion_labels: Sequence[int] | None
         the :class:`StudyData`. Its ``digest`` is a sha1 over a canonical JSON of the layout, the declared and the
         lesion labels, every case's id, entry paths and file sizes in bytes, the sha1 of every label file's bytes
         and the test ids: the same data gives the same digest wherever it lies, and a changed label voxel, an added
-        case or a case moved into the test set gives another. Image files enter by their size only (they can be
-        gigabytes; hashing them whole would cost as much as reading the data set twice).
+        case or a case moved into the test set gives another (so does a label file saved again with the same voxels:
+        its bytes are hashed, e.g. a gzip time stamp). Image files enter by their size only (they can be gigabytes;
+        hashing them whole would cost as much as reading the data set twice): an image changed in place at the same
+        size keeps the digest.
 
     Raises:
         ValueError: ``test_frac`` is not in (0, 1).
