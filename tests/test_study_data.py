@@ -345,9 +345,12 @@ BAD = [
     ("no lesion in the pool", "msd", _no_lesion, {},
      "no lesion (labels [1]) in the 6 training/validation cases: nothing to learn"),
     ("undeclared lesion label", "msd", None, {"lesion_labels": [2]},
-     "lesion_labels: 2 is not a declared lesion label; the declared labels are {{0: 'background', 1: 'lesion'}}"),
+     "lesion_labels: 2 is not a declared label; the declared labels are {{0: 'background', 1: 'lesion'}}"),
     ("background as lesion label", "msd", None, {"lesion_labels": [0, 1]},
-     "lesion_labels: 0 is not a declared lesion label"),
+     "lesion_labels: 0 is the background, not a lesion label; the declared labels are {{0: 'background', "
+     "1: 'lesion'}}"),
+    ("lesion label not a number", "msd", None, {"lesion_labels": ["1"]},
+     "lesion_labels: '1' is not a declared label"),
     ("too few cases", "msd", _set_meta(training=lambda m: m["training"][:1], validation=[]), {},
      "{root}/dataset.json: 1 training/validation case(s) besides the 2 test case(s): each study seed needs at "
      "least 2"),
@@ -367,6 +370,12 @@ BAD = [
      "{root}/dataset.json: nnU-Net's 'ignore' label (2, sparse annotation) is not supported"),
     ("nnU-Net file ending", "nnunet", _set_meta(file_ending=".png"), {},
      "{root}/dataset.json: file_ending '.png' is not supported (NIfTI only: .nii.gz, .nii)"),
+    ("no labels", "msd", _set_meta(labels=None), {},
+     "{root}/dataset.json: no 'labels' (MSD {{\"0\": \"background\", \"1\": \"lesion\"}} or nnU-Net"),
+    ("labels without background", "msd", _set_meta(labels={"1": "lesion"}), {},
+     "{root}/dataset.json: 'labels' must declare the background 0, got {{1: 'lesion'}}"),
+    ("labels of neither form", "msd", _set_meta(labels={"0": "background", "lesion": "1"}), {},
+     "{root}/dataset.json: 'labels' entries {{\"lesion\": \"1\"}} are neither MSD"),
     ("case listed twice", "msd", _set_meta(validation=lambda m: m["validation"] + m["training"][:1]), {},
      "{root}/dataset.json: case 'lesion_0001' is listed twice ('training'[0] and 'validation'[2])"),
 ]
@@ -410,3 +419,12 @@ def test_several_problems_are_reported_together(lesion, copy):
         load_study_data(root, lesion_labels=[1, 4], progress=calls.append)
     assert len(err.value.lines) == 2 and err.value.lines[0].startswith("lesion_labels: 4 ")
     assert "the 'test' list is empty" in err.value.lines[1] and len(calls) == 8
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import monai_segloss.app.study_data as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 1 and result.failed == 0

@@ -183,8 +183,8 @@ def _layout(meta: Mapping[str, Any], path: Path, given: Path) -> Layout:
 def _labels(meta: Mapping[str, Any], path: Path, given: Path) -> dict[int, str]:
     raw = meta.get("labels")
     if not isinstance(raw, dict) or not raw:
-        raise StudyDataError([f"{path}: no 'labels' (MSD {{\"0\": \"background\", \"1\": \"lesion\"}} or nnU-Net "
-                     f"{{\"background\": 0, \"lesion\": 1}})"], given)
+        raise StudyDataError([f"{path}: no 'labels' (MSD {{\"0\": \"background\", \"1\": \"lesion\"}} or "
+                              f"nnU-Net {{\"background\": 0, \"lesion\": 1}})"], given)
     lines = []
     regions = {k: v for k, v in raw.items() if isinstance(v, list)}
     if regions:
@@ -233,12 +233,15 @@ def _lesion_labels(lesion_labels: Sequence[int] | None, declared: Mapping[int, s
         return ()
     out = set()
     for value in values:
-        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in nonzero
-        if not ok:
-            lines.append(f"lesion_labels: {value!r} is not a declared lesion label; the declared labels are "
-                         f"{_fmt_labels(declared)} (0, the background, cannot be one)")
-        else:
+        integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if integer and int(value) in nonzero:
             out.add(int(value))
+        elif integer and int(value) == 0:
+            lines.append(f"lesion_labels: 0 is the background, not a lesion label; the declared labels are "
+                         f"{_fmt_labels(declared)}")
+        else:
+            lines.append(f"lesion_labels: {value!r} is not a declared label; the declared labels are "
+                         f"{_fmt_labels(declared)}")
     return tuple(sorted(out))
 
 
@@ -445,6 +448,11 @@ def load_study_data(path: str | os.PathLike, lesion_labels: Sequence[int] | None
         (16, 4, 1, (1,))
         >>> data.test_source  # doctest: +SKIP
         "the dataset's 'test' list (4 cases)"
+        >>> load_study_data("/no/such/folder")
+        Traceback (most recent call last):
+        ...
+        monai_segloss.app.study_data.StudyDataError: 1 problem(s) in /no/such/folder:
+        /no/such/folder: does not exist
     """
     _check_fraction(test_frac)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
