@@ -4,12 +4,15 @@
 
     RAW/DatasetXXX_NAME/imagesTr/<case>_0000.nii.gz   one file per image channel (_0000, _0001, ...)
     RAW/DatasetXXX_NAME/labelsTr/<case>.nii.gz        label map
-    RAW/DatasetXXX_NAME/imagesTs/<case>_0000.nii.gz   the "test" list, images only (nnU-Net does not train on it)
+    RAW/DatasetXXX_NAME/imagesTs/<case>_0000.nii.gz   the "test" list's images (nnU-Net does not train on it)
+    RAW/DatasetXXX_NAME/labelsTs/<case>.nii.gz        the "test" list's labels, when its entries have them
     RAW/DatasetXXX_NAME/dataset.json                  channel_names, labels, numTraining, file_ending
                                                       (+ regions_class_order with regions)
 
 ``RAW`` is the folder of nnU-Net's ``nnUNet_raw`` environment variable. The "training" and "validation" lists go to
-``imagesTr`` (nnU-Net makes its own 5-fold cross-validation split). Two options build the variants nnU-Net trains
+``imagesTr`` (nnU-Net makes its own 5-fold cross-validation split). nnU-Net ignores ``labelsTs``; it keeps the fixed
+test set for whoever reads the raw folder (``monai-segloss study --dataset``, :mod:`monai_segloss.app.study_data`), as
+written, without the ignore label of ``unannotated_slabs``. Two options build the variants nnU-Net trains
 differently:
 
 ``regions=True`` (nested labels, e.g. organ 1 ⊃ tumour 2)
@@ -186,10 +189,13 @@ def to_nnunet_raw(
     }
     if regions:
         nn_json["regions_class_order"] = list(range(1, top + 1))
+    labelled_test = [e for e in test if isinstance(e, dict) and isinstance(e.get("label"), str)]
     if not overwrite:
         check_writable(out / "dataset.json", False)
         for entry in train:
             check_writable(out / "labelsTr" / f"{_case_id(entry)}.nii.gz", False)
+        for entry in labelled_test:
+            check_writable(out / "labelsTs" / f"{_case_id(entry)}.nii.gz", False)
     with staged_output(out, overwrite) as stage:
         for entry in train:
             case = _case_id(entry)
@@ -197,6 +203,8 @@ def to_nnunet_raw(
             _write_label(src, entry, stage / "labelsTr" / f"{case}.nii.gz", unannotated_slabs, top + 1)
         for entry in test:
             _write_images(src, entry, stage / "imagesTs", _case_id(entry), channels)
+        for entry in labelled_test:  # the full label (no unannotated slabs): the test set is scored on every voxel
+            _write_label(src, entry, stage / "labelsTs" / f"{_case_id(entry)}.nii.gz", 0, top + 1)
         # not atomic_write_json: nnU-Net reads the regions in the order of "labels", which must not be sorted
         text = json.dumps(nn_json, indent=2) + "\n"
         atomic_write_bytes(stage / "dataset.json", text.encode("utf-8"))

@@ -56,7 +56,10 @@ def test_labels_with_unannotated_slabs(msd, tmp_path):
         assert (lab[:, :, unannotated] == 3).all()
         assert np.array_equal(lab[:, :, ~unannotated], src[:, :, ~unannotated])
     assert (tmp_path / "Dataset007_Tiny" / "imagesTs" / f"{test[0]}_0000.nii.gz").is_file()
-    assert not (tmp_path / "Dataset007_Tiny" / "labelsTs").exists()
+    # the test labels keep the fixed test set (nnU-Net ignores labelsTs/): copied whole, no unannotated slab
+    assert sorted(p.name for p in (tmp_path / "Dataset007_Tiny" / "labelsTs").iterdir()) == [f"{test[0]}.nii.gz"]
+    test_label = tmp_path / "Dataset007_Tiny" / "labelsTs" / f"{test[0]}.nii.gz"
+    assert test_label.read_bytes() == (msd / "labelsTr" / f"{test[0]}.nii.gz").read_bytes()
 
 
 def test_regions_keep_label_maps_and_the_region_order(msd, tmp_path):
@@ -86,6 +89,7 @@ def test_multichannel_images_are_split(tmp_path):
         img = nib.load(path.parent / "imagesTr" / f"c0_{c:04d}.nii.gz")
         assert np.array_equal(np.asanyarray(img.dataobj), data[..., c])
     assert json.loads(path.read_text())["channel_names"] == {"0": "DWI", "1": "ADC"}
+    assert not (path.parent / "labelsTs").exists() and not (path.parent / "imagesTs").exists()  # no "test" list
 
 
 def test_refuses_to_overwrite_and_bad_arguments(msd, tmp_path, capsys):
