@@ -172,8 +172,9 @@ class StudySetting:
             raise ValueError(f"lr_grid must hold positive learning rates, got {self.lr_grid!r}")
         if self.lr_seed not in self.seeds:
             raise ValueError(f"lr_seed {self.lr_seed} must be one of the seeds {self.seeds}")
-        if not 1 <= self.val_points <= self.epochs:
-            raise ValueError(f"val_points must be in [1, epochs], got {self.val_points}")
+        if not 2 <= self.val_points <= self.epochs:
+            raise ValueError(f"val_points must be in [2, epochs] (a learning curve of 2 points or more), got "
+                             f"{self.val_points}")
         if 0.5 not in self.thresholds or list(self.thresholds) != sorted(set(self.thresholds)):
             raise ValueError("thresholds must be increasing and hold 0.5")
         if not self.min_sizes_mm3 or self.min_sizes_mm3[0] != 0.0:
@@ -410,10 +411,10 @@ def _pool(workers: int, threads: int, gpus: list[str] | None = None
     pool.shutdown(wait=True)
 
 
-def _bar(total: int, desc: str, unit: str):
+def _bar(total: int | None, desc: str, unit: str, delay: float = 0.0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=True, delay=delay)
 
 
 # ---------------------------------------------------------------------------------------------- the study
@@ -767,7 +768,7 @@ def run_study(
     out = Path(out_dir)
     source = None
     if setting.dataset is not None:  # read and check the user's data before anything is written
-        bar = _bar(0, "data check", "case")
+        bar = _bar(None, "data check", "case", delay=1.0)  # shown once the check takes a while
         try:
             source = user_source(setting, out, progress=bar.update)
         finally:
@@ -917,7 +918,7 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
                                "min_size_mm3": evaluation.shipped[1]}
         name = f"label{label}_{source.label_names[label]}"
         folder = out / name if several else out
-        summary = source.summary.get("per_label", {}).get(str(label), source.summary) if several else source.summary
+        summary = source.summary.get("lesion_labels", {}).get(str(label), source.summary)
         written = write_report(folder, analysis, {**described, "lesion label": f"{label} "
                                                   f"({source.label_names[label]})"} if several else described,
                                summary, timing, setting)
