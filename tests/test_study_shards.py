@@ -68,7 +68,7 @@ def test_shards_then_report_equal_one_process(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", _SHARD, str(shared), str(cache), str(i)], env=env, cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (stdout, stderr) in zip(procs, outs):
+    for p, (_, stderr) in zip(procs, outs, strict=True):
         assert p.returncode == 0, stderr[-3000:]
     assert "shard 0/2 done (dice, tversky)" in outs[0][0] and "shard 1/2 done (focal_tversky)" in outs[1][0]
     assert not (shared / "report.md").exists()  # a shard writes no report
