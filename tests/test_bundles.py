@@ -319,12 +319,23 @@ def test_no_resume_without_checkpoint(data, tmp_path):
 
 # -------------------------------------------------------------------------------------- distributed
 def test_multi_gpu_config_torchrun_gloo(data, tmp_path):
-    """multi_gpu_train.json under torchrun with 2 CPU processes (gloo): both ranks train, rank 0 writes."""
+    """multi_gpu_train.json under torchrun with 2 CPU processes (gloo): both ranks train, rank 0 writes; the
+    validation metric over 3 cases split 2 + 1 over the ranks counts each case once."""
+    # 3 validation cases (the data set's 2 and its test case): an even split over 2 ranks would repeat one
+    split = json.loads((data["lesion"] / "dataset.json").read_text())
+    split["validation"] = split["validation"] + split["test"]
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps(split))
+    assert len(split["validation"]) == 3
+    # after one epoch of a tiny network the 3 cases may score alike, so the gathered value alone cannot tell a
+    # repeated case: the validation sampler must not pad the split to an even length
+    multi = json.loads((LESION / "configs" / "multi_gpu_train.json").read_text())
+    assert multi["validate#sampler"]["even_divisible"] is False
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            "-m", "monai.bundle", "run",
            "--config_file", "['configs/train.json','configs/multi_gpu_train.json']",
            "--meta_file", "configs/metadata.json", "--logging_file", "configs/logging.conf",
-           "--bundle_root", str(tmp_path), "--dataset_dir", str(data["lesion"]),
+           "--bundle_root", str(tmp_path), "--dataset_dir", str(data["lesion"]), "--datalist_file", str(datalist),
            "--max_epochs", "1", "--val_interval", "1"]
     for k, v in TINY.items():
         cmd += [f"--{k}", json.dumps(v)]
@@ -338,11 +349,13 @@ def test_multi_gpu_config_torchrun_gloo(data, tmp_path):
     # 4 training cases, 1 sample each, batch 2, split over 2 ranks: 1 iteration per rank and epoch
     assert saved["trainer"]["epoch_length"] == 1
     assert (run / "model.pt").is_file()
-    # the validation metric was gathered over both ranks (one validation case each): evaluating the saved model on
-    # the whole validation split in one process gives the same lesion F1
+    # the validation metric was gathered over both ranks (2 cases and 1): evaluating the saved model on the same 3
+    # cases in one process gives the same lesion F1
     match = re.search(r"Key metric: val_lesion_f1 best value: ([0-9.eE+-]+) at epoch: 1", log)
     assert match, log[-3000:]
-    single = _run(_workflow(LESION, ["train.json", "evaluate.json"], "eval", tmp_path, data["lesion"]))
+    single = _run(_workflow(LESION, ["train.json", "evaluate.json"], "eval", tmp_path, data["lesion"],
+                            datalist_file=str(datalist)))
+    assert len(single.evaluator.data_loader.dataset) == 3
     assert single.evaluator.state.metrics["val_lesion_f1"] == pytest.approx(float(match.group(1)))
 
 
