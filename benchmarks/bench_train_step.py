@@ -85,10 +85,9 @@ def _time_loss(spec, warmup: int, no_meta: bool = False) -> dict[str, list[float
 
 
 def main(argv: list[str] | None = None) -> int:
-    from monai_segloss.data_scripts.synthetic import ensure_generated
-
     from monai_segloss.app.shipped import bundle_dir
     from monai_segloss.app.study import SETTINGS, _Context, _spec, quiet_libraries
+    from monai_segloss.app.study_source import synthetic_source
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--losses", nargs="+", default=None, help="default: the full setting's losses")
@@ -103,18 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     full = SETTINGS["full"]
-    setting = dataclasses.replace(full, epochs=args.epochs, val_points=1, compile=not args.eager,
+    setting = dataclasses.replace(full, epochs=args.epochs, val_points=2, compile=not args.eager,
                                   losses=tuple(args.losses or full.losses))
     bundle = bundle_dir("lesion_focal_tversky")
-    data_dir = Path(args.cache_dir) / full.data_tag()
-    ensure_generated(data_dir, **full.data_kwargs())
+    source = synthetic_source(full, args.cache_dir)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "logging.conf"
         from monai_segloss.app.training import QUIET_LOGGING
 
         log.write_text(QUIET_LOGGING)
-        ctx = _Context(setting, Path(tmp) / "runs", data_dir, bundle, log)
+        ctx = _Context(setting, Path(tmp) / "runs", source, bundle, log)
         for loss in setting.losses:
             spec = _spec(ctx, loss, full.lr_seed, 3e-3)
             times = _time_loss(spec, args.warmup, no_meta=not args.meta)
