@@ -516,7 +516,7 @@ def next_rate(rates: list[float], chosen: float) -> float | None:
 
     Example:
         >>> next_rate([1e-3, 3e-3, 1e-2], 1e-2), next_rate([1e-3, 3e-3, 1e-2], 1e-3), next_rate([1e-3, 3e-3], 3e-3)
-        (0.03, 0.0003, 0.01)
+        (0.03, 0.0003, 0.009)
     """
     if len(rates) < 2 or chosen not in (rates[0], rates[-1]):
         return None

@@ -1,0 +1,61 @@
+"""Does a smaller study (the demo: fewer losses and seeds) say anything the full study contradicts?
+
+A difference the smaller study reports as significant (its 95 % interval excludes zero) must not have the opposite
+sign in the full study (its mean difference against the same baseline). :func:`sign_conflicts` lists every paired
+comparison of ``metrics.json`` (each metric at each operating point, and the CPM) where that fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["significant_differences", "sign_conflicts"]
+
+
+def _comparisons(metrics: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str], dict[str, float]]]:
+    """((loss, operating point, metric), interval) of every paired difference against the baseline."""
+    for loss, ops in metrics.get("paired", {}).items():
+        for op, per_metric in ops.items():
+            for metric, comparison in per_metric.items():
+                yield (loss, op, metric), comparison.get("difference", comparison)
+    for loss, froc in metrics.get("froc", {}).items():
+        if froc.get("cpm_vs_baseline"):
+            yield (loss, "froc", "cpm"), froc["cpm_vs_baseline"]
+
+
+def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
+    """The paired differences whose 95 % interval excludes zero, by (loss, operating point, metric).
+
+    Example:
+        >>> f1 = {"difference": {"estimate": -0.03, "low": -0.1, "high": 0.03}}
+        >>> small = {"difference": {"estimate": 0.06, "low": 0.01, "high": 0.11}}
+        >>> m = {"paired": {"dice_ce": {"tuned": {"lesion_f1": f1, "small_lesion_recall": small}}}}
+        >>> list(significant_differences(m))
+        [('dice_ce', 'tuned', 'small_lesion_recall')]
+    """
+    return {key: iv for key, iv in _comparisons(metrics)
+            if all(math.isfinite(iv.get(k, math.nan)) for k in ("low", "high")) and (iv["low"] > 0 or iv["high"] < 0)}
+
+
+def sign_conflicts(small: dict[str, Any], full: dict[str, Any]) -> list[dict[str, Any]]:
+    """The significant differences of ``small`` whose sign the ``full`` study's mean difference contradicts.
+
+    Both ``metrics.json`` must compare against the same baseline (else ``ValueError``). A comparison the full study
+    does not make (a loss or metric it lacks) is listed with ``full: None``: an untested claim is not an agreement.
+
+    Returns:
+        one dict per conflict: ``loss``, ``op``, ``metric``, ``small`` and ``full`` (their intervals).
+    """
+    if small.get("baseline") != full.get("baseline"):
+        raise ValueError(f"the two studies compare against different baselines: {small.get('baseline')!r} and "
+                         f"{full.get('baseline')!r}")
+    theirs = dict(_comparisons(full))
+    out = []
+    for (loss, op, metric), iv in significant_differences(small).items():
+        other = theirs.get((loss, op, metric))
+        estimate = other.get("estimate", math.nan) if other is not None else math.nan
+        if other is None or not math.isfinite(estimate) or estimate * iv["estimate"] < 0:
+            out.append({"loss": loss, "op": op, "metric": metric, "small": iv, "full": other})
+    return out
