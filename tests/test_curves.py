@@ -106,6 +106,20 @@ def test_published_rank_agreement():
     assert ma["our_order"] == ["dice_topk", "dice_ce", "dice", "focal"]
 
 
+def test_published_claims_place_their_best_loss_in_our_order():
+    from monai_segloss.app.published import claim_rows
+    from monai_segloss.app.report import _published_section
+
+    (yeung,) = claim_rows({"dice": 0.61, "unified_focal": 0.58, "tversky": 0.55, "focal": float("nan")})
+    assert (yeung["best"], yeung["rank"], yeung["of"], yeung["our_best"]) == ("unified_focal", 2, 3, "dice")
+    assert claim_rows({"dice": 0.6})[0]["rank"] is None
+    table = {"dice": 0.61, "unified_focal": 0.58, "tversky": 0.55}
+    analysis = {"table": {k: {"tuned": {"dice": {"estimate": v}}} for k, v in table.items()}, "degenerate": {}}
+    text = "\n".join(_published_section(analysis))
+    assert "Yeung et al. 2022" in text and "ours ranks `unified_focal` 2 of 3 by test voxel Dice (0.580; best `dice`)" \
+        in text
+
+
 def test_learning_rate_section_names_choices_at_the_grid_edge():
     from monai_segloss.app.report import _lr_section
 

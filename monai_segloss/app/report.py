@@ -437,6 +437,12 @@ def _published_section(analysis: dict) -> list[str]:
         mine = ", ".join(f"`{k}` {_num(row['ours'][k])}" for k in row["our_order"])
         rho = f"{row['spearman']:+.2f}" if _finite(row["spearman"]) else "–"
         lines.append(f"| {row['anchor']} ({row['reference']}) | {row['task']} | {theirs} | {mine} | {rho} |")
+    from .published import claim_rows
+
+    for row in claim_rows(ours):
+        where = (f"ours ranks `{row['best']}` {row['rank']} of {row['of']} by test voxel Dice ({_num(row['ours'])}; "
+                 f"best `{row['our_best']}`)" if row["rank"] is not None else f"we did not train `{row['best']}`")
+        lines += ["", f"{row['claim']} ({row['reference']}; {row['tasks']}): {row['text']}. Here, {where}."]
     return lines
 
 
