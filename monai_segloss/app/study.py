@@ -636,7 +636,8 @@ def _learning_rates(ctx: _Context, losses: list[str], train: Callable[[list[RunS
             if absent:
                 missing += absent
                 continue
-            chosen[loss] = choose_learning_rate(records, setting.lr_grid)  # type: ignore[arg-type]
+            chosen[loss] = choose_learning_rate({lr: r for lr, r in records.items() if r is not None},
+                                                setting.lr_grid)
             if extension < setting.lr_extend and (rate := next_rate(rates[loss], chosen[loss])) is not None:
                 beyond[loss] = rate
         if not beyond:
