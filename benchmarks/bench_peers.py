@@ -81,6 +81,8 @@ QUICK_SHAPES = {"3d": (1, 8, 8, 8), "2d": (2, 16, 16)}
 # and many small ops dominate; target: at most MONAI's time
 SMALL_SHAPES = ((2, 3, 24, 24), (2, 2, 32, 32, 32))
 SMALL_TARGET = 1.0
+FLOOR = "floor"  # the least work of any softmax-based loss on the logits (:func:`softmax_floor`), timed in every row
+FLOOR_TARGET = 1.5  # issue 23: region losses and dice_ce at C <= 3 in 3D, at most 1.5x the floor
 PEERS = ("nnunet", "nnunet_soft", "monai")
 TIME_TARGET = 0.8
 MEM_TARGET = {"small": 0.8, "large": 0.5}  # C <= 3, C >= 14
@@ -162,6 +164,12 @@ def build_fns(case: dict[str, Any]) -> dict[str, Callable]:
     return out
 
 
+def softmax_floor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The floor: one softmax over the channels (its forward, and its backward through the sum) and one read of the
+    labels — what every softmax-based loss on these logits has to do at least."""
+    return torch.softmax(x, dim=1).sum() + 0 * y.sum()
+
+
 def _offset(impl: str) -> float:
     """nnU-Net's losses return -Dice where ours return 1 - Dice: the constant between the values."""
     return -1.0 if impl.startswith("nnunet") else 0.0
@@ -238,7 +246,8 @@ def render_small(rows: list[dict[str, Any]]) -> str:
     shapes = list(dict.fromkeys(tuple(r["shape"]) for r in rows))
     cols = [f"{'×'.join(map(str, sh))}" for sh in shapes]
     lines = ["Fixed cost per call (forward + backward at small sizes; target: at most MONAI's time). Cells: ours ms, "
-             "× MONAI [min–max of the pairwise ratios] (× nnU-Net where it has the loss).", "",
+             "× MONAI [min–max of the pairwise ratios], × the floor (one softmax forward + backward and one read of "
+             "the labels, timed in the same alternation) (× nnU-Net where it has the loss).", "",
              "| loss | config | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     index = {(r["key"], r["variant"], tuple(r["shape"])): r for r in rows}
     for key in dict.fromkeys(r["key"] for r in rows):
@@ -251,6 +260,8 @@ def render_small(rows: list[dict[str, Any]]) -> str:
                     continue
                 t, span = r["time_ratio"]["monai"], r["time_ratio_range"]["monai"]
                 cell = f"{r['ms']['ours']:.2f} ms, ×{t:.2f} [{span[0]:.2f}–{span[1]:.2f}]"
+                if "floor_ratio" in r:
+                    cell += f", {r['floor_ratio']:.1f}× floor"
                 if "nnunet" in r["time_ratio"]:
                     cell += f" (nnU-Net ×{r['time_ratio']['nnunet']:.2f})"
                 cells.append(cell if r["verdict"] == "ok" else f"**{cell}**")
@@ -263,7 +274,8 @@ def _time_row(row: dict[str, Any], case: dict[str, Any], x: torch.Tensor, y: tor
     """Time the case's implementations side by side into ``row`` (:func:`_fill_times`); False, with the error in
     the row, when one of them fails."""
     try:
-        times, values = time_side_by_side(build_fns(case), x, y, min_reps, max_reps, budget_s)
+        times, values = time_side_by_side({**build_fns(case), FLOOR: softmax_floor}, x, y, min_reps, max_reps,
+                                          budget_s)
     except Exception as err:  # noqa: BLE001 - reported in the row
         row["error"] = f"{type(err).__name__}: {err}"[:300]
         x.grad = None
@@ -273,7 +285,14 @@ def _time_row(row: dict[str, Any], case: dict[str, Any], x: torch.Tensor, y: tor
 
 
 def _fill_times(row: dict[str, Any], times: dict[str, list[float]], values: dict[str, float], key: str) -> None:
+    floor = times.pop(FLOOR, None)
+    values = {i: v for i, v in values.items() if i != FLOOR}
     ours = times["ours"]
+    if floor is not None:  # ours / the floor, the median of the alternated pairs, with its min-max
+        ratios = [a / b for a, b in zip(ours, floor, strict=True)]
+        row["floor_ms"] = 1e3 * statistics.median(floor)
+        row["floor_ratio"] = statistics.median(ratios)
+        row["floor_ratio_range"] = [min(ratios), max(ratios)]
     row["reps"] = len(ours)
     row["ms"] = {i: 1e3 * statistics.median(ts) for i, ts in times.items()}
     row["ms_range"] = {i: [1e3 * min(ts), 1e3 * max(ts)] for i, ts in times.items()}
@@ -334,12 +353,26 @@ def _progress(row: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- output
 
 TABLE_COLUMNS = ["loss", "variant", "shape", "ours ms", "nnU-Net ms", "nnU-Net SoftDice ms", "MONAI ms",
-                 "time ×best peer [min–max]", "ours MiB", "nnU-Net MiB", "MONAI MiB", "mem ×best peer",
-                 "ours / logits", "rel Δ", "verdict"]
+                 "time ×best peer [min–max]", "floor ms", "ours / floor", "ours MiB", "nnU-Net MiB", "MONAI MiB",
+                 "mem ×best peer", "ours / logits", "rel Δ", "verdict"]
 
 
 def _f(v: float | None, spec: str) -> str:
     return "–" if v is None else format(v, spec)
+
+
+def floor_goal(row: dict[str, Any]) -> bool:
+    """Whether issue 23's floor goal applies: region losses and dice_ce at C <= 3, in 3D."""
+    return row.get("dim") == "3d" and row["c"] <= 3 and row["key"] != "dice_focal"
+
+
+def _floor_cell(row: dict[str, Any]) -> str:
+    """``ours / floor [min–max]``, bold where the floor goal applies and is missed."""
+    if "floor_ratio" not in row:
+        return "–"
+    lo, hi = row["floor_ratio_range"]
+    cell = f"{row['floor_ratio']:.2f} [{lo:.2f}–{hi:.2f}]"
+    return f"**{cell}**" if floor_goal(row) and row["floor_ratio"] > FLOOR_TARGET else cell
 
 
 def render_table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -355,6 +388,7 @@ def render_table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         rd = r.get("rel_diff") or {}
         cells = [r["key"], r["variant"], "×".join(map(str, r["shape"])), _f(ms.get("ours"), ".1f"),
                  _f(ms.get("nnunet"), ".1f"), _f(ms.get("nnunet_soft"), ".1f"), _f(ms.get("monai"), ".1f"), t_cell,
+                 _f(r.get("floor_ms"), ".1f"), _floor_cell(r),
                  _f(mib.get("ours"), ".1f"), _f(mib.get("nnunet"), ".1f"), _f(mib.get("monai"), ".1f"),
                  _f(_best(r.get("mem_ratio", {})), ".2f"),
                  _f(mib["ours"] / r["logits_mb"] if "ours" in mib else None, ".2f"),
@@ -368,7 +402,10 @@ def _caption(meta: dict[str, Any]) -> str:
     return (f"{meta['device']} ({meta['device_name']}), torch {meta['torch']}, MONAI {meta['monai']}, nnU-Net "
             f"{meta['nnunet']}, {meta['threads']} threads, load average {meta['load_before']} → "
             f"{meta['load_after']}, {meta['date']}, {meta['minutes']:.0f} min. Forward + backward, label-map "
-            "targets. Time: median of alternated runs; ratios are medians of pairwise ratios ours / peer. Memory: "
+            "targets. Time: median of alternated runs; ratios are medians of pairwise ratios ours / peer. Floor: "
+            "one torch.softmax over the channels, forward and backward, plus one read of the labels, timed in the "
+            f"same alternation (goal: ours ≤ {FLOOR_TARGET}× the floor for the region losses and dice_ce at C ≤ 3 "
+            "in 3D; bold where missed). Memory: "
             f"peak extra MiB, min of {meta['mem_runs']} runs{meta['memory_where']}.")
 
 
@@ -379,8 +416,8 @@ def render_summary(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     chans = sorted({r["c"] for r in rows})
     cols = [f"{d} C={c}" for d in dims for c in chans]
     lines = [_caption(meta), "", "Cells: time × / memory × the strictest peer (the faster, the smaller of nnU-Net and "
-             "MONAI); **bold**: a target missed (time ≤ 0.8, memory ≤ 0.8 at C ≤ 3 and ≤ 0.5 at C ≥ 14, "
-             "dice_ce/dice_focal ≤ 2× the logits at C ≥ 14).", "",
+             "MONAI), and ours × the floor; **bold**: a peer target missed (time ≤ 0.8, memory ≤ 0.8 at C ≤ 3 and "
+             "≤ 0.5 at C ≥ 14, dice_ce/dice_focal ≤ 2× the logits at C ≥ 14).", "",
              "| loss | config | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     index = {(r["key"], r["variant"], r["dim"], r["c"]): r for r in rows}
     for key in dict.fromkeys(r["key"] for r in rows):
@@ -393,6 +430,8 @@ def render_summary(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                         cells.append("–" if r is None else "error")
                         continue
                     cell = f"{_best(r['time_ratio']):.2f} / {_f(_best(r.get('mem_ratio', {})), '.2f')}"
+                    if "floor_ratio" in r:
+                        cell += f" ({r['floor_ratio']:.1f}× floor)"
                     cells.append(cell if r["verdict"] == "ok" else f"**{cell}**")
             lines.append(f"| {key} | {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import monai_segloss
 from benchmarks import bench_losses as bench
 
@@ -80,6 +82,10 @@ def test_quick_peers_table_and_readme(tmp_path):
         assert r["verdict"] == "ok" or r["verdict"].startswith("MISS")
         for impl, diff in r["rel_diff"].items():  # the same quantity: the same value (nnU-Net's is -Dice)
             assert diff < 1e-5, (r["key"], impl, diff)
+        # the floor is timed beside the losses, outside the peers' ratios and the memory columns
+        assert r["floor_ms"] > 0 and r["floor_ratio"] > 0 and peers.FLOOR not in r["time_ratio"]
+        lo, hi = r["floor_ratio_range"]
+        assert lo <= r["floor_ratio"] <= hi
     small = data["small_rows"]  # the fixed cost: every key and configuration at both small shapes
     assert sorted((r["key"], r["variant"], tuple(r["shape"])) for r in small) == sorted(
         (k, v, s) for k in ("dice", "dice_ce", "tversky") for v in peers.VARIANTS for s in peers.SMALL_SHAPES)
@@ -90,4 +96,22 @@ def test_quick_peers_table_and_readme(tmp_path):
     text = readme.read_text()
     assert text.count(peers.README_START) == 1 and text.count(peers.README_END) == 1
     assert "| dice_ce | nobg+batch |" in text and (tmp_path / "peers_cpu_quick.png").stat().st_size > 0
-    assert "Fixed cost per call" in text
+    assert "Fixed cost per call" in text and "× floor" in text
+    table = (tmp_path / "peers_cpu_quick.md").read_text()
+    assert "| ours / floor |" in table and "Floor: one torch.softmax over the channels" in table
+
+
+def test_softmax_floor_is_one_softmax_and_one_label_read():
+    """The floor's value is the number of voxels (a softmax sums to 1 over the channels); its gradient is the
+    softmax's backward of a constant sum: zero."""
+    import torch
+
+    from benchmarks.bench_peers import softmax_floor
+
+    x = torch.randn(2, 3, 5, 4, requires_grad=True)
+    y = torch.randint(0, 3, (2, 1, 5, 4))
+    value = softmax_floor(x, y)
+    assert value.item() == pytest.approx(2 * 5 * 4)
+    value.backward()
+    assert x.grad is not None and x.grad.abs().max().item() < 1e-6
+
