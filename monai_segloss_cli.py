@@ -82,6 +82,10 @@ def _user_data_options(cmd: argparse.ArgumentParser) -> None:
     data.add_argument("--lr-grid", type=lambda t: tuple(float(v) for v in t.replace(",", " ").split()),
                       metavar="R,R,...", help="learning rates tried per loss (default 1e-3,3e-3,1e-2)")
     data.add_argument("--val-points", type=int, help="points of the validation learning curve (default 16)")
+    data.add_argument("--num-workers", type=int,
+                      help="data loader processes per run (default 0: loading in the training process)")
+    data.add_argument("--cache-rate", type=float,
+                      help="fraction of the preprocessed training cases kept in memory (default 1.0)")
     cmd.add_argument("--shard", metavar="I/N",
                      help="run only the I-th of N disjoint sets of losses into --out (a job array: sbatch "
                           "--array=0-N-1 ... --shard $SLURM_ARRAY_TASK_ID/N); then: study report OUT")

@@ -17,7 +17,8 @@ from typing import Literal
 __all__ = ["main"]
 
 
-_BUDGET = ("epochs", "patch", "batch_size", "num_samples", "channels", "res_units", "lr_grid", "val_points")
+_BUDGET = ("epochs", "patch", "batch_size", "num_samples", "channels", "res_units", "lr_grid", "val_points",
+           "num_workers", "cache_rate")
 
 
 def _study(args: argparse.Namespace) -> int:

@@ -124,6 +124,10 @@ class StudySetting:
             (drawn with ``data_seed``). Default 0.2.
         device: ``"cpu"`` or ``"cuda"`` (each worker process then trains on a GPU of its own). Default ``"cpu"``.
         amp: mixed precision in training and inference. Default False.
+        num_workers: data loader worker processes per training run (each draws its own random crops: a changed
+            number trains differently). Default 0.
+        cache_rate: the fraction of the preprocessed training cases kept in memory (``CacheDataset``); lower it for
+            a data set that does not fit. Default 1.0.
     """
 
     name: str
@@ -159,6 +163,8 @@ class StudySetting:
     test_frac: float = 0.2
     device: Literal["cpu", "cuda"] = "cpu"
     amp: bool = False
+    num_workers: int = 0
+    cache_rate: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.losses or len(set(self.losses)) != len(self.losses):
@@ -183,6 +189,9 @@ class StudySetting:
             raise ValueError("size_bins must hold small_mm3")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.num_workers < 0 or not 0.0 <= self.cache_rate <= 1.0:
+            raise ValueError(f"num_workers must be >= 0 and cache_rate in [0, 1], got {self.num_workers} and "
+                             f"{self.cache_rate}")
         if not 0.0 < self.test_frac < 1.0:
             raise ValueError(f"test_frac must be in (0, 1), got {self.test_frac!r}")
         if self.lesion_labels and (self.dataset is None or any(int(v) < 1 for v in self.lesion_labels)):
@@ -216,14 +225,15 @@ class StudySetting:
         user's data set (``source.user``) also sets the voxel size, image channels, classes and crop ratios (every
         foreground class sampled twice as often as the background, as the bundle's two-class ratios)."""
         user: tuple[tuple[str, Any], ...] = ()
+        pixdim = [self.spacing] * 3
         if source is not None and source.user:
-            user = (("pixdim", list(source.spacing)), ("in_channels", source.in_channels),
-                    ("num_classes", source.num_classes),
+            pixdim = list(source.spacing)
+            user = (("in_channels", source.in_channels), ("num_classes", source.num_classes),
                     ("train#random_transforms#0#ratios", [1] + [2] * (source.num_classes - 1)))
         return (
             ("max_epochs", self.epochs), ("val_interval", self.epochs + 1),
-            ("batch_size", self.batch_size), ("num_samples", self.num_samples), ("num_workers", 0),
-            ("cache_rate", 1.0), ("patch_size", list(self.patch)), ("pixdim", [self.spacing] * 3),
+            ("batch_size", self.batch_size), ("num_samples", self.num_samples), ("num_workers", self.num_workers),
+            ("cache_rate", self.cache_rate), ("patch_size", list(self.patch)), ("pixdim", pixdim),
             ("network_def#channels", list(self.channels)), ("network_def#strides", [2] * (len(self.channels) - 1)),
             ("network_def#num_res_units", self.res_units), ("validate#inferer#overlap", self.overlap),
             # the boundary loss's rebalancing (Kervadec et al.): the region weight falls from 1 to 0.01 over the
