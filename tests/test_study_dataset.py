@@ -83,6 +83,8 @@ def test_bad_data_is_refused_before_anything_is_written(lesion, tmp_path, capsys
     assert "holds no study.json" in capsys.readouterr().err
     assert main(["study", "--epochs", "3"]) == 2  # the budget options go with --dataset
     assert "go with --dataset" in capsys.readouterr().err
+    assert main(["study", "--dataset", str(bad), "--device", "cpu", "--amp"]) == 2
+    assert "amp (mixed precision) needs device 'cuda'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -123,7 +123,7 @@ class StudySetting:
         test_frac: the fraction of the labelled cases held out for test when ``dataset`` has no labelled test list
             (drawn with ``data_seed``). Default 0.2.
         device: ``"cpu"`` or ``"cuda"`` (each worker process then trains on a GPU of its own). Default ``"cpu"``.
-        amp: mixed precision in training and inference. Default False.
+        amp: mixed precision in training and inference (``cuda`` only). Default False.
         num_workers: data loader worker processes per training run (each draws its own random crops: a changed
             number trains differently). Default 0.
         cache_rate: the fraction of the preprocessed training cases kept in memory (``CacheDataset``); lower it for
@@ -189,6 +189,8 @@ class StudySetting:
             raise ValueError("size_bins must hold small_mm3")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.amp and self.device != "cuda":
+            raise ValueError("amp (mixed precision) needs device 'cuda'")
         if self.num_workers < 0 or not 0.0 <= self.cache_rate <= 1.0:
             raise ValueError(f"num_workers must be >= 0 and cache_rate in [0, 1], got {self.num_workers} and "
                              f"{self.cache_rate}")
