@@ -71,26 +71,31 @@ def lovasz_extension(errors: torch.Tensor, target: torch.Tensor, valid: torch.Te
 # ∂value_u/∂score of every unit (one tensor of the scores' size); the backward scales it by each unit's gradient.
 
 
-def _errors_into(scores: torch.Tensor, g: torch.Tensor, hinge: bool, errors: torch.Tensor,
-                 slope: torch.Tensor) -> None:
-    """The errors of one unit into ``errors`` and their derivative in the score into ``slope`` (all ``(L,)``):
-    ``max(0, 1 - x·(2g - 1))`` and ``-(2g - 1)`` where positive, 0 elsewhere (hinge, logits x), or ``|g - p|`` and
-    ``-sgn(g - p)`` (probabilities p); the same operations as :func:`_lovasz` differentiated by autograd."""
+def _errors_into(scores: torch.Tensor, g: torch.Tensor, hinge: bool, errors: torch.Tensor) -> None:
+    """The errors of one unit into ``errors`` (all ``(L,)``): ``max(0, 1 - x·(2g - 1))`` (hinge, logits x) or
+    ``|g - p|`` (probabilities p), by the same operations as :func:`_lovasz` before."""
     if hinge:
-        torch.mul(g, 2, out=slope).sub_(1)  # 2g - 1
-        torch.mul(scores, slope, out=errors).neg_().add_(1).relu_()
-        slope.mul_(errors > 0).neg_()
+        torch.mul(scores, torch.mul(g, 2).sub_(1), out=errors).neg_().add_(1).relu_()
     else:
-        torch.sub(g, scores, out=slope)
-        torch.abs(slope, out=errors)
-        slope.sign_().neg_()
+        torch.sub(g, scores, out=errors).abs_()
+
+
+def _slope_into(scores: torch.Tensor, g: torch.Tensor, hinge: bool, slope: torch.Tensor) -> None:
+    """The derivative of the errors in the score into ``slope``: ``-(2g - 1)`` where the margin ``1 - x·(2g - 1)`` is
+    positive and 0 elsewhere (hinge), or ``-sgn(g - p)``: what autograd gives through ``relu``/``abs``."""
+    if hinge:
+        torch.mul(g, 2, out=slope).sub_(1)
+        slope.mul_(torch.mul(scores, slope).neg_().add_(1) > 0).neg_()
+    else:
+        torch.sub(g, scores, out=slope).sign_().neg_()
 
 
 def _sorted_extension(values: torch.Tensor, order: torch.Tensor, g: torch.Tensor, valid: torch.Tensor | None,
-                      slope: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One unit after its sort: ``values`` ``(L,)`` the errors sorted in decreasing order (invalid entries -inf, last),
     ``order`` the sort's indices, ``g`` the target (bool or floating; 0 at invalid entries), ``valid`` ``(L,)`` bool
-    or None, ``slope`` ``∂e/∂score`` -> ``(value, Σg, ∂value/∂score)`` (``values`` is overwritten by the last).
+    or None -> ``(value, Σg, ∂value/∂e, spare)``: ``∂value/∂e`` in the errors' order, written over ``values``, and a
+    spare ``(L,)`` buffer.
 
     Berman et al., Alg. 1: the increments of ``1 - (Σg - cumsum(g)) / (Σg + cumsum(1 - g))`` along the order
     (1 where the denominator is 0), as :func:`lovasz_extension`."""
@@ -107,7 +112,7 @@ def _sorted_extension(values: torch.Tensor, order: torch.Tensor, g: torch.Tensor
     torch.sub(jaccard[1:], jaccard[:-1], out=weights[1:])
     del jaccard, intersection
     value = values.clamp_min_(0).mul_(weights).sum()  # invalid entries (-inf) weigh 0
-    return value, total, values.index_copy_(0, order, weights).mul_(slope)
+    return value, total, values.index_copy_(0, order, weights), weights
 
 
 class _LovaszUnits(torch.autograd.Function):
@@ -125,18 +130,23 @@ class _LovaszUnits(torch.autograd.Function):
         units = [(i, j) for i in range(b) for j in range(k)] if per_image else [(None, j) for j in range(k)]
         length = n if per_image else b * n
         # units sorted together: on CPU one per thread (torch sorts the rows of a 2-D tensor on several threads, a
-        # 1-D tensor on one), elsewhere one at a time; a unit in flight holds its errors, their slopes and the
-        # sort's int64 indices: 16 bytes per element in float32
+        # 1-D tensor on one), elsewhere one at a time; a unit in flight holds its errors, the sort's int64 indices
+        # and its target (bool for a label map): 13 bytes per element in float32
         threads = torch.get_num_threads() if s.device.type == "cpu" else 1
         group = max(1, min(len(units), threads))
         values, totals = [], []
+
+        def unit(i: int | None, j: int) -> tuple[slice, torch.Tensor, torch.Tensor]:
+            """``(rows, channel id (1,), scores (L,))`` of a unit."""
+            rows, ch = slice(None) if i is None else slice(i, i + 1), channels[j:j + 1]
+            return rows, ch, s[rows].index_select(1, ch).reshape(-1)
+
         for start in range(0, len(units), group):
             members = units[start:start + group]
             keys = s.new_empty(len(members), length)
-            slopes = s.new_empty(len(members), length)
             targets, valids = [], []
             for r, (i, j) in enumerate(members):
-                rows, ch = slice(None) if i is None else slice(i, i + 1), channels[j:j + 1]
+                rows, ch, scores = unit(i, j)
                 v = None if valid is None else valid[rows].reshape(-1)
                 if labels is not None:  # the target as a bool mask: its sorted copy is gathered from 1-byte data
                     g = (labels[rows] == ch).reshape(-1)
@@ -145,7 +155,7 @@ class _LovaszUnits(torch.autograd.Function):
                 else:
                     assert dense is not None
                     g = dense[rows].index_select(1, ch).reshape(-1)
-                _errors_into(s[rows].index_select(1, ch).reshape(-1), g.to(s.dtype), hinge, keys[r], slopes[r])
+                _errors_into(scores, g.to(s.dtype), hinge, keys[r])
                 if v is not None:
                     keys[r].masked_fill_(~v, -math.inf)  # invalid entries sort last
                 targets.append(g)
@@ -153,12 +163,14 @@ class _LovaszUnits(torch.autograd.Function):
             order = torch.empty(keys.shape, dtype=torch.long, device=s.device)
             torch.sort(keys, dim=1, descending=True, out=(keys, order))  # in place; the order is not differentiated
             for r, (i, j) in enumerate(members):
-                value, total, grad = _sorted_extension(keys[r], order[r], targets[r], valids[r], slopes[r], s.dtype)
-                rows = slice(None) if i is None else slice(i, i + 1)
-                grads[rows].index_copy_(1, channels[j:j + 1], grad.view(-1, 1, n))
+                value, total, grad, spare = _sorted_extension(keys[r], order[r], targets[r], valids[r], s.dtype)
+                rows, ch, scores = unit(i, j)
+                _slope_into(scores, targets[r].to(s.dtype), hinge, spare)
+                grads[rows].index_copy_(1, ch, grad.mul_(spare).view(-1, 1, n))  # ∂value/∂e · ∂e/∂score
                 values.append(value)
                 totals.append(total)
-            del keys, slopes, order, targets
+                del spare, scores
+            del keys, order, targets
         ctx.save_for_backward(grads, channels)
         totals_t = torch.stack(totals)
         ctx.mark_non_differentiable(totals_t)
