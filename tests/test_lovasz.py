@@ -134,3 +134,87 @@ def test_gradient_and_options():
         LovaszLoss(classes="some")
     with pytest.raises(TypeError, match="per_image"):
         LovaszLoss(per_image=1)
+
+
+# ---- the units, a few at a time: the same values and gradients as the extension through autograd
+
+def _autograd_units(x, y, per_image, hinge, ignore=None, keep=None):
+    """The Lovász units as :func:`lovasz_extension` through autograd computes them (one sort of every unit at once),
+    and the input's gradient of their weighted sum."""
+    x = x.detach().clone().requires_grad_()
+    c = x.shape[1]
+    valid = None if ignore is None else (y[:, 0] != ignore)
+    labels = y[:, 0].masked_fill(~valid, 0) if valid is not None else y[:, 0]
+    g = F.one_hot(labels, c).movedim(-1, 1).to(x.dtype)
+    if valid is not None:
+        g = g * valid.unsqueeze(1)
+    keep = list(range(c)) if keep is None else keep
+    g = g[:, keep]
+    errors = torch.relu(1 - x[:, keep] * (2 * g - 1)) if hinge else (g - torch.softmax(x, 1)[:, keep]).abs()
+    b, k = g.shape[:2]
+    v = None if valid is None else valid.unsqueeze(1).expand(b, k, *valid.shape[1:])
+
+    def rows(t):
+        return t.flatten(2).reshape(b * k, -1) if per_image else t.transpose(0, 1).reshape(k, -1)
+
+    units = lovasz_extension(rows(errors), rows(g), None if v is None else rows(v))
+    w = torch.linspace(0.5, 1.5, units.numel(), dtype=x.dtype)
+    (units * w).sum().backward()
+    return units.detach(), x.grad
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("hinge", [False, True])
+@pytest.mark.parametrize("threads", [1, 2, 5])
+@pytest.mark.parametrize("ignore", [None, 255])
+def test_units_equal_the_extension_through_autograd(per_image, hinge, threads, ignore):
+    """The loss's units (sorted a few at a time, as many as torch has threads) equal the extension of every unit
+    through autograd, values and gradients, also with tied errors (quantised logits: the gradient of a tied error
+    depends on the sort's order of ties, so equal gradients mean the same order) and ignored voxels."""
+    from monai_segloss.functional.lovasz import _LovaszUnits
+
+    g = torch.Generator().manual_seed(8)
+    x = (4 * torch.randn(3, 4, 6, 7, generator=g)).round() / 4  # many ties
+    y = torch.randint(0, 4, (3, 1, 6, 7), generator=g)
+    if ignore is not None:
+        y[:, :, :2] = ignore
+    keep = [0, 1, 3]  # channel 2 not scored
+    ref_units, ref_grad = _autograd_units(x, y, per_image, hinge, ignore, keep)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        xa = x.clone().requires_grad_()
+        valid = None if ignore is None else (y[:, 0] != ignore).flatten(1)
+        labels = y[:, 0].masked_fill(y[:, 0] == ignore, 0) if ignore is not None else y[:, 0]
+        scores = xa if hinge else torch.softmax(xa, 1)
+        units, _ = _LovaszUnits.apply(scores.flatten(2), labels.flatten(1), None, valid, torch.tensor(keep),
+                                      per_image, hinge)
+        w = torch.linspace(0.5, 1.5, units.numel())
+        (units * w).sum().backward()
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(units, ref_units, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(xa.grad, ref_grad, rtol=1e-6, atol=1e-9)
+    if hinge:  # a channel not scored gets no gradient (under softmax it gets one through the other channels)
+        assert xa.grad[:, 2].abs().max() == 0
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_soft_target_and_retained_graph(per_image):
+    """A soft target goes through the same units; a retained graph's second backward gives the same gradient."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64).requires_grad_()
+    soft = torch.softmax(torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64), 1)
+    loss = lovasz_loss(x, soft, softmax=True, per_image=per_image)
+    (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, x)
+    assert torch.equal(g1, g2)
+    p = torch.softmax(x.detach(), 1)
+    b, k = soft.shape[:2]
+
+    def rows(t):
+        return t.flatten(2).reshape(b * k, -1) if per_image else t.transpose(0, 1).reshape(k, -1)
+
+    units = lovasz_extension(rows((soft - p).abs()), rows(soft))
+    expected = units.view(b, k).mean(1).mean() if per_image else units.mean()
+    torch.testing.assert_close(loss.detach(), expected)

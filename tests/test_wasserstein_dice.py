@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from monai.losses import GeneralizedWassersteinDiceLoss
 
+import monai_segloss.core.stats as stats_module
 from monai_segloss import WassersteinDiceLoss, get_loss
 from monai_segloss.functional import wasserstein_dice_loss
+from monai_segloss.functional.region import _LabelMapWasserstein
 from tests._parity import assert_parity
 
 LABEL = {"softmax": True, "to_onehot_y": True}
@@ -159,3 +161,73 @@ def test_monai_example_is_zero():
 def test_soft_label_is_refused():
     with pytest.raises(ValueError, match="soft_label does not apply to the Wasserstein Dice loss"):
         get_loss("wasserstein_dice", soft_label=True)
+
+
+# ---- the label-map path: W = Σ_c M[y, c]·p_c straight from the labels (no one-hot target, no M p tensor)
+
+def _softmax1(t):
+    return torch.softmax(t, 1)
+
+
+ACTIVATIONS = {"softmax": {"softmax": True}, "probabilities": {}, "other_act": {"other_act": _softmax1}}
+
+
+@pytest.mark.parametrize("act", list(ACTIVATIONS))
+@pytest.mark.parametrize("kw", [{}, {"weighting_mode": "GDL", "batch": True}, {"reduction": "none", "empty": "fp"},
+                                {"include_background": False, "weight": [1.0, 2.0, 0.5, 3.0], "empty": "skip"},
+                                {"weighting_mode": "GDL", "exclude_channels": [2], "smooth_dr": 0.0}])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_label_map_path_equals_the_one_hot_target(act, kw, masked, chunked, monkeypatch):
+    """The label map's fused pass gives the value and input gradient of the same labels as a one-hot target (the
+    dense path, through autograd), float64, also walked in many small chunks and with ignored voxels."""
+    if chunked:
+        monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 37)
+    x, y, m = _data(seed=9, b=2, spatial=(5, 4, 3))
+    x = x.double()
+    if act != "softmax":
+        x = torch.softmax(x, 1)
+    g = torch.Generator().manual_seed(10)
+    mask = (torch.rand(2, 1, 5, 4, 3, generator=g) > 0.3).double() if masked else None
+    y_ign = y.clone()
+    y_ign[:, :, 0] = 255  # ignored voxels
+    onehot = F.one_hot(y[:, 0], 4).movedim(-1, 1).double()
+    onehot[:, :, 0] = 0
+    keep = torch.ones_like(y, dtype=torch.double)
+    keep[:, :, 0] = 0
+    dense_mask = keep if mask is None else keep * mask
+    opts = {"dist_matrix": m, **ACTIVATIONS[act], **kw}
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    la = wasserstein_dice_loss(xa, y_ign, mask, to_onehot_y=True, ignore_index=255, **opts)
+    lb = wasserstein_dice_loss(xb, onehot, dense_mask, **opts)
+    torch.testing.assert_close(la, lb, rtol=1e-12, atol=1e-12)
+    la.sum().backward()
+    lb.sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-9, atol=1e-12)
+    assert xa.grad[:, :, 0].abs().max() == 0
+
+
+@pytest.mark.parametrize("act", ["softmax", "none"])
+@pytest.mark.parametrize("c", [3, 10])  # 10 > 8 classes: the softmax is written chunk by chunk
+@pytest.mark.parametrize("masked", [False, True])
+def test_label_map_op_gradcheck(act, c, masked, monkeypatch):
+    monkeypatch.setattr(stats_module, "_CHUNK_ELEMENTS", 7 * c)
+    x, y, m = _data(seed=11, b=2, c=c, spatial=(4, 3))
+    x = x.double() if act == "softmax" else torch.softmax(x.double(), 1)
+    valid = (torch.rand(2, 12, generator=torch.Generator().manual_seed(12)) > 0.3) if masked else None
+    alpha = torch.rand(2, c, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    m = (m / m.max()).double()
+
+    def f(t):
+        return _LabelMapWasserstein.apply(t.flatten(2), y.flatten(1), valid, m, alpha, act)
+
+    assert torch.autograd.gradcheck(f, (x.clone().requires_grad_(),))
+
+
+def test_label_map_retained_graph_recomputes_the_probabilities():
+    x, y, m = _data(seed=14)
+    x.requires_grad_()
+    loss = wasserstein_dice_loss(x, y, dist_matrix=m, **LABEL)
+    (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, x)  # the first backward consumed the kept probabilities: recomputed
+    assert torch.equal(g1, g2) and g1.abs().max() > 0

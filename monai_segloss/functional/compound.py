@@ -11,13 +11,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import torch
 
 from ..core import checks
-from ..core.options import Options, option
-from ..core.prepare import shared_preparation
+from ..core.options import InputOptions, Options, option
+from ..core.prepare import prepare_input, shared_preparation
 from .base import LossFunction, loss_function
 from .distribution import (
     BCEOptions,
@@ -29,12 +29,13 @@ from .distribution import (
     focal_loss,
     topk_ce_loss,
 )
+from .fused import fuse_binary_focal
 from .region import DiceOptions, GeneralizedDiceOptions, dice_loss, generalized_dice_loss
 from .topology import ClDiceOptions, cldice_loss
 
 __all__ = ["Term", "PresetOptions", "LABEL_LOG_PROB_TERMS", "DiceCEOptions", "DiceFocalOptions", "DiceTopKOptions",
            "GeneralizedDiceFocalOptions", "DiceClDiceOptions", "dice_ce_loss", "dice_focal_loss", "dice_topk_loss",
-           "generalized_dice_focal_loss", "dice_cldice_loss"]
+           "generalized_dice_focal_loss", "dice_cldice_loss", "fuse_generalized_dice_focal"]
 
 _WEIGHT = checks.number(0)
 LABEL_LOG_PROB_TERMS = ("cross_entropy", "focal", "topk_ce")
@@ -59,10 +60,10 @@ class PresetOptions(Options):
 
 
 def _sum_terms(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
-               o: PresetOptions) -> torch.Tensor:
-    """``Σ_i w_i·L_i(input, target)`` on one shared preparation."""
+               o: PresetOptions, terms: Sequence[Term] | None = None) -> torch.Tensor:
+    """``Σ_i w_i·L_i(input, target)`` on one shared preparation (``terms``: ``o.terms()`` when None)."""
     total: torch.Tensor | None = None
-    terms = o.terms()
+    terms = o.terms() if terms is None else terms
     # with a cross-entropy, focal or TopK term, under softmax with a label map, its log-probabilities at the labels
     # come from the region term's fused statistics (one softmax, one backward)
     fuse = any(t.function.__name__.removesuffix("_loss") in LABEL_LOG_PROB_TERMS for t in terms)
@@ -163,6 +164,29 @@ class GeneralizedDiceFocalOptions(GeneralizedDiceOptions, FocalOptions, PresetOp
                 Term("focal", focal_loss, self.lambda_focal, self.part(FocalOptions)))
 
 
+def fuse_generalized_dice_focal(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                                dice_options: InputOptions, gamma: float) -> None:
+    """Inside a :func:`~monai_segloss.core.prepare.shared_preparation` block, before the terms of
+    ``generalized_dice_focal`` run: under ``sigmoid=True`` with a label map, make the generalised Dice term's
+    statistics and the focal term's sums in one pass over the logits (:func:`~monai_segloss.functional.fused.
+    fuse_binary_focal`), which the two terms then read from their shared preparation; nothing otherwise. The
+    preparation is the one the Dice term makes first anyway (same options, same tensors): invalid input raises the
+    same errors."""
+    fuse_binary_focal(prepare_input(input, target, dice_options, mask), gamma)
+
+
+def _generalized_dice_focal(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                            o: GeneralizedDiceFocalOptions) -> torch.Tensor:
+    """The terms' sum; under ``sigmoid=True`` with a label map, on one fused pass
+    (:func:`fuse_generalized_dice_focal`)."""
+    if not (o.sigmoid and o.to_onehot_y):
+        return _sum_terms(input, target, mask, o)
+    terms = o.terms()
+    with shared_preparation(label_log_probs=True):
+        fuse_generalized_dice_focal(input, target, mask, cast(InputOptions, terms[0].options), o.gamma)
+        return _sum_terms(input, target, mask, o, terms)
+
+
 @dataclass(frozen=True)
 class DiceClDiceOptions(ClDiceOptions, DiceOptions, PresetOptions):
     """Options of :func:`dice_cldice_loss`: those of the Dice and clDice terms (one smoothing for both, 1 as MONAI),
@@ -257,7 +281,8 @@ dice_topk_loss = loss_function(DiceTopKOptions, _sum_terms, "dice_topk_loss", ""
         A scalar.
 """)
 
-generalized_dice_focal_loss = loss_function(GeneralizedDiceFocalOptions, _sum_terms, "generalized_dice_focal_loss", """
+generalized_dice_focal_loss = loss_function(GeneralizedDiceFocalOptions, _generalized_dice_focal,
+                                            "generalized_dice_focal_loss", """
     Generalised Dice + focal: ``λ_gdl·(generalised Dice loss) + λ_focal·(focal loss)`` on the same options.
 
     The terms are :func:`~monai_segloss.functional.generalized_dice_loss` (Sudre 2017; ``w_type``, batch statistics,

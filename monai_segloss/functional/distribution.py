@@ -37,6 +37,7 @@ from ..core.scores import dice_score, neg_log, safe_pow, tversky_index
 from ..core.stats import RegionStats, label_counts, label_log_probs
 from . import region as R
 from .base import loss_function
+from .fused import binary_focal_sums
 
 __all__ = [
     "BCEOptions", "BalancedCEOptions", "CrossEntropyOptions", "FocalOptions", "TopKCEOptions", "ExpLogOptions",
@@ -459,6 +460,17 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
     else:
         a_pos = prep.keep(_per_class("alpha", o.alpha, prep).unsqueeze(0))[0]
         a_neg = 1 - a_pos
+
+    fused = None if o.reduction == "none" else binary_focal_sums(prep, g)
+    if fused is not None:  # the sums of the terms over each (sample, channel), made with the region statistics
+        pos_sum, neg_sum = (prep.keep(t) for t in fused)
+        sums = a_pos * pos_sum + a_neg * neg_sum
+        if prep.weight is not None:
+            sums = sums * prep.weight
+        total = sums.sum()
+        if o.reduction == "sum":
+            return total
+        return total / (valid_voxel_count(prep.input, prep.valid) * pos_sum.shape[1]).clamp_min(1)
 
     def pos(lp, l1p):  # -(1-p)^γ log p, with (1-p)^γ = exp(γ log(1-p))
         return -lp if g == 0 else -torch.exp(g * l1p) * lp

@@ -20,7 +20,23 @@ from ..core.options import EmptyPolicy, RegionOptions, option
 from ..core.prepare import PreparedInput, constant, prepare_input
 from ..core.reduce import reduce_units, safe_ratio
 from ..core.scores import dice_score, focal_power, jaccard_score, log_cosh, safe_pow, tversky_index
-from ..core.stats import RegionStats, confusion_stats, kept_and_batched, squared_error_sums, valid_counts
+from ..core.stats import (
+    RegionStats,
+    _chunks,
+    _fast_path_args,
+    _full_precision,
+    _probs_and_grad_buffer,
+    _probs_buffer,
+    _softmax_in_chunks,
+    _softmax_into,
+    _work,
+    _work_buffers,
+    confusion_stats,
+    kept_and_batched,
+    squared_error_sums,
+    target_sums,
+    valid_counts,
+)
 from .base import LossFunction, loss_function
 
 __all__ = [
@@ -337,6 +353,89 @@ def batch_sums(t: torch.Tensor, o: RegionOptions, dim: int = -1) -> torch.Tensor
     return global_sum(t) if o.distributed else t
 
 
+# ---------------------------------------------------------------- Wasserstein errors of a label map
+#
+# For a label map y, the Wasserstein distance between the prediction p of a voxel v and its label is
+#     W_v = Σ_c M[y_v, c]·p_c      (a gather of M's rows by label, then a reduction over the channels),
+# and the loss reads it through two sums per sample over the valid voxels: E = Σ_v W_v and A = Σ_v α_{y_v}·W_v
+# (TP = Σ_v α_{y_v}(1 - W_v) = Σ_l α_l V_l - A with V_l the label counts). Their gradient reaches p as
+#     ∂L/∂p_c = k_v·M[y_v, c],   k_v = ∂L/∂E + α_{y_v}·∂L/∂A,
+# and the logits, under softmax, as ∂L/∂x_c = k_v·p_c·(M[y_v, c] - W_v) (Σ_c p_c M[y_v, c] = W_v). No one-hot target,
+# no (B, C, *S) product M p: one pass over p per chunk, and one buffer of the input's size (the probabilities,
+# overwritten by the gradient), as the statistics' fast path (:mod:`monai_segloss.core.stats`).
+
+
+def _wasserstein_rows(m: torch.Tensor, y: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``M[y_v, :]`` for the labels ``y`` ``(b, n)``, written into the flat buffer ``rows``: a ``(b, C, n)`` view."""
+    b, n = y.shape
+    c = m.shape[0]
+    out = _work(rows, b * n, c)
+    torch.index_select(m, 0, y.reshape(-1), out=out)
+    return out.view(b, n, c).permute(0, 2, 1)
+
+
+def _wasserstein_errors(pc: torch.Tensor, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``W_v = Σ_c M[y_v, c]·p_c`` ``(b, n)`` into ``out``."""
+    torch.mul(rows[:, 0], pc[:, 0], out=out)
+    for c in range(1, pc.shape[1]):
+        out.addcmul_(rows[:, c], pc[:, c])
+    return out
+
+
+class _LabelMapWasserstein(torch.autograd.Function):
+    """``(E, A)`` ``(B,)``: ``Σ_v W_v`` and ``Σ_v α_{y_v}·W_v`` over the valid voxels (section comment above), from
+    the logits (softmax) or probabilities (``act="none"``) ``x`` ``(B, C, N)``, the labels ``(B, N)``, the validity
+    ``(B, N)`` or None, the class distances ``m`` ``(C, C)`` and the class weights ``alpha`` ``(B, C)`` (constants)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, m: torch.Tensor,
+                alpha: torch.Tensor, act: str):
+        b, c = x.shape[:2]
+        with _full_precision(x.device.type):
+            p = _probs_buffer(x, act, False)
+            chunks = _chunks(x.shape)
+            sums = torch.zeros(2, b, dtype=torch.float64, device=x.device)
+            work = _work_buffers(x, 1)
+            w_buf = x.new_empty(work.shape[1] // c)
+            for bs, vs in chunks:
+                pc, y = p[bs, :, vs], labels[bs, vs]
+                if _softmax_in_chunks(act, c):
+                    _softmax_into(x[bs, :, vs], pc)
+                w = _wasserstein_errors(pc, _wasserstein_rows(m, y, work[0]), _work(w_buf, *y.shape))
+                if valid is not None:
+                    w.mul_(valid[bs, vs])
+                sums[0, bs] += w.sum(1)
+                sums[1, bs] += w.mul_(alpha[bs].gather(1, y)).sum(1)
+        ctx.save_for_backward(x, labels, valid, m, alpha)
+        ctx.act = act
+        ctx.probs = p if act != "none" else None  # consumed (overwritten by dL/dx) in the first backward
+        return sums[0].to(x.dtype), sums[1].to(x.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_error: torch.Tensor, d_weighted: torch.Tensor):
+        x, labels, valid, m, alpha = ctx.saved_tensors
+        p, out = _probs_and_grad_buffer(ctx, x, ctx.act)
+        c = x.shape[1]
+        with _full_precision(x.device.type):
+            d_error, d_weighted = d_error.to(x.dtype).unsqueeze(1), d_weighted.to(x.dtype).unsqueeze(1)
+            work = _work_buffers(x, 1)
+            w_buf, k_buf = x.new_empty(2, work.shape[1] // c)
+            for bs, vs in _chunks(x.shape):
+                pc, oc, y = p[bs, :, vs], out[bs, :, vs], labels[bs, vs]
+                k = torch.mul(alpha[bs].gather(1, y), d_weighted[bs], out=_work(k_buf, *y.shape)).add_(d_error[bs])
+                if valid is not None:
+                    k.mul_(valid[bs, vs])
+                rows = _wasserstein_rows(m, y, work[0])
+                if ctx.act == "softmax":  # p_c·(M[y, c] - W)·k, written over p (oc is pc's memory)
+                    w = _wasserstein_errors(pc, rows, _work(w_buf, *y.shape))
+                    for j in range(c):
+                        oc[:, j].mul_(torch.sub(rows[:, j], w).mul_(k))
+                else:
+                    torch.mul(rows, k.unsqueeze(1), out=oc)
+        return out, None, None, None, None, None
+
+
 def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     if prep.options.sigmoid or prep.num_classes == 1:
@@ -344,19 +443,8 @@ def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.T
                          f"(got C={prep.num_classes}, sigmoid={prep.options.sigmoid}); use softmax=True")
     x, c = prep.input, prep.num_classes
     m = _class_distances(o, prep)
-    p = prep.probs()
-    mp = torch.einsum("lc,bc...->bl...", m, p)  # (M p)_l: the expected cost of p if the label is l
-    v = prep.valid_float()
-    v = torch.ones_like(x[:, :1]) if v is None else v
-    if prep.labels is not None:
-        y = prep.labels.unsqueeze(1)
-        volumes = torch.zeros(x.shape[0], c, dtype=x.dtype, device=x.device).scatter_add_(
-            1, prep.labels.flatten(1), v.flatten(1))  # V_l per sample
-        wass = mp.gather(1, y)  # (B, 1, *S) the Wasserstein distance between p and the one-hot label
-    else:
-        dense = prep.dense_target()
-        volumes = dense.flatten(2).sum(2)
-        wass = (dense * mp).sum(1, keepdim=True)
+    counts = target_sums(prep).to(x.dtype) if prep.labels is not None else prep.dense_target().flatten(2).sum(2)
+    volumes = counts  # V_l per sample
     kept = torch.zeros(c, dtype=x.dtype, device=x.device).index_fill_(0, prep.channels, 1.0)
     if prep.weight is not None:
         kept = kept.index_copy(0, prep.channels, prep.weight)
@@ -365,10 +453,22 @@ def _wasserstein_dice(input, target, mask, o: WassersteinDiceOptions) -> torch.T
     else:
         volumes = batch_sums(volumes.transpose(0, 1), o)  # (C, B), or (C,) over the batch
         alpha = (kept / (volumes.transpose(0, -1) + 1)).expand(x.shape[0], c)
-    a = unit_view(alpha, x.ndim)
-    a_voxel = a.expand_as(x).gather(1, y) if prep.labels is not None else (dense * a).sum(1, keepdim=True)
-    wass, a_voxel = wass * v, a_voxel * v  # 0 at invalid voxels
-    sums = torch.stack([t.flatten(1).sum(1) for t in (a_voxel - a_voxel * wass, wass, a_voxel, v)])
+    if prep.labels is not None:  # straight from the labels: Σ W and Σ α_y·W in one pass (no one-hot, no M p)
+        fx, labels, valid, act = _fast_path_args(prep)
+        error, weighted = _LabelMapWasserstein.apply(fx, labels, valid, m, alpha.contiguous(), act)
+        mass = (alpha * counts).sum(1)  # Σ_v α_{y_v}
+        sums = torch.stack([mass - weighted, error, mass, valid_counts(prep)[:, 0]])
+    else:
+        p = prep.probs()
+        mp = torch.einsum("lc,bc...->bl...", m, p)  # (M p)_l: the expected cost of p if the label is l
+        v = prep.valid_float()
+        v = torch.ones_like(x[:, :1]) if v is None else v
+        dense = prep.dense_target()
+        wass = (dense * mp).sum(1, keepdim=True)  # W_i = Σ_l g_il·(M p_i)_l
+        a = unit_view(alpha, x.ndim)
+        a_voxel = (dense * a).sum(1, keepdim=True)
+        wass, a_voxel = wass * v, a_voxel * v  # 0 at invalid voxels
+        sums = torch.stack([t.flatten(1).sum(1) for t in (a_voxel - a_voxel * wass, wass, a_voxel, v)])
     tp, error, mass, n = batch_sums(sums, o).unbind(0)  # Σα(1-W), ΣW, Σα, number of valid voxels
     empty = mass == 0
     if o.empty == "fp":  # the mean Wasserstein error of an empty sample

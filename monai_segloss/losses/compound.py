@@ -25,14 +25,17 @@ import torch
 import torch.nn as nn
 
 from ..core import checks
+from ..core.options import InputOptions
 from ..core.prepare import shared_preparation
 from ..functional.compound import (
     LABEL_LOG_PROB_TERMS,
+    GeneralizedDiceFocalOptions,
     PresetOptions,
     dice_ce_loss,
     dice_cldice_loss,
     dice_focal_loss,
     dice_topk_loss,
+    fuse_generalized_dice_focal,
     generalized_dice_focal_loss,
 )
 from ..training.schedules import LinearRamp
@@ -254,6 +257,7 @@ class CompoundLoss(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         # terms on the same tensors and input options share one prepared input (and one fused softmax)
         with shared_preparation(label_log_probs=self._fuse_label_log_probs):
+            self._prepare_shared(input, target, mask)
             for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
                 kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
                 if mask is not None:
@@ -270,6 +274,10 @@ class CompoundLoss(nn.Module):
             self.step += 1
         assert total is not None  # a compound loss has at least one term (checked when built)
         return total
+
+    def _prepare_shared(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
+        """Called inside the shared-preparation block before the terms run: a preset whose terms can read one fused
+        pass makes it here (nothing by default)."""
 
     def extra_repr(self) -> str:
         parts = []
@@ -361,6 +369,14 @@ class SegGeneralizedDiceFocalLoss(_Preset):
     """
 
     function = generalized_dice_focal_loss
+
+    def _prepare_shared(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
+        """Under ``sigmoid=True`` with a label map the two terms read one fused pass over the logits
+        (:func:`~monai_segloss.functional.compound.fuse_generalized_dice_focal`)."""
+        o = cast(GeneralizedDiceFocalOptions, self.options)
+        if o.sigmoid and o.to_onehot_y:
+            dice_term = cast(SegLoss, self.losses[0])
+            fuse_generalized_dice_focal(input, target, mask, cast(InputOptions, dice_term.options), o.gamma)
 
 
 @register_loss("dice_cldice")

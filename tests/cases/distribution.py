@@ -79,6 +79,9 @@ CASES: dict[str, list[Case]] = {
              channels=1),
         Case(kwargs={**SIG, "include_background": False, "batch": True, "reduction": "sum"}, mode="multilabel",
              target="onehot", channels=3),
+        # sigmoid with a label map: the fused pass (statistics and focal sums from one walk over the logits)
+        Case(kwargs={**SIG, "to_onehot_y": True, "gamma": 1.5, "alpha": 0.25, "weight": [0.5, 1.0, 2.0]},
+             mode="multiclass", target="label", channels=3, name="sigmoid-label-fused"),
     ],
     "dice_ce": [
         Case(kwargs=SOFT, mode="multiclass", target="label", channels=3),
