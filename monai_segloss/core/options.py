@@ -82,6 +82,22 @@ class Options:
     def validate(self) -> None:
         """Rules that involve several options; ``ValueError`` naming them when broken. Subclasses extend it."""
 
+    def memo(self) -> dict[Any, Any]:
+        """This object's memo: what a loss resolves once from these options (and, under a key naming them, from an
+        input's shapes, dtypes and device) instead of on every call, e.g. the preparation plan of
+        :func:`~monai_segloss.core.prepare.prepare_input`. The options are frozen, so nothing in it goes stale: a
+        module given other options (``loss.options = ...``, ``dataclasses.replace``) gets a new, empty memo, and a
+        functional call, whose options are new each call, starts from an empty one. Not pickled or copied."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:
+            memo = self.__dict__["_memo"] = {}
+        return memo
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)  # derived values (tensors on a device among them): rebuilt on first use
+        return state
+
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The keyword names these options accept."""

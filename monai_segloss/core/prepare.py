@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,9 @@ class PreparedInput:
         fused: what the label-map fused op made for this input (statistics of every channel by ``squared``, and
             ``"lpt"``), shared with the prepared inputs of the same tensors and activation that differ only in
             channel selection, class weights or reduction (the terms of a compound loss).
+        static: constants that depend only on the input's signature (shapes, dtype, device) and the options, such
+            as the class ids or the voxel counts without a mask: shared by every call of one loss on tensors of
+            that signature (the memo of :func:`prepare_input`'s plan). Never modify a tensor in it.
     """
 
     input: torch.Tensor
@@ -138,6 +142,7 @@ class PreparedInput:
     _label_probs: torch.Tensor | None = field(default=None, repr=False)
     fuse_label_log_probs: bool = field(default=False, repr=False)
     fused: dict = field(default_factory=dict, repr=False)
+    static: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -248,11 +253,12 @@ class PreparedInput:
         return x if self.all_channels_kept else x.index_select(1, self.channels)
 
 
-def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _value_range(t: torch.Tensor, compiling: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(min, max)`` of ``t`` in one pass. A dense tensor in another memory layout (a channels-last tensor, or a
     one-hot target made by ``one_hot(y).movedim(-1, 1)``) is read in its memory order: a strided reduction over it
-    takes about 9x longer. (Under ``torch.compile`` the compiler picks the order: strides may be symbolic.)"""
-    if torch.compiler.is_compiling():
+    takes about 9x longer. (Under ``torch.compile`` the compiler picks the order: strides may be symbolic.)
+    ``compiling``: :func:`torch.compiler.is_compiling`, when the caller knows it."""
+    if compiling or (compiling is None and torch.compiler.is_compiling()) or t.is_contiguous():
         return torch.aminmax(t)
     strides = t.stride()
     order = sorted(range(t.ndim), key=lambda d: -strides[d])
@@ -260,7 +266,7 @@ def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.aminmax(in_memory_order if in_memory_order.is_contiguous() else t)
 
 
-def data_check(ok: torch.Tensor, message: Callable[[], str]) -> None:
+def data_check(ok: torch.Tensor, message: Callable[[], str], compiling: bool | None = None) -> None:
     """Raise ``ValueError(message())`` unless the 0-d bool tensor ``ok`` is True, without making a Python value of it.
 
     On CPU the check is immediate (``torch._assert_async`` reads the flag in C++; its failure becomes the
@@ -326,11 +332,11 @@ def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...],
     return channels, w
 
 
-def _check_integral(name: str, t: torch.Tensor) -> None:
+def _check_integral(name: str, t: torch.Tensor, compiling: bool | None = None) -> None:
     if t.is_floating_point():
         data_check((t == t.round()).all(), lambda: f"{name} must hold integer class ids, got non-integer values: "
                    "resample label maps with nearest-neighbour interpolation and cast them with .long(), or pass a "
-                   "one-hot or soft target with to_onehot_y=False")
+                   "one-hot or soft target with to_onehot_y=False", compiling)
 
 
 def _label_range_message(y: torch.Tensor, invalid: torch.Tensor | None, c: int, ignore: int | None) -> str:
@@ -395,7 +401,11 @@ def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptio
     if cache is None:
         return _prepare_input(input, target, options, mask)
     ids = (id(input), id(target), id(mask))
-    key, core_key = ids + (_input_key(options),), ids + (_core_key(options),)
+    memo = options.memo()
+    option_keys = memo.get("share_keys")
+    if option_keys is None:  # (the options are frozen: made once per options object)
+        option_keys = memo["share_keys"] = (_input_key(options), _core_key(options))
+    key, core_key = ids + (option_keys[0],), ids + (option_keys[1],)
     try:
         hit, core = cache.get(key), cache.get(core_key)
     except TypeError:  # an unhashable other_act: no sharing
@@ -424,21 +434,60 @@ def _reselect(prep: PreparedInput, options: InputOptions) -> PreparedInput:
     channels, weight = _selection(prep.num_classes, prep.labels is not None, options, prep.input)
     return PreparedInput(input=prep.input, options=options, labels=prep.labels, dense=prep.dense, valid=prep.valid,
                          channels=channels, weight=weight, fuse_label_log_probs=prep.fuse_label_log_probs,
-                         fused=prep.fused)
+                         fused=prep.fused, static=prep.static)
 
 
-def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor) -> tuple[torch.Tensor,
-                                                                                       torch.Tensor | None]:
+def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor,
+               compiling: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The scored channels and their class weights (:func:`_scored_channels`) for ``opts``."""
     ignore = opts.ignore_index
     ignored_class = ignore if label_map and ignore is not None and 0 <= ignore < c else None
-    make = _scored_channels.__wrapped__ if torch.compiler.is_compiling() else _scored_channels
+    if compiling is None:
+        compiling = torch.compiler.is_compiling()
+    make = _scored_channels.__wrapped__ if compiling else _scored_channels
     return make(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype, x.device)
+
+
+class _Plan(NamedTuple):
+    """What :func:`_prepare_input` decided from an input's metadata under one options object, so that a call on
+    tensors of the same types, shapes, dtypes and devices (and a mask of the same kind) skips those checks (they
+    passed) and those decisions. The data checks (label range, integral labels, value ranges) run on every call."""
+
+    cast: torch.dtype | None  # the compute dtype, when the input has another
+    squeeze: bool  # a label map (B, 1, *S): drop dim 1
+    integral: bool  # a floating-point target read as class ids: check that it holds integers
+    label_map: bool  # to_onehot_y with C > 1
+    channels: torch.Tensor
+    weight: torch.Tensor | None
+    static: dict  # :attr:`PreparedInput.static`
+
+
+_PLANS = "prepare_plans"  # the options' memo entry (:meth:`~monai_segloss.core.options.Options.memo`)
+_MAX_PLANS = 16  # input signatures remembered per options object (a loss sees a few shapes)
+
+
+def _plan_key(input: object, target: object, mask: object) -> tuple | None:
+    """The metadata every check of :func:`_prepare_input` other than the data checks reads; None when an argument is
+    not a tensor (the checks then raise)."""
+    if not (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor)):
+        return None
+    if mask is None:
+        m: tuple | None = None
+    elif isinstance(mask, torch.Tensor):
+        m = (type(mask), mask.shape)
+    else:
+        return None
+    return (type(input), input.dtype, input.shape, input.device, type(target), target.dtype, target.shape,
+            target.device, m)
 
 
 def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
                    mask: torch.Tensor | None = None) -> PreparedInput:
     """Validate ``input``/``target``/``mask`` and return the :class:`PreparedInput` every loss works on.
+
+    The checks and decisions that depend only on the tensors' metadata and the options are made once per options
+    object and input signature (:class:`_Plan`, kept in the options' memo); the data checks run on every call, in
+    the same order, so a call raises what it raised before, with the same message.
 
     Args:
         input: ``(B, C, *S)``, 1 to 3 spatial dims, floating point.
@@ -450,6 +499,93 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         TypeError: a tensor argument of the wrong type or dtype.
         ValueError: a shape, channel or label-range mismatch, or options that do not fit the input.
     """
+    compiling = torch.compiler.is_compiling()
+    key = None if compiling else _plan_key(input, target, mask)
+    plans: dict | None = None
+    plan: _Plan | None = None
+    if key is not None:
+        plans = options.memo().setdefault(_PLANS, {})
+        plan = plans.get(key)
+    if plan is None:
+        prep, plan = _prepare_checked(input, target, options, mask, compiling)
+        if plans is not None:
+            if len(plans) >= _MAX_PLANS:
+                plans.clear()
+            plans[key] = plan
+        return prep
+    opts = options
+    x = input if type(input) is torch.Tensor else input.as_subclass(torch.Tensor)
+    if plan.cast is not None:
+        x = x.to(plan.cast)
+    y = target if type(target) is torch.Tensor else target.as_subclass(torch.Tensor)
+    labels: torch.Tensor | None = None
+    dense: torch.Tensor | None = None
+    invalid: torch.Tensor | None = None
+    if plan.label_map:
+        if plan.squeeze:
+            y = y[:, 0]
+        labels, invalid = _label_map(y, opts.ignore_index, x.shape[1], plan.integral, False)
+    else:
+        dense, invalid = _dense_target(y, x, opts, plan.integral, False)
+    valid, dense = _validity(x, opts, dense, invalid, mask, False)
+    return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=plan.channels,
+                         weight=plan.weight, static=plan.static)
+
+
+def _label_map(y: torch.Tensor, ignore: int | None, c: int, integral: bool,
+               compiling: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(labels, invalid)`` of a ``(B, *S)`` label map: class ids as int64 (ignored voxels hold 0) and where the
+    target equals ``ignore_index`` (or None); checks that the target holds integers (``integral``: a floating
+    target) and that every label lies in [0, C)."""
+    if integral:
+        _check_integral("target", y, compiling)
+    y = y.long()
+    invalid = None if ignore is None else y == ignore
+    labels = y if invalid is None else y.masked_fill(invalid, 0)
+    lo, hi = _value_range(labels, compiling)  # one pass (ignored voxels hold 0)
+    data_check((lo >= 0) & (hi < c), lambda: _label_range_message(y, invalid, c, ignore), compiling)
+    return labels, invalid
+
+
+def _dense_target(y: torch.Tensor, x: torch.Tensor, opts: InputOptions, integral: bool,
+                  compiling: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(dense, invalid)`` of a one-hot or soft target of the input's shape: in the compute dtype, 0 where ignored
+    (every channel equals ``ignore_index``), checked to lie in [0, 1]."""
+    c = x.shape[1]
+    if integral:  # to_onehot_y with C == 1: a binary label map is its own target
+        _check_integral("target", y, compiling)
+    yf = y.to(x.dtype)
+    ignore = opts.ignore_index
+    invalid = None if ignore is None else (y == ignore).all(dim=1)
+    check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
+    lo, hi = _value_range(check.detach(), compiling)  # (not empty: the input is not)
+    data_check((lo >= 0) & (hi <= 1),  # False for NaN too
+               lambda: f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
+                       f"range [{float(lo):g}, {float(hi):g}]"
+                       + ("" if c == 1 else "; set to_onehot_y=True for a label map"), compiling)
+    return check, invalid
+
+
+def _validity(x: torch.Tensor, opts: InputOptions, dense: torch.Tensor | None, invalid: torch.Tensor | None,
+              mask: torch.Tensor | None, compiling: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(valid, dense)``: the validity from ``mask`` and the ignored voxels (a dense target zeroed where invalid),
+    then the input's range check when no activation is set."""
+    valid = None if mask is None else _mask_to_valid(mask, tuple(x.shape))
+    if invalid is not None:
+        valid = ~invalid if valid is None else valid & ~invalid
+    if valid is not None and dense is not None:
+        dense = dense * valid.unsqueeze(1)
+    if opts.activation == "none":  # probabilities expected
+        lo, hi = _value_range(x.detach(), compiling)
+        data_check((lo >= 0) & (hi <= 1),  # False for NaN too
+                   lambda: f"input must hold probabilities in [0, 1] when no activation is set, got range "
+                           f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits", compiling)
+    return valid, dense
+
+
+def _prepare_checked(input: torch.Tensor, target: torch.Tensor, options: InputOptions, mask: torch.Tensor | None,
+                     compiling: bool) -> tuple[PreparedInput, _Plan]:
+    """:func:`_prepare_input` with every check, in order; also returns the :class:`_Plan` of the input's metadata."""
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not isinstance(target, torch.Tensor):
@@ -464,7 +600,9 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         raise ValueError(f"input must not be empty, got shape {tuple(input.shape)}")
     opts = options
     x = plain_tensor(input)
-    x = x.to(_compute_dtype(x.dtype))
+    compute_dtype = _compute_dtype(x.dtype)
+    cast = None if compute_dtype == x.dtype else compute_dtype
+    x = x.to(compute_dtype)
     y = plain_tensor(target)
     b, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
     if y.device != x.device:
@@ -478,10 +616,11 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
     labels: torch.Tensor | None = None
     dense: torch.Tensor | None = None
     invalid: torch.Tensor | None = None  # (B, *S) bool, True where ignored
-    ignore = opts.ignore_index
-    if opts.to_onehot_y and c > 1:
+    squeeze = False
+    label_map = opts.to_onehot_y and c > 1
+    if label_map:
         if y.shape == (b, 1, *spatial):
-            y = y[:, 0]
+            y, squeeze = y[:, 0], True
         elif y.shape == (b, c, *spatial):
             raise ValueError(f"target has the input's shape {tuple(y.shape)}, a one-hot or soft target, but "
                              "to_onehot_y=True expects a label map (B, 1, *S): pass to_onehot_y=False for a one-hot "
@@ -489,47 +628,18 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         elif y.shape != (b, *spatial):
             raise ValueError(f"target must be a label map of shape (B, 1, *S) = {(b, 1, *spatial)} or (B, *S) with "
                              f"to_onehot_y=True, got shape {tuple(y.shape)}")
-        _check_integral("target", y)
-        y = y.long()
-        if ignore is not None:
-            invalid = y == ignore
-        labels = y if invalid is None else y.masked_fill(invalid, 0)
-        lo, hi = _value_range(labels)  # one pass (ignored voxels hold 0)
-        data_check((lo >= 0) & (hi < c), lambda: _label_range_message(y, invalid, c, ignore))
+        integral = y.is_floating_point()
+        labels, invalid = _label_map(y, opts.ignore_index, c, integral, compiling)
     else:
         if y.shape != x.shape:
             hint = " (set to_onehot_y=True for a label map)" if y.shape[1:2] == (1,) and c > 1 else ""
             raise ValueError(f"target must have the input's shape {tuple(x.shape)}{hint}, got {tuple(y.shape)}")
-        if opts.to_onehot_y:  # C == 1: a binary label map is its own target
-            _check_integral("target", y)
-        yf = y.to(x.dtype)
-        if ignore is not None:
-            invalid = (y == ignore).all(dim=1)
-        check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
-        if check.numel():
-            lo, hi = _value_range(check.detach())
-            data_check((lo >= 0) & (hi <= 1),  # False for NaN too
-                       lambda: f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
-                               f"range [{float(lo):g}, {float(hi):g}]"
-                               + ("" if c == 1 else "; set to_onehot_y=True for a label map"))
-        dense = check
+        integral = opts.to_onehot_y and y.is_floating_point()
+        dense, invalid = _dense_target(y, x, opts, integral, compiling)
 
-    # ---- validity
-    valid = None if mask is None else _mask_to_valid(mask, tuple(x.shape))
-    if invalid is not None:
-        valid = ~invalid if valid is None else valid & ~invalid
-    if valid is not None and dense is not None:
-        dense = dense * valid.unsqueeze(1)
-
-    # ---- input range (probabilities expected when no activation is set)
-    if opts.activation == "none":
-        lo, hi = _value_range(x.detach())
-        data_check((lo >= 0) & (hi <= 1),  # False for NaN too
-                   lambda: f"input must hold probabilities in [0, 1] when no activation is set, got range "
-                           f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
-
+    valid, dense = _validity(x, opts, dense, invalid, mask, compiling)
     # ---- channels and class weights (made once per options, C and device)
-    channels, weight = _selection(c, labels is not None, opts, x)
-
-    return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
+    channels, weight = _selection(c, labels is not None, opts, x, compiling)
+    prep = PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
                          weight=weight)
+    return prep, _Plan(cast, squeeze, integral, label_map, channels, weight, prep.static)
