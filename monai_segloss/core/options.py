@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -165,9 +166,9 @@ class InputOptions(Options):
             raise ValueError("sigmoid, softmax and other_act: at most one activation may be set, got "
                              f"sigmoid={self.sigmoid}, softmax={self.softmax}, other_act={self.other_act!r}")
 
-    @property
+    @functools.cached_property
     def activation(self) -> str:
-        """``"sigmoid"``, ``"softmax"``, ``"other"`` or ``"none"``."""
+        """``"sigmoid"``, ``"softmax"``, ``"other"`` or ``"none"`` (resolved once: the options are frozen)."""
         if self.sigmoid:
             return "sigmoid"
         if self.softmax:
@@ -200,3 +201,15 @@ class RegionOptions(InputOptions):
         super().validate()
         if self.distributed and not self.batch:
             raise ValueError("distributed=True needs batch=True (only batch statistics are summed across ranks)")
+
+    @functools.cached_property
+    def unsmoothed_empty(self) -> bool:
+        """An empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0`` (resolved once)."""
+        return self.empty == "smooth" and self.smooth_dr == 0
+
+    @functools.cached_property
+    def reads_empty(self) -> bool:
+        """Whether the empty units (no target voxel) are looked at: ``"skip"`` and ``"fp"`` replace or drop them, and
+        so does ``"smooth"`` without smoothing (:attr:`unsmoothed_empty`); otherwise their smoothed score stands
+        (resolved once)."""
+        return self.empty != "smooth" or self.unsmoothed_empty

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
@@ -239,7 +239,15 @@ class PreparedInput:
         """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""
         if self.dense is not None:
             return self.dense
-        onehot = F.one_hot(self.label_map(), self.num_classes).movedim(-1, 1).to(self.input.dtype)
+        # one eq against the class ids, laid out as F.one_hot(labels, C).movedim(-1, 1).to(dtype) (the labels are
+        # checked: no read-back of their range, which F.one_hot makes on CPU)
+        labels = self.label_map()
+        ids = self.static.get("class_ids_last")
+        if ids is None:
+            ids = self.static["class_ids_last"] = torch.arange(self.num_classes, device=labels.device)
+        onehot = torch.eq(labels.unsqueeze(-1), ids,
+                          out=labels.new_empty((*labels.shape, self.num_classes), dtype=self.input.dtype))
+        onehot = onehot.movedim(-1, 1)
         if self.valid is not None:
             onehot = onehot * self.valid.unsqueeze(1)
         return onehot
@@ -367,8 +375,29 @@ _SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("monai_seg
 _FUSE = "fuse_label_log_probs"  # the cache's entry for the hint (never a key of a prepared input)
 
 
-@contextmanager
-def shared_preparation(label_log_probs: bool = False) -> Iterator[None]:
+class _SharedPreparation:
+    """The context manager of :func:`shared_preparation` (a class: entering and leaving it is a few calls)."""
+
+    __slots__ = ("label_log_probs", "token")
+
+    def __init__(self, label_log_probs: bool) -> None:
+        self.label_log_probs = label_log_probs
+        self.token: contextvars.Token | None = None
+
+    def __enter__(self) -> None:
+        outer = _SHARED.get()
+        if outer is not None:  # nested: keep the outer cache
+            outer[_FUSE] = outer.get(_FUSE, False) or self.label_log_probs
+            return
+        self.token = _SHARED.set({_FUSE: self.label_log_probs})
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            _SHARED.reset(self.token)
+            self.token = None
+
+
+def shared_preparation(label_log_probs: bool = False) -> AbstractContextManager[None]:
     """Within the block, :func:`prepare_input` calls on the same ``input``/``target``/``mask`` objects with equal
     input options (``reduction`` aside) return one :class:`PreparedInput`: validation, activation and
     log-probabilities are computed once for all the terms of a compound loss (and their gradients meet before a
@@ -377,16 +406,7 @@ def shared_preparation(label_log_probs: bool = False) -> Iterator[None]:
     ``label_log_probs``: some term will ask for the log-probabilities at the labels (cross-entropy, focal), so the
     region statistics of a label map make them in their fused pass (:attr:`PreparedInput.fuse_label_log_probs`).
     The cache lives for the block only: nothing is kept across calls."""
-    outer = _SHARED.get()
-    if outer is not None:  # nested: keep the outer cache
-        outer[_FUSE] = outer.get(_FUSE, False) or label_log_probs
-        yield
-        return
-    token = _SHARED.set({_FUSE: label_log_probs})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+    return _SharedPreparation(label_log_probs)
 
 
 def _input_key(options: InputOptions) -> tuple:

@@ -119,7 +119,14 @@ def _masked(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
 
 
 def _n_valid(prep: PreparedInput) -> torch.Tensor:
-    return valid_voxel_count(prep.input, prep.valid)
+    """The number of valid voxels (0-d, compute dtype); without a validity mask a constant of the input signature,
+    made once (:attr:`PreparedInput.static`; never modify it)."""
+    if prep.valid is not None:
+        return valid_voxel_count(prep.input, prep.valid)
+    n = prep.static.get("n_valid")
+    if n is None:
+        n = prep.static["n_valid"] = valid_voxel_count(prep.input, None)
+    return n
 
 
 def _binary_terms(prep: PreparedInput, pos_coef: torch.Tensor | float, neg_coef: torch.Tensor | float,
@@ -330,7 +337,7 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
     loss = _binary_terms(prep, pos, 1.0)
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
-    return reduce_voxels(loss, o.reduction, prep.valid)
+    return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
 def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
@@ -351,7 +358,7 @@ def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
     loss = _binary_terms(prep, beta, 1 - beta)
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
-    return reduce_voxels(loss, o.reduction, prep.valid)
+    return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
 def _categorical_only(name: str, prep: PreparedInput) -> None:
@@ -393,6 +400,12 @@ def _nll(prep: PreparedInput, gamma: float, alpha: torch.Tensor | None, reductio
         return total
     if weight is not None and prep.labels is not None:  # torch: mean weighted by the weight of each voxel's class
         den = _masked(_full_weight(prep)[prep.labels], prep).sum()
+    elif prep.valid is None:  # a constant of the input signature: counted and clamped once
+        key = ("nll_divisor", total.dtype)
+        divisor = prep.static.get(key)
+        if divisor is None:
+            divisor = prep.static[key] = _n_valid(prep).clamp_min(torch.finfo(total.dtype).tiny)
+        return total / divisor
     else:
         den = _n_valid(prep)
     return total / den.clamp_min(torch.finfo(total.dtype).tiny)  # den = 0 only when every term is 0
@@ -469,7 +482,7 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
     loss = _binary_terms(prep, a_pos, a_neg, pos, neg)
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
-    return reduce_voxels(loss, o.reduction, prep.valid)
+    return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
 def _hardest(loss: torch.Tensor, valid: torch.Tensor | None, k: float
@@ -533,7 +546,7 @@ def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w
         vox = voxel.sum()
     else:
         count = _n_valid(prep) if categorical else None
-        vox = reduce_voxels(voxel, "mean", prep.valid, count=count)
+        vox = reduce_voxels(voxel, "mean", prep.valid, count=count, static=prep.static)
     return voxel_w * vox + unit_w * region
 
 

@@ -151,7 +151,10 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     ``1 - score`` of an empty unit (:func:`empty_value`) goes through it too, so that the loss keeps its range.
     """
     prep = prepare_input(input, target, opts, mask)
-    st = region_stats(prep, opts, squared)
+    st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed,
+                         soft_label=opts.soft_label)
+    if st.all_present and not opts.reads_empty:  # every unit counts with its own score: nothing to replace or drop
+        return reduce_units(per_unit(st), opts.reduction, weight=prep.weight)
     return reduce_units(per_unit(scored_only(st, opts)), opts.reduction, weight=prep.weight, present=st.present,
                         empty=empty_if_used(st, opts), policy=opts.empty, empty_value=empty_value(st, opts, transform))
 
@@ -159,7 +162,7 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
 def empty_if_used(st: RegionStats, o: RegionOptions) -> torch.Tensor | None:
     """The units with no target voxel where the options read them (``"skip"``, ``"fp"``, unsmoothed ``"smooth"``),
     else None (nothing to compute)."""
-    return st.empty if o.empty != "smooth" or unsmoothed_empty(o) else None
+    return st.empty if o.reads_empty else None
 
 
 def region_stats(prep: PreparedInput, o: RegionOptions, squared: bool = False) -> RegionStats:
@@ -169,8 +172,9 @@ def region_stats(prep: PreparedInput, o: RegionOptions, squared: bool = False) -
 
 
 def unsmoothed_empty(o: RegionOptions) -> bool:
-    """True when an empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0``."""
-    return o.empty == "smooth" and o.smooth_dr == 0
+    """True when an empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0``
+    (:attr:`RegionOptions.unsmoothed_empty`)."""
+    return o.unsmoothed_empty
 
 
 def empty_value(st: RegionStats, o: RegionOptions,
@@ -187,7 +191,7 @@ def empty_value(st: RegionStats, o: RegionOptions,
     """
     if o.empty == "fp":
         value = safe_ratio(st.fp, st.n, 0.0)
-    elif unsmoothed_empty(o):
+    elif o.unsmoothed_empty:
         value = (st.fp != 0).to(st.tp.dtype)
     else:
         return None
@@ -202,7 +206,7 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
     denominator is tiny without being 0 (``smooth_dr=0`` and a predicted mass of 1e-32) has an infinite local
     derivative there, and 0·inf is NaN. Zero statistics give a 0/0 score, which ``safe_ratio`` handles.
     """
-    uses_empty = o.empty in ("skip", "fp") or unsmoothed_empty(o)
+    uses_empty = o.reads_empty  # "skip", "fp", or "smooth" without smoothing
     if st.all_present and not uses_empty:
         return st
     present = st.present
@@ -217,32 +221,37 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
 
+# (``torch.rsub(t, 1)`` is ``1 - t``, the same op without the Python-level ``Tensor.__rsub__``)
+
 def _dice(input, target, mask, o: DiceOptions) -> torch.Tensor:
     score = jaccard_score if o.jaccard else dice_score
-    return region_loss(input, target, mask, o, lambda s: 1 - score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr),
+    return region_loss(input, target, mask, o,
+                       lambda s: torch.rsub(score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
                        squared=o.squared_pred)
 
 
 def _jaccard(input, target, mask, o: JaccardOptions) -> torch.Tensor:
     return region_loss(input, target, mask, o,
-                       lambda s: 1 - jaccard_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), squared=o.squared_pred)
+                       lambda s: torch.rsub(jaccard_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
+                       squared=o.squared_pred)
 
 
 def _tversky(input, target, mask, o: TverskyOptions) -> torch.Tensor:
-    return region_loss(input, target, mask, o,
-                       lambda s: 1 - tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr))
+    return region_loss(input, target, mask, o, lambda s: torch.rsub(
+        tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), 1))
 
 
 def _focal_tversky(input, target, mask, o: FocalTverskyOptions) -> torch.Tensor:
     def per_unit(s: RegionStats) -> torch.Tensor:
-        return focal_power(1 - tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), o.gamma)
+        return focal_power(torch.rsub(tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), 1),
+                           o.gamma)
 
     return region_loss(input, target, mask, o, per_unit, transform=lambda t: focal_power(t, o.gamma))
 
 
 def _log_cosh_dice(input, target, mask, o: LogCoshDiceOptions) -> torch.Tensor:
     return region_loss(input, target, mask, o,
-                       lambda s: log_cosh(1 - dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr)),
+                       lambda s: log_cosh(torch.rsub(dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1)),
                        squared=o.squared_pred, transform=log_cosh)
 
 
@@ -284,7 +293,7 @@ def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptio
     sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0, nonzero=positive)
     spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0, nonzero=positive)
     loss = o.r * sens + (1 - o.r) * spec
-    empty = gsum == 0 if o.empty != "smooth" or unsmoothed_empty(o) else None
+    empty = gsum == 0 if o.reads_empty else None
     # only the "fp" policy needs the soft false positives (a second pass over the probabilities)
     value = safe_ratio(region_stats(prep, o).fp, n, 0.0) if o.empty == "fp" else None
     return reduce_units(loss, o.reduction, weight=prep.weight, present=None if prep.valid is None else n > 0,
