@@ -258,12 +258,15 @@ def _log_cosh_dice(input, target, mask, o: LogCoshDiceOptions) -> torch.Tensor:
 def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = region_stats(prep, o)
+    # the weights' target sums: a constant unless the target requires a gradient (a slice of the statistics that
+    # batch=True or a channel selection stacks otherwise carries one, which the backward would compute for nothing)
+    g = st.gsum if prep.dense is not None and prep.dense.requires_grad else st.gsum.detach()
     if o.w_type == "square":
-        w = 1.0 / (st.gsum * st.gsum)
+        w = 1.0 / (g * g)
     elif o.w_type == "simple":
-        w = 1.0 / st.gsum
+        w = 1.0 / g
     else:
-        w = torch.ones_like(st.gsum)
+        w = torch.ones_like(g)
     # a class with no target voxel gets the largest weight of its unit (Sudre 2017 as implemented in MONAI)
     inf = torch.isinf(w)
     w = w.masked_fill(inf, 0)
@@ -272,7 +275,7 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
         w = w * prep.weight
     numer = 2 * (w * st.tp).sum(-1) + o.smooth_nr
     denom = (w * (st.psum + st.gsum)).sum(-1) + o.smooth_dr
-    loss = 1 - safe_ratio(numer, denom, nonzero=o.smooth_dr > 0)
+    loss = torch.rsub(safe_ratio(numer, denom, nonzero=o.smooth_dr > 0), 1)
     value = empty_value(st, o)  # the unit is the sample: empty when no kept class has a target voxel
     if value is not None:
         value = value.mean(-1) if o.empty == "fp" else value.amax(-1)
@@ -285,8 +288,14 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     on, off, gsum = squared_error_sums(prep)
+    constant_target = not gsum.requires_grad
     stacked = torch.stack([on, off, gsum, valid_counts(prep).expand_as(gsum)])  # one selection (and all-reduce)
     sens_num, spec_num, gsum, n = kept_and_batched(prep, stacked, o.batch, o.distributed).unbind(0)
+    # the counts and (unless the target requires a gradient) the target sums are constants in the denominators:
+    # detached from the stacked slices, so that the backward computes no gradient for them
+    n = n.detach()
+    if constant_target:
+        gsum = gsum.detach()
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
     # perfect prediction; an empty class needs no smoothing either (its first term is 0 / 0 := 0)
     positive = o.smooth_dr > 0
