@@ -281,8 +281,9 @@ def data_check(ok: torch.Tensor, message: Callable[[], str], compiling: bool | N
     ``ValueError``). On a GPU it is an asynchronous device assertion: the call never waits for the device, and bad
     data stop the program at the next synchronisation with a device-side assertion error, as torch's own
     ``cross_entropy`` does for labels out of range. Under ``torch.compile`` it is the graph's assertion.
+    ``compiling``: :func:`torch.compiler.is_compiling`, when the caller knows it.
     """
-    if ok.device.type != "cpu" or torch.compiler.is_compiling():
+    if ok.device.type != "cpu" or (torch.compiler.is_compiling() if compiling is None else compiling):
         torch._assert_async(ok, "monai_segloss: invalid input values (see the input checks of prepare_input)")
         return
     try:
@@ -524,7 +525,10 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
     plans: dict | None = None
     plan: _Plan | None = None
     if key is not None:
-        plans = options.memo().setdefault(_PLANS, {})
+        memo = options.__dict__.get("_memo")
+        plans = (options.memo() if memo is None else memo).get(_PLANS)
+        if plans is None:
+            plans = options.memo()[_PLANS] = {}
         plan = plans.get(key)
     if plan is None:
         prep, plan = _prepare_checked(input, target, options, mask, compiling)

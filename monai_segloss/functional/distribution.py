@@ -523,6 +523,12 @@ def _topk_ce(input, target, mask, o: TopKCEOptions) -> torch.Tensor:
         return terms * selected.view(voxel.shape).unsqueeze(1)
     if o.reduction == "sum":
         return values.sum()
+    if valid is None:  # every row takes its n values: the same quotients with the counts made once (constants)
+        key = ("topk_counts", values.shape, values.dtype)
+        counts = prep.static.get(key)
+        if counts is None:
+            counts = prep.static[key] = (taken.sum(1).to(values.dtype), taken.any(1).sum().clamp_min(1))
+        return (values.sum(1) / counts[0]).sum() / counts[1]
     means = safe_ratio(values.sum(1), taken.sum(1).to(values.dtype), 0.0)
     return reduce_units(means, "mean", present=taken.any(1))
 
