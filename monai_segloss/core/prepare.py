@@ -300,8 +300,10 @@ def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.
 def constant(values: Sequence, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A tensor of the numbers ``values`` on ``device``, made once per (values, dtype, device) and shared: making it
     on every call would copy it from the host each time, which waits for a GPU. Never modify the result."""
-    make = _constant.__wrapped__ if torch.compiler.is_compiling() else _constant  # traced: constants of the graph
-    return make(tuple(values), dtype, torch.device(device))
+    # traced: constants of the graph; in inference mode: made each time (an inference tensor cannot be saved for
+    # a backward later)
+    shared = not (torch.compiler.is_compiling() or torch.is_inference_mode_enabled())
+    return (_constant if shared else _constant.__wrapped__)(tuple(values), dtype, torch.device(device))
 
 
 @functools.lru_cache(maxsize=512)
@@ -465,7 +467,8 @@ def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor,
     ignored_class = ignore if label_map and ignore is not None and 0 <= ignore < c else None
     if compiling is None:
         compiling = torch.compiler.is_compiling()
-    make = _scored_channels.__wrapped__ if compiling else _scored_channels
+    # (not shared when traced, nor in inference mode: an inference tensor cannot be saved for a backward later)
+    make = _scored_channels.__wrapped__ if compiling or torch.is_inference_mode_enabled() else _scored_channels
     return make(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype, x.device)
 
 
@@ -498,8 +501,9 @@ def _plan_key(input: object, target: object, mask: object) -> tuple | None:
         m = (type(mask), mask.shape)
     else:
         return None
+    # (inference mode apart: a constant made there is an inference tensor, which autograd cannot save later)
     return (type(input), input.dtype, input.shape, input.device, type(target), target.dtype, target.shape,
-            target.device, m)
+            target.device, m, torch.is_inference_mode_enabled())
 
 
 def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
