@@ -87,7 +87,7 @@ def test_metadata_errors_after_good_calls_keep_their_messages():
     fresh = msl.get_loss("dice", **LABEL)
     for args in ((x, y[..., :4]), (x, torch.zeros(2, 3, 6, 5)), (x.long(), y), (x, y, torch.ones(2, 1, 4, 4)),
                  (x, y, [1.0]), (x[:, :1], y)):
-        assert _message(lambda: loss(*args)) == _message(lambda: fresh(*args))
+        assert _message(lambda a=args: loss(*a)) == _message(lambda a=args: fresh(*a))
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -632,7 +632,8 @@ def class_ids(prep: PreparedInput) -> torch.Tensor:
 
 def _small_label_map_stats(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
                            squared: bool, with_lpt: bool = False,
-                           ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+                           ids: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """:class:`_LabelMapStats` for a small input, through autograd: ``(tp, psum, gsum, lpt)``, ``lpt`` None unless
     ``with_lpt``. Autocast is off inside, as in the fast paths (entered only when it is on)."""
     if torch.is_autocast_enabled(x.device.type):
@@ -642,7 +643,8 @@ def _small_label_map_stats(x: torch.Tensor, labels: torch.Tensor, valid: torch.T
 
 
 def _small_stats(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str, squared: bool,
-                 with_lpt: bool, ids: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+                 with_lpt: bool, ids: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     g, vf = _small_onehot(x, labels, valid, ids)
     p = _activate(x, act)
     pv = p if vf is None else p * vf
@@ -687,6 +689,7 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
         else:
             tp, psum, gsum, lpt = _LabelMapStats.apply(x, labels, valid, act, squared, with_lpt)
         if with_lpt:
+            assert lpt is not None
             labels_shape = prep.label_map().shape
             prep.fused["lpt"] = lpt.view(labels_shape[0], 1, *labels_shape[1:])
         hit = prep.fused[squared] = (tp, psum, gsum)
