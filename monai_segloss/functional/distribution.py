@@ -64,10 +64,17 @@ def _per_class(name: str, value: float | Sequence[float], prep: PreparedInput) -
 
 
 def _kept_by_channel(prep: PreparedInput, kept_values: torch.Tensor | None = None) -> torch.Tensor:
-    """``(C,)``: ``kept_values`` (default 1) at the kept channel ids, 0 elsewhere."""
+    """``(C,)``: ``kept_values`` (default 1) at the kept channel ids, 0 elsewhere. A constant of the kept channels
+    and class weights, which a loss module reuses from call to call: made once for them (never modify it)."""
+    key = ("kept_by_channel", kept_values is None)
+    hit = prep.static.get(key)
+    if hit is not None and hit[0] is prep.channels and hit[1] is kept_values:
+        return hit[2]
     x = prep.input
     vals = torch.ones(prep.channels.numel(), dtype=x.dtype, device=x.device) if kept_values is None else kept_values
-    return torch.zeros(prep.num_classes, dtype=x.dtype, device=x.device).index_copy(0, prep.channels, vals)
+    out = torch.zeros(prep.num_classes, dtype=x.dtype, device=x.device).index_copy(0, prep.channels, vals)
+    prep.static[key] = (prep.channels, kept_values, out)
+    return out
 
 
 # ---------------------------------------------------------------- shared numerical parts
