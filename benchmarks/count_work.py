@@ -6,9 +6,9 @@ Per loss and configuration, at :data:`benchmarks.bench_peers.SMALL_SHAPES`, afte
 - ``py``: Python function calls (``cProfile``'s total, builtins and the backward's own included);
 - ``aten``: ATen operator calls seen by a ``TorchDispatchMode`` (forward and backward; views included);
 - ``ops``: those that are not views (``detach``, ``view``, ``expand`` ... aside): about the kernels a GPU launches;
-- ``reads``: host reads of a tensor's value outside a device assertion (``aten::_local_scalar_dense``, ``item``,
-  ``nonzero``, ``unique``, ``bincount``, nested ones included, from the profiler). On CPU, ``F.one_hot`` and
-  ``torch.bincount`` read values back that their CUDA kernels do not;
+- ``reads``: host reads of a tensor's value outside a device assertion (``aten::_local_scalar_dense``, under
+  ``item()`` / ``bool()``; ``nonzero``, ``unique``, ``masked_select``, ``bincount``; nested ones included, from the
+  profiler). On CPU, ``F.one_hot`` and ``torch.bincount`` read values back that their CUDA kernels do not;
 - ``asserts``: device-side assertions (``torch._assert_async``: on CPU it reads its flag, on a GPU it never waits).
 
 Rows: every registered key with its benchmark options (:func:`benchmarks.bench_losses.resolve_kwargs`), the
@@ -45,8 +45,9 @@ from benchmarks.bench_losses import LABEL_KW, Counterpart, _MonaiLoss, make_tens
 
 __all__ = ["count", "rows", "render", "main"]
 
-HOST_READS = ("aten::_local_scalar_dense", "aten::item", "aten::nonzero", "aten::is_nonzero", "aten::unique",
-              "aten::_unique2", "aten::masked_select", "aten::bincount")
+# (``item``, ``is_nonzero`` and ``bool()`` end in ``_local_scalar_dense``: each read is counted once)
+HOST_READS = ("aten::_local_scalar_dense", "aten::nonzero", "aten::_unique2", "aten::unique_dim",
+              "aten::unique_consecutive", "aten::masked_select", "aten::bincount")
 PRESETS: tuple[tuple[str, str, dict[str, Any]], ...] = (("dice_ce", "DiceCELoss", {}),
                                                        ("dice_focal", "DiceFocalLoss", {"gamma": 2.0}))
 
