@@ -115,3 +115,16 @@ def test_softmax_floor_is_one_softmax_and_one_label_read():
     value.backward()
     assert x.grad is not None and x.grad.abs().max().item() < 1e-6
 
+
+
+def test_count_work_is_deterministic_and_renders(tmp_path):
+    """benchmarks/count_work.py: counts (not timings) of one forward + backward, the same on every run."""
+    from benchmarks import count_work
+
+    first = count_work.rows(["dice"], log=lambda s: None)
+    again = count_work.rows(["dice"], log=lambda s: None)
+    assert first == again and all("error" not in r for r in first)
+    assert {r["impl"] for r in first} == {"ours", "monai"}
+    assert all(r["reads"] == 0 and r["asserts"] == 1 for r in first if r["impl"] == "ours")
+    table = [line for line in count_work.render(first).splitlines() if line.startswith("| 2")]
+    assert len(table) == sum(r["impl"] == "ours" for r in first)

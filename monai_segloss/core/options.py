@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,22 @@ class Options:
 
     def validate(self) -> None:
         """Rules that involve several options; ``ValueError`` naming them when broken. Subclasses extend it."""
+
+    def memo(self) -> dict[Any, Any]:
+        """This object's memo: what a loss resolves once from these options (and, under a key naming them, from an
+        input's shapes, dtypes and device) instead of on every call, e.g. the preparation plan of
+        :func:`~monai_segloss.core.prepare.prepare_input`. The options are frozen, so nothing in it goes stale: a
+        module given other options (``loss.options = ...``, ``dataclasses.replace``) gets a new, empty memo, and a
+        functional call, whose options are new each call, starts from an empty one. Not pickled or copied."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:
+            memo = self.__dict__["_memo"] = {}
+        return memo
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)  # derived values (tensors on a device among them): rebuilt on first use
+        return state
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -149,9 +166,9 @@ class InputOptions(Options):
             raise ValueError("sigmoid, softmax and other_act: at most one activation may be set, got "
                              f"sigmoid={self.sigmoid}, softmax={self.softmax}, other_act={self.other_act!r}")
 
-    @property
+    @functools.cached_property
     def activation(self) -> str:
-        """``"sigmoid"``, ``"softmax"``, ``"other"`` or ``"none"``."""
+        """``"sigmoid"``, ``"softmax"``, ``"other"`` or ``"none"`` (resolved once: the options are frozen)."""
         if self.sigmoid:
             return "sigmoid"
         if self.softmax:
@@ -184,3 +201,15 @@ class RegionOptions(InputOptions):
         super().validate()
         if self.distributed and not self.batch:
             raise ValueError("distributed=True needs batch=True (only batch statistics are summed across ranks)")
+
+    @functools.cached_property
+    def unsmoothed_empty(self) -> bool:
+        """An empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0`` (resolved once)."""
+        return self.empty == "smooth" and self.smooth_dr == 0
+
+    @functools.cached_property
+    def reads_empty(self) -> bool:
+        """Whether the empty units (no target voxel) are looked at: ``"skip"`` and ``"fp"`` replace or drop them, and
+        so does ``"smooth"`` without smoothing (:attr:`unsmoothed_empty`); otherwise their smoothed score stands
+        (resolved once)."""
+        return self.empty != "smooth" or self.unsmoothed_empty

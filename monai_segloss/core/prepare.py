@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,9 @@ class PreparedInput:
         fused: what the label-map fused op made for this input (statistics of every channel by ``squared``, and
             ``"lpt"``), shared with the prepared inputs of the same tensors and activation that differ only in
             channel selection, class weights or reduction (the terms of a compound loss).
+        static: constants that depend only on the input's signature (shapes, dtype, device) and the options, such
+            as the class ids or the voxel counts without a mask: shared by every call of one loss on tensors of
+            that signature (the memo of :func:`prepare_input`'s plan). Never modify a tensor in it.
     """
 
     input: torch.Tensor
@@ -138,6 +142,7 @@ class PreparedInput:
     _label_probs: torch.Tensor | None = field(default=None, repr=False)
     fuse_label_log_probs: bool = field(default=False, repr=False)
     fused: dict = field(default_factory=dict, repr=False)
+    static: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -234,7 +239,15 @@ class PreparedInput:
         """``(B, C, *S)`` target in the compute dtype (materialises a one-hot tensor for label maps)."""
         if self.dense is not None:
             return self.dense
-        onehot = F.one_hot(self.label_map(), self.num_classes).movedim(-1, 1).to(self.input.dtype)
+        # one eq against the class ids, laid out as F.one_hot(labels, C).movedim(-1, 1).to(dtype) (the labels are
+        # checked: no read-back of their range, which F.one_hot makes on CPU)
+        labels = self.label_map()
+        ids = self.static.get("class_ids_last")
+        if ids is None:
+            ids = self.static["class_ids_last"] = torch.arange(self.num_classes, device=labels.device)
+        onehot = torch.eq(labels.unsqueeze(-1), ids,
+                          out=labels.new_empty((*labels.shape, self.num_classes), dtype=self.input.dtype))
+        onehot = onehot.movedim(-1, 1)
         if self.valid is not None:
             onehot = onehot * self.valid.unsqueeze(1)
         return onehot
@@ -248,11 +261,12 @@ class PreparedInput:
         return x if self.all_channels_kept else x.index_select(1, self.channels)
 
 
-def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _value_range(t: torch.Tensor, compiling: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(min, max)`` of ``t`` in one pass. A dense tensor in another memory layout (a channels-last tensor, or a
     one-hot target made by ``one_hot(y).movedim(-1, 1)``) is read in its memory order: a strided reduction over it
-    takes about 9x longer. (Under ``torch.compile`` the compiler picks the order: strides may be symbolic.)"""
-    if torch.compiler.is_compiling():
+    takes about 9x longer. (Under ``torch.compile`` the compiler picks the order: strides may be symbolic.)
+    ``compiling``: :func:`torch.compiler.is_compiling`, when the caller knows it."""
+    if compiling or (compiling is None and torch.compiler.is_compiling()) or t.is_contiguous():
         return torch.aminmax(t)
     strides = t.stride()
     order = sorted(range(t.ndim), key=lambda d: -strides[d])
@@ -260,15 +274,16 @@ def _value_range(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.aminmax(in_memory_order if in_memory_order.is_contiguous() else t)
 
 
-def data_check(ok: torch.Tensor, message: Callable[[], str]) -> None:
+def data_check(ok: torch.Tensor, message: Callable[[], str], compiling: bool | None = None) -> None:
     """Raise ``ValueError(message())`` unless the 0-d bool tensor ``ok`` is True, without making a Python value of it.
 
     On CPU the check is immediate (``torch._assert_async`` reads the flag in C++; its failure becomes the
     ``ValueError``). On a GPU it is an asynchronous device assertion: the call never waits for the device, and bad
     data stop the program at the next synchronisation with a device-side assertion error, as torch's own
     ``cross_entropy`` does for labels out of range. Under ``torch.compile`` it is the graph's assertion.
+    ``compiling``: :func:`torch.compiler.is_compiling`, when the caller knows it.
     """
-    if ok.device.type != "cpu" or torch.compiler.is_compiling():
+    if ok.device.type != "cpu" or (torch.compiler.is_compiling() if compiling is None else compiling):
         torch._assert_async(ok, "monai_segloss: invalid input values (see the input checks of prepare_input)")
         return
     try:
@@ -285,8 +300,10 @@ def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.
 def constant(values: Sequence, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A tensor of the numbers ``values`` on ``device``, made once per (values, dtype, device) and shared: making it
     on every call would copy it from the host each time, which waits for a GPU. Never modify the result."""
-    make = _constant.__wrapped__ if torch.compiler.is_compiling() else _constant  # traced: constants of the graph
-    return make(tuple(values), dtype, torch.device(device))
+    # traced: constants of the graph; in inference mode: made each time (an inference tensor cannot be saved for
+    # a backward later)
+    shared = not (torch.compiler.is_compiling() or torch.is_inference_mode_enabled())
+    return (_constant if shared else _constant.__wrapped__)(tuple(values), dtype, torch.device(device))
 
 
 @functools.lru_cache(maxsize=512)
@@ -326,11 +343,11 @@ def _scored_channels(c: int, include_background: bool, exclude: tuple[int, ...],
     return channels, w
 
 
-def _check_integral(name: str, t: torch.Tensor) -> None:
+def _check_integral(name: str, t: torch.Tensor, compiling: bool | None = None) -> None:
     if t.is_floating_point():
         data_check((t == t.round()).all(), lambda: f"{name} must hold integer class ids, got non-integer values: "
                    "resample label maps with nearest-neighbour interpolation and cast them with .long(), or pass a "
-                   "one-hot or soft target with to_onehot_y=False")
+                   "one-hot or soft target with to_onehot_y=False", compiling)
 
 
 def _label_range_message(y: torch.Tensor, invalid: torch.Tensor | None, c: int, ignore: int | None) -> str:
@@ -361,8 +378,29 @@ _SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("monai_seg
 _FUSE = "fuse_label_log_probs"  # the cache's entry for the hint (never a key of a prepared input)
 
 
-@contextmanager
-def shared_preparation(label_log_probs: bool = False) -> Iterator[None]:
+class _SharedPreparation:
+    """The context manager of :func:`shared_preparation` (a class: entering and leaving it is a few calls)."""
+
+    __slots__ = ("label_log_probs", "token")
+
+    def __init__(self, label_log_probs: bool) -> None:
+        self.label_log_probs = label_log_probs
+        self.token: contextvars.Token | None = None
+
+    def __enter__(self) -> None:
+        outer = _SHARED.get()
+        if outer is not None:  # nested: keep the outer cache
+            outer[_FUSE] = outer.get(_FUSE, False) or self.label_log_probs
+            return
+        self.token = _SHARED.set({_FUSE: self.label_log_probs})
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            _SHARED.reset(self.token)
+            self.token = None
+
+
+def shared_preparation(label_log_probs: bool = False) -> AbstractContextManager[None]:
     """Within the block, :func:`prepare_input` calls on the same ``input``/``target``/``mask`` objects with equal
     input options (``reduction`` aside) return one :class:`PreparedInput`: validation, activation and
     log-probabilities are computed once for all the terms of a compound loss (and their gradients meet before a
@@ -371,16 +409,7 @@ def shared_preparation(label_log_probs: bool = False) -> Iterator[None]:
     ``label_log_probs``: some term will ask for the log-probabilities at the labels (cross-entropy, focal), so the
     region statistics of a label map make them in their fused pass (:attr:`PreparedInput.fuse_label_log_probs`).
     The cache lives for the block only: nothing is kept across calls."""
-    outer = _SHARED.get()
-    if outer is not None:  # nested: keep the outer cache
-        outer[_FUSE] = outer.get(_FUSE, False) or label_log_probs
-        yield
-        return
-    token = _SHARED.set({_FUSE: label_log_probs})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+    return _SharedPreparation(label_log_probs)
 
 
 def _input_key(options: InputOptions) -> tuple:
@@ -395,7 +424,11 @@ def prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptio
     if cache is None:
         return _prepare_input(input, target, options, mask)
     ids = (id(input), id(target), id(mask))
-    key, core_key = ids + (_input_key(options),), ids + (_core_key(options),)
+    memo = options.memo()
+    option_keys = memo.get("share_keys")
+    if option_keys is None:  # (the options are frozen: made once per options object)
+        option_keys = memo["share_keys"] = (_input_key(options), _core_key(options))
+    key, core_key = ids + (option_keys[0],), ids + (option_keys[1],)
     try:
         hit, core = cache.get(key), cache.get(core_key)
     except TypeError:  # an unhashable other_act: no sharing
@@ -424,21 +457,62 @@ def _reselect(prep: PreparedInput, options: InputOptions) -> PreparedInput:
     channels, weight = _selection(prep.num_classes, prep.labels is not None, options, prep.input)
     return PreparedInput(input=prep.input, options=options, labels=prep.labels, dense=prep.dense, valid=prep.valid,
                          channels=channels, weight=weight, fuse_label_log_probs=prep.fuse_label_log_probs,
-                         fused=prep.fused)
+                         fused=prep.fused, static=prep.static)
 
 
-def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor) -> tuple[torch.Tensor,
-                                                                                       torch.Tensor | None]:
+def _selection(c: int, label_map: bool, opts: InputOptions, x: torch.Tensor,
+               compiling: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The scored channels and their class weights (:func:`_scored_channels`) for ``opts``."""
     ignore = opts.ignore_index
     ignored_class = ignore if label_map and ignore is not None and 0 <= ignore < c else None
-    make = _scored_channels.__wrapped__ if torch.compiler.is_compiling() else _scored_channels
+    if compiling is None:
+        compiling = torch.compiler.is_compiling()
+    # (not shared when traced, nor in inference mode: an inference tensor cannot be saved for a backward later)
+    make = _scored_channels.__wrapped__ if compiling or torch.is_inference_mode_enabled() else _scored_channels
     return make(c, opts.include_background, opts.exclude_channels, ignored_class, opts.weight, x.dtype, x.device)
+
+
+class _Plan(NamedTuple):
+    """What :func:`_prepare_input` decided from an input's metadata under one options object, so that a call on
+    tensors of the same types, shapes, dtypes and devices (and a mask of the same kind) skips those checks (they
+    passed) and those decisions. The data checks (label range, integral labels, value ranges) run on every call."""
+
+    cast: torch.dtype | None  # the compute dtype, when the input has another
+    squeeze: bool  # a label map (B, 1, *S): drop dim 1
+    integral: bool  # a floating-point target read as class ids: check that it holds integers
+    label_map: bool  # to_onehot_y with C > 1
+    channels: torch.Tensor
+    weight: torch.Tensor | None
+    static: dict  # :attr:`PreparedInput.static`
+
+
+_PLANS = "prepare_plans"  # the options' memo entry (:meth:`~monai_segloss.core.options.Options.memo`)
+_MAX_PLANS = 16  # input signatures remembered per options object (a loss sees a few shapes)
+
+
+def _plan_key(input: object, target: object, mask: object) -> tuple | None:
+    """The metadata every check of :func:`_prepare_input` other than the data checks reads; None when an argument is
+    not a tensor (the checks then raise)."""
+    if not (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor)):
+        return None
+    if mask is None:
+        m: tuple | None = None
+    elif isinstance(mask, torch.Tensor):
+        m = (type(mask), mask.shape)
+    else:
+        return None
+    # (inference mode apart: a constant made there is an inference tensor, which autograd cannot save later)
+    return (type(input), input.dtype, input.shape, input.device, type(target), target.dtype, target.shape,
+            target.device, m, torch.is_inference_mode_enabled())
 
 
 def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOptions,
                    mask: torch.Tensor | None = None) -> PreparedInput:
     """Validate ``input``/``target``/``mask`` and return the :class:`PreparedInput` every loss works on.
+
+    The checks and decisions that depend only on the tensors' metadata and the options are made once per options
+    object and input signature (:class:`_Plan`, kept in the options' memo); the data checks run on every call, in
+    the same order, so a call raises what it raised before, with the same message.
 
     Args:
         input: ``(B, C, *S)``, 1 to 3 spatial dims, floating point.
@@ -450,6 +524,96 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         TypeError: a tensor argument of the wrong type or dtype.
         ValueError: a shape, channel or label-range mismatch, or options that do not fit the input.
     """
+    compiling = torch.compiler.is_compiling()
+    key = None if compiling else _plan_key(input, target, mask)
+    plans: dict | None = None
+    plan: _Plan | None = None
+    if key is not None:
+        memo = options.__dict__.get("_memo")
+        plans = (options.memo() if memo is None else memo).get(_PLANS)
+        if plans is None:
+            plans = options.memo()[_PLANS] = {}
+        plan = plans.get(key)
+    if plan is None:
+        prep, plan = _prepare_checked(input, target, options, mask, compiling)
+        if plans is not None:
+            if len(plans) >= _MAX_PLANS:
+                plans.clear()
+            plans[key] = plan
+        return prep
+    opts = options
+    x = input if type(input) is torch.Tensor else input.as_subclass(torch.Tensor)
+    if plan.cast is not None:
+        x = x.to(plan.cast)
+    y = target if type(target) is torch.Tensor else target.as_subclass(torch.Tensor)
+    labels: torch.Tensor | None = None
+    dense: torch.Tensor | None = None
+    invalid: torch.Tensor | None = None
+    if plan.label_map:
+        if plan.squeeze:
+            y = y[:, 0]
+        labels, invalid = _label_map(y, opts.ignore_index, x.shape[1], plan.integral, False)
+    else:
+        dense, invalid = _dense_target(y, x, opts, plan.integral, False)
+    valid, dense = _validity(x, opts, dense, invalid, mask, False)
+    return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=plan.channels,
+                         weight=plan.weight, static=plan.static)
+
+
+def _label_map(y: torch.Tensor, ignore: int | None, c: int, integral: bool,
+               compiling: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(labels, invalid)`` of a ``(B, *S)`` label map: class ids as int64 (ignored voxels hold 0) and where the
+    target equals ``ignore_index`` (or None); checks that the target holds integers (``integral``: a floating
+    target) and that every label lies in [0, C)."""
+    if integral:
+        _check_integral("target", y, compiling)
+    y = y.long()
+    invalid = None if ignore is None else y == ignore
+    labels = y if invalid is None else y.masked_fill(invalid, 0)
+    lo, hi = _value_range(labels, compiling)  # one pass (ignored voxels hold 0)
+    data_check((lo >= 0) & (hi < c), lambda: _label_range_message(y, invalid, c, ignore), compiling)
+    return labels, invalid
+
+
+def _dense_target(y: torch.Tensor, x: torch.Tensor, opts: InputOptions, integral: bool,
+                  compiling: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(dense, invalid)`` of a one-hot or soft target of the input's shape: in the compute dtype, 0 where ignored
+    (every channel equals ``ignore_index``), checked to lie in [0, 1]."""
+    c = x.shape[1]
+    if integral:  # to_onehot_y with C == 1: a binary label map is its own target
+        _check_integral("target", y, compiling)
+    yf = y.to(x.dtype)
+    ignore = opts.ignore_index
+    invalid = None if ignore is None else (y == ignore).all(dim=1)
+    check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
+    lo, hi = _value_range(check.detach(), compiling)  # (not empty: the input is not)
+    data_check((lo >= 0) & (hi <= 1),  # False for NaN too
+               lambda: f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
+                       f"range [{float(lo):g}, {float(hi):g}]"
+                       + ("" if c == 1 else "; set to_onehot_y=True for a label map"), compiling)
+    return check, invalid
+
+
+def _validity(x: torch.Tensor, opts: InputOptions, dense: torch.Tensor | None, invalid: torch.Tensor | None,
+              mask: torch.Tensor | None, compiling: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(valid, dense)``: the validity from ``mask`` and the ignored voxels (a dense target zeroed where invalid),
+    then the input's range check when no activation is set."""
+    valid = None if mask is None else _mask_to_valid(mask, tuple(x.shape))
+    if invalid is not None:
+        valid = ~invalid if valid is None else valid & ~invalid
+    if valid is not None and dense is not None:
+        dense = dense * valid.unsqueeze(1)
+    if opts.activation == "none":  # probabilities expected
+        lo, hi = _value_range(x.detach(), compiling)
+        data_check((lo >= 0) & (hi <= 1),  # False for NaN too
+                   lambda: f"input must hold probabilities in [0, 1] when no activation is set, got range "
+                           f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits", compiling)
+    return valid, dense
+
+
+def _prepare_checked(input: torch.Tensor, target: torch.Tensor, options: InputOptions, mask: torch.Tensor | None,
+                     compiling: bool) -> tuple[PreparedInput, _Plan]:
+    """:func:`_prepare_input` with every check, in order; also returns the :class:`_Plan` of the input's metadata."""
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not isinstance(target, torch.Tensor):
@@ -464,7 +628,9 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         raise ValueError(f"input must not be empty, got shape {tuple(input.shape)}")
     opts = options
     x = plain_tensor(input)
-    x = x.to(_compute_dtype(x.dtype))
+    compute_dtype = _compute_dtype(x.dtype)
+    cast = None if compute_dtype == x.dtype else compute_dtype
+    x = x.to(compute_dtype)
     y = plain_tensor(target)
     b, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
     if y.device != x.device:
@@ -478,10 +644,11 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
     labels: torch.Tensor | None = None
     dense: torch.Tensor | None = None
     invalid: torch.Tensor | None = None  # (B, *S) bool, True where ignored
-    ignore = opts.ignore_index
-    if opts.to_onehot_y and c > 1:
+    squeeze = False
+    label_map = opts.to_onehot_y and c > 1
+    if label_map:
         if y.shape == (b, 1, *spatial):
-            y = y[:, 0]
+            y, squeeze = y[:, 0], True
         elif y.shape == (b, c, *spatial):
             raise ValueError(f"target has the input's shape {tuple(y.shape)}, a one-hot or soft target, but "
                              "to_onehot_y=True expects a label map (B, 1, *S): pass to_onehot_y=False for a one-hot "
@@ -489,47 +656,18 @@ def _prepare_input(input: torch.Tensor, target: torch.Tensor, options: InputOpti
         elif y.shape != (b, *spatial):
             raise ValueError(f"target must be a label map of shape (B, 1, *S) = {(b, 1, *spatial)} or (B, *S) with "
                              f"to_onehot_y=True, got shape {tuple(y.shape)}")
-        _check_integral("target", y)
-        y = y.long()
-        if ignore is not None:
-            invalid = y == ignore
-        labels = y if invalid is None else y.masked_fill(invalid, 0)
-        lo, hi = _value_range(labels)  # one pass (ignored voxels hold 0)
-        data_check((lo >= 0) & (hi < c), lambda: _label_range_message(y, invalid, c, ignore))
+        integral = y.is_floating_point()
+        labels, invalid = _label_map(y, opts.ignore_index, c, integral, compiling)
     else:
         if y.shape != x.shape:
             hint = " (set to_onehot_y=True for a label map)" if y.shape[1:2] == (1,) and c > 1 else ""
             raise ValueError(f"target must have the input's shape {tuple(x.shape)}{hint}, got {tuple(y.shape)}")
-        if opts.to_onehot_y:  # C == 1: a binary label map is its own target
-            _check_integral("target", y)
-        yf = y.to(x.dtype)
-        if ignore is not None:
-            invalid = (y == ignore).all(dim=1)
-        check = yf if invalid is None else yf.masked_fill(invalid.unsqueeze(1), 0)
-        if check.numel():
-            lo, hi = _value_range(check.detach())
-            data_check((lo >= 0) & (hi <= 1),  # False for NaN too
-                       lambda: f"target must hold values in [0, 1] (one-hot or soft; binary labels for C=1), got "
-                               f"range [{float(lo):g}, {float(hi):g}]"
-                               + ("" if c == 1 else "; set to_onehot_y=True for a label map"))
-        dense = check
+        integral = opts.to_onehot_y and y.is_floating_point()
+        dense, invalid = _dense_target(y, x, opts, integral, compiling)
 
-    # ---- validity
-    valid = None if mask is None else _mask_to_valid(mask, tuple(x.shape))
-    if invalid is not None:
-        valid = ~invalid if valid is None else valid & ~invalid
-    if valid is not None and dense is not None:
-        dense = dense * valid.unsqueeze(1)
-
-    # ---- input range (probabilities expected when no activation is set)
-    if opts.activation == "none":
-        lo, hi = _value_range(x.detach())
-        data_check((lo >= 0) & (hi <= 1),  # False for NaN too
-                   lambda: f"input must hold probabilities in [0, 1] when no activation is set, got range "
-                           f"[{float(lo):g}, {float(hi):g}]; set sigmoid=True or softmax=True for logits")
-
+    valid, dense = _validity(x, opts, dense, invalid, mask, compiling)
     # ---- channels and class weights (made once per options, C and device)
-    channels, weight = _selection(c, labels is not None, opts, x)
-
-    return PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
+    channels, weight = _selection(c, labels is not None, opts, x, compiling)
+    prep = PreparedInput(input=x, options=opts, labels=labels, dense=dense, valid=valid, channels=channels,
                          weight=weight)
+    return prep, _Plan(cast, squeeze, integral, label_map, channels, weight, prep.static)

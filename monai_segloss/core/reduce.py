@@ -55,7 +55,7 @@ def reduce_units(loss: torch.Tensor, reduction: str, *, weight: torch.Tensor | N
 
 
 def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None = None,
-                  count: torch.Tensor | None = None) -> torch.Tensor:
+                  count: torch.Tensor | None = None, static: dict | None = None) -> torch.Tensor:
     """Reduce a voxel-wise loss ``(B, K, *S)`` over the valid voxels.
 
     Args:
@@ -64,6 +64,8 @@ def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None
             ``"sum"`` or ``"none"`` (``loss`` itself).
         valid: ``(B, *S)`` bool validity, None when every voxel counts.
         count: the divisor of the mean, overriding the number of valid elements.
+        static: the prepared input's :attr:`~monai_segloss.core.prepare.PreparedInput.static`: without ``valid``
+            and ``count`` the divisor is a constant of the input signature, made there once.
     """
     if reduction == "none":
         return loss
@@ -71,6 +73,12 @@ def reduce_voxels(loss: torch.Tensor, reduction: str, valid: torch.Tensor | None
     if reduction == "sum":
         return total
     if count is None:
+        if valid is None and static is not None:
+            key = ("voxel_count", loss.shape[1], loss.dtype)
+            divisor = static.get(key)
+            if divisor is None:
+                divisor = static[key] = voxel_count(loss, None).clamp_min(1)
+            return total / divisor
         count = voxel_count(loss, valid)
     return total / count.clamp_min(1)
 

@@ -18,7 +18,8 @@ __all__ = ["dice_score", "jaccard_score", "tversky_index", "focal_power", "log_c
 
 def dice_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:
     """Soft Dice (Milletari 2016): ``(2TP + s_nr) / (2TP + FP + FN + s_dr)``."""
-    return safe_ratio(2 * tp + s_nr, 2 * tp + fp + fn + s_dr, nonzero=s_dr > 0)
+    tp2 = 2 * tp  # once for both (exact: a doubling)
+    return safe_ratio(tp2 + s_nr, tp2 + fp + fn + s_dr, nonzero=s_dr > 0)
 
 
 def jaccard_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, s_nr: float, s_dr: float) -> torch.Tensor:

@@ -32,7 +32,7 @@ from .distributed import global_sum
 from .prepare import PreparedInput, constant
 
 __all__ = ["RegionStats", "confusion_stats", "class_sums", "squared_error_sums", "kept_and_batched",
-           "valid_counts", "label_log_probs", "label_counts", "target_sums"]
+           "valid_counts", "label_log_probs", "label_counts", "target_sums", "class_ids"]
 
 
 def _spare_labels(labels: torch.Tensor, valid: torch.Tensor | None, num_classes: int) -> torch.Tensor:
@@ -606,35 +606,59 @@ def _binary_squared_errors_backward(p: torch.Tensor, labels: torch.Tensor, valid
 # chunk loop: the same statistics come from a handful of tensor ops on a one-hot target, differentiated by autograd
 # (in C++), with the same values.
 
-def _small_onehot(x: torch.Tensor, labels: torch.Tensor,
-                  valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _small_onehot(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
+                  ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(g, v)``: the one-hot ``(B, C, N)`` of the labels in ``x``'s dtype, 0 at invalid voxels, and the validity
-    ``(B, 1, N)`` as 0/1 (None when every voxel is valid)."""
-    g = _onehot_into(labels, torch.empty_like(x), x.new_empty(labels.numel()))
+    ``(B, 1, N)`` as 0/1 (None when every voxel is valid). ``ids``: the class ids ``(1, C, 1)`` int64 on ``x``'s
+    device (:func:`class_ids`), when the caller has them."""
+    if ids is None:
+        ids = constant(range(x.shape[1]), torch.long, x.device).view(1, -1, 1)
+    g = torch.eq(labels.unsqueeze(1), ids, out=torch.empty_like(x))
     if valid is None:
         return g, None
     vf = valid.unsqueeze(1).to(x.dtype)
     return g.mul_(vf), vf
 
 
+def class_ids(prep: PreparedInput) -> torch.Tensor:
+    """``(1, C, 1)`` int64 class ids on the input's device, made once per input signature (:attr:`PreparedInput.static`;
+    never modify it)."""
+    ids = prep.static.get("class_ids")
+    if ids is None:
+        x = prep.input
+        ids = prep.static["class_ids"] = torch.arange(x.shape[1], device=x.device).view(1, -1, 1)
+    return ids
+
+
 def _small_label_map_stats(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str,
-                           squared: bool, with_lpt: bool = False) -> tuple[torch.Tensor, ...]:
-    """:class:`_LabelMapStats` for a small input, through autograd: ``(tp, psum, gsum, lpt)``."""
-    with _full_precision(x.device.type):
-        g, vf = _small_onehot(x, labels, valid)
-        p = _activate(x, act)
-        pv = p if vf is None else p * vf
-        tp = (p * g).sum(2)
-        psum = (pv * p if squared else pv).sum(2)
-        lpt = (torch.log_softmax(x, 1) * g).sum(1, keepdim=True) if with_lpt else x.new_empty(0)
+                           squared: bool, with_lpt: bool = False,
+                           ids: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:class:`_LabelMapStats` for a small input, through autograd: ``(tp, psum, gsum, lpt)``, ``lpt`` None unless
+    ``with_lpt``. Autocast is off inside, as in the fast paths (entered only when it is on)."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return _small_stats(x, labels, valid, act, squared, with_lpt, ids)
+    return _small_stats(x, labels, valid, act, squared, with_lpt, ids)
+
+
+def _small_stats(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None, act: str, squared: bool,
+                 with_lpt: bool, ids: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    g, vf = _small_onehot(x, labels, valid, ids)
+    p = _activate(x, act)
+    pv = p if vf is None else p * vf
+    tp = (p * g).sum(2)
+    psum = (pv * p if squared else pv).sum(2)
+    lpt = (torch.log_softmax(x, 1) * g).sum(1, keepdim=True) if with_lpt else None
     return tp, psum, g.sum(2), lpt
 
 
 def _small_squared_errors(x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None,
-                          act: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                          act: str, ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:class:`_LabelMapSquaredErrors` for a small input, through autograd: ``(on, off, gsum)``."""
     with _full_precision(x.device.type):
-        g, vf = _small_onehot(x, labels, valid)
+        g, vf = _small_onehot(x, labels, valid, ids)
         e2 = (g - _activate(x, act)).square()
         off_weight = (1 - g) if vf is None else (vf - g)
     return (e2 * g).sum(2), (e2 * off_weight).sum(2), g.sum(2)
@@ -660,9 +684,12 @@ def _label_map_stats(prep: PreparedInput, squared: bool) -> tuple[torch.Tensor, 
     if hit is None:
         x, labels, valid, act = _fast_path_args(prep)
         with_lpt = act == "softmax" and prep.fuse_label_log_probs and "lpt" not in prep.fused
-        op = _small_label_map_stats if x.numel() <= _SMALL_ELEMENTS else _LabelMapStats.apply
-        tp, psum, gsum, lpt = op(x, labels, valid, act, squared, with_lpt)
+        if x.numel() <= _SMALL_ELEMENTS:
+            tp, psum, gsum, lpt = _small_label_map_stats(x, labels, valid, act, squared, with_lpt, class_ids(prep))
+        else:
+            tp, psum, gsum, lpt = _LabelMapStats.apply(x, labels, valid, act, squared, with_lpt)
         if with_lpt:
+            assert lpt is not None
             labels_shape = prep.label_map().shape
             prep.fused["lpt"] = lpt.view(labels_shape[0], 1, *labels_shape[1:])
         hit = prep.fused[squared] = (tp, psum, gsum)
@@ -703,8 +730,9 @@ def squared_error_sums(prep: PreparedInput) -> tuple[torch.Tensor, torch.Tensor,
     the labels in the same pass), a one-hot or soft target through autograd."""
     if prep.labels is not None:
         x, labels, valid, act = _fast_path_args(prep)
-        op = _small_squared_errors if x.numel() <= _SMALL_ELEMENTS else _LabelMapSquaredErrors.apply
-        return op(x, labels, valid, act)
+        if x.numel() <= _SMALL_ELEMENTS:
+            return _small_squared_errors(x, labels, valid, act, class_ids(prep))
+        return _LabelMapSquaredErrors.apply(x, labels, valid, act)
     return (class_sums(prep, lambda p, g: (g - p) ** 2 * g), class_sums(prep, lambda p, g: (g - p) ** 2 * (1 - g)),
             target_sums(prep).to(prep.input.dtype))
 
@@ -753,8 +781,12 @@ class RegionStats:
 def valid_counts(prep: PreparedInput) -> torch.Tensor:
     """``(B, 1)`` number of valid voxels per sample, in the compute dtype."""
     x = prep.input
-    if prep.valid is None:
-        return torch.full((x.shape[0], 1), x[0, 0].numel(), dtype=x.dtype, device=x.device)
+    if prep.valid is None:  # a constant of the input signature, made once (never modify it)
+        counts = prep.static.get("valid_counts")
+        if counts is None:
+            counts = prep.static["valid_counts"] = torch.full((x.shape[0], 1), x[0, 0].numel(), dtype=x.dtype,
+                                                              device=x.device)
+        return counts
     return prep.valid.flatten(1).sum(1, keepdim=True).to(x.dtype)
 
 

@@ -65,10 +65,17 @@ def _per_class(name: str, value: float | Sequence[float], prep: PreparedInput) -
 
 
 def _kept_by_channel(prep: PreparedInput, kept_values: torch.Tensor | None = None) -> torch.Tensor:
-    """``(C,)``: ``kept_values`` (default 1) at the kept channel ids, 0 elsewhere."""
+    """``(C,)``: ``kept_values`` (default 1) at the kept channel ids, 0 elsewhere. A constant of the kept channels
+    and class weights, which a loss module reuses from call to call: made once for them (never modify it)."""
+    key = ("kept_by_channel", kept_values is None)
+    hit = prep.static.get(key)
+    if hit is not None and hit[0] is prep.channels and hit[1] is kept_values:
+        return hit[2]
     x = prep.input
     vals = torch.ones(prep.channels.numel(), dtype=x.dtype, device=x.device) if kept_values is None else kept_values
-    return torch.zeros(prep.num_classes, dtype=x.dtype, device=x.device).index_copy(0, prep.channels, vals)
+    out = torch.zeros(prep.num_classes, dtype=x.dtype, device=x.device).index_copy(0, prep.channels, vals)
+    prep.static[key] = (prep.channels, kept_values, out)
+    return out
 
 
 # ---------------------------------------------------------------- shared numerical parts
@@ -120,7 +127,14 @@ def _masked(loss: torch.Tensor, prep: PreparedInput) -> torch.Tensor:
 
 
 def _n_valid(prep: PreparedInput) -> torch.Tensor:
-    return valid_voxel_count(prep.input, prep.valid)
+    """The number of valid voxels (0-d, compute dtype); without a validity mask a constant of the input signature,
+    made once (:attr:`PreparedInput.static`; never modify it)."""
+    if prep.valid is not None:
+        return valid_voxel_count(prep.input, prep.valid)
+    n = prep.static.get("n_valid")
+    if n is None:
+        n = prep.static["n_valid"] = valid_voxel_count(prep.input, None)
+    return n
 
 
 def _binary_terms(prep: PreparedInput, pos_coef: torch.Tensor | float, neg_coef: torch.Tensor | float,
@@ -331,7 +345,7 @@ def _bce(input, target, mask, o: BCEOptions) -> torch.Tensor:
     loss = _binary_terms(prep, pos, 1.0)
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
-    return reduce_voxels(loss, o.reduction, prep.valid)
+    return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
 def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
@@ -352,7 +366,7 @@ def _balanced_ce(input, target, mask, o: BalancedCEOptions) -> torch.Tensor:
     loss = _binary_terms(prep, beta, 1 - beta)
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
-    return reduce_voxels(loss, o.reduction, prep.valid)
+    return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
 def _categorical_only(name: str, prep: PreparedInput) -> None:
@@ -394,6 +408,12 @@ def _nll(prep: PreparedInput, gamma: float, alpha: torch.Tensor | None, reductio
         return total
     if weight is not None and prep.labels is not None:  # torch: mean weighted by the weight of each voxel's class
         den = _masked(_full_weight(prep)[prep.labels], prep).sum()
+    elif prep.valid is None:  # a constant of the input signature: counted and clamped once
+        key = ("nll_divisor", total.dtype)
+        divisor = prep.static.get(key)
+        if divisor is None:
+            divisor = prep.static[key] = _n_valid(prep).clamp_min(torch.finfo(total.dtype).tiny)
+        return total / divisor
     else:
         den = _n_valid(prep)
     return total / den.clamp_min(torch.finfo(total.dtype).tiny)  # den = 0 only when every term is 0
@@ -481,7 +501,7 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
     loss = _binary_terms(prep, a_pos, a_neg, pos, neg)
     if prep.weight is not None:
         loss = loss * channel_view(prep.weight, loss.ndim)
-    return reduce_voxels(loss, o.reduction, prep.valid)
+    return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
 def _hardest(loss: torch.Tensor, valid: torch.Tensor | None, k: float
@@ -522,6 +542,12 @@ def _topk_ce(input, target, mask, o: TopKCEOptions) -> torch.Tensor:
         return terms * selected.view(voxel.shape).unsqueeze(1)
     if o.reduction == "sum":
         return values.sum()
+    if valid is None:  # every row takes its n values: the same quotients with the counts made once (constants)
+        key = ("topk_counts", values.shape, values.dtype)
+        counts = prep.static.get(key)
+        if counts is None:
+            counts = prep.static[key] = (taken.sum(1).to(values.dtype), taken.any(1).sum().clamp_min(1))
+        return (values.sum(1) / counts[0]).sum() / counts[1]
     means = safe_ratio(values.sum(1), taken.sum(1).to(values.dtype), 0.0)
     return reduce_units(means, "mean", present=taken.any(1))
 
@@ -545,7 +571,7 @@ def _combine(prep: PreparedInput, o: RegionOptions, voxel: torch.Tensor, voxel_w
         vox = voxel.sum()
     else:
         count = _n_valid(prep) if categorical else None
-        vox = reduce_voxels(voxel, "mean", prep.valid, count=count)
+        vox = reduce_voxels(voxel, "mean", prep.valid, count=count, static=prep.static)
     return voxel_w * vox + unit_w * region
 
 

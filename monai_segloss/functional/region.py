@@ -167,7 +167,10 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     ``1 - score`` of an empty unit (:func:`empty_value`) goes through it too, so that the loss keeps its range.
     """
     prep = prepare_input(input, target, opts, mask)
-    st = region_stats(prep, opts, squared)
+    st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed,
+                         soft_label=opts.soft_label)
+    if st.all_present and not opts.reads_empty:  # every unit counts with its own score: nothing to replace or drop
+        return reduce_units(per_unit(st), opts.reduction, weight=prep.weight)
     return reduce_units(per_unit(scored_only(st, opts)), opts.reduction, weight=prep.weight, present=st.present,
                         empty=empty_if_used(st, opts), policy=opts.empty, empty_value=empty_value(st, opts, transform))
 
@@ -175,7 +178,7 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
 def empty_if_used(st: RegionStats, o: RegionOptions) -> torch.Tensor | None:
     """The units with no target voxel where the options read them (``"skip"``, ``"fp"``, unsmoothed ``"smooth"``),
     else None (nothing to compute)."""
-    return st.empty if o.empty != "smooth" or unsmoothed_empty(o) else None
+    return st.empty if o.reads_empty else None
 
 
 def region_stats(prep: PreparedInput, o: RegionOptions, squared: bool = False) -> RegionStats:
@@ -185,8 +188,9 @@ def region_stats(prep: PreparedInput, o: RegionOptions, squared: bool = False) -
 
 
 def unsmoothed_empty(o: RegionOptions) -> bool:
-    """True when an empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0``."""
-    return o.empty == "smooth" and o.smooth_dr == 0
+    """True when an empty unit has no smoothing term to score it: ``empty="smooth"`` with ``smooth_dr=0``
+    (:attr:`RegionOptions.unsmoothed_empty`)."""
+    return o.unsmoothed_empty
 
 
 def empty_value(st: RegionStats, o: RegionOptions,
@@ -203,7 +207,7 @@ def empty_value(st: RegionStats, o: RegionOptions,
     """
     if o.empty == "fp":
         value = safe_ratio(st.fp, st.n, 0.0)
-    elif unsmoothed_empty(o):
+    elif o.unsmoothed_empty:
         value = (st.fp != 0).to(st.tp.dtype)
     else:
         return None
@@ -218,7 +222,7 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
     denominator is tiny without being 0 (``smooth_dr=0`` and a predicted mass of 1e-32) has an infinite local
     derivative there, and 0·inf is NaN. Zero statistics give a 0/0 score, which ``safe_ratio`` handles.
     """
-    uses_empty = o.empty in ("skip", "fp") or unsmoothed_empty(o)
+    uses_empty = o.reads_empty  # "skip", "fp", or "smooth" without smoothing
     if st.all_present and not uses_empty:
         return st
     present = st.present
@@ -233,44 +237,52 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
 
 # ---------------------------------------------------------------- the losses on their options (used by the modules)
 
+# (``torch.rsub(t, 1)`` is ``1 - t``, the same op without the Python-level ``Tensor.__rsub__``)
+
 def _dice(input, target, mask, o: DiceOptions) -> torch.Tensor:
     score = jaccard_score if o.jaccard else dice_score
-    return region_loss(input, target, mask, o, lambda s: 1 - score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr),
+    return region_loss(input, target, mask, o,
+                       lambda s: torch.rsub(score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
                        squared=o.squared_pred)
 
 
 def _jaccard(input, target, mask, o: JaccardOptions) -> torch.Tensor:
     return region_loss(input, target, mask, o,
-                       lambda s: 1 - jaccard_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), squared=o.squared_pred)
+                       lambda s: torch.rsub(jaccard_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
+                       squared=o.squared_pred)
 
 
 def _tversky(input, target, mask, o: TverskyOptions) -> torch.Tensor:
-    return region_loss(input, target, mask, o,
-                       lambda s: 1 - tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr))
+    return region_loss(input, target, mask, o, lambda s: torch.rsub(
+        tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), 1))
 
 
 def _focal_tversky(input, target, mask, o: FocalTverskyOptions) -> torch.Tensor:
     def per_unit(s: RegionStats) -> torch.Tensor:
-        return focal_power(1 - tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), o.gamma)
+        return focal_power(torch.rsub(tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), 1),
+                           o.gamma)
 
     return region_loss(input, target, mask, o, per_unit, transform=lambda t: focal_power(t, o.gamma))
 
 
 def _log_cosh_dice(input, target, mask, o: LogCoshDiceOptions) -> torch.Tensor:
     return region_loss(input, target, mask, o,
-                       lambda s: log_cosh(1 - dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr)),
+                       lambda s: log_cosh(torch.rsub(dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1)),
                        squared=o.squared_pred, transform=log_cosh)
 
 
 def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     st = region_stats(prep, o)
+    # the weights' target sums: a constant unless the target requires a gradient (a slice of the statistics that
+    # batch=True or a channel selection stacks otherwise carries one, which the backward would compute for nothing)
+    g = st.gsum if prep.dense is not None and prep.dense.requires_grad else st.gsum.detach()
     if o.w_type == "square":
-        w = 1.0 / (st.gsum * st.gsum)
+        w = 1.0 / (g * g)
     elif o.w_type == "simple":
-        w = 1.0 / st.gsum
+        w = 1.0 / g
     else:
-        w = torch.ones_like(st.gsum)
+        w = torch.ones_like(g)
     # a class with no target voxel gets the largest weight of its unit (Sudre 2017 as implemented in MONAI)
     inf = torch.isinf(w)
     w = w.masked_fill(inf, 0)
@@ -279,7 +291,7 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
         w = w * prep.weight
     numer = 2 * (w * st.tp).sum(-1) + o.smooth_nr
     denom = (w * (st.psum + st.gsum)).sum(-1) + o.smooth_dr
-    loss = 1 - safe_ratio(numer, denom, nonzero=o.smooth_dr > 0)
+    loss = torch.rsub(safe_ratio(numer, denom, nonzero=o.smooth_dr > 0), 1)
     value = empty_value(st, o)  # the unit is the sample: empty when no kept class has a target voxel
     if value is not None:
         value = value.mean(-1) if o.empty == "fp" else value.amax(-1)
@@ -292,15 +304,21 @@ def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.T
 def _sensitivity_specificity(input, target, mask, o: SensitivitySpecificityOptions) -> torch.Tensor:
     prep = prepare_input(input, target, o, mask)
     on, off, gsum = squared_error_sums(prep)
+    constant_target = not gsum.requires_grad
     stacked = torch.stack([on, off, gsum, valid_counts(prep).expand_as(gsum)])  # one selection (and all-reduce)
     sens_num, spec_num, gsum, n = kept_and_batched(prep, stacked, o.batch, o.distributed).unbind(0)
+    # the counts and (unless the target requires a gradient) the target sums are constants in the denominators:
+    # detached from the stacked slices, so that the backward computes no gradient for them
+    n = n.detach()
+    if constant_target:
+        gsum = gsum.detach()
     # error rates (0 at best): no numerator smoothing, which would score an empty class s_nr/s_dr = 1 even for a
     # perfect prediction; an empty class needs no smoothing either (its first term is 0 / 0 := 0)
     positive = o.smooth_dr > 0
     sens = safe_ratio(sens_num, gsum + o.smooth_dr, 0.0, nonzero=positive)
     spec = safe_ratio(spec_num, n - gsum + o.smooth_dr, 0.0, nonzero=positive)
     loss = o.r * sens + (1 - o.r) * spec
-    empty = gsum == 0 if o.empty != "smooth" or unsmoothed_empty(o) else None
+    empty = gsum == 0 if o.reads_empty else None
     # only the "fp" policy needs the soft false positives (a second pass over the probabilities)
     value = safe_ratio(region_stats(prep, o).fp, n, 0.0) if o.empty == "fp" else None
     return reduce_units(loss, o.reduction, weight=prep.weight, present=None if prep.valid is None else n > 0,

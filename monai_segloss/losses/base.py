@@ -87,10 +87,11 @@ class SegLoss(DocumentedByFunction, nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
                 **maps: torch.Tensor | None) -> torch.Tensor:
-        unknown = sorted(set(maps) - set(self.function.maps))
-        if unknown:
-            raise TypeError(f"{type(self).__name__}.forward got unexpected keyword argument(s) {unknown}"
-                            + (f"; it accepts {list(self.function.maps)}" if self.function.maps else ""))
+        if maps:
+            unknown = sorted(set(maps) - set(self.function.maps))
+            if unknown:
+                raise TypeError(f"{type(self).__name__}.forward got unexpected keyword argument(s) {unknown}"
+                                + (f"; it accepts {list(self.function.maps)}" if self.function.maps else ""))
         return self.function.apply(input, target, mask, self.options, **maps)
 
     def extra_repr(self) -> str:

@@ -259,17 +259,19 @@ class CompoundLoss(nn.Module):
         with shared_preparation(label_log_probs=self._fuse_label_log_probs):
             self._prepare_shared(input, target, mask)
             for name, module, (accepts, var_kw) in zip(self.names, self.losses, self._accepts, strict=True):
-                kw = {k: v for k, v in extra.items() if var_kw or k in accepts}
+                kw = {k: v for k, v in extra.items() if var_kw or k in accepts} if extra else {}
                 if mask is not None:
                     if not (var_kw or "mask" in accepts):
                         raise ValueError(f"term {name!r} ({type(module).__name__}) does not accept a mask")
                     kw["mask"] = mask
                 value = module(input, target, **kw)
                 terms[name] = value
-                contrib = weights[name] * value
+                w = weights[name]
+                contrib = value if w == 1.0 else w * value  # (1.0 * value is value, bit for bit: no op for it)
                 total = contrib if total is None else total + contrib
-        self.last_terms = {k: v.detach() for k, v in terms.items()}
-        self.last_weights = weights
+        # plain attributes, never a parameter, buffer or submodule: set without nn.Module.__setattr__'s bookkeeping
+        object.__setattr__(self, "last_terms", {k: v.detach() for k, v in terms.items()})
+        object.__setattr__(self, "last_weights", weights)
         if self.auto_step and self.training:
             self.step += 1
         assert total is not None  # a compound loss has at least one term (checked when built)
