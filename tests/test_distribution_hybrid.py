@@ -203,3 +203,27 @@ def test_hybrid_none_mean_consistent(key, kw):
     batch_none = M.get_loss(key, to_onehot_y=True, reduction="none", batch=True, **kw)(x, y)
     assert batch_none.shape == (3,)
     _close(batch_none.mean(), M.get_loss(key, to_onehot_y=True, batch=True, **kw)(x, y), 1e-10)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("label_map", [True, False])
+def test_unified_focal_voxel_term_is_focal_or_plain_ce_by_class(reduction, label_map):
+    # λ = 1 leaves the voxel term: symmetric, every class is focal (α = 1-δ for the background, δ for the rare
+    # classes); asymmetric with every class rare, none is (δ·CE); asymmetric with class 1 rare, only 0 and 2 are
+    g = torch.Generator().manual_seed(7)
+    x = 2 * torch.randn(2, 3, 5, 6, 4, generator=g)
+    y = torch.randint(0, 3, (2, 1, 5, 6, 4), generator=g)
+    t = y if label_map else torch.nn.functional.one_hot(y[:, 0], 3).movedim(-1, 1).float()
+    kw = dict(softmax=True, to_onehot_y=label_map, lambda_focal=1.0, delta=0.7, gamma=0.4, reduction=reduction)
+    sym = MF.unified_focal_loss(x, t, variant="symmetric", **kw)
+    expected = MF.focal_loss(x, y, softmax=True, to_onehot_y=True, gamma=0.4, alpha=[0.3, 0.7, 0.7],
+                             reduction=reduction)
+    torch.testing.assert_close(sym, expected, rtol=1e-5, atol=1e-6)
+    plain = MF.unified_focal_loss(x, t, rare_classes=(0, 1, 2), **kw)
+    ce = MF.cross_entropy_loss(x, y, softmax=True, to_onehot_y=True, reduction=reduction)
+    torch.testing.assert_close(plain, 0.7 * ce, rtol=1e-5, atol=1e-6)
+    mixed = MF.unified_focal_loss(x, t, rare_classes=(1,), **kw)
+    lp = torch.log_softmax(x, 1).gather(1, y)
+    factor = torch.where(y == 1, torch.ones_like(lp), (1 - lp.exp()) ** 0.4)
+    terms = -torch.where(y == 1, 0.7, 0.3) * factor * lp
+    torch.testing.assert_close(mixed, terms.mean() if reduction == "mean" else terms.sum(), rtol=1e-5, atol=1e-6)

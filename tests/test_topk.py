@@ -200,3 +200,34 @@ def test_ignore_label_differs_from_nnunet_as_documented():
     torch.testing.assert_close(ours, valid.topk(int(valid.numel() * 0.1)).values.mean())
     torch.testing.assert_close(nnunet, ce.flatten().topk(int(ce.numel() * 0.1)).values.mean())
     assert ours.item() > nnunet.item()  # fewer voxels kept: only the harder ones
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("k", [10.0, 3.0])
+def test_long_rows_value_and_gradient_equal_the_full_selection(per_image, k):
+    # rows of 2·40·40·48 = 153,600 (76,800 per sample) voxels: the CPU selection runs on the candidates above a
+    # sampled bound; the value and the gradient are those of torch.topk over the whole row
+    x, y = _data(b=2, c=2, spatial=(40, 40, 48), seed=4)
+    x.requires_grad_(True)
+    ours = topk_ce_loss(x, y, k=k, per_image=per_image, **LABEL)
+    (grad,) = torch.autograd.grad(ours, x)
+    xr = x.detach().clone().requires_grad_(True)
+    ref = _reference(xr, y, k, per_image=per_image)
+    (grad_ref,) = torch.autograd.grad(ref, xr)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=0)
+    torch.testing.assert_close(grad, grad_ref, rtol=0, atol=1e-10)
+
+
+def test_candidate_selection_falls_back_when_the_sample_misleads():
+    from monai_segloss.functional.distribution import _largest
+
+    # the sampled positions (every 8th) hold the largest values: the sampled bound keeps too few candidates
+    n, m = 1 << 17, 1 << 13
+    row = torch.rand(n, generator=torch.Generator().manual_seed(5))
+    row[::8] += 10.0
+    rows = torch.stack([row, torch.rand(n, generator=torch.Generator().manual_seed(6))]).requires_grad_(True)
+    ours = _largest(rows, m)
+    torch.testing.assert_close(ours.sort(1).values, rows.topk(m, dim=1).values.sort(1).values, rtol=0, atol=0)
+    (grad,) = torch.autograd.grad(ours.sum(), rows)
+    (grad_ref,) = torch.autograd.grad(rows.topk(m, dim=1).values.sum(), rows)
+    assert torch.equal(grad, grad_ref)

@@ -183,7 +183,7 @@ def _categorical_terms(prep: PreparedInput, phi: Callable[[torch.Tensor, torch.T
     x = prep.input
     per_voxel = phi(label_log_probs(prep), y)
     if coef is not None:
-        per_voxel = channel_view(coef, x.ndim).expand_as(x).gather(1, y) * per_voxel
+        per_voxel = coef.take(y) * per_voxel
     per_voxel = _masked(per_voxel[:, 0], prep)
     if not per_channel:
         return per_voxel
@@ -504,25 +504,53 @@ def _focal(input, target, mask, o: FocalOptions) -> torch.Tensor:
     return reduce_voxels(loss, o.reduction, prep.valid, static=prep.static)
 
 
-def _hardest(loss: torch.Tensor, valid: torch.Tensor | None, k: float
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+_PREFILTER_MIN = 1 << 16  # row length from which the CPU top-k first drops the values below a sampled bound
+_PREFILTER_STRIDE = 8
+
+
+def _largest(rows: torch.Tensor, m: int) -> torch.Tensor:
+    """The ``m`` largest values of each row of ``rows`` ``(U, N)``, unsorted, differentiable (``topk``'s values).
+
+    On the CPU, for long rows and ``m <= N/4``, ``topk`` runs on the candidates only: the values at or above a bound
+    that a strided sample of the row puts at about ``1.25·m`` values from the top. The result is exact: every one of
+    the ``m`` largest values is at or above the bound whenever at least ``m`` values are (checked; a row with fewer
+    candidates takes the full ``topk``); only the order of the selected values, and so the rounding of their sum,
+    can differ. On other devices ``topk`` is one kernel and is used as it is.
+    """
+    n = rows.shape[1]
+    if rows.device.type != "cpu" or n < _PREFILTER_MIN or 4 * m > n:
+        return rows.topk(m, dim=1, sorted=False).values
+    sample = rows.detach()[:, ::_PREFILTER_STRIDE]
+    rank = max(1, sample.shape[1] - (5 * m) // (4 * _PREFILTER_STRIDE))
+    bound = sample.kthvalue(rank, dim=1, keepdim=True).values
+    candidates = rows.detach() >= bound
+    out = [row[keep].topk(m, sorted=False).values if count >= m else row.topk(m, sorted=False).values
+           for row, keep, count in zip(rows, candidates, candidates.sum(1).tolist())]
+    return torch.stack(out)
+
+
+def _hardest(loss: torch.Tensor, valid: torch.Tensor | None, k: float, indices: bool = True
+             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The ``k`` % largest values of each row of ``loss`` ``(U, N)`` among its valid entries (``valid`` ``(U, N)``
     bool, or None).
 
-    Returns ``(values (U, M), indices (U, M), taken (U, M) bool)``: ``taken`` marks the values that count, the
-    first ``n_u = max(1, floor(k·v_u/100))`` of row u (``v_u`` its number of valid entries; 0 rows count none).
-    Without ``valid`` every row has the same count, taken unsorted; with it, the rows are sorted and cut at their
-    own count, a tensor (no host synchronisation)."""
+    Returns ``(values (U, M), indices (U, M) or None, taken (U, M) bool)``: ``taken`` marks the values that count,
+    the first ``n_u = max(1, floor(k·v_u/100))`` of row u (``v_u`` its number of valid entries; 0 rows count none).
+    Without ``valid`` every row has the same count, taken unsorted (with ``indices=False``, by :func:`_largest`,
+    and no indices); with it, the rows are sorted and cut at their own count, a tensor (no host synchronisation)."""
     n = loss.shape[1]
     m = max(1, int(n * k / 100))  # nnU-Net's count: floor(N·k/100)
     if valid is None:
-        values, indices = loss.topk(m, dim=1, sorted=False)
-        return values, indices, torch.ones_like(values, dtype=torch.bool)
-    values, indices = loss.masked_fill(~valid, -math.inf).topk(m, dim=1, sorted=True)
+        if not indices:
+            values = _largest(loss, m)
+            return values, None, torch.ones_like(values, dtype=torch.bool)
+        values, idx = loss.topk(m, dim=1, sorted=False)
+        return values, idx, torch.ones_like(values, dtype=torch.bool)
+    values, idx = loss.masked_fill(~valid, -math.inf).topk(m, dim=1, sorted=True)
     v = valid.sum(1, keepdim=True, dtype=torch.float64)
     count = torch.where(v > 0, torch.floor(v * (k / 100)).clamp_min(1), v)
     taken = torch.arange(m, device=loss.device) < count
-    return torch.where(taken, values, torch.zeros((), dtype=values.dtype, device=values.device)), indices, taken
+    return torch.where(taken, values, torch.zeros((), dtype=values.dtype, device=values.device)), idx, taken
 
 
 def _topk_ce(input, target, mask, o: TopKCEOptions) -> torch.Tensor:
@@ -536,8 +564,9 @@ def _topk_ce(input, target, mask, o: TopKCEOptions) -> torch.Tensor:
     voxel = terms.sum(1) if per_channel else terms  # (B, *S)
     rows = voxel.flatten(1) if o.per_image else voxel.reshape(1, -1)
     valid = None if prep.valid is None else prep.valid.reshape(rows.shape)
-    values, indices, taken = _hardest(rows, valid, o.k)
+    values, indices, taken = _hardest(rows, valid, o.k, indices=o.reduction == "none")
     if o.reduction == "none":  # the voxel terms at the selected voxels
+        assert indices is not None
         selected = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, indices, taken)
         return terms * selected.view(voxel.shape).unsqueeze(1)
     if o.reduction == "sum":
@@ -669,12 +698,18 @@ def _unified_focal(input, target, mask, o: UnifiedFocalOptions) -> torch.Tensor:
         units = torch.where(rare_k, ft(sc.tp, sc.fp, sc.fn, True), ft(sc.tp, sc.fp, sc.fn, not asym))
         delta = torch.full((), d, dtype=prep.input.dtype, device=rare.device)
         coef = _kept_by_channel(prep, prep.weight) * torch.where(rare, delta, 1 - d)
+        focal_ids = [i for i in range(c) if not asym or i not in rare_ids]  # the focally suppressed classes
         focal_cls = ~rare if asym else torch.ones_like(rare)
 
         def phi(lp, cls):
-            return -lp * torch.where(focal_cls[cls], _focal_factor(lp, g), torch.ones_like(lp))
+            if len(focal_ids) == c:
+                return -lp * _focal_factor(lp, g)
+            if not focal_ids:
+                return -lp
+            return -lp * torch.where(focal_cls.take(cls), _focal_factor(lp, g), 1.0)
 
-        voxel = _categorical_terms(prep, phi, coef, per_channel=True)
+        # each class's share (B, K, *S) only for reduction="none"; "mean" and "sum" need the per-voxel sum
+        voxel = _categorical_terms(prep, phi, coef, per_channel=o.reduction == "none")
         categorical = True
     lam = o.lambda_focal
     return _combine(prep, o, voxel, lam, units, 1 - lam, st, categorical, prep.weight)
