@@ -42,6 +42,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+if __package__ in (None, ""):  # run as a script: make the repository's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_peers import softmax_floor  # noqa: E402
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LABEL = {"softmax": True, "to_onehot_y": True}
 DIST = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]]
@@ -187,13 +192,17 @@ def bench(key: str, shape: tuple[int, ...], pairs: int, mem_runs: int, threads: 
         v_peer += 1.0
     row["value_ours"], row["value_peer"] = v_ours, v_peer
     row["rel_diff"] = abs(v_ours - v_peer) / max(abs(v_peer), 1e-12) if same else None
-    t_ours, t_peer = [], []
-    for _ in range(pairs):
+    t_ours, t_peer, t_floor = [], [], []
+    step(softmax_floor, x, y)
+    for _ in range(pairs):  # ours, the peer and the floor in turn
         t_ours.append(step(ours, x, y)[0])
         t_peer.append(step(peer, x, y)[0])
+        t_floor.append(step(softmax_floor, x, y)[0])
     ratios = [a / b for a, b in zip(t_ours, t_peer, strict=True)]
+    floor_ratios = [a / f for a, f in zip(t_ours, t_floor, strict=True)]
     row.update(ours_ms=1e3 * statistics.median(t_ours), peer_ms=1e3 * statistics.median(t_peer),
-               time_ratio=statistics.median(ratios), time_ratio_range=(min(ratios), max(ratios)))
+               time_ratio=statistics.median(ratios), time_ratio_range=(min(ratios), max(ratios)),
+               floor_ms=1e3 * statistics.median(t_floor), floor_ratio=statistics.median(floor_ratios))
     del x, y
     mem = {impl: memory(key, impl, shape, mem_runs, threads) for impl in ("ours", "peer")}
     row["ours_mb"], row["peer_mb"] = (m / 2**20 if isinstance(m, int) else m for m in (mem["ours"], mem["peer"]))
@@ -205,18 +214,19 @@ def bench(key: str, shape: tuple[int, ...], pairs: int, mem_runs: int, threads: 
 def render(rows: list[dict], meta: dict) -> str:
     lines = [f"Shape {meta['shape']}, {meta['pairs']} alternated pairs, {meta['threads']} threads, torch "
              f"{meta['torch']}, load average {meta['load_before']} before / {meta['load_after']} after.", "",
-             "| loss | peer | ours ms | peer ms | time ratio (min-max) | ours MB | peer MB | memory ratio | "
-             "value rel. diff | note |", "|" + "---|" * 10]
+             "| loss | peer | ours ms | peer ms | time ratio (min-max) | floor ms | ours / floor | ours MB | peer MB | "
+             "memory ratio | value rel. diff | note |", "|" + "---|" * 12]
     for r in rows:
         if "error" in r:
-            lines.append(f"| `{r['key']}` | {r['peer']} | | | | | | | | {r['error']} |")
+            lines.append(f"| `{r['key']}` | {r['peer']} | | | | | | | | | | {r['error']} |")
             continue
         lo, hi = r["time_ratio_range"]
         mem = f"{r['mem_ratio']:.2f}" if "mem_ratio" in r else "-"
         mb = [f"{m:.0f}" if isinstance(m, float) else str(m) for m in (r["ours_mb"], r["peer_mb"])]
         diff = "-" if r["rel_diff"] is None else f"{r['rel_diff']:.1e}"
         lines.append(f"| `{r['key']}` | {r['peer']} | {r['ours_ms']:.0f} | {r['peer_ms']:.0f} | "
-                     f"{r['time_ratio']:.2f} ({lo:.2f}-{hi:.2f}) | {mb[0]} | {mb[1]} | {mem} | {diff} | {r['note']} |")
+                     f"{r['time_ratio']:.2f} ({lo:.2f}-{hi:.2f}) | {r['floor_ms']:.0f} | {r['floor_ratio']:.1f} | "
+                     f"{mb[0]} | {mb[1]} | {mem} | {diff} | {r['note']} |")
     return "\n".join(lines) + "\n"
 
 
