@@ -16,6 +16,7 @@ from scipy import ndimage as ndi
 
 import monai_segloss as M
 from monai_segloss import functional as Fn
+from monai_segloss.functional import geometry
 from monai_segloss.geometry import instances
 from monai_segloss.geometry.distance import resolve_spacing, signed_distance
 from monai_segloss.geometry.instances import connected_components, lesion_instances
@@ -320,6 +321,210 @@ def test_blob_options_are_validated():
         M.BlobLoss(region="tversky", region_kwargs={"gamma": 2.0})
     with pytest.raises(TypeError, match="instances"):
         M.BlobLoss()(torch.rand(1, 1, 4, 4), torch.ones(1, 1, 4, 4), instances=torch.ones(1, 1, 4, 4))
+
+
+# ------------------------------------------------------------------------------------------------ blob: lesion sums
+
+# the fast path (per-segment sums, geometry._lesion_sums_fast) against the generic one (one masked inner call per
+# lesion): every inner loss it serves, with options that reach the empty policy and the smoothing
+_FAST_INNER = [
+    ("dice", {}),
+    ("dice", {"smooth_nr": 0.0, "empty": "skip", "jaccard": True}),
+    ("jaccard", {"smooth_dr": 1e-3, "empty": "fp"}),
+    ("tversky", {"alpha": 0.3, "beta": 0.7, "smooth_nr": 0.0, "empty": "skip"}),
+    ("focal_tversky", {"alpha": 0.6, "beta": 0.4, "gamma": 2.0, "empty": "fp"}),
+    ("log_cosh_dice", {"smooth_nr": 0.0, "smooth_dr": 0.0}),  # unsmoothed: an empty lesion scores 0 or 1
+]
+# (spatial dims, target kind, validity, instances): "binary" sigmoid C = 1, "label" / "onehot" softmax C = 3 (label
+# map or one-hot), "soft" sigmoid C = 2 with a soft target that requires a gradient; "disagree": precomputed
+# instances that differ from the target in a few voxels (a lesion voxel in the background, a lesion on an empty
+# class, a negative id), "sparse": precomputed ids x 1000 (renumbered)
+_BLOB_SCENARIOS = [
+    (2, "binary", None, "computed"),
+    (2, "label", "ignore", "disagree"),
+    (2, "onehot", "mask", "precomputed"),
+    (2, "label", None, "sparse"),
+    (3, "binary", "mask", "disagree"),
+    (3, "label", "mask", "computed"),
+    (3, "onehot", None, "disagree"),
+    (3, "label", "ignore", "sparse"),
+    (3, "soft", "mask", "computed"),
+]
+
+
+def _blob_case(dims, kind, validity, instances, dtype=torch.float64, seed=0):
+    """Logits, target, loss options and maps: three samples with 3, 1 and 0 boxes per foreground class."""
+    gen = torch.Generator().manual_seed(seed)
+    spatial = (14, 12) if dims == 2 else (9, 8, 7)
+    c = {"binary": 1, "label": 3, "onehot": 3, "soft": 2}[kind]
+    # (label, channel) of each foreground class
+    classes = {"binary": [(1, 0)], "soft": [(1, 0), (1, 1)]}.get(kind, [(1, 1), (2, 2)])
+    labels = torch.zeros(3, *spatial, dtype=torch.long)
+    onehot = torch.zeros(3, c, *spatial, dtype=dtype)
+    for b, boxes in ((0, 3), (1, 1)):
+        for label, channel in classes:
+            for _ in range(boxes):
+                lo = [int(torch.randint(0, n - 3, (1,), generator=gen)) for n in spatial]
+                size = [int(torch.randint(1, 4, (1,), generator=gen)) for _ in spatial]
+                box = tuple(slice(a, a + s) for a, s in zip(lo, size, strict=True))
+                labels[(b, *box)] = label
+                onehot[(b, channel, *box)] = 1
+    if kind == "label" or kind == "onehot":
+        onehot = F.one_hot(labels, c).movedim(-1, 1).to(dtype)
+    x = torch.randn(3, c, *spatial, generator=gen, dtype=dtype)
+    opts: dict = {"sigmoid": True} if kind in ("binary", "soft") else {"softmax": True}
+    if kind == "label":
+        target = labels.unsqueeze(1).clone()
+        opts["to_onehot_y"] = True
+    elif kind == "soft":  # soft values on both sides of 0.5, the lesions where they exceed it
+        noise = torch.rand(onehot.shape, generator=gen, dtype=dtype)
+        target = (onehot * (0.55 + 0.45 * noise) + (1 - onehot) * 0.45 * noise).requires_grad_()
+    else:
+        target = onehot
+    mask = None
+    if validity == "mask":
+        mask = (torch.rand(3, 1, *spatial, generator=gen) > 0.2).to(dtype)
+    elif validity == "ignore":
+        opts["ignore_index"] = 255
+        target[torch.rand(target.shape, generator=gen) < 0.1] = 255
+    maps = {}
+    if instances != "computed":
+        inst = lesion_instances(onehot.flatten(0, 1) > 0.5).view(onehot.shape).long()
+        if instances == "disagree":
+            hit = (inst[0, -1] > 0).nonzero()[0]
+            inst[(0, -1, *hit)] = 0  # a target voxel of a lesion counted in the background
+            inst[(2, -1, *([1] * dims))] = 7  # a lesion on a class without target voxel: an empty lesion
+            inst[(2, -1, *([2] * dims))] = 7
+            inst[(1, 0, *([0] * dims))] = -3  # counts in no lesion
+        elif instances == "sparse":
+            inst = inst * 1000
+            inst[(0, 0, *([0] * dims))] = -1
+        maps["instances"] = inst
+    return x, target, mask, opts, maps
+
+
+def _blob_run(monkeypatch, fast, x, target, mask, kwargs, maps):
+    monkeypatch.setattr(geometry, "_FAST_LESIONS", fast)
+    x = x.detach().clone().requires_grad_()
+    t = target.detach().clone().requires_grad_() if target.requires_grad else target
+    value = Fn.blob_loss(x, t, mask, **kwargs, **maps)
+    (value * torch.arange(1, value.numel() + 1, dtype=value.dtype).view(value.shape)).sum().backward()
+    return value.detach(), x.grad, None if t.grad is None else t.grad
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("region,region_kwargs", _FAST_INNER)
+@pytest.mark.parametrize("dims,kind,validity,instances", _BLOB_SCENARIOS)
+def test_blob_lesion_sums_match_the_generic_path(monkeypatch, dims, kind, validity, instances, region,
+                                                 region_kwargs, reduction):
+    """Per-segment sums (the fast path) give the values and gradients of one masked inner call per lesion."""
+    x, target, mask, opts, maps = _blob_case(dims, kind, validity, instances)
+    kwargs = {**opts, "region": region, "region_kwargs": region_kwargs, "reduction": reduction,
+              "global_weight": 0.5, "lesion_weight": 3.0}
+    calls = []
+    fast_fn = geometry._lesion_sums_fast
+    monkeypatch.setattr(geometry, "_lesion_sums_fast", lambda *a: calls.append(1) or fast_fn(*a))
+    ref = _blob_run(monkeypatch, False, x, target, mask, kwargs, maps)
+    assert not calls
+    got = _blob_run(monkeypatch, True, x, target, mask, kwargs, maps)
+    assert calls, "the fast path was not taken"
+    for a, b in zip(got, ref, strict=True):
+        if b is None:
+            assert a is None
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert torch.isfinite(got[1]).all()
+
+
+@pytest.mark.parametrize("dims,kind,validity,instances", [(3, "label", "mask", "computed"),
+                                                           (2, "onehot", None, "disagree")])
+def test_blob_lesion_sums_float32(monkeypatch, dims, kind, validity, instances):
+    x, target, mask, opts, maps = _blob_case(dims, kind, validity, instances, dtype=torch.float32, seed=5)
+    kwargs = {**opts, "region": "tversky", "region_kwargs": {"alpha": 0.3, "beta": 0.7}, "reduction": "none"}
+    ref = _blob_run(monkeypatch, False, x, target, mask, kwargs, maps)
+    got = _blob_run(monkeypatch, True, x, target, mask, kwargs, maps)
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[1], ref[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dims,kind,validity,instances", [(3, "soft", "mask", "disagree"),
+                                                           (2, "label", "ignore", "sparse")])
+def test_blob_lesion_sums_in_several_passes(monkeypatch, dims, kind, validity, instances):
+    """Rows taken two at a time (odd row counts: a short last pass) give the one-pass values and gradients."""
+    x, target, mask, opts, maps = _blob_case(dims, kind, validity, instances)
+    kwargs = {**opts, "region": "focal_tversky", "region_kwargs": {"empty": "fp"}, "reduction": "none"}
+    one = _blob_run(monkeypatch, True, x, target, mask, kwargs, maps)
+    monkeypatch.setattr(geometry, "_SEGMENT_CHUNK", 2 * x[0, 0].numel())
+    several = _blob_run(monkeypatch, True, x, target, mask, kwargs, maps)
+    for a, b in zip(several, one, strict=True):
+        if b is not None:
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_blob_lesion_sums_without_gradient():
+    x, target, mask, opts, maps = _blob_case(2, "label", "ignore", "disagree")
+    loss = M.BlobLoss(**opts, region="tversky")
+    expected = loss(x, target, mask, **maps)
+    with torch.no_grad():
+        torch.testing.assert_close(loss(x, target, mask, **maps), expected)
+    with torch.inference_mode():
+        torch.testing.assert_close(loss(x, target, mask, **maps), expected)
+
+
+def test_blob_without_any_lesion_is_the_weighted_global_term(monkeypatch):
+    x = torch.randn(2, 1, 6, 5, dtype=torch.float64)
+    y = torch.zeros(2, 1, 6, 5, dtype=torch.float64)
+    glob = Fn.dice_loss(x, y, sigmoid=True, reduction="none")
+    for fast in (True, False):
+        monkeypatch.setattr(geometry, "_FAST_LESIONS", fast)
+        torch.testing.assert_close(Fn.blob_loss(x, y, sigmoid=True, reduction="none"), 3 * glob)
+
+
+def _blob_reference(x, onehot, inst, region, region_kwargs):
+    """The blob loss by its definition, softmax over C, mean over the (sample, class) units: every lesion scored by
+    the inner loss with every other lesion of its class masked out."""
+    p = torch.softmax(x, 1)
+    fn = getattr(Fn, f"{region}_loss")
+    glob = fn(p, onehot, reduction="none", **region_kwargs)
+    total = []
+    for b in range(p.shape[0]):
+        for k in range(p.shape[1]):
+            lab = inst[b, k]
+            losses = [fn(p[b:b + 1, k:k + 1], onehot[b:b + 1, k:k + 1], ((lab == 0) | (lab == i))[None, None],
+                         reduction="none", **region_kwargs)[0, 0] for i in lab.unique().tolist() if i > 0]
+            lesion = sum(losses) / len(losses) if losses else glob[b, k]
+            total.append(2 * glob[b, k] + lesion)
+    return torch.stack(total).mean()
+
+
+@pytest.mark.parametrize("region,region_kwargs", [
+    pytest.param("generalized_dice", {}, marks=pytest.mark.xfail(
+        raises=IndexError, strict=True, reason="known: generalized_dice scores per sample, (B,) under 'none', and "
+                                               "the blob loss indexes the inner result as (B, K)")),
+    ("dice", {"soft_label": True}), ("dice", {"squared_pred": True}), ("mcc", {}),
+    ("sensitivity_specificity", {"r": 0.2})])
+def test_blob_generic_path_for_the_other_inner_losses(monkeypatch, region, region_kwargs):
+    """An inner loss not scored from Σp·g, Σp, Σg alone (or with soft_label, squared_pred) keeps one masked call
+    per lesion, by definition."""
+    assert M.BlobLoss(region=region, region_kwargs=region_kwargs).options.lesion_score() is None
+
+    def refuse(*a):
+        raise AssertionError("the segment sums do not apply to this inner loss")
+
+    monkeypatch.setattr(geometry, "_lesion_sums_fast", refuse)
+    x, target, _, opts, maps = _blob_case(2, "onehot", None, "disagree")
+    x = x.requires_grad_()
+    got = Fn.blob_loss(x, target, region=region, region_kwargs=region_kwargs, **opts, **maps)
+    ref = _blob_reference(x, target, maps["instances"], region, region_kwargs)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)
+    (g_got,) = torch.autograd.grad(got, x)
+    (g_ref,) = torch.autograd.grad(ref, x)
+    torch.testing.assert_close(g_got, g_ref, rtol=1e-10, atol=1e-14)
+
+
+def test_blob_lesion_score_is_resolved_for_the_fast_inner_losses():
+    for region, kw in _FAST_INNER:
+        assert M.BlobLoss(region=region, region_kwargs=kw).options.lesion_score() is not None
 
 
 # ------------------------------------------------------------------------------------------------ edge cases

@@ -37,11 +37,12 @@ from ..core.broadcast import channel_view, unit_view
 from ..core.options import InputOptions, RegionOptions, option
 from ..core.prepare import PreparedInput, prepare_input
 from ..core.reduce import reduce_units, reduce_voxels, safe_ratio, valid_voxel_count, voxel_count
+from ..core.stats import RegionStats
 from ..geometry.distance import resolve_spacing, signed_distance
 from ..geometry.instances import lesion_instances
 from .base import loss_function
 from .distribution import voxel_units
-from .region import REGION_LOSSES, RegionKey
+from .region import REGION_LOSSES, UNIT_SCORES, RegionKey, UnitScore, score_units
 
 __all__ = [
     "GeometryOptions", "HausdorffDTOptions", "LogHausdorffDTOptions", "BoundaryOptions", "ShapeAwareOptions",
@@ -142,6 +143,19 @@ class BlobOptions(InputOptions):
             self.__dict__["_inner"] = inner
         return inner  # type: ignore[return-value]
 
+    def lesion_score(self) -> UnitScore | None:
+        """The inner loss's :class:`~monai_segloss.functional.region.UnitScore` when a lesion's loss follows from
+        its confusion statistics Σp·g, Σp, Σg and its voxel count alone (``dice``, ``jaccard``, ``tversky``,
+        ``focal_tversky``, ``log_cosh_dice`` without ``soft_label`` or ``squared_pred``): the blob loss then scores
+        every lesion from per-segment sums. None otherwise (one masked inner call per lesion). Resolved once per
+        options object (in its memo: the scores hold closures, which are not pickled)."""
+        memo = self.memo()
+        if "lesion_score" not in memo:
+            inner, make = self.inner_options(), UNIT_SCORES.get(self.region)
+            score = None if make is None or inner.soft_label else make(inner)
+            memo["lesion_score"] = None if score is None or score.squared else score
+        return memo["lesion_score"]
+
 
 # ------------------------------------------------------------------------------------------------ shared helpers
 
@@ -185,7 +199,7 @@ def _precomputed(name: str, value: Any, prep: PreparedInput, integral: bool = Fa
     if integral:
         if value.is_floating_point() or value.is_complex():
             raise TypeError(f"{name} must be an integer tensor of instance ids, got {value.dtype}")
-        return out.long()
+        return out.long().as_subclass(torch.Tensor)
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point distance map, got {value.dtype}")
     return out.to(x.dtype).as_subclass(torch.Tensor)
@@ -370,27 +384,16 @@ def _structural_similarity(input, target, mask, o: StructuralSimilarityOptions) 
 
 
 _BLOB_CHUNK = 1 << 23  # voxels per batch of lesion units given to the inner loss (bounds the memory)
+_SEGMENT_CHUNK = 1 << 21  # voxels per pass of the segment sums (a float64 temporary of 16 MiB at most)
+_LANES = 8  # accumulators per segment in the segment sums (see :class:`_SegmentSums`)
+_FAST_LESIONS = True  # the segment sums for the inner losses that allow them (tests compare with the generic path)
 
 
-def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
-    prep = prepare_input(input, target, o, mask)
-    p = prep.keep(prep.probs())
-    g = prep.keep(prep.target_onehot())
+def _lesion_sums_generic(p: torch.Tensor, g: torch.Tensor, inst: torch.Tensor, valid: torch.Tensor | None,
+                         inner) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ of the lesion losses and number of lesions per (sample, class) ``(B, K)``: the inner loss called on every
+    lesion's volume, every other lesion of its class masked out (any inner loss)."""
     b, k = p.shape[:2]
-    inner_fn, inner_options = REGION_LOSSES[o.region], o.inner_options()
-
-    def inner(p: torch.Tensor, g: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return inner_fn.apply(p, g, mask, inner_options)
-
-    valid = prep.valid
-    vmask = None if valid is None else valid.unsqueeze(1)
-    global_term = inner(p, g, vmask)  # (B, K)
-    if instances is None:
-        inst = lesion_instances(_valid_masks(prep, g).flatten(0, 1), o.fully_connected).view(g.shape).long()
-    else:
-        inst = _precomputed("instances", instances, prep, integral=True)
-        if valid is not None:
-            inst = inst * valid.unsqueeze(1)
     units: list[tuple[int, int, int]] = []
     for bi in range(b):
         for ki in range(k):
@@ -416,6 +419,147 @@ def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
         per_lesion = inner(pl, gl, keep.unsqueeze(1))[:, 0]
         sums = sums + torch.zeros(b * k, dtype=p.dtype, device=p.device).index_add(0, flat, per_lesion).view(b, k)
         counts = counts + torch.bincount(flat, minlength=b * k).view(b, k).to(p.dtype)
+    return sums, counts
+
+
+def _bins(seg: torch.Tensor, weights: torch.Tensor | None, size: int) -> torch.Tensor:
+    """``(size,)`` sums of ``weights`` per value of ``seg`` (all in ``[0, size)``), in ``weights``' dtype; counts
+    (int64) when None. A ``scatter_add_`` along the voxels (sequential on CPU; a deterministic CUDA
+    implementation), or a ``bincount`` for the counts on CPU (a CUDA ``bincount`` reads its largest value back to
+    the host)."""
+    if weights is None:
+        if seg.device.type == "cpu":
+            return torch.bincount(seg, minlength=size)
+        weights = torch.ones((), dtype=torch.long, device=seg.device).expand_as(seg)
+    return torch.zeros(size, dtype=weights.dtype, device=seg.device).scatter_add_(0, seg, weights)
+
+
+class _SegmentSums(torch.autograd.Function):
+    """Per segment (row, instance id) of ``(R, V)`` rows, over the valid voxels: ``(3, R, ids)`` float64 Σp·g, Σp,
+    Σg and ``(R, ids)`` int64 voxel counts.
+
+    Negative ids (when ``nonnegative`` is False) and invalid voxels (``valid`` ``(R, V)`` bool, or None) go to one
+    extra segment that is dropped. Rows are taken a few at a time (at most about ``_SEGMENT_CHUNK`` voxels): each
+    pass makes its voxels' segment ids (int64, kept for the backward: 8 bytes per voxel and row until then) and
+    one float64 ``scatter_add_`` per sum (float64 accumulation, as the label-map statistics; :func:`_bins`).
+    Voxel v adds into lane ``v % _LANES`` of its segment, the lanes summed after: consecutive voxels of one
+    segment (the background, most of a row) do not wait on each other's addition. The backward is a gather:
+    ``dL/dp = dL/dΣpg[seg]·g + dL/dΣp[seg]``, and ``dL/dg = dL/dΣpg[seg]·p + dL/dΣg[seg]`` where ``g`` requires a
+    gradient (a dense target).
+    """
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, g: torch.Tensor, inst: torch.Tensor, valid: torch.Tensor | None, ids: int,
+                nonnegative: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, v = p.shape
+        step = max(1, _SEGMENT_CHUNK // max(1, v))
+        sums = torch.empty(3, rows, ids, dtype=torch.float64, device=p.device)
+        counts = torch.empty(rows, ids, dtype=torch.long, device=p.device)
+        lane = torch.arange(v, device=p.device).remainder_(_LANES)
+        segs = []
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            lab = inst[r0:r1]
+            dump = (r1 - r0) * ids  # the segment of the voxels that count nowhere
+            seg = torch.arange(0, dump * _LANES, ids * _LANES, device=p.device).unsqueeze(1).add(lane)
+            seg.add_(lab, alpha=_LANES)  # (row·ids + id)·lanes + lane
+            drop = None if nonnegative else lab < 0
+            if valid is not None:
+                drop = ~valid[r0:r1] if drop is None else drop | ~valid[r0:r1]
+            if drop is not None:
+                seg = torch.where(drop, lane + dump * _LANES, seg)
+            seg = seg.view(-1)
+            segs.append(seg)
+            size = (dump + 1) * _LANES
+            pc, gc = p[r0:r1].reshape(-1), g[r0:r1].reshape(-1)
+            w = torch.mul(pc, gc, out=torch.empty(seg.shape, dtype=torch.float64, device=p.device))  # one buffer
+            for j, src in enumerate((None, pc, gc)):
+                if src is not None:
+                    w.copy_(src)
+                sums[j, r0:r1] = _bins(seg, w, size).view(-1, _LANES).sum(1)[:dump].view(r1 - r0, ids)
+            counts[r0:r1] = _bins(seg, None, size).view(-1, _LANES).sum(1)[:dump].view(r1 - r0, ids)
+        if any(ctx.needs_input_grad[:2]):
+            ctx.segs, ctx.step = segs, step
+            ctx.save_for_backward(p, g)
+        ctx.mark_non_differentiable(counts)
+        return sums, counts
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor, _counts: None):
+        p, g = ctx.saved_tensors
+        need_p, need_g = ctx.needs_input_grad[:2]
+        grad = grad.to(p.dtype)
+        dp = torch.empty(p.shape, dtype=p.dtype, device=p.device) if need_p else None
+        dg = torch.empty(g.shape, dtype=g.dtype, device=g.device) if need_g else None
+        for i, seg in enumerate(ctx.segs):
+            r0 = i * ctx.step
+            r1 = min(p.shape[0], r0 + ctx.step)
+            d = F.pad(grad[:, r0:r1].reshape(3, -1), (0, 1))  # the dropped segment: no gradient
+            d = d.unsqueeze(2).expand(*d.shape, _LANES).reshape(3, -1)  # every lane of a segment
+            dtp = d[0].index_select(0, seg)
+            if dp is not None:  # written in place: no temporary but dtp
+                out = torch.index_select(d[1], 0, seg, out=dp[r0:r1].view(-1))
+                out.addcmul_(dtp, g[r0:r1].reshape(-1))
+            if dg is not None:
+                out = torch.index_select(d[2], 0, seg, out=dg[r0:r1].view(-1))
+                out.addcmul_(dtp, p[r0:r1].reshape(-1))
+        return dp, dg, None, None, None, None
+
+
+def _lesion_sums_fast(p: torch.Tensor, g: torch.Tensor, inst: torch.Tensor, valid: torch.Tensor | None,
+                      inner: RegionOptions, score: UnitScore) -> tuple[torch.Tensor, torch.Tensor]:
+    """What :func:`_lesion_sums_generic` gives, for an inner loss scored from the confusion statistics alone.
+
+    Lesion l of unit (b, k) is scored on the voxels of instance 0 or l: its statistics are those of the two
+    segments, T_0 + T_l, P_0 + P_l, G_0 + G_l and N_0 + N_l (:class:`_SegmentSums`), scored by ``score`` with the
+    inner options' empty policy (:func:`~monai_segloss.functional.region.score_units`, reduction ``"none"``), as
+    the inner call on the lesion's masked volume scores them. A segment id > 0 with no valid voxel is no lesion.
+    """
+    b, k = p.shape[:2]
+    rows = b * k
+    inst = inst.reshape(rows, -1)
+    lo, top = torch.stack(torch.aminmax(inst)).tolist() if inst.numel() else (0, 0)  # the one host read
+    if top <= 0:
+        return p.new_zeros(b, k), p.new_zeros(b, k)
+    if rows * (top + 1) > inst.numel():  # sparse ids (precomputed): renumber them in order, 0 kept at 0
+        known, ranks = torch.unique(torch.cat([inst.new_zeros(1), inst.flatten().clamp_min(0)]), return_inverse=True)
+        top = known.numel() - 1
+        inst = ranks[1:].view(rows, -1) if lo >= 0 else torch.where(inst < 0, -1, ranks[1:].view(rows, -1))
+    v = None if valid is None else valid.unsqueeze(1).expand(b, k, *valid.shape[1:]).reshape(rows, -1)
+    sums, counts = _SegmentSums.apply(p.reshape(rows, -1), g.reshape(rows, -1), inst, v, top + 1, lo >= 0)
+    stats = (sums[:, :, 1:] + sums[:, :, :1]).to(p.dtype)  # lesion l: its own segment and the background's
+    lesion = counts[:, 1:] > 0
+    n = torch.where(lesion, counts[:, 1:] + counts[:, :1], 0).to(p.dtype)  # no voxel: not a unit (not present)
+    st = RegionStats(tp=stats[0], psum=stats[1], gsum=stats[2], n=n, all_present=False)
+    per_lesion = score_units(st, inner, score, None, "none")  # (B·K, top), 0 where no lesion
+    return per_lesion.sum(1).view(b, k), lesion.sum(1).view(b, k).to(p.dtype)
+
+
+def _blob(input, target, mask, o: BlobOptions, instances=None) -> torch.Tensor:
+    prep = prepare_input(input, target, o, mask)
+    p = prep.keep(prep.probs())
+    g = prep.keep(prep.target_onehot())
+    b, k = p.shape[:2]
+    inner_fn, inner_options = REGION_LOSSES[o.region], o.inner_options()
+
+    def inner(p: torch.Tensor, g: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return inner_fn.apply(p, g, mask, inner_options)
+
+    valid = prep.valid
+    vmask = None if valid is None else valid.unsqueeze(1)
+    global_term = inner(p, g, vmask)  # (B, K)
+    if instances is None:
+        inst = lesion_instances(_valid_masks(prep, g).flatten(0, 1), o.fully_connected).view(g.shape).long()
+    else:
+        inst = _precomputed("instances", instances, prep, integral=True)
+        if valid is not None:
+            inst = inst * valid.unsqueeze(1)
+    score = o.lesion_score() if _FAST_LESIONS else None
+    if score is None:
+        sums, counts = _lesion_sums_generic(p, g, inst, valid, inner)
+    else:
+        sums, counts = _lesion_sums_fast(p, g, inst, valid, inner_options, score)
     lesion_term = torch.where(counts > 0, sums / counts.clamp_min(1), global_term)
     total = o.global_weight * global_term + o.lesion_weight * lesion_term
     present = None if valid is None else valid.flatten(1).any(1, keepdim=True).expand(b, k)
@@ -588,6 +732,15 @@ blob_loss = loss_function(BlobOptions, _blob, "blob_loss", """
     kept class (26-connected in 3D); lesion n is scored with every *other* lesion of its class masked out, so each
     lesion counts once in the mean whatever its size. A (sample, class) without lesion falls back to the global
     term: its lesion term is ``L(p, g)``.
+
+    How the lesion terms are computed: when L's value per unit follows from its confusion statistics alone
+    (``dice``, ``jaccard``, ``tversky``, ``focal_tversky``, ``log_cosh_dice`` without ``soft_label`` or
+    ``squared_pred``), lesion l of a (sample, class) is scored on the voxels of the background (instance 0) and of
+    l, so its statistics are those two segments' sums: one pass over the volume sums Σp·g, Σp, Σg and the voxel
+    count per (sample, class, instance id) (float64 accumulation), and every lesion is scored from them with L's
+    empty policy, as a call of L on the lesion's masked volume would score it. The other inner losses are called
+    once per lesion on its masked volume. Either way the number of lesions is read back to the host (one read on
+    the fast path).
 
     Example:
         >>> from monai_segloss.functional import blob_loss

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -44,8 +44,8 @@ __all__ = [
     "LogCoshDiceOptions", "SensitivitySpecificityOptions", "MCCOptions", "WassersteinDiceOptions",
     "dice_loss", "jaccard_loss", "generalized_dice_loss", "tversky_loss", "focal_tversky_loss",
     "log_cosh_dice_loss", "sensitivity_specificity_loss", "mcc_loss", "wasserstein_dice_loss", "region_loss",
-    "region_stats", "scored_only", "empty_value", "unsmoothed_empty", "batch_sums", "REGION_LOSSES",
-    "REGION_RETURNS", "W_TYPES", "RegionKey",
+    "region_stats", "scored_only", "empty_value", "unsmoothed_empty", "batch_sums", "score_units", "UnitScore",
+    "UNIT_SCORES", "REGION_LOSSES", "REGION_RETURNS", "W_TYPES", "RegionKey",
 ]
 
 
@@ -157,21 +157,53 @@ class WassersteinDiceOptions(RegionOptions):
                              "Σ_l g_l·(M p)_l already score soft targets")
 
 
+class UnitScore(NamedTuple):
+    """How a region loss scores one unit from its confusion statistics alone.
+
+    Attributes:
+        per_unit: :class:`~monai_segloss.core.stats.RegionStats` -> per-unit losses of the same shape (elementwise).
+        squared: the statistics it reads are Σp² and Σg² (``squared_pred``), not Σp and Σg.
+        transform: the loss's map of ``1 - score`` (focal power, log-cosh) when it has one; the value that replaces
+            ``1 - score`` of an empty unit (:func:`empty_value`) goes through it too, so that the loss keeps its range.
+    """
+
+    per_unit: Callable[[RegionStats], torch.Tensor]
+    squared: bool = False
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
 def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, opts: RegionOptions,
                 per_unit: Callable[[RegionStats], torch.Tensor], squared: bool = False,
                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """The region pipeline: prepare, confusion statistics, ``per_unit`` loss of each (sample, class), reduce.
+    """The region pipeline: prepare, confusion statistics, ``per_unit`` loss of each (sample, class), reduce
+    (:func:`score_units`).
 
-    ``per_unit`` maps :class:`~monai_segloss.core.stats.RegionStats` to per-unit losses of the same shape.
-    ``transform``: the loss's map of ``1 - score`` (focal power, log-cosh) when it has one; the value that replaces
-    ``1 - score`` of an empty unit (:func:`empty_value`) goes through it too, so that the loss keeps its range.
+    ``per_unit``, ``squared`` and ``transform`` are those of a :class:`UnitScore` (a loss of :data:`UNIT_SCORES`
+    passes ``*UNIT_SCORES[key](opts)``).
     """
     prep = prepare_input(input, target, opts, mask)
     st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed,
                          soft_label=opts.soft_label)
+    return _score_units(st, opts, per_unit, transform, prep.weight, opts.reduction)
+
+
+def score_units(st: RegionStats, opts: RegionOptions, score: UnitScore, weight: torch.Tensor | None,
+                reduction: str) -> torch.Tensor:
+    """The tail of the region pipeline: ``score.per_unit`` of each unit of ``st``, its empty units handled by the
+    ``empty`` policy (:func:`scored_only`, :func:`empty_value`), weighted and reduced (``reduction`` of
+    :func:`~monai_segloss.core.reduce.reduce_units`; ``"none"`` keeps ``st``'s shape, 0 where a unit does not
+    count). :func:`region_loss` ends with it on the statistics of its (sample, class) units, the blob loss calls it
+    on those of its lesions."""
+    return _score_units(st, opts, score.per_unit, score.transform, weight, reduction)
+
+
+def _score_units(st: RegionStats, opts: RegionOptions, per_unit: Callable[[RegionStats], torch.Tensor],
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None, weight: torch.Tensor | None,
+                 reduction: str) -> torch.Tensor:
+    """:func:`score_units` on the parts of a :class:`UnitScore` (what :func:`region_loss` is given)."""
     if st.all_present and not opts.reads_empty:  # every unit counts with its own score: nothing to replace or drop
-        return reduce_units(per_unit(st), opts.reduction, weight=prep.weight)
-    return reduce_units(per_unit(scored_only(st, opts)), opts.reduction, weight=prep.weight, present=st.present,
+        return reduce_units(per_unit(st), reduction, weight=weight)
+    return reduce_units(per_unit(scored_only(st, opts)), reduction, weight=weight, present=st.present,
                         empty=empty_if_used(st, opts), policy=opts.empty, empty_value=empty_value(st, opts, transform))
 
 
@@ -239,36 +271,61 @@ def scored_only(st: RegionStats, o: RegionOptions) -> RegionStats:
 
 # (``torch.rsub(t, 1)`` is ``1 - t``, the same op without the Python-level ``Tensor.__rsub__``)
 
-def _dice(input, target, mask, o: DiceOptions) -> torch.Tensor:
+def _dice_score(o: DiceOptions) -> UnitScore:
     score = jaccard_score if o.jaccard else dice_score
-    return region_loss(input, target, mask, o,
-                       lambda s: torch.rsub(score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
-                       squared=o.squared_pred)
+    return UnitScore(lambda s: torch.rsub(score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1), o.squared_pred)
 
 
-def _jaccard(input, target, mask, o: JaccardOptions) -> torch.Tensor:
-    return region_loss(input, target, mask, o,
-                       lambda s: torch.rsub(jaccard_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
-                       squared=o.squared_pred)
+def _jaccard_score(o: JaccardOptions) -> UnitScore:
+    return UnitScore(lambda s: torch.rsub(jaccard_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1),
+                     o.squared_pred)
 
 
-def _tversky(input, target, mask, o: TverskyOptions) -> torch.Tensor:
-    return region_loss(input, target, mask, o, lambda s: torch.rsub(
-        tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), 1))
+def _tversky_score(o: TverskyOptions) -> UnitScore:
+    return UnitScore(lambda s: torch.rsub(tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr),
+                                          1))
 
 
-def _focal_tversky(input, target, mask, o: FocalTverskyOptions) -> torch.Tensor:
+def _focal_tversky_score(o: FocalTverskyOptions) -> UnitScore:
     def per_unit(s: RegionStats) -> torch.Tensor:
         return focal_power(torch.rsub(tversky_index(s.tp, s.fp, s.fn, o.alpha, o.beta, o.smooth_nr, o.smooth_dr), 1),
                            o.gamma)
 
-    return region_loss(input, target, mask, o, per_unit, transform=lambda t: focal_power(t, o.gamma))
+    return UnitScore(per_unit, transform=lambda t: focal_power(t, o.gamma))
+
+
+def _log_cosh_dice_score(o: LogCoshDiceOptions) -> UnitScore:
+    return UnitScore(lambda s: log_cosh(torch.rsub(dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1)),
+                     o.squared_pred, log_cosh)
+
+
+UNIT_SCORES: dict[str, Callable[[Any], UnitScore]] = {
+    "dice": _dice_score, "jaccard": _jaccard_score, "tversky": _tversky_score,
+    "focal_tversky": _focal_tversky_score, "log_cosh_dice": _log_cosh_dice_score,
+}
+"""The region losses whose per-unit value is a function of the unit's :class:`RegionStats` alone, by registry key:
+``UNIT_SCORES[key](options)`` is their :class:`UnitScore` under those options (what :func:`region_loss` scores, and
+what the blob loss scores its lesions with)."""
+
+
+def _dice(input, target, mask, o: DiceOptions) -> torch.Tensor:
+    return region_loss(input, target, mask, o, *_dice_score(o))
+
+
+def _jaccard(input, target, mask, o: JaccardOptions) -> torch.Tensor:
+    return region_loss(input, target, mask, o, *_jaccard_score(o))
+
+
+def _tversky(input, target, mask, o: TverskyOptions) -> torch.Tensor:
+    return region_loss(input, target, mask, o, *_tversky_score(o))
+
+
+def _focal_tversky(input, target, mask, o: FocalTverskyOptions) -> torch.Tensor:
+    return region_loss(input, target, mask, o, *_focal_tversky_score(o))
 
 
 def _log_cosh_dice(input, target, mask, o: LogCoshDiceOptions) -> torch.Tensor:
-    return region_loss(input, target, mask, o,
-                       lambda s: log_cosh(torch.rsub(dice_score(s.tp, s.fp, s.fn, o.smooth_nr, o.smooth_dr), 1)),
-                       squared=o.squared_pred, transform=log_cosh)
+    return region_loss(input, target, mask, o, *_log_cosh_dice_score(o))
 
 
 def _generalized_dice(input, target, mask, o: GeneralizedDiceOptions) -> torch.Tensor:
