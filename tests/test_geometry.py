@@ -497,10 +497,16 @@ def _blob_reference(x, onehot, inst, region, region_kwargs):
     return torch.stack(total).mean()
 
 
+def test_blob_refuses_an_inner_loss_without_class_units():
+    # generalized Dice scores a sample across its classes: there is no value of it per lesion of one class
+    with pytest.raises(ValueError, match="region"):
+        M.BlobLoss(region="generalized_dice")
+    with pytest.raises(ValueError, match="region"):
+        Fn.blob_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 4, 4), softmax=True, to_onehot_y=True,
+                     region="generalized_dice")
+
+
 @pytest.mark.parametrize("region,region_kwargs", [
-    pytest.param("generalized_dice", {}, marks=pytest.mark.xfail(
-        raises=IndexError, strict=True, reason="known: generalized_dice scores per sample, (B,) under 'none', and "
-                                               "the blob loss indexes the inner result as (B, K)")),
     ("dice", {"soft_label": True}), ("dice", {"squared_pred": True}), ("mcc", {}),
     ("sensitivity_specificity", {"r": 0.2})])
 def test_blob_generic_path_for_the_other_inner_losses(monkeypatch, region, region_kwargs):

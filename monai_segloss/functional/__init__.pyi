@@ -906,7 +906,7 @@ def structural_similarity_loss(input: Tensor, target: Tensor, mask: Tensor | Non
     """
 
 
-def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
+def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, instances: Tensor | None = None, region: Literal['dice', 'jaccard', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> Tensor:
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 
     Args:
@@ -919,8 +919,8 @@ def blob_loss(input: Tensor, target: Tensor, mask: Tensor | None = None, *, inst
             ``monai_segloss.LesionInstancesd``; None (default) labels the connected components on the fly with
             SimpleITK. In a MONAI trainer pass them with ``monai_segloss.BatchMapsHandler({"instances":
             "label_instances"})``.
-        region (Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice',
-            'sensitivity_specificity', 'mcc']): key of the inner region loss L. Default ``'dice'``.
+        region (Literal['dice', 'jaccard', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity',
+            'mcc']): key of the inner region loss L. Default ``'dice'``.
         region_kwargs (Mapping[str, Any] | None): options of L (e.g. ``{"alpha": 0.3, "beta": 0.7}`` for ``"tversky"``,
             or ``smooth_nr``, ``empty``), without the input options, which the blob loss applies. Default ``None``.
         global_weight (float): α >= 0, weight of the global term. Default ``2``.

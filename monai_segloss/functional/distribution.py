@@ -525,7 +525,7 @@ def _largest(rows: torch.Tensor, m: int) -> torch.Tensor:
     bound = sample.kthvalue(rank, dim=1, keepdim=True).values
     candidates = rows.detach() >= bound
     out = [row[keep].topk(m, sorted=False).values if count >= m else row.topk(m, sorted=False).values
-           for row, keep, count in zip(rows, candidates, candidates.sum(1).tolist())]
+           for row, keep, count in zip(rows, candidates, candidates.sum(1).tolist(), strict=True)]
     return torch.stack(out)
 
 

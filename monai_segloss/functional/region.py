@@ -727,12 +727,14 @@ wasserstein_dice_loss = loss_function(WassersteinDiceOptions, _wasserstein_dice,
         sample does not count.
 """, none_shape="samples")
 
-RegionKey = Literal["dice", "jaccard", "generalized_dice", "tversky", "focal_tversky", "log_cosh_dice",
-                    "sensitivity_specificity", "mcc"]
+# (not generalized_dice: it scores a sample across its classes, not a (sample, class) unit, so it has no value per
+# lesion of one class)
+RegionKey = Literal["dice", "jaccard", "tversky", "focal_tversky", "log_cosh_dice", "sensitivity_specificity", "mcc"]
 
 REGION_LOSSES: dict[str, LossFunction] = {
     fn.__name__.removesuffix("_loss"): fn
-    for fn in (dice_loss, jaccard_loss, generalized_dice_loss, tversky_loss, focal_tversky_loss, log_cosh_dice_loss,
+    for fn in (dice_loss, jaccard_loss, tversky_loss, focal_tversky_loss, log_cosh_dice_loss,
                sensitivity_specificity_loss, mcc_loss)
 }
-"""The region losses by registry key (what the blob loss's ``region`` option names; ``RegionKey`` lists them)."""
+"""The region losses that score (sample, class) units, by registry key (what the blob loss's ``region`` option
+names; ``RegionKey`` lists them)."""

@@ -824,8 +824,8 @@ class BlobLoss(SegLoss):
     """Blob loss: ``α · L(p, g) + β · mean_n L(p, g; lesion n)``, per (sample, class).
 
     Args:
-        region (Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice',
-            'sensitivity_specificity', 'mcc']): key of the inner region loss L. Default ``'dice'``.
+        region (Literal['dice', 'jaccard', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity',
+            'mcc']): key of the inner region loss L. Default ``'dice'``.
         region_kwargs (Mapping[str, Any] | None): options of L (e.g. ``{"alpha": 0.3, "beta": 0.7}`` for ``"tversky"``,
             or ``smooth_nr``, ``empty``), without the input options, which the blob loss applies. Default ``None``.
         global_weight (float): α >= 0, weight of the global term. Default ``2``.
@@ -849,7 +849,7 @@ class BlobLoss(SegLoss):
         reduction (Literal['mean', 'sum', 'none']): ``"mean"`` over the units that count, ``"sum"``, or ``"none"``.
             Default ``'mean'``.
     """
-    def __init__(self, *, region: Literal['dice', 'jaccard', 'generalized_dice', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
+    def __init__(self, *, region: Literal['dice', 'jaccard', 'tversky', 'focal_tversky', 'log_cosh_dice', 'sensitivity_specificity', 'mcc'] = 'dice', region_kwargs: Mapping[str, Any] | None = None, global_weight: float = 2.0, lesion_weight: float = 1.0, fully_connected: bool = True, sigmoid: bool = False, softmax: bool = False, other_act: Callable[[Tensor], Tensor] | None = None, to_onehot_y: bool = False, include_background: bool = True, exclude_channels: Sequence[int] = (), weight: Sequence[float] | float | None = None, ignore_index: int | None = None, reduction: Literal['mean', 'sum', 'none'] = 'mean') -> None: ...
     def forward(self, input: Tensor, target: Tensor, mask: Tensor | None = None, instances: Tensor | None = None) -> Tensor: ...  # type: ignore[override]  # exactly the maps this loss takes
 
 
