@@ -29,10 +29,63 @@ def test_skeleton_of_a_bar_is_its_centre_line():
     torch.testing.assert_close(soft_skeleton(thin, 3), thin)  # a one-voxel line is its own skeleton
 
 
-@pytest.mark.parametrize("shape,iterations", [((2, 3, 10, 11), 3), ((2, 2, 6, 7, 8), 5)])
-def test_skeleton_equals_monai_soft_skel(shape, iterations):
+@pytest.mark.parametrize("grad", [False, True], ids=["shifted", "pooled"])
+@pytest.mark.parametrize("shape,iterations", [((2, 3, 10, 11), 3), ((2, 2, 6, 7, 8), 5), ((1, 2, 1, 9, 1), 2)])
+def test_skeleton_equals_monai_soft_skel(shape, iterations, grad):
+    # both paths: without autograd (CPU: shifted views, in place) and with it (max pools, as MONAI)
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(soft_skeleton(x, iterations), soft_skel(x, iterations), rtol=0, atol=0)
+    ours = soft_skeleton(x.clone().requires_grad_(grad), iterations)
+    assert ours.requires_grad == grad
+    torch.testing.assert_close(ours.detach(), soft_skel(x, iterations), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 17), (2, 2, 9, 10), (2, 3, 6, 7, 8)])
+def test_skeleton_paths_agree_with_outside_voxels(shape):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(shape, generator=g)
+    outside = torch.rand(shape[0], 1, *shape[2:], generator=g) < 0.3
+    shifted = soft_skeleton(x, 4, outside)
+    pooled = soft_skeleton(x.clone().requires_grad_(), 4, outside)
+    torch.testing.assert_close(shifted, pooled.detach(), rtol=0, atol=0)
+    assert shifted.masked_select(outside.expand(shape)).eq(0).all()
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["shifted", "pooled"])
+@pytest.mark.parametrize("spatial,crop", [((12, 10), (slice(2, 9), slice(0, 7))),
+                                          ((7, 8, 9), (slice(1, 6), slice(0, 8), slice(2, 9)))])
+def test_skeleton_with_outside_voxels_is_that_of_the_cropped_image(spatial, crop, grad):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 2, *spatial, generator=g, dtype=torch.float64)
+    inner = (..., *crop)
+    outside = torch.ones(2, 1, *spatial, dtype=torch.bool)
+    outside[inner] = False
+    xa, xc = x.clone().requires_grad_(grad), x[inner].clone().requires_grad_(grad)
+    skel, cropped = soft_skeleton(xa, 4, outside), soft_skeleton(xc, 4)
+    torch.testing.assert_close(skel[inner], cropped, rtol=0, atol=0)
+    assert skel.masked_select(outside.expand_as(skel)).eq(0).all()
+    if grad:
+        w = torch.rand(cropped.shape, generator=g, dtype=torch.float64)
+        (skel[inner] * w).sum().backward()
+        (cropped * w).sum().backward()
+        torch.testing.assert_close(xa.grad[inner], xc.grad, rtol=1e-12, atol=0)
+        assert xa.grad.masked_select(outside.expand_as(xa)).eq(0).all()
+
+
+@pytest.mark.parametrize("spatial,iterations", [((15, 16), 5), ((9, 10, 11), 3), ((9, 10, 11), 6)])
+def test_cldice_input_gradient_equals_monai_on_continuous_input(spatial, iterations):
+    # probabilities drawn at random (no two voxels equal: no tie in any window), one channel: the same quantity as
+    # MONAI's; the gradients differ only by the order of float summation (a reused erosion sums its gradient once)
+    g = torch.Generator().manual_seed(6)
+    p = torch.rand(2, 1, *spatial, generator=g, dtype=torch.float64)
+    y = (torch.rand(2, 1, *spatial, generator=g) < 0.4).to(torch.float64)
+    ours, peer = p.clone().requires_grad_(), p.clone().requires_grad_()
+    a = cldice_loss(ours, y, iter_=iterations, reduction="sum")
+    b = SoftclDiceLoss(iter_=iterations, reduction="sum")(peer, y)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=0)
+    a.backward()
+    b.backward()
+    assert ours.grad.count_nonzero() > ours.numel() // 10  # the skeleton reaches many voxels
+    torch.testing.assert_close(ours.grad, peer.grad, rtol=1e-10, atol=1e-15)
 
 
 def _vessel_data(seed=0, spatial=(12, 13)):
@@ -110,6 +163,12 @@ def test_ignored_voxels_equal_cropping_them(iterations):
     mask = torch.ones(2, 1, 12, 10)
     mask[..., 8:, :] = 0
     torch.testing.assert_close(cldice_loss(x, y, mask=mask, **kw), cropped)
+    # and the input gradient: the cropped image's inside, 0 at the masked voxels
+    xa, xc = x.clone().requires_grad_(), x[..., :8, :].clone().requires_grad_()
+    cldice_loss(xa, y, mask=mask, **kw).sum().backward()
+    cldice_loss(xc, y[..., :8, :], **kw).sum().backward()
+    torch.testing.assert_close(xa.grad[..., :8, :], xc.grad)
+    assert xa.grad[..., 8:, :].eq(0).all()
 
 
 def test_batch_statistics_are_the_papers_single_score():
