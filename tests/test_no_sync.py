@@ -6,7 +6,9 @@ Data checks are device-side assertions (:func:`monai_segloss.core.prepare.data_c
 device. The geometry losses that build distance maps or lesion instances from the target on the host (SimpleITK,
 connected components) synchronise by nature unless the maps are passed in (``distance=`` / ``instances=``, e.g. from
 :class:`~monai_segloss.BatchMapsHandler`); they run here with precomputed maps. Two losses read the data on the host
-by definition (:data:`HOST_BOUND`), and ``log_hausdorff_dt`` with them.
+by definition (:data:`HOST_BOUND`), and ``log_hausdorff_dt`` with them. ``topk_ce`` on the CPU with rows of
+2^16 voxels or more reads its candidate counts (a CPU-only branch; these inputs are smaller, the CUDA test covers
+its device path).
 """
 
 from __future__ import annotations

@@ -515,10 +515,11 @@ def _largest(rows: torch.Tensor, m: int) -> torch.Tensor:
     that a strided sample of the row puts at about ``1.25·m`` values from the top. The result is exact: every one of
     the ``m`` largest values is at or above the bound whenever at least ``m`` values are (checked; a row with fewer
     candidates takes the full ``topk``); only the order of the selected values, and so the rounding of their sum,
-    can differ. On other devices ``topk`` is one kernel and is used as it is.
+    can differ. On other devices, and under ``torch.compile`` (the candidates' count is data-dependent), ``topk`` is
+    used as it is.
     """
     n = rows.shape[1]
-    if rows.device.type != "cpu" or n < _PREFILTER_MIN or 4 * m > n:
+    if rows.device.type != "cpu" or n < _PREFILTER_MIN or 4 * m > n or torch.compiler.is_compiling():
         return rows.topk(m, dim=1, sorted=False).values
     sample = rows.detach()[:, ::_PREFILTER_STRIDE]
     rank = max(1, sample.shape[1] - (5 * m) // (4 * _PREFILTER_STRIDE))
