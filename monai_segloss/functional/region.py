@@ -184,7 +184,7 @@ def region_loss(input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     prep = prepare_input(input, target, opts, mask)
     st = confusion_stats(prep, squared=squared, batch=opts.batch, distributed=opts.distributed,
                          soft_label=opts.soft_label)
-    return _score_units(st, opts, per_unit, transform, prep.weight, opts.reduction)
+    return score_units(st, opts, UnitScore(per_unit, squared, transform), prep.weight, opts.reduction)
 
 
 def score_units(st: RegionStats, opts: RegionOptions, score: UnitScore, weight: torch.Tensor | None,
@@ -194,13 +194,7 @@ def score_units(st: RegionStats, opts: RegionOptions, score: UnitScore, weight: 
     :func:`~monai_segloss.core.reduce.reduce_units`; ``"none"`` keeps ``st``'s shape, 0 where a unit does not
     count). :func:`region_loss` ends with it on the statistics of its (sample, class) units, the blob loss calls it
     on those of its lesions."""
-    return _score_units(st, opts, score.per_unit, score.transform, weight, reduction)
-
-
-def _score_units(st: RegionStats, opts: RegionOptions, per_unit: Callable[[RegionStats], torch.Tensor],
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None, weight: torch.Tensor | None,
-                 reduction: str) -> torch.Tensor:
-    """:func:`score_units` on the parts of a :class:`UnitScore` (what :func:`region_loss` is given)."""
+    per_unit, transform = score.per_unit, score.transform
     if st.all_present and not opts.reads_empty:  # every unit counts with its own score: nothing to replace or drop
         return reduce_units(per_unit(st), reduction, weight=weight)
     return reduce_units(per_unit(scored_only(st, opts)), reduction, weight=weight, present=st.present,
