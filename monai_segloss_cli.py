@@ -56,10 +56,14 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def _user_data_options(cmd: argparse.ArgumentParser) -> None:
     """``study``'s options for a user's data set, a device, the budget and a job array; and ``study report DIR``."""
-    cmd.add_argument("action", nargs="?", choices=["run", "report"], default="run",
-                     help="run (default) the study, or report: merge the finished runs in FOLDER (the --out of a "
-                          "study or of its shards) into its report and list the missing ones")
-    cmd.add_argument("folder", nargs="?", help="with report: the study's --out folder")
+    cmd.add_argument("action", nargs="?", choices=["run", "report", "budget"], default="run",
+                     help="run (default) the study; report: merge the finished runs in FOLDER (the --out of a "
+                          "study or of its shards) into its report and list the missing ones; budget: retrain the "
+                          "losses the budget rule checks in the finished study FOLDER with --factor times the budget "
+                          "(on --seeds, default its first two) into FOLDER/budget_x<factor>, then study report "
+                          "FOLDER compares them")
+    cmd.add_argument("folder", nargs="?", help="with report or budget: the study's --out folder")
+    cmd.add_argument("--factor", type=int, default=2, help="with budget: how many times the budget (default 2)")
     data = cmd.add_argument_group("your data (monai-segloss study --dataset PATH)")
     data.add_argument("--dataset", metavar="PATH",
                       help="compare the losses on your data: a dataset.json (MSD layout, as the data scripts write "

@@ -56,6 +56,13 @@ def test_plateau_measures_the_last_quarter():
     assert p["gain"] == pytest.approx(0.009) and p["plateaued"]
     assert not plateau(its, flat, tolerance=0.005)["plateaued"]
     assert plateau(its, [0.9] * 7 + [0.8])["plateaued"]  # a fall is no gain
+    # the line through the last stretch's five points, not its two ends: 0.85 -> 0.86 gains 0.01 end to end, but the
+    # least-squares slope is 2 / 100000 per iteration over 400 iterations
+    its16 = list(range(100, 1700, 100))
+    noisy = [0.5] * 11 + [0.85, 0.80, 0.90, 0.80, 0.86]
+    p = plateau(its16, noisy)
+    assert p["from_iteration"] == 1200 and p["gain"] == pytest.approx(0.008) and p["plateaued"]
+    assert plateau([100, 200], [0.5, 0.52])["gain"] == pytest.approx(0.02)  # two points: their difference
     with pytest.raises(ValueError):
         plateau([1], [0.5])
     with pytest.raises(ValueError):

@@ -23,7 +23,7 @@ _BUDGET = ("epochs", "patch", "batch_size", "num_samples", "channels", "res_unit
 
 def _study(args: argparse.Namespace) -> int:
     """``study`` / ``demo`` / ``study report DIR``; a user's data set with ``--dataset``."""
-    from .study import dataset_setting, main_exit_code, parse_shard, report_study, run_study
+    from .study import dataset_setting, main_exit_code, parse_shard, report_study, run_budget_check, run_study
 
     action = getattr(args, "action", "run")
     try:
@@ -31,6 +31,10 @@ def _study(args: argparse.Namespace) -> int:
             if not args.folder:
                 raise ValueError("study report needs the study's folder: monai-segloss study report DIR")
             return main_exit_code(lambda: report_study(args.folder))
+        if action == "budget":
+            if not args.folder:
+                raise ValueError("study budget needs the finished study's folder: monai-segloss study budget DIR")
+            return main_exit_code(lambda: run_budget_check(args.folder, args.factor, args.seeds, args.workers))
         if args.folder:
             raise ValueError(f"unexpected argument {args.folder!r} (did you mean: study report {args.folder}?)")
         setting = "quick" if args.quick else args.setting

@@ -348,6 +348,11 @@ def _plot_curves(analysis: dict, setting, path: Path) -> None:
         scale = mean[0] if mean.size and mean[0] != 0 else 1.0
         bx.plot(epochs * analysis["runs"][f"{loss}/seed{setting.seeds[0]}"]["iterations"] / max(mean.size, 1),
                 mean / scale, color=color, lw=1.0, label=loss)
+    for check in analysis.get("longer_budgets", []):
+        for loss, c in check.get("curves", {}).items():
+            k = list(setting.losses).index(loss) if loss in setting.losses else 0
+            ax.plot(c["iterations"], c["mean"], color=f"C{k % 10}", lw=1.0, ls="--",
+                    label=f"{loss}, {check['iterations']['longer']:,} it (seeds {', '.join(map(str, check['seeds']))})")
     budget = analysis["curves"]["budget"]
     start = min(p["from_iteration"] for p in budget["per_loss"].values())
     ax.axvspan(start, max(max(c["iterations"]) for c in curves.values()), color="0.9", zorder=0,
@@ -375,11 +380,73 @@ def _budget_section(analysis: dict) -> list[str]:
         rows.append(f"| `{loss}`{mark} | {_num(c['mean'][-1])} [{_num(c['low'][-1])}–{_num(c['high'][-1])}] | "
                     f"{_num(c['mean_at_half'][-1])} | {_signed(p['gain'])} (from iteration {p['from_iteration']}) | "
                     f"{'yes' if p['plateaued'] else 'no'} |")
-    verdict = ("The budget satisfies the rule." if budget["satisfied"] else
-               "The budget does NOT satisfy the rule: a checked loss still gains; the results below are not those "
-               "of converged networks.")
-    return [f"Rule: {budget['rule']}. Checked: {', '.join(f'`{k}`' for k in budget['checked'])}. {verdict}", "",
-            *rows]
+    verdict = ("All three satisfy it." if budget["satisfied"] else
+               "A checked loss still gains by this rule. The learning rate decays to 0 at the end of the budget, so "
+               "the last quarter also holds the gain of the decay itself: whether a longer budget would help is "
+               "what the doubled-budget check below measures.")
+    lines = [f"Curve rule: {budget['rule']}. Checked: {', '.join(f'`{k}`' for k in budget['checked'])}. {verdict}",
+             "", *rows]
+    checks = analysis.get("longer_budgets", [])
+    if not checks:
+        return lines + ["", "No doubled-budget check in this folder (`monai-segloss study budget DIR` trains the "
+                            "checked losses again with twice the budget)."]
+    for check in checks:
+        lines += ["", *_longer_budget_lines(check)]
+    return lines
+
+
+def _longer_budget_lines(check: dict) -> list[str]:
+    if "error" in check:
+        return [f"The longer-budget study in `{check['folder']}` does not fit this one: {check['error']}."]
+    its = check["iterations"]
+    seeds = ", ".join(map(str, check["seeds"]))
+    rows = [f"| loss | lesion F1, {its['base']:,} it | {its['longer']:,} it | gain [95 % CI] | p | voxel Dice gain | "
+            "small-lesion recall gain | enough |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for loss, d in check["per_loss"].items():
+        f1 = d["lesion_f1"]
+        rows.append(f"| `{loss}` | {_ci(f1['base'])} | {_ci(f1['longer'])} | {_diff_ci(f1['difference']['difference'])}"
+                    f" | {_p(f1['difference']['p_value'])} | {_diff_ci(d['dice']['difference']['difference'])} | "
+                    f"{_diff_ci(d['small_lesion_recall']['difference']['difference'])} | "
+                    f"{'yes' if d['enough'] else 'no'} |")
+    verdict = ("The budget is enough by this rule: training twice as long does not change the results below." if
+               check["satisfied"] else "The budget is NOT enough by this rule: a checked loss gains from twice the "
+               "budget, so the results below are not those of converged networks.")
+    return [f"Doubled-budget check (`{check['folder']}`): the checked losses trained again for {its['longer']:,} "
+            f"iterations instead of {its['base']:,} (the learning rate decaying to 0 at the new end; data, split, "
+            f"network and learning rate unchanged) on seed(s) {seeds}, evaluated on the same {check['n_units']} test "
+            f"units (tuned operating point; paired difference, longer minus the study's). Rule: {check['rule']}. "
+            f"{verdict}", "", *rows]
+
+
+def _budget_change_section(analysis: dict) -> list[str]:
+    """This study beside an earlier one with a shorter budget (``analysis["_earlier"]``: its ``what``,
+    ``setting_values`` and ``table``), on the losses both trained: test lesion F1 and voxel Dice at the tuned
+    operating point, and each loss's rank (degenerate losses of this study unranked)."""
+    from .published import rank_agreement
+
+    earlier = analysis["_earlier"]
+    old, new = earlier["table"], analysis["table"]
+    common = [k for k in new if k in old]
+
+    def order(table: dict, skip: set[str]) -> list[str]:
+        return sorted((k for k in common if k not in skip), key=lambda k: -table[k]["tuned"]["lesion_f1"]["estimate"])
+
+    degenerate = {k for k in common if _is_degenerate(analysis, k, "tuned")}
+    old_order, new_order = order(old, set()), order(new, degenerate)
+    sv = earlier["setting_values"]
+    iterations = max(r["iterations"] for r in analysis["runs"].values())
+    rows = [f"| loss | lesion F1, {sv['epochs']} epochs | rank | lesion F1, {iterations:,} iterations | rank | "
+            "voxel Dice, before | now |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for k in common:
+        rank = str(new_order.index(k) + 1) if k in new_order else "degenerate"
+        rows.append(f"| `{k}` | {_ci(old[k]['tuned']['lesion_f1'])} | {old_order.index(k) + 1} | "
+                    f"{_ci(new[k]['tuned']['lesion_f1'])} | {rank} | {_num(old[k]['tuned']['dice']['estimate'])} | "
+                    f"{_num(new[k]['tuned']['dice']['estimate'])} |")
+    rho = rank_agreement({k: -i for i, k in enumerate(old_order)}, {k: -i for i, k in enumerate(new_order)})
+    rho_text = f"{rho['spearman']:+.2f}" if _finite(rho["spearman"]) else "undefined"
+    return [f"The earlier study: {earlier['what']}. Its numbers are not paired with these (other data, test "
+            f"cases and units), so the table compares levels and orders only. Spearman's correlation of the two "
+            f"orders by test lesion F1 (tuned operating point): {rho_text}.", "", *rows]
 
 
 def _lr_section(analysis: dict) -> list[str]:
@@ -546,6 +613,8 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         "## Recall by lesion size (tuned operating point)", "",
         "Pooled recall Σ detected / Σ lesions per size bin [95 % CI].", "", _recall_table(analysis, "tuned"), "",
         "## Beside the published comparisons", "", *_published_section(analysis), "",
+        *(["## What changes with budget", "", *_budget_change_section(analysis), ""] if "_earlier" in analysis
+          else []),
         "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items() if k != "curves"], "",
         "Every number, and the per-case values and counts the intervals came from, is in `metrics.json`.", ""])
     paths["report"].write_text(text)

@@ -56,8 +56,8 @@ from .study_source import DataSource, synthetic_source, user_source, write_split
 from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, finished_training, train_run
 
 __all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "DATASET_LOSSES", "run_study",
-           "report_study", "dataset_setting", "quiet_libraries", "choose_learning_rate", "next_rate", "parse_shard",
-           "shard_losses", "setting_from_json", "visible_gpus"]
+           "report_study", "run_budget_check", "dataset_setting", "quiet_libraries", "choose_learning_rate",
+           "next_rate", "parse_shard", "shard_losses", "setting_from_json", "visible_gpus"]
 
 BUNDLE = "lesion_focal_tversky"
 FULL_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "unified_focal", "focal_tversky", "tversky", "focal",
@@ -849,21 +849,18 @@ def run_study(
 def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print) -> dict[str, Path]:
     """Merge the finished runs of the study in ``folder`` (its ``study.json``, written by :func:`run_study` or its
     shards) into the report there; say which runs are missing. The report holds every loss whose runs are all
-    trained and evaluated.
+    trained and evaluated; with a doubled-budget check in ``folder/budget_x<factor>`` (:func:`run_budget_check`),
+    the comparison of the two budgets; with an earlier, shorter study's summary in ``folder/short_budget.json``
+    (:data:`EARLIER_FILE`), what changed with the budget.
 
     Raises:
         ValueError: no ``study.json`` in ``folder``, or no loss is complete (the message lists the missing runs).
     """
     start, cpu_start = time.perf_counter(), _cpu_seconds()
     out = Path(folder)
-    if not (out / PLAN_FILE).is_file():
-        raise ValueError(f"{out} holds no {PLAN_FILE}: give the --out folder of a study (or of its shards)")
-    plan = json.loads((out / PLAN_FILE).read_text())
-    setting, source = setting_from_json(plan["setting"]), DataSource.from_json(plan["data"])
-    from .shipped import bundle_dir
-
+    ctx = _read_plan(out)
+    setting = ctx.setting
     quiet_libraries()
-    ctx = _Context(setting, out / plan["runs_dir"], source, bundle_dir(BUNDLE), out / ".logging.conf")
     chosen, grid, missing = _learning_rates(ctx, list(setting.losses), None)
     evaluation = _evaluation(ctx)
     specs: list[RunSpec] = []
@@ -888,6 +885,73 @@ def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print)
     timing = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
               "workers": 1, "threads_per_worker": 1, "runs_resumed": len(specs), "runs_executed": 0}
     return _report(ctx, out, chosen, grid, specs, evaluation, timing, echo)
+
+
+def _read_plan(out: Path) -> _Context:
+    """The study in ``out`` (its ``study.json``)."""
+    if not (out / PLAN_FILE).is_file():
+        raise ValueError(f"{out} holds no {PLAN_FILE}: give the --out folder of a study (or of its shards)")
+    plan = json.loads((out / PLAN_FILE).read_text())
+    from .shipped import bundle_dir
+
+    return _Context(setting_from_json(plan["setting"]), out / plan["runs_dir"], DataSource.from_json(plan["data"]),
+                    bundle_dir(BUNDLE), out / ".logging.conf")
+
+
+LONGER_FOLDER = "budget_x{factor}"
+# an earlier study of the same task with a shorter budget, kept beside the report (its "what", "setting_values" and
+# test "table"): the report then says what changed with the budget
+EARLIER_FILE = "short_budget.json"
+
+
+def run_budget_check(folder: str | os.PathLike, factor: int = 2, seeds: tuple[int, ...] | list[int] | None = None,
+                     workers: int | None = None, echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """The doubled-budget check of the finished study in ``folder`` (:mod:`monai_segloss.app.budget`): retrain the
+    losses its budget rule reads (the baseline and the two with the highest final validation lesion F1, mean over
+    the seeds) with ``factor`` times the budget, each at its chosen learning rate, and evaluate them on the same test
+    cases. The longer study is a study of its own in ``folder/budget_x<factor>`` (report, ``metrics.json``, runs;
+    resumable); ``monai-segloss study report FOLDER`` then compares the two.
+
+    Args:
+        folder: the study's ``--out`` folder (``study.json``); every run of it trained.
+        factor: how many times the budget, >= 2. Default 2.
+        seeds: the seeds to retrain. Default None: the study's first two seeds.
+        workers: as :func:`run_study`.
+        echo: as :func:`run_study`.
+
+    Raises:
+        ValueError: no study in ``folder``, a run of it not trained yet, a bad ``factor`` or seed.
+    """
+    from .curves import budget_check, loss_curve
+
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 2:
+        raise ValueError(f"factor must be an integer >= 2, got {factor!r}")
+    out = Path(folder)
+    ctx = _read_plan(out)
+    setting = ctx.setting
+    chosen, _, missing = _learning_rates(ctx, list(setting.losses), None)
+    records: dict[str, list[dict[str, Any]]] = {}
+    for loss in setting.losses:
+        for seed in setting.seeds:
+            record = finished_training(_spec(ctx, loss, seed, chosen[loss])) if loss in chosen else None
+            if record is None:
+                missing.append(f"{loss} seed {seed}")
+            records.setdefault(loss, []).append(record or {})
+    if missing:
+        raise ValueError(f"the study in {out} is not finished (missing: {', '.join(missing)}): the budget check "
+                         "reads every run's learning curve")
+    seeds = tuple(int(s) for s in (seeds if seeds is not None else setting.seeds[:2]))
+    if not seeds or any(s not in setting.seeds for s in seeds):
+        raise ValueError(f"seeds must be seeds of the study {list(setting.seeds)}, got {list(seeds)}")
+    checked = budget_check({k: loss_curve(v) for k, v in records.items()}, setting.baseline)["checked"]
+    longer = dataclasses.replace(setting, name=f"{setting.name}_x{factor}", losses=tuple(checked), seeds=seeds,
+                                 lr_seed=seeds[0], epochs=setting.epochs * factor,
+                                 learning_rates=tuple((k, chosen[k]) for k in checked))
+    echo(f"budget check: {', '.join(checked)} on seed(s) {', '.join(map(str, seeds))} at {longer.epochs} epochs "
+         f"({factor}x the study's {setting.epochs})")
+    where = out / LONGER_FOLDER.format(factor=factor)
+    return run_study(longer, out_dir=where, cache_dir=Path(ctx.source.data_dir).parent, workers=workers, echo=echo,
+                     runs_dir=where / "runs")
 
 
 def _evaluation(ctx: _Context) -> EvalSpec:
@@ -927,9 +991,12 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
         analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
         analysis["_examples_file"] = examples_file(label, source.lesion_labels)
         analysis["learning_rates"] = lr_choice
+        name = f"label{label}_{source.label_names[label]}"
+        analysis["longer_budgets"] = _longer_budgets(out, name if several else "", analysis, setting)
+        if not several and (out / EARLIER_FILE).is_file():
+            analysis["_earlier"] = json.loads((out / EARLIER_FILE).read_text())
         analysis["shipped"] = {"loss": shipped_loss(ctx.bundle), "threshold": evaluation.shipped[0],
                                "min_size_mm3": evaluation.shipped[1]}
-        name = f"label{label}_{source.label_names[label]}"
         folder = out / name if several else out
         summary = source.summary.get("lesion_labels", {}).get(str(label), source.summary)
         written = write_report(folder, analysis, {**described, "lesion label": f"{label} "
@@ -947,6 +1014,31 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
         paths["report"] = out / "report.md"
     echo(f"report: {paths['report']} ({timing['wall_seconds'] / 60:.1f} min)")
     return paths
+
+
+def _longer_budgets(out: Path, label_folder: str, analysis: dict[str, Any], setting: StudySetting
+                    ) -> list[dict[str, Any]]:
+    """The doubled-budget checks (:func:`run_budget_check`) found in ``out``, each compared with ``analysis``
+    (:func:`monai_segloss.app.budget.compare_budgets`), with the longer study's learning curves; a check that does
+    not fit this study (another data set, a loss not in this report) says why."""
+    from .budget import compare_budgets
+
+    checks = []
+    base = {"units": analysis["units"], "per_unit": analysis["per_unit"], "setting_values": {"epochs": setting.epochs}}
+    for path in sorted(out.glob(LONGER_FOLDER.format(factor="*") + "/" + label_folder + "/metrics.json")):
+        longer = json.loads(path.read_text())
+        where = os.path.relpath(path.parent, out)
+        try:
+            check = compare_budgets(base, longer, setting.n_boot)
+        except ValueError as err:
+            checks.append({"folder": where, "error": str(err)})
+            continue
+        runs = longer["runs"].values()
+        check.update(folder=where, iterations={"base": max(r["iterations"] for r in analysis["runs"].values()),
+                                               "longer": max(r["iterations"] for r in runs)},
+                     curves=longer["curves"]["per_loss"])
+        checks.append(check)
+    return checks
 
 
 def _cpu_seconds() -> float:
