@@ -1025,7 +1025,8 @@ def _longer_budgets(out: Path, label_folder: str, analysis: dict[str, Any], sett
 
     checks = []
     base = {"units": analysis["units"], "per_unit": analysis["per_unit"], "setting_values": {"epochs": setting.epochs}}
-    for path in sorted(out.glob(LONGER_FOLDER.format(factor="*") + "/" + label_folder + "/metrics.json")):
+    pattern = "/".join(p for p in (LONGER_FOLDER.format(factor="*"), label_folder, "metrics.json") if p)
+    for path in sorted(out.glob(pattern)):
         longer = json.loads(path.read_text())
         where = os.path.relpath(path.parent, out)
         try:
