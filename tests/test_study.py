@@ -81,7 +81,8 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
         curve = metrics["curves"]["per_loss"][loss]
         assert curve["iterations"] == [2, 4] and curve["runs"] == 2  # 3 training cases, batch 2: 2 steps per epoch
         assert all(lo <= m <= hi for lo, m, hi in zip(curve["low"], curve["mean"], curve["high"], strict=True))
-        for op in ("fixed", "tuned", "shipped"):
+        assert "shipped" not in metrics["table"][loss]  # the bundle's default (tversky) is not in this study
+        for op in ("fixed", "tuned"):
             for m in ("dice", "lesion_f1", "lesion_sensitivity", "lesion_precision", "small_lesion_recall",
                       "hd95_mm"):
                 iv = metrics["table"][loss][op][m]
@@ -137,6 +138,53 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     assert again[0].startswith("learning rates: 2 of 2 runs already trained")
     assert again[1].startswith("training: 1 of 1 runs already trained")
     assert json.loads((tmp_path / "again" / "metrics.json").read_text())["timing"]["runs_executed"] == 0
+
+
+def test_the_shipped_configuration_is_scored_on_its_loss_only(tmp_path, monkeypatch):
+    """The bundle's default loss (tversky) gets a held-out row at the bundle's operating point, in shipped.json; a
+    changed operating point re-scores only those runs."""
+    import dataclasses
+
+    from monai_segloss.app import study
+
+    one = dataclasses.replace(TINY, losses=("dice", "tversky"), seeds=(0,), lr_grid=(1e-2,))
+    out, cache = tmp_path / "r", tmp_path / "c"
+    # at the fixed operating point (0.5, no minimum size) the shipped rows must equal the fixed ones
+    monkeypatch.setattr(study, "shipped_operating_point", lambda bundle: (0.5, 0.0))
+    run_study(one, out_dir=out, cache_dir=cache, workers=1, echo=lambda s: None)
+    assert [p.parent.name.split("-")[0] for p in cache.glob("runs/*/shipped.json")] == ["tversky"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["table"]["tversky"]) == {"fixed", "tuned", "shipped"}
+    assert set(metrics["table"]["dice"]) == {"fixed", "tuned"} and "shipped" not in metrics["paired"]["tversky"]
+    assert metrics["per_unit"]["tversky"]["shipped"] == metrics["per_unit"]["tversky"]["fixed"]
+    assert metrics["brats2023"]["tversky"]["shipped"] == metrics["brats2023"]["tversky"]["fixed"]
+    assert "| `tversky` |" in (out / "report.md").read_text().split("## The bundle's shipped configuration")[1]
+    from monai_segloss.app.evidence import evidence_summary
+
+    assert evidence_summary(metrics)["shipped"]["test_lesion_f1"]["estimate"] == \
+        metrics["table"]["tversky"]["fixed"]["lesion_f1"]["estimate"]
+
+    results = {p: p.stat().st_mtime_ns for p in cache.glob("runs/*/result.json")}
+    monkeypatch.setattr(study, "shipped_operating_point", lambda bundle: (0.9, 64.0))
+    said: list[str] = []
+    study.report_study(out, echo=said.append)  # the merge names what the new point lacks, and reports the rest
+    assert said[0] == "missing runs (1): tversky lr0.01 s0 (shipped configuration)", said
+    assert said[1] == "the report holds dice; not yet: tversky"
+    run_study(one, out_dir=out, cache_dir=cache, workers=1, echo=lambda s: None)
+    assert {p: p.stat().st_mtime_ns for p in cache.glob("runs/*/result.json")} == results  # not re-evaluated
+    shipped = json.loads(next(cache.glob("runs/tversky*/shipped.json")).read_text())
+    assert shipped["shipped"] == {"threshold": 0.9, "min_size_mm3": 64.0}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["shipped"] == {"loss": "tversky", "threshold": 0.9, "min_size_mm3": 64.0}
+    rows = shipped["labels"]["1"]["test"]
+    for m in ("dice", "lesion_f1", "pred_voxels"):  # the report's shipped rows are shipped.json's, unit by unit
+        mine = [rows[u["case"]][m] for u in metrics["units"]]
+        if m == "pred_voxels":
+            assert metrics["degenerate"]["tversky"]["shipped"]["volume_ratio"] == pytest.approx(
+                sum(mine) / sum(rows[u["case"]]["target_voxels"] for u in metrics["units"]))
+            continue
+        theirs = [math.nan if v is None else v for v in metrics["per_unit"]["tversky"]["shipped"][m]]
+        assert theirs == pytest.approx(mine, nan_ok=True)
 
 
 def test_a_rate_chosen_at_the_grid_edge_is_extended(tmp_path):

@@ -8,8 +8,9 @@ every loss, so paired differences are resampled jointly. The validation cases di
 the seeds): validation intervals use the two-level bootstrap (seeds, then cases within a seed).
 
 - **table**: per loss and operating point (``fixed``: threshold 0.5, no minimum size; ``tuned``: each run's
-  validation-chosen threshold and minimum size), the mean over units of each per-case metric (NaN cases skipped:
-  e.g. sensitivity on a lesion-free case) with its interval;
+  validation-chosen threshold and minimum size; ``shipped``, for the bundle's default loss only: the bundle's
+  threshold and minimum size), the mean over units of each per-case metric (NaN cases skipped: e.g. sensitivity on a
+  lesion-free case) with its interval;
 - **paired**: per loss against the baseline (Dice loss), the mean per-unit difference with its interval and the
   Wilcoxon signed-rank p-value, on units where both are defined;
 - **recall by size**: per size bin, the pooled recall ``Σ detected / Σ lesions`` with its interval;
@@ -58,6 +59,13 @@ DEGENERATE_COMPONENT_FRACTION = 0.25
 
 def _by_key(results: list[dict]) -> dict[tuple[str, int], dict]:
     return {(r["loss"], int(r["seed"])): r for r in results}
+
+
+def _operating_points(setting, runs, units) -> dict[str, tuple[str, ...]]:
+    """Per loss, the operating points of :data:`OPERATING_POINTS` its test rows hold on every unit (``shipped``:
+    only the bundle's default loss)."""
+    return {loss: tuple(op for op in OPERATING_POINTS if all(op in runs[(loss, s)]["test"][c] for s, c in units))
+            for loss in setting.losses}
 
 
 def _units(setting, runs: dict[tuple[str, int], dict], split: str) -> list[tuple[int, str]]:
@@ -145,14 +153,14 @@ def _validation(setting, runs) -> dict[str, Any]:
 BRATS_METRICS = ("lesion_dice", "lesion_hd95", "f1")
 
 
-def _brats(setting, runs, units, weights) -> dict[str, Any]:
+def _brats(setting, runs, units, weights, ops) -> dict[str, Any]:
     """Per loss and operating point: the BraTS 2023 lesion-wise Dice, HD95 and F1 (mean over units, interval)."""
     return {loss: {op: {m: mean_interval(np.array([runs[(loss, s)]["test"][c][op]["brats2023"][m] for s, c in units],
                                                   dtype=np.float64), weights).as_dict() for m in BRATS_METRICS}
-                   for op in OPERATING_POINTS} for loss in setting.losses}
+                   for op in ops[loss]} for loss in setting.losses}
 
 
-def _unit_counts(setting, runs, units) -> dict[str, Any]:
+def _unit_counts(setting, runs, units, ops) -> dict[str, Any]:
     """The per-unit counts behind the FROC / CPM and the recall-by-size intervals (in the order of ``units``)."""
     out: dict[str, Any] = {}
     for loss in setting.losses:
@@ -160,18 +168,18 @@ def _unit_counts(setting, runs, units) -> dict[str, Any]:
         out[loss] = {"n_target": [r["n_target"] for r in rows],
                      "froc_detected": [r["froc_detected"] for r in rows],
                      "froc_false_positives": [r["froc_false_positives"] for r in rows],
-                     **{f"{op}_bin_targets": [r[op]["bin_targets"] for r in rows] for op in OPERATING_POINTS},
-                     **{f"{op}_bin_detected": [r[op]["bin_detected"] for r in rows] for op in OPERATING_POINTS}}
+                     **{f"{op}_bin_targets": [r[op]["bin_targets"] for r in rows] for op in ops[loss]},
+                     **{f"{op}_bin_detected": [r[op]["bin_detected"] for r in rows] for op in ops[loss]}}
     return out
 
 
-def _degenerate(setting, runs, units) -> dict[str, dict[str, Any]]:
+def _degenerate(setting, runs, units, ops) -> dict[str, dict[str, Any]]:
     """Per loss and operating point: the pooled predicted / target volume, the share of units whose largest
     component covers over :data:`DEGENERATE_COMPONENT_FRACTION` of the grid, and the flag."""
     out: dict[str, dict[str, Any]] = {}
     for loss in setting.losses:
         out[loss] = {}
-        for op in OPERATING_POINTS:
+        for op in ops[loss]:
             rows = [runs[(loss, s)]["test"][c][op] for s, c in units]
             pred = sum(r["pred_voxels"] for r in rows)
             target = sum(r["target_voxels"] for r in rows)
@@ -198,12 +206,13 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
     # the test cases are the same under every seed: seeds and cases are crossed
     weights = crossed_bootstrap_weights([s for s, _ in units], [c for _, c in units], setting.n_boot, seed=0)
     base = setting.baseline
+    ops = _operating_points(setting, runs, units)
     values = {loss: {op: {m: np.array([runs[(loss, s)]["test"][c][op][m] for s, c in units], dtype=np.float64)
-                          for m in METRICS} for op in OPERATING_POINTS} for loss in setting.losses}
+                          for m in METRICS} for op in ops[loss]} for loss in setting.losses}
     table = {loss: {op: {m: mean_interval(values[loss][op][m], weights).as_dict() for m in METRICS}
-                    for op in OPERATING_POINTS} for loss in setting.losses}
+                    for op in ops[loss]} for loss in setting.losses}
     paired = {loss: {op: {m: paired_comparison(values[loss][op][m], values[base][op][m], weights).as_dict()
-                          for m in METRICS} for op in OPERATING_POINTS}
+                          for m in METRICS} for op in ops[loss] if op in ops[base]}
               for loss in setting.losses if loss != base}
     edges = list(setting.size_bins)
     names = [f"< {edges[0]:g}"] + [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)] + \
@@ -211,7 +220,7 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
     recall: dict[str, dict[str, Any]] = {}
     for loss in setting.losses:
         recall[loss] = {}
-        for op in OPERATING_POINTS:
+        for op in ops[loss]:
             rows = [runs[(loss, s)]["test"][c][op] for s, c in units]
             bt = np.array([r["bin_targets"] for r in rows], dtype=np.float64)
             bd = np.array([r["bin_detected"] for r in rows], dtype=np.float64)
@@ -229,15 +238,15 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
         "size_bins_mm3": names,
         "lesions_by_size": lesion_counts,
         "froc": _froc(setting, runs, units, weights),
-        "brats2023": _brats(setting, runs, units, weights),
+        "brats2023": _brats(setting, runs, units, weights, ops),
         "validation": _validation(setting, runs),
         "per_unit": {loss: {op: {m: v.tolist() for m, v in ops.items()} for op, ops in per.items()}
                      for loss, per in values.items()},
         "per_unit_other_matching": {loss: {op: [runs[(loss, s)]["test"][c][op][OTHER_F1[setting.matching]]
-                                                for s, c in units] for op in OPERATING_POINTS}
+                                                for s, c in units] for op in ops[loss]}
                                     for loss in setting.losses},
-        "per_unit_counts": _unit_counts(setting, runs, units),
-        "degenerate": _degenerate(setting, runs, units),
+        "per_unit_counts": _unit_counts(setting, runs, units, ops),
+        "degenerate": _degenerate(setting, runs, units, ops),
         "curves": _curves(setting, runs),
         "runs": {f"{loss}/seed{seed}": {"learning_rate": runs[(loss, seed)]["learning_rate"],
                                         "iterations": runs[(loss, seed)]["training"]["iterations"],

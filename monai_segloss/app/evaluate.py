@@ -4,13 +4,17 @@
    operating point (threshold, minimum lesion size) with the highest mean lesion F1 over the validation cases is kept
    (ties: the threshold nearest 0.5, then the smallest minimum size);
 2. test: per case, the lesion-wise statistics at the fixed operating point (threshold 0.5, no minimum size: the
-   softmax argmax), at the tuned one and at the bundle's shipped one, with the predicted and target volumes and the
-   largest predicted component (what tells a degenerate operating point), and the detection counts at every
-   threshold (the FROC).
+   softmax argmax) and at the tuned one, with the predicted and target volumes and the largest predicted component
+   (what tells a degenerate operating point), and the detection counts at every threshold (the FROC).
 
 Everything is written to ``run_dir/result.json`` (last, atomically: its presence marks an evaluated run) with
 ``run_dir/examples.npz`` (slices for the figures). The evaluation has its own fingerprint (the training's and the
 evaluation settings), so a changed evaluation re-reads the weights without training again.
+
+The bundle's shipped configuration (its default loss at its ``lesion_threshold`` and ``min_lesion_mm3``) is scored
+apart, on the test cases of that loss's runs only (:func:`evaluate_shipped`, ``run_dir/shipped.json``, fingerprinted
+with the shipped operating point): re-choosing the bundle's default re-scores those runs and leaves every other
+evaluation valid.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from ..evaluation.postprocess import lesion_mask
 from ..geometry.instances import connected_components
 from .training import RunSpec, atomic_write, load_network, predict_cases, prepare_split
 
-__all__ = ["EvalSpec", "evaluate_run", "finished_evaluation", "case_metrics", "choose_operating_point",
-           "label_result", "examples_file", "RESULT_FILE", "EXAMPLES_FILE"]
+__all__ = ["EvalSpec", "evaluate_run", "evaluate_shipped", "finished_evaluation", "finished_shipped", "case_metrics",
+           "choose_operating_point", "label_result", "examples_file", "RESULT_FILE", "SHIPPED_FILE", "EXAMPLES_FILE"]
 
 RESULT_FILE = "result.json"
+SHIPPED_FILE = "shipped.json"
 EXAMPLES_FILE = "examples.npz"
 
 
@@ -52,7 +57,8 @@ class EvalSpec:
             (:data:`~monai_segloss.evaluation.brats2023.BRATS2023_CHALLENGES`; BraTS-MET, the small-metastasis rule:
             1 dilation, lesions over 2 mm³).
         shipped: the bundle's shipped operating point ``(threshold, minimum size in mm³)`` (``lesion_threshold`` and
-            ``min_lesion_mm3`` of ``train.json``), evaluated on the test cases as the operating point ``shipped``.
+            ``min_lesion_mm3`` of ``train.json``), scored on the test cases of the shipped loss's runs as the
+            operating point ``shipped`` (:func:`evaluate_shipped`; not part of :meth:`fingerprint`).
         num_examples: test cases whose slices are kept for the figures.
         lesion_labels: the label values scored lesion by lesion, each on its own softmax channel, each with its own
             operating point (``result.json``'s ``labels``). Default ``(1,)``.
@@ -69,10 +75,19 @@ class EvalSpec:
     lesion_labels: tuple[int, ...] = (1,)
 
     def fingerprint(self, run: RunSpec) -> str:
-        import hashlib
+        """Digest of the run's training and of every evaluation setting but ``shipped`` (``result.json``)."""
+        return _digest({"training": run.fingerprint,
+                        **{k: v for k, v in dataclasses.asdict(self).items() if k != "shipped"}})
 
-        body = {"training": run.fingerprint, **dataclasses.asdict(self)}
-        return hashlib.sha1(json.dumps(body, sort_keys=True, default=list).encode()).hexdigest()
+    def shipped_fingerprint(self, run: RunSpec) -> str:
+        """Digest of :meth:`fingerprint` and ``shipped`` (``shipped.json``)."""
+        return _digest({"evaluation": self.fingerprint(run), "shipped": list(self.shipped)})
+
+
+def _digest(body: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(body, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def case_metrics(stats: LesionWiseStats, small_bins: int, **extra: float) -> dict[str, Any]:
@@ -119,32 +134,42 @@ def examples_file(label: int, lesion_labels: tuple[int, ...]) -> str:
     return EXAMPLES_FILE if label == lesion_labels[0] else f"examples_label{label}.npz"
 
 
-def label_result(result: dict[str, Any], label: int) -> dict[str, Any]:
+def label_result(result: dict[str, Any], label: int, shipped: dict[str, Any] | None = None) -> dict[str, Any]:
     """One lesion label's view of a ``result.json``: the run's fields with that label's operating point,
-    validation F1 grids and test rows."""
-    return {**{k: v for k, v in result.items() if k != "labels"}, **result["labels"][str(label)]}
+    validation F1 grids and test rows; with the run's ``shipped.json`` (:func:`evaluate_shipped`), every test row
+    also holds the operating point ``shipped``."""
+    view = {**{k: v for k, v in result.items() if k != "labels"}, **result["labels"][str(label)]}
+    if shipped is not None:
+        rows = shipped["labels"][str(label)]["test"]
+        view["test"] = {case: {**row, "shipped": rows[case]} for case, row in view["test"].items()}
+    return view
+
+
+def _point_row(spec: EvalSpec, prob: np.ndarray, label: np.ndarray, spacing: tuple[float, ...],
+               point: tuple[float, float]) -> dict[str, Any]:
+    """The statistics of one test case of one lesion label at one operating point ``(threshold, min size)``."""
+    small_bins = int(np.searchsorted(np.asarray(spec.size_bins), spec.small_mm3, side="left")) + 1
+    other: Matching = "any_overlap" if spec.matching != "any_overlap" else "one_to_one"
+    mask = lesion_mask(prob, point[0], point[1], spacing)
+    stats = lesion_wise_stats(mask, label, spacing=spacing, size_bins=spec.size_bins, matching=spec.matching)
+    other_f1 = lesion_wise_stats(mask, label, spacing=spacing, hd95=False, matching=other).f1
+    brats = lesion_wise_stats(mask, label, spacing=spacing, matching="brats2023",
+                              brats=BRATS2023_CHALLENGES[spec.brats])
+    return {**case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1}, **_volumes(mask, label)),
+            "brats2023": {"lesion_dice": brats.lesion_dice, "lesion_hd95": brats.lesion_hd95, "f1": brats.f1,
+                          "n_target": brats.n_target, "n_detected": brats.n_detected,
+                          "n_false_positives": brats.n_pred - brats.n_pred_tp}}
 
 
 def _test_row(spec: EvalSpec, prob: np.ndarray, label: np.ndarray, spacing: tuple[float, ...],
               tuned: tuple[float, float]) -> dict[str, Any]:
-    """One test case of one lesion label: the FROC counts, and the statistics at every operating point."""
-    small_bins = int(np.searchsorted(np.asarray(spec.size_bins), spec.small_mm3, side="left")) + 1
-    other: Matching = "any_overlap" if spec.matching != "any_overlap" else "one_to_one"
+    """One test case of one lesion label: the FROC counts, and the statistics at the fixed and tuned points."""
     sweep = sweep_case(prob, label, spec.thresholds, spacing)
     detected, false_pos = sweep.detection_counts(matching=spec.matching)
-    row: dict[str, Any] = {"n_target": sweep.n_target, "target_volumes_mm3": sweep.target_volumes_mm3.tolist(),
-                           "froc_detected": detected.tolist(), "froc_false_positives": false_pos.tolist()}
-    for name, (t, m) in (("fixed", (0.5, 0.0)), ("tuned", tuned), ("shipped", spec.shipped)):
-        mask = lesion_mask(prob, t, m, spacing)
-        stats = lesion_wise_stats(mask, label, spacing=spacing, size_bins=spec.size_bins, matching=spec.matching)
-        other_f1 = lesion_wise_stats(mask, label, spacing=spacing, hd95=False, matching=other).f1
-        brats = lesion_wise_stats(mask, label, spacing=spacing, matching="brats2023",
-                                  brats=BRATS2023_CHALLENGES[spec.brats])
-        row[name] = {**case_metrics(stats, small_bins, **{f"lesion_f1_{other}": other_f1}, **_volumes(mask, label)),
-                     "brats2023": {"lesion_dice": brats.lesion_dice, "lesion_hd95": brats.lesion_hd95,
-                                   "f1": brats.f1, "n_target": brats.n_target, "n_detected": brats.n_detected,
-                                   "n_false_positives": brats.n_pred - brats.n_pred_tp}}
-    return row
+    return {"n_target": sweep.n_target, "target_volumes_mm3": sweep.target_volumes_mm3.tolist(),
+            "froc_detected": detected.tolist(), "froc_false_positives": false_pos.tolist(),
+            "fixed": _point_row(spec, prob, label, spacing, (0.5, 0.0)),
+            "tuned": _point_row(spec, prob, label, spacing, tuned)}
 
 
 def evaluate_run(run: RunSpec, spec: EvalSpec, progress: Callable[[int], None] | None = None) -> Path:
@@ -195,13 +220,41 @@ def evaluate_run(run: RunSpec, spec: EvalSpec, progress: Callable[[int], None] |
     return run_dir / RESULT_FILE
 
 
-def finished_evaluation(run: RunSpec, spec: EvalSpec) -> dict | None:
-    """The stored ``result.json`` of ``run`` when it was evaluated with ``spec``, else None."""
-    path = Path(run.run_dir) / RESULT_FILE
+def evaluate_shipped(run: RunSpec, spec: EvalSpec, progress: Callable[[int], None] | None = None) -> Path:
+    """Score the bundle's shipped operating point ``spec.shipped`` on the test cases of the finished training run
+    ``run``; write and return ``run_dir/shipped.json`` (per lesion label, per test case, the statistics of
+    :func:`label_result`'s rows). ``progress(n)`` is called after every case."""
+    step = progress or (lambda n: None)
+    parser, network = load_network(run)
+    rows: dict[int, dict[str, Any]] = {v: {} for v in spec.lesion_labels}
+    for case_id, _, per_label, spacing in predict_cases(parser, network, prepare_split(parser, run, "test"),
+                                                        spec.lesion_labels):
+        for v, (prob, target) in per_label.items():
+            rows[v][case_id] = _point_row(spec, prob, target, spacing, spec.shipped)
+        step(1)
+    body = {"fingerprint": spec.shipped_fingerprint(run),
+            "shipped": {"threshold": spec.shipped[0], "min_size_mm3": spec.shipped[1]},
+            "labels": {str(v): {"test": rows[v]} for v in spec.lesion_labels}}
+    path = Path(run.run_dir) / SHIPPED_FILE
+    atomic_write(path, lambda p: p.write_text(json.dumps(body, default=float) + "\n"))
+    return path
+
+
+def _stored(path: Path, fingerprint: str) -> dict | None:
     if not path.is_file():
         return None
     try:
-        result = json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return result if result.get("fingerprint") == spec.fingerprint(run) else None
+    return stored if stored.get("fingerprint") == fingerprint else None
+
+
+def finished_evaluation(run: RunSpec, spec: EvalSpec) -> dict | None:
+    """The stored ``result.json`` of ``run`` when it was evaluated with ``spec``, else None."""
+    return _stored(Path(run.run_dir) / RESULT_FILE, spec.fingerprint(run))
+
+
+def finished_shipped(run: RunSpec, spec: EvalSpec) -> dict | None:
+    """The stored ``shipped.json`` of ``run`` when it was scored with ``spec`` (its shipped point), else None."""
+    return _stored(Path(run.run_dir) / SHIPPED_FILE, spec.shipped_fingerprint(run))

@@ -47,7 +47,7 @@ def evidence_summary(metrics: dict[str, Any]) -> dict[str, Any]:
         losses[loss] = entry
     values = metrics["setting_values"]
     shipped = metrics.get("shipped") or {}
-    if shipped.get("loss") in metrics["table"]:  # the bundle's shipped configuration on the test cases
+    if "shipped" in metrics["table"].get(shipped.get("loss"), {}):  # the bundle's shipped configuration, test cases
         shipped = {**shipped, "test_lesion_f1": _interval(metrics["table"][shipped["loss"]]["shipped"]["lesion_f1"])}
     return {"setting": values["name"], "seeds": len(values["seeds"]), "test_units": int(metrics["n_units"]),
             "baseline": baseline, "validation_best": validation["best"], "losses": losses,

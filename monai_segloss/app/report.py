@@ -116,7 +116,7 @@ def _results_table(analysis: dict, op: str, losses: list[str] | None = None) -> 
 def _shipped_section(analysis: dict) -> list[str]:
     shipped = analysis.get("shipped") or {}
     loss = shipped.get("loss")
-    if not isinstance(loss, str) or loss not in analysis["table"]:
+    if not isinstance(loss, str) or "shipped" not in analysis["table"].get(loss, {}):
         return [f"The bundle's default loss ({loss or 'none of the override files'}) is not among this study's "
                 "losses: no held-out row for it."]
     return [f"The lesion bundle ships `{loss}` at threshold {shipped['threshold']:g} with minimum lesion size "

@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 from ..evaluation.froc import DENSE_THRESHOLDS
 from ..evaluation.lesion_metrics import Matching
-from .evaluate import EvalSpec, evaluate_run, finished_evaluation
+from .evaluate import EvalSpec, evaluate_run, evaluate_shipped, finished_evaluation, finished_shipped
 from .study_source import DataSource, synthetic_source, user_source, write_split
 from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, finished_training, train_run
 
@@ -378,6 +378,8 @@ def _job(kind: str, spec: RunSpec, evaluation: EvalSpec | None, progress: Callab
     if kind == "train":
         return str(train_run(spec, progress=progress))
     assert evaluation is not None
+    if kind == "shipped":
+        return str(evaluate_shipped(spec, evaluation, progress=progress))
     return str(evaluate_run(spec, evaluation, progress=progress))
 
 
@@ -542,6 +544,8 @@ def _todo_bar(jobs: list[tuple[str, RunSpec]], desc: str):
         split = json.loads(Path(spec.split_file).read_text())
         if kind == "train":
             total += spec.epochs * spec.steps_per_epoch + len(spec.curve_epochs) * len(split["validation"])
+        elif kind == "shipped":
+            total += len(split["test"])
         else:
             total += len(split["validation"]) + len(split["test"])
     return _bar(total, desc, "step")
@@ -832,10 +836,9 @@ def run_study(
         train([s for s in specs if s.run_dir not in passed], "training")
         if train_only:
             return {}
-        # 3. evaluation of the final weights
+        # 3. evaluation of the final weights (and the bundle's shipped configuration, on its loss's runs)
         evaluation = _evaluation(ctx)
-        todo = [s for s in specs if finished_evaluation(s, evaluation) is None]
-        _run_jobs([("evaluate", s) for s in todo], "evaluation", evaluation, pool, q)
+        _run_jobs(_evaluation_jobs(ctx, specs, evaluation), "evaluation", evaluation, pool, q)
     if shard is not None:
         echo(f"shard {shard[0]}/{shard[1]} done ({', '.join(mine) or 'no loss'}): runs in {_relative(runs)}; once "
              f"every shard is done: monai-segloss study report {_relative(out)}")
@@ -868,8 +871,9 @@ def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print)
         if loss not in chosen:
             continue
         runs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds]
-        absent = [f"{s.label} ({'training' if finished_training(s) is None else 'evaluation'})" for s in runs
-                  if finished_evaluation(s, evaluation) is None]
+        what = {"evaluate": "evaluation", "shipped": "shipped configuration"}
+        absent = list(dict.fromkeys(f"{s.label} ({'training' if finished_training(s) is None else what[kind]})"
+                                    for kind, s in _evaluation_jobs(ctx, runs, evaluation)))
         missing += absent
         if not absent:
             specs += runs
@@ -958,6 +962,14 @@ def _evaluation(ctx: _Context) -> EvalSpec:
     return ctx.setting.eval_spec(shipped_operating_point(ctx.bundle), ctx.source.lesion_labels)
 
 
+def _evaluation_jobs(ctx: _Context, specs: list[RunSpec], evaluation: EvalSpec) -> list[tuple[str, RunSpec]]:
+    """The evaluations ``specs`` still lack: ``result.json`` of every run, ``shipped.json`` of the runs of the
+    bundle's shipped loss."""
+    ship = shipped_loss(ctx.bundle)
+    return [("evaluate", s) for s in specs if finished_evaluation(s, evaluation) is None] + \
+        [("shipped", s) for s in specs if s.loss == ship and finished_shipped(s, evaluation) is None]
+
+
 def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, dict[float, RunSpec]],
             specs: list[RunSpec], evaluation: EvalSpec, timing: dict[str, Any], echo: Callable[[str], None]
             ) -> dict[str, Path]:
@@ -970,6 +982,8 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
     setting, source = ctx.setting, ctx.source
     records = {s.run_dir: finished_training(s) for s in specs}
     evaluated = {s.run_dir: finished_evaluation(s, evaluation) for s in specs}
+    ship = shipped_loss(ctx.bundle)
+    shipped = {s.run_dir: finished_shipped(s, evaluation) for s in specs if s.loss == ship}
     lr_choice = {loss: {"chosen": chosen[loss], "fixed": loss in dict(setting.learning_rates),
                         "validation_f1": {f"{lr:g}": final_f1(r) for lr, s in grid.get(loss, {}).items()
                                           if (r := finished_training(s)) is not None}}
@@ -987,7 +1001,7 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
             result, record = evaluated[s.run_dir], records[s.run_dir]
             if result is None or record is None:
                 raise RuntimeError(f"run without a result: {s.label}")
-            results.append({**label_result(result, label), "training": record})
+            results.append({**label_result(result, label, shipped.get(s.run_dir)), "training": record})
         analysis = analyse(setting, results, {(s.loss, s.seed): s.run_dir for s in specs})
         analysis["_examples_file"] = examples_file(label, source.lesion_labels)
         analysis["learning_rates"] = lr_choice
@@ -995,7 +1009,7 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
         analysis["longer_budgets"] = _longer_budgets(out, name if several else "", analysis, setting)
         if not several and (out / EARLIER_FILE).is_file():
             analysis["_earlier"] = json.loads((out / EARLIER_FILE).read_text())
-        analysis["shipped"] = {"loss": shipped_loss(ctx.bundle), "threshold": evaluation.shipped[0],
+        analysis["shipped"] = {"loss": ship, "threshold": evaluation.shipped[0],
                                "min_size_mm3": evaluation.shipped[1]}
         folder = out / name if several else out
         summary = source.summary.get("lesion_labels", {}).get(str(label), source.summary)
