@@ -156,6 +156,24 @@ def test_random_blobs_match_references(seed):
     assert s.hd95 == pytest.approx(float(monai_hd), rel=1e-5)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_hd95_of_small_lesions_in_a_large_grid_is_that_of_the_whole_grid(seed):
+    """The HD95 is computed on the box of both masks (grown by a voxel): lesions far from each other, a one-voxel
+    lesion and a lesion on the grid's border give the whole-grid distances of the scipy reference."""
+    rng = np.random.default_rng(seed)
+    shape, spacing = (40, 36, 30), (1.0, 2.0, 0.7)
+    pred, target = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    pred[3:11, 5:12, 4:10] = _blobs(rng, (8, 7, 6), 0.5)
+    target[5:12, 6:14, 3:9] = _blobs(rng, (7, 8, 6), 0.5)
+    target[30, 20, 25] = True  # one voxel, far away
+    pred[0:3, 30:36, 10:14] = True  # on the border of the grid
+    pred[5, 8, 6] = target[6, 9, 5] = True  # neither mask is empty
+    s = lesion_wise_stats(pred, target, spacing=spacing)
+    assert s.hd95 == pytest.approx(_reference(pred, target, spacing)[4], rel=1e-5)
+    near = lesion_wise_stats(target, target | np.roll(target, 1, axis=0), spacing=spacing)
+    assert near.hd95 == pytest.approx(_reference(target, target | np.roll(target, 1, axis=0), spacing)[4], rel=1e-5)
+
+
 def _onehot(mask: np.ndarray) -> torch.Tensor:
     fg = torch.from_numpy(mask).float()
     return torch.stack([1 - fg, fg])
