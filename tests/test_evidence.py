@@ -54,3 +54,33 @@ def test_lesion_bundle_defaults_follow_the_evidence():
     op = evidence["losses"][best]
     for config in (train, inference):
         assert (config["lesion_threshold"], config["min_lesion_mm3"]) == (op["threshold"], op["min_size_mm3"])
+
+
+def test_the_defaults_tool_is_current_and_rewrites_only_what_it_derives():
+    """tools/apply_study_defaults.py: the committed configs and evidence are what it derives from the committed
+    metrics; for another winner it swaps the loss block and the operating point and leaves every other line."""
+    import copy
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("apply_study_defaults", FULL.parents[2] / "tools" /
+                                                  "apply_study_defaults.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["--check"]) == 0
+    metrics = copy.deepcopy(json.loads((FULL / "metrics.json").read_text()))
+    winner = "dice" if metrics["validation"]["best"] != "dice" else "tversky"
+    metrics["validation"]["best"] = winner
+    metrics["validation"]["losses"][winner].update(threshold=0.35, min_size_mm3=20.0)
+    files = tool.derive(metrics)
+    configs = FULL.parents[2] / "bundles" / "lesion_focal_tversky" / "configs"
+    train, old = json.loads(files[configs / "train.json"]), json.loads((configs / "train.json").read_text())
+    assert train["loss"] == json.loads((configs / f"{winner}.json").read_text())["loss"]
+    assert (train["lesion_threshold"], train["min_lesion_mm3"]) == (0.35, 20.0)
+    assert {k: v for k, v in train.items() if k not in ("loss", "lesion_threshold", "min_lesion_mm3")} == \
+        {k: v for k, v in old.items() if k not in ("loss", "lesion_threshold", "min_lesion_mm3")}
+    inference = json.loads(files[configs / "inference.json"])
+    assert (inference["lesion_threshold"], inference["min_lesion_mm3"]) == (0.35, 20.0)
+    before = (configs / "inference.json").read_text().splitlines()
+    after = files[configs / "inference.json"].splitlines()
+    assert sum(a != b for a, b in zip(before, after, strict=True)) == 2  # layout kept: two lines differ
+    assert json.loads(files[tool.EVIDENCE])["validation_best"] == winner
