@@ -380,7 +380,7 @@ def _budget_section(analysis: dict) -> list[str]:
         rows.append(f"| `{loss}`{mark} | {_num(c['mean'][-1])} [{_num(c['low'][-1])}–{_num(c['high'][-1])}] | "
                     f"{_num(c['mean_at_half'][-1])} | {_signed(p['gain'])} (from iteration {p['from_iteration']}) | "
                     f"{'yes' if p['plateaued'] else 'no'} |")
-    verdict = ("All three satisfy it." if budget["satisfied"] else
+    verdict = ("Every checked loss satisfies it." if budget["satisfied"] else
                "A checked loss still gains by this rule. The learning rate decays to 0 at the end of the budget, so "
                "the last quarter also holds the gain of the decay itself: whether a longer budget would help is "
                "what the doubled-budget check below measures.")
@@ -408,9 +408,10 @@ def _longer_budget_lines(check: dict) -> list[str]:
                     f" | {_p(f1['difference']['p_value'])} | {_diff_ci(d['dice']['difference']['difference'])} | "
                     f"{_diff_ci(d['small_lesion_recall']['difference']['difference'])} | "
                     f"{'yes' if d['enough'] else 'no'} |")
-    verdict = ("The budget is enough by this rule: training twice as long does not change the results below." if
-               check["satisfied"] else "The budget is NOT enough by this rule: a checked loss gains from twice the "
-               "budget, so the results below are not those of converged networks.")
+    verdict = ("The budget is enough by this rule: twice the budget raises no checked loss's test lesion F1 by the "
+               "tolerance or significantly." if check["satisfied"] else
+               "The budget is NOT enough by this rule: a checked loss gains from twice the budget, so the results "
+               "below are not those of converged networks.")
     return [f"Doubled-budget check (`{check['folder']}`): the checked losses trained again for {its['longer']:,} "
             f"iterations instead of {its['base']:,} (the learning rate decaying to 0 at the new end; data, split, "
             f"network and learning rate unchanged) on seed(s) {seeds}, evaluated on the same {check['n_units']} test "
