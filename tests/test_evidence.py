@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from monai_segloss.app.evidence import evidence_summary, format_interval, loss_sentence, study_evidence
 
 FULL = Path(__file__).resolve().parents[1] / "docs" / "study" / "full"
@@ -56,16 +58,21 @@ def test_lesion_bundle_defaults_follow_the_evidence():
         assert (config["lesion_threshold"], config["min_lesion_mm3"]) == (op["threshold"], op["min_size_mm3"])
 
 
+def _tool(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, FULL.parents[2] / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_defaults_tool_is_current_and_rewrites_only_what_it_derives():
     """tools/apply_study_defaults.py: the committed configs and evidence are what it derives from the committed
     metrics; for another winner it swaps the loss block and the operating point and leaves every other line."""
     import copy
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("apply_study_defaults", FULL.parents[2] / "tools" /
-                                                  "apply_study_defaults.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _tool("apply_study_defaults")
     assert tool.main(["--check"]) == 0
     metrics = copy.deepcopy(json.loads((FULL / "metrics.json").read_text()))
     winner = "dice" if metrics["validation"]["best"] != "dice" else "tversky"
@@ -84,3 +91,32 @@ def test_the_defaults_tool_is_current_and_rewrites_only_what_it_derives():
     after = files[configs / "inference.json"].splitlines()
     assert sum(a != b for a, b in zip(before, after, strict=True)) == 2  # layout kept: two lines differ
     assert json.loads(files[tool.EVIDENCE])["validation_best"] == winner
+
+
+def test_the_pages_that_cite_the_study_hold_its_tables():
+    """tools/sync_study_tables.py: docs/which_loss.md and the bundle's README show the tables rendered from the
+    committed metrics.json; every row's numbers are the metrics' own and a difference is stated only when its
+    interval excludes zero."""
+    from monai_segloss.app.report import summary_tables
+
+    tool = _tool("sync_study_tables")
+    assert tool.main(["--check"]) == 0
+    assert all("<!-- study-table: test -->" in page.read_text() for page in tool.PAGES)
+    metrics = json.loads((FULL / "metrics.json").read_text())
+    tables = summary_tables(metrics)
+    rows = {r.split(" | ")[0].strip("| `").split("`")[0]: r.split(" | ") for r in tables["test"].splitlines()[2:]}
+    assert list(rows)[0] == metrics["baseline"] and set(rows) == set(metrics["table"])
+    for loss, cells in rows.items():
+        f1 = metrics["table"][loss]["tuned"]["lesion_f1"]
+        assert cells[2].startswith(f"{f1['estimate']:.3f} [{f1['low']:.3f}, {f1['high']:.3f}]")
+        if loss != metrics["baseline"]:
+            d = metrics["paired"][loss]["tuned"]["lesion_f1"]["difference"]
+            significant = d["low"] > 0 or d["high"] < 0
+            assert cells[-1].endswith("no significant difference |") != significant, (loss, cells[-1])
+    validation = tables["validation"].splitlines()
+    assert validation[2].startswith(f"| `{metrics['validation']['best']}`")
+    with pytest.raises(ValueError, match="unknown study table 'nope'"):
+        tool.render("<!-- study-table: nope -->\nold\n<!-- /study-table -->", tables)
+    page = "intro\n<!-- study-table: validation -->\nold\n<!-- /study-table -->\nafter"
+    assert tool.render(page, tables) == f"intro\n<!-- study-table: validation -->\n{tables['validation']}\n" \
+                                       f"<!-- /study-table -->\nafter"

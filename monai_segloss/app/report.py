@@ -19,7 +19,7 @@ import numpy as np
 
 from .analysis import METRICS
 
-__all__ = ["write_report", "format_table", "finding", "METRIC_NAMES", "FIGURES"]
+__all__ = ["write_report", "format_table", "finding", "summary_tables", "METRIC_NAMES", "FIGURES"]
 
 METRIC_NAMES = {
     "dice": "Dice",
@@ -111,6 +111,55 @@ def _results_table(analysis: dict, op: str, losses: list[str] | None = None) -> 
         mark = " (degenerate)" if _is_degenerate(analysis, loss, op) else ""
         rows.append(f"| `{loss}`{mark} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def summary_tables(metrics: dict) -> dict[str, str]:
+    """The study's two summary tables, for the pages that cite it (``tools/sync_study_tables.py``), from its
+    ``metrics.json``:
+
+    - ``test``: per loss (the baseline first, then by test lesion F1 at the tuned operating point), its learning rate,
+      the test lesion F1 at the tuned point and at 0.5, the small-lesion recall and voxel Dice at the tuned point, the
+      CPM, and the paired lesion F1 difference to the baseline, called a difference only when its interval excludes 0;
+    - ``validation``: per loss (the validation winner first), the pooled validation lesion F1 at the operating point
+      chosen over every seed's validation cases, that point, and the paired difference to the winner (the loss minus
+      the winner).
+    """
+    base, table = metrics["baseline"], metrics["table"]
+    rates = metrics.get("learning_rates", {})
+    order = [base] + sorted((k for k in table if k != base), key=lambda k: -table[k]["tuned"]["lesion_f1"]["estimate"])
+    test = ["| loss | learning rate | lesion F1 (tuned) | lesion F1 (0.5) | small-lesion recall | voxel Dice | "
+            f"CPM (FROC) | Δ lesion F1 vs `{base}` (tuned) |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for loss in order:
+        t = table[loss]["tuned"]
+        rate = f"{rates[loss]['chosen']:g}" if loss in rates else "–"
+        if loss == base:
+            versus = "—"
+        else:
+            d = metrics["paired"][loss]["tuned"]["lesion_f1"]["difference"]
+            word = ("higher" if d["low"] > 0 else "lower") if d["low"] > 0 or d["high"] < 0 else \
+                "no significant difference"
+            versus = f"{_diff_ci(d)}: {word}"
+        mark = " (degenerate)" if _is_degenerate(metrics, loss, "tuned") else ""
+        test.append(f"| `{loss}`{mark} | {rate} | {_ci(t['lesion_f1'])} | {_ci(table[loss]['fixed']['lesion_f1'])} | "
+                    f"{_ci(t['small_lesion_recall'])} | {_ci(t['dice'])} | {_ci(metrics['froc'][loss]['cpm'])} | "
+                    f"{versus} |")
+    v = metrics["validation"]
+    best, shipped = v["best"], (metrics.get("shipped") or {}).get("loss")
+    validation = ["| loss | validation lesion F1 | operating point: threshold / minimum size | paired difference to "
+                  "the winner [95 % CI], Wilcoxon p |", "|---|---:|---|---:|"]
+    for loss in [best] + sorted((k for k in v["losses"] if k != best),
+                                key=lambda k: -v["losses"][k]["validation_f1"]["estimate"]):
+        d = v["losses"][loss]
+        note = " — **bundle default**" if loss == shipped else ""
+        versus = "—"
+        if loss != best:  # best_vs holds the winner minus the loss: shown as the loss minus the winner
+            w = v["best_vs"][loss]
+            gap = {"estimate": -w["difference"]["estimate"], "low": -w["difference"]["high"],
+                   "high": -w["difference"]["low"]}
+            versus = f"{_diff_ci(gap)}, p {_p(w['p_value'])}"
+        validation.append(f"| `{loss}`{note} | {_ci(d['validation_f1'])} | {d['threshold']:.3g} / "
+                          f"{d['min_size_mm3']:g} mm³ | {versus} |")
+    return {"test": "\n".join(test), "validation": "\n".join(validation)}
 
 
 def _shipped_section(analysis: dict) -> list[str]:
