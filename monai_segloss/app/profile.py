@@ -174,8 +174,7 @@ def recommend_loss(profile: DatasetProfile) -> tuple[str, dict, list[str]]:
     reasons = [f"rarest foreground class: {rarest.name} (label {rarest.label}) at {rarest.voxel_fraction:.4%} of "
                f"the voxels"]
     if rarest.voxel_fraction < HEAVY:
-        reasons.append(f"below {HEAVY:.0%}: heavy imbalance -> focal family (large gradients kept on small, hard "
-                       f"structures)")
+        reasons.append(f"below {HEAVY:.0%}: heavy imbalance, the regime of the small-lesion study")
         evidence = _cited_evidence()
         if multi:
             key, kwargs = "unified_focal", {**base, "variant": "asymmetric"}
