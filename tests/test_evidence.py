@@ -68,14 +68,16 @@ def _tool(name: str):
 
 
 def test_the_defaults_tool_is_current_and_rewrites_only_what_it_derives():
-    """tools/apply_study_defaults.py: the committed configs and evidence are what it derives from the committed
+    """tools/sync_study.py: the committed configs and evidence are what it derives from the committed
     metrics; for another winner it swaps the loss block and the operating point and leaves every other line."""
     import copy
 
-    tool = _tool("apply_study_defaults")
+    tool = _tool("sync_study")
     assert tool.main(["--check"]) == 0
     metrics = copy.deepcopy(json.loads((FULL / "metrics.json").read_text()))
     winner = "dice" if metrics["validation"]["best"] != "dice" else "tversky"
+    vs = metrics["validation"]["best_vs"]
+    vs[metrics["validation"]["best"]] = vs.pop(winner)  # the old winner now trails the new one
     metrics["validation"]["best"] = winner
     metrics["validation"]["losses"][winner].update(threshold=0.35, min_size_mm3=20.0)
     files = tool.derive(metrics)
@@ -94,12 +96,12 @@ def test_the_defaults_tool_is_current_and_rewrites_only_what_it_derives():
 
 
 def test_the_pages_that_cite_the_study_hold_its_tables():
-    """tools/sync_study_tables.py: docs/which_loss.md and the bundle's README show the tables rendered from the
+    """tools/sync_study.py: docs/which_loss.md and the bundle's README show the tables rendered from the
     committed metrics.json; every row's numbers are the metrics' own and a difference is stated only when its
     interval excludes zero."""
     from monai_segloss.app.report import summary_tables
 
-    tool = _tool("sync_study_tables")
+    tool = _tool("sync_study")
     assert tool.main(["--check"]) == 0
     assert all("<!-- study-table: test -->" in page.read_text() for page in tool.PAGES)
     metrics = json.loads((FULL / "metrics.json").read_text())

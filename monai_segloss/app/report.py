@@ -114,7 +114,7 @@ def _results_table(analysis: dict, op: str, losses: list[str] | None = None) -> 
 
 
 def summary_tables(metrics: dict) -> dict[str, str]:
-    """The study's two summary tables, for the pages that cite it (``tools/sync_study_tables.py``), from its
+    """The study's two summary tables, for the pages that cite it (``tools/sync_study.py``), from its
     ``metrics.json``:
 
     - ``test``: per loss (the baseline first, then by test lesion F1 at the tuned operating point), its learning rate,

@@ -1,16 +1,19 @@
-"""Re-derive the lesion bundle's defaults and the shipped evidence from the full study: ``python
-tools/apply_study_defaults.py [docs/study/full/metrics.json]``.
+"""Write everything the project derives from the full study: ``python tools/sync_study.py
+[docs/study/full/metrics.json]``.
 
 - ``monai_segloss/app/study_evidence.json``: :func:`monai_segloss.app.evidence.evidence_summary` of the metrics;
 - ``bundles/lesion_focal_tversky/configs/train.json``: its ``loss`` becomes the validation winner's override file's
   loss, its ``lesion_threshold`` and ``min_lesion_mm3`` the winner's operating point (the point with the highest mean
   validation lesion F1 over every seed's validation cases);
-- ``configs/inference.json``: the same operating point.
+- ``configs/inference.json``: the same operating point;
+- the pages that cite the study (:data:`PAGES`): what lies between ``<!-- study-table: NAME -->`` and
+  ``<!-- /study-table -->`` becomes :func:`monai_segloss.app.report.summary_tables`'s table NAME (``test``,
+  ``validation``), so no number on those pages is copied by hand.
 
 The winner and its point are chosen on validation cases only; the study's report then scores exactly that
-configuration on the test cases (``monai-segloss study report``: the shipped row). The configs are edited in place,
-key by key, so their layout stays as written. ``tests/test_evidence.py`` fails when they disagree with the evidence.
-``--check`` exits 1 instead of writing when a file would change.
+configuration on the test cases (``monai-segloss study report``: the shipped row), so run the tool again after the
+report to refresh the evidence. Configs are edited in place, key by key, so their layout stays as written.
+``tests/test_evidence.py`` fails when a file disagrees with the metrics; ``--check`` exits 1 instead of writing.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import sys
 from pathlib import Path
 
 from monai_segloss.app.evidence import evidence_summary
+from monai_segloss.app.report import summary_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "bundles" / "lesion_focal_tversky" / "configs"
 EVIDENCE = ROOT / "monai_segloss" / "app" / "study_evidence.json"
+PAGES = (ROOT / "docs" / "which_loss.md", ROOT / "bundles" / "lesion_focal_tversky" / "docs" / "README.md")
+BLOCK = re.compile(r"(<!-- study-table: (\w+) -->\n).*?(\n<!-- /study-table -->)", re.DOTALL)
 
 
 def _set_scalar(text: str, key: str, value: float) -> str:
@@ -41,6 +47,20 @@ def _set_loss(text: str, loss: dict) -> str:
     end = text.index("\n    }", start) + len("\n    }")
     body = json.dumps(loss, indent=4).replace("\n", "\n    ")
     return text[:start] + f'\n    "loss": {body}' + text[end:]
+
+
+def render(text: str, tables: dict[str, str]) -> str:
+    """``text`` with every marked block holding its table.
+
+    Raises:
+        ValueError: a block names no table of ``tables``.
+    """
+    def fill(m: re.Match) -> str:
+        if m.group(2) not in tables:
+            raise ValueError(f"unknown study table {m.group(2)!r}; known: {sorted(tables)}")
+        return m.group(1) + tables[m.group(2)] + m.group(3)
+
+    return BLOCK.sub(fill, text)
 
 
 def derive(metrics: dict) -> dict[Path, str]:
@@ -60,6 +80,8 @@ def derive(metrics: dict) -> dict[Path, str]:
             text = _set_loss(text, loss)
         json.loads(text)  # still JSON
         out[CONFIGS / name] = text
+    tables = summary_tables(metrics)
+    out.update({page: render(page.read_text(), tables) for page in PAGES})
     return out
 
 
