@@ -219,10 +219,10 @@ def test_short_run_two_losses_and_missing_model(data, tmp_path, capsys):
     from monai_segloss.training.bundle_runs import RunRefused
 
     first = _run(_workflow(LESION, ["train.json"], "train", tmp_path, data["lesion"], max_epochs=1, val_interval=5))
-    second = _run(_workflow(LESION, ["train.json", "dice.json"], "train", tmp_path, data["lesion"], max_epochs=1,
+    second = _run(_workflow(LESION, ["train.json", "tversky.json"], "train", tmp_path, data["lesion"], max_epochs=1,
                             val_interval=5))
     folders = [Path(wf.parser.get_parsed_content("ckpt_dir")) for wf in (first, second)]
-    assert folders[0] != folders[1] and [f.name.split("-")[0] for f in folders] == ["tversky", "dice"]
+    assert folders[0] != folders[1] and [f.name.split("-")[0] for f in folders] == ["dice", "tversky"]
     for folder in folders:
         assert (folder / "model.pt").is_file() and (folder / "checkpoint_epoch=1.pt").is_file()
     state = torch.load(folders[0] / "model.pt", weights_only=True)

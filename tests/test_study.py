@@ -81,7 +81,8 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
         curve = metrics["curves"]["per_loss"][loss]
         assert curve["iterations"] == [2, 4] and curve["runs"] == 2  # 3 training cases, batch 2: 2 steps per epoch
         assert all(lo <= m <= hi for lo, m, hi in zip(curve["low"], curve["mean"], curve["high"], strict=True))
-        assert "shipped" not in metrics["table"][loss]  # the bundle's default (tversky) is not in this study
+        # only the bundle's default loss gets the shipped row
+        assert ("shipped" in metrics["table"][loss]) == (loss == metrics["shipped"]["loss"])
         for op in ("fixed", "tuned"):
             for m in ("dice", "lesion_f1", "lesion_sensitivity", "lesion_precision", "small_lesion_recall",
                       "hd95_mm"):
@@ -101,7 +102,12 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
         op = metrics["validation"]["losses"][loss]
         assert op["threshold"] in TINY.thresholds and op["min_size_mm3"] in TINY.min_sizes_mm3
     assert metrics["curves"]["budget"]["checked"][0] == "dice"
-    assert metrics["shipped"]["loss"] == "tversky" and metrics["shipped"]["threshold"] == 0.4
+    from monai_segloss.app.shipped import bundle_dir
+    from monai_segloss.app.study import BUNDLE, shipped_loss, shipped_operating_point
+
+    threshold, min_size = shipped_operating_point(bundle_dir(BUNDLE))  # what the bundle ships: its default loss
+    assert metrics["shipped"] == {"loss": shipped_loss(bundle_dir(BUNDLE)), "threshold": threshold,
+                                  "min_size_mm3": min_size}
     paired = metrics["paired"]["focal_tversky"]["tuned"]["lesion_f1"]
     assert set(paired) >= {"difference", "p_value", "wins", "losses", "ties"}
     assert "cpm_vs_baseline" in metrics["froc"]["focal_tversky"] and "dice" not in metrics["paired"]
@@ -115,7 +121,11 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     evidence = evidence_summary(metrics)  # what profile cites, from the converged protocol's metrics.json
     assert evidence["losses"]["dice"]["learning_rate"] == metrics["learning_rates"]["dice"]["chosen"]
     assert isinstance(evidence["losses"]["focal_tversky"]["degenerate_tuned"], bool)
-    assert evidence["shipped"]["loss"] == "tversky" and "test_lesion_f1" not in evidence["shipped"]  # not studied
+    ship = metrics["shipped"]["loss"]  # studied here (dice) or not: a held-out number only when studied
+    assert evidence["shipped"]["loss"] == ship and ("test_lesion_f1" in evidence["shipped"]) == (ship in TINY.losses)
+    if ship in TINY.losses:
+        assert evidence["shipped"]["test_lesion_f1"]["estimate"] == \
+            metrics["table"][ship]["shipped"]["lesion_f1"]["estimate"]
     assert "## BraTS 2023 lesion-wise scores" in text
     assert set(metrics["brats2023"]["dice"]["tuned"]) == {"lesion_dice", "lesion_hd95", "f1"}
     # every key the report says metrics.json holds is there (at the top level or one level down)
@@ -141,7 +151,7 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
 
 
 def test_the_shipped_configuration_is_scored_on_its_loss_only(tmp_path, monkeypatch):
-    """The bundle's default loss (tversky) gets a held-out row at the bundle's operating point, in shipped.json; a
+    """The bundle's default loss (here tversky) gets a held-out row at the bundle's operating point, in shipped.json; a
     changed operating point re-scores only those runs."""
     import dataclasses
 
@@ -149,6 +159,7 @@ def test_the_shipped_configuration_is_scored_on_its_loss_only(tmp_path, monkeypa
 
     one = dataclasses.replace(TINY, losses=("dice", "tversky"), seeds=(0,), lr_grid=(1e-2,))
     out, cache = tmp_path / "r", tmp_path / "c"
+    monkeypatch.setattr(study, "shipped_loss", lambda bundle: "tversky")  # whatever the bundle ships today
     # at the fixed operating point (0.5, no minimum size) the shipped rows must equal the fixed ones
     monkeypatch.setattr(study, "shipped_operating_point", lambda bundle: (0.5, 0.0))
     run_study(one, out_dir=out, cache_dir=cache, workers=1, echo=lambda s: None)

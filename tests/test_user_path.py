@@ -116,11 +116,11 @@ def test_the_user_path(tmp_path):
     assert "worker processes in total" not in out  # num_workers fits the machine: no DataLoader warning
     w.bundle(["train.json", "dice_ce.json"], "--max_epochs", "2")
     runs = {p.name.split("-")[0]: p for p in (work / "b" / "models").iterdir()}
-    assert sorted(runs) == ["dice_ce", "tversky"]
+    assert sorted(runs) == ["dice", "dice_ce"]
     for run in runs.values():
         assert (run / "model.pt").is_file() and (run / "checkpoint_epoch=2.pt").is_file()
     # resume each: only its own checkpoint
-    for configs, key in ((["train.json"], "tversky"), (["train.json", "dice_ce.json"], "dice_ce")):
+    for configs, key in ((["train.json"], "dice"), (["train.json", "dice_ce.json"], "dice_ce")):
         out = w.bundle(configs, "--max_epochs", "3", "--resume", "True")
         assert f"resuming from b/models/{runs[key].name}/checkpoint_epoch=2.pt (epoch 2 of 3)" in out
         assert (runs[key] / "checkpoint_epoch=3.pt").is_file()
@@ -135,8 +135,8 @@ def test_the_user_path(tmp_path):
 
     # evaluation on validation and on test, separate files; inference
     w.bundle(["train.json", "evaluate.json"])
-    tversky_eval = work / "b" / "eval" / runs["tversky"].name
-    val_csv, test_csv = (tversky_eval / s / "metrics.csv" for s in ("validation", "test"))
+    default_eval = work / "b" / "eval" / runs["dice"].name
+    val_csv, test_csv = (default_eval / s / "metrics.csv" for s in ("validation", "test"))
     written = val_csv.stat().st_mtime_ns
     w.bundle(["train.json", "evaluate.json"], "--eval_split", "test")
     assert test_csv.is_file() and val_csv.stat().st_mtime_ns == written  # the validation's file is kept
