@@ -198,6 +198,20 @@ def test_the_shipped_configuration_is_scored_on_its_loss_only(tmp_path, monkeypa
         assert theirs == pytest.approx(mine, nan_ok=True)
 
 
+def test_the_demo_command_reaches_the_study(monkeypatch):
+    """``monai-segloss demo`` (what ``make demo`` runs) has no ``study`` action or folder: it starts the default
+    setting with its own options, and ``study report`` without a folder says what it needs."""
+    from monai_segloss.app import cli, study
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(study, "run_study", lambda setting, **kw: calls.append((setting, kw)))
+    args = build_parser().parse_args(["demo", "--runs-dir", "runs", "--out", "o", "--cache-dir", "c"])
+    assert cli._study(args) == 0
+    assert calls == [("default", {"out_dir": "o", "cache_dir": "c", "workers": None, "losses": None, "seeds": None,
+                                  "runs_dir": "runs", "shard": None})]
+    assert cli._study(build_parser().parse_args(["study", "report"])) == 2
+
+
 def test_a_rate_chosen_at_the_grid_edge_is_extended(tmp_path):
     """With two rates every choice is an edge: one more rate beyond it is trained, and the choice is made again."""
     import dataclasses

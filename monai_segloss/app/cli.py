@@ -25,18 +25,18 @@ def _study(args: argparse.Namespace) -> int:
     """``study`` / ``demo`` / ``study report DIR``; a user's data set with ``--dataset``."""
     from .study import dataset_setting, main_exit_code, parse_shard, report_study, run_budget_check, run_study
 
-    action = getattr(args, "action", "run")
+    action, folder = getattr(args, "action", "run"), getattr(args, "folder", None)  # demo has neither
     try:
         if action == "report":
-            if not args.folder:
+            if not folder:
                 raise ValueError("study report needs the study's folder: monai-segloss study report DIR")
-            return main_exit_code(lambda: report_study(args.folder))
+            return main_exit_code(lambda: report_study(folder))
         if action == "budget":
-            if not args.folder:
+            if not folder:
                 raise ValueError("study budget needs the finished study's folder: monai-segloss study budget DIR")
-            return main_exit_code(lambda: run_budget_check(args.folder, args.factor, args.seeds, args.workers))
-        if args.folder:
-            raise ValueError(f"unexpected argument {args.folder!r} (did you mean: study report {args.folder}?)")
+            return main_exit_code(lambda: run_budget_check(folder, args.factor, args.seeds, args.workers))
+        if folder:
+            raise ValueError(f"unexpected argument {folder!r} (did you mean: study report {folder}?)")
         setting = "quick" if args.quick else args.setting
         budget = {k: getattr(args, k) for k in _BUDGET if getattr(args, k, None) is not None}
         if getattr(args, "dataset", None):
