@@ -37,6 +37,7 @@ def test_significant_differences_and_conflicts():
                                  "fixed": {"dice": _iv(0.01, -0.01, 0.03)}}},
                     cpm={"dice_ce": _iv(-0.02, -0.05, 0.01)})  # opposite sign
     conflicts = sign_conflicts(demo, full)
+    assert significant_differences({**demo, "n_seeds": 1}) == {} and sign_conflicts({**demo, "n_seeds": 1}, full) == []
     assert [(c["op"], c["metric"]) for c in conflicts] == [("tuned", "lesion_precision"), ("froc", "cpm")]
     assert conflicts[0]["small"]["estimate"] == -0.05 and conflicts[0]["full"]["estimate"] == 0.002
     # a claim the full study does not test is a conflict too
@@ -53,9 +54,13 @@ def test_the_committed_demo_agrees_with_the_committed_full_study():
     small, large = json.loads(demo.read_text()), json.loads(full.read_text())
     assert small["setting_values"]["epochs"] == large["setting_values"]["epochs"]  # the same budget
     assert sign_conflicts(small, large) == []
+    # a one-seed demo states no difference between losses: an interval excluding 0 is said of its seed's networks
+    findings = (demo.parent / "report.md").read_text().split("## Findings")[1].split("\n## ")[0].splitlines()
+    stated = [line for line in findings if " by " in line]
+    assert all("on this seed's networks only" in line for line in stated) == (small["n_seeds"] < 2), stated
 
 
-@pytest.mark.parametrize("module", ["agreement", "study", "curves", "published"])
+@pytest.mark.parametrize("module", ["agreement", "study", "curves", "published", "report"])
 def test_app_docstring_examples_run(module):
     """The ``>>>`` examples of the study's modules (the loss modules' run in test_signatures)."""
     import doctest

@@ -26,7 +26,10 @@ def _comparisons(metrics: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str]
 
 
 def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
-    """The paired differences whose 95 % interval excludes zero, by (loss, operating point, metric).
+    """The paired differences the study reports as significant, by (loss, operating point, metric): those whose
+    95 % interval excludes zero, in a study of two or more seeds. A one-seed study (``n_seeds`` 1, such as the demo)
+    reports none: its intervals resample the test cases only, without the variation between training runs, and its
+    report says so (:func:`monai_segloss.app.report.finding`).
 
     Example:
         >>> f1 = {"difference": {"estimate": -0.03, "low": -0.1, "high": 0.03}}
@@ -35,6 +38,8 @@ def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str
         >>> list(significant_differences(m))
         [('dice_ce', 'tuned', 'small_lesion_recall')]
     """
+    if metrics.get("n_seeds", 2) < 2:
+        return {}
     return {key: iv for key, iv in _comparisons(metrics)
             if all(math.isfinite(iv.get(k, math.nan)) for k in ("low", "high")) and (iv["low"] > 0 or iv["high"] < 0)}
 
