@@ -77,8 +77,8 @@ def loss_sentence(evidence: dict[str, Any], loss: str) -> str:
     """One sentence on ``loss`` in the study: its test lesion F1 and its difference to the baseline, stated as a
     difference only when the interval excludes zero."""
     e = evidence["losses"].get(loss)
-    where = (f"study '{evidence['setting']}' ({evidence['seeds']} seeds, {evidence['test_units']} test cases; "
-             f"{evidence['report']})")
+    where = (f"study '{evidence['setting']}' ({evidence['seeds']} seeds, {evidence['test_units']} test case-seed "
+             f"units; {evidence['report']})")
     if e is None:
         return f"{loss} was not in the {where}"
     text = f"{where}: {loss} test lesion F1 {format_interval(e['test_lesion_f1_tuned'])} at the validation-tuned " \
