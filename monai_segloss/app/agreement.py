@@ -25,6 +25,16 @@ def _comparisons(metrics: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str]
             yield (loss, "froc", "cpm"), froc["cpm_vs_baseline"]
 
 
+def excludes_zero(iv: dict[str, float]) -> bool:
+    """Whether the interval ``iv`` (``low``, ``high``, both finite) lies wholly on one side of zero.
+
+    Example:
+        >>> excludes_zero({"low": 0.01, "high": 0.11}), excludes_zero({"low": -0.1, "high": 0.03})
+        (True, False)
+    """
+    return iv["low"] > 0 or iv["high"] < 0
+
+
 def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
     """The paired differences the study reports as significant, by (loss, operating point, metric): those whose
     95 % interval excludes zero, in a study of two or more seeds. A one-seed study (``n_seeds`` 1, such as the demo)
@@ -41,7 +51,7 @@ def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str
     if metrics.get("n_seeds", 2) < 2:
         return {}
     return {key: iv for key, iv in _comparisons(metrics)
-            if all(math.isfinite(iv.get(k, math.nan)) for k in ("low", "high")) and (iv["low"] > 0 or iv["high"] < 0)}
+            if all(math.isfinite(iv.get(k, math.nan)) for k in ("low", "high")) and excludes_zero(iv)}
 
 
 def sign_conflicts(small: dict[str, Any], full: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,6 +15,8 @@ import math
 from importlib import resources
 from typing import Any
 
+from .agreement import excludes_zero
+
 __all__ = ["EVIDENCE_FILE", "evidence_summary", "study_evidence", "format_interval", "loss_sentence"]
 
 EVIDENCE_FILE = "study_evidence.json"
@@ -86,7 +88,7 @@ def loss_sentence(evidence: dict[str, Any], loss: str) -> str:
     d = e.get("vs_baseline_lesion_f1_tuned")
     if d is not None:
         base = evidence["baseline"]
-        if d["low"] > 0 or d["high"] < 0:
+        if excludes_zero(d):
             word = "higher" if d["low"] > 0 else "lower"
             text += f", {word} than {base} by {format_interval(d, signed=True)} (Wilcoxon {_p(d['p_value'])})"
         else:

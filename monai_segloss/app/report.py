@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .agreement import excludes_zero
 from .analysis import METRICS
 
 __all__ = ["write_report", "format_table", "finding", "summary_tables", "METRIC_NAMES", "FIGURES"]
@@ -103,7 +104,7 @@ def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = ""
     tail += f"; {iv['n']} {units}"
     if not _finite(iv.get("estimate")):
         return f"`{loss}` vs `{baseline}`, {what}: not defined on these cases."
-    if iv["low"] > 0 or iv["high"] < 0:
+    if excludes_zero(iv):
         direction = "higher" if iv["estimate"] > 0 else "lower"
         if seeds < 2:
             return (f"`{loss}` vs `{baseline}`, {what}: {direction} by {_num(abs(iv['estimate']), key)} on this "
@@ -153,7 +154,7 @@ def summary_tables(metrics: dict) -> dict[str, str]:
             versus = "—"
         else:
             d = metrics["paired"][loss]["tuned"]["lesion_f1"]["difference"]
-            word = ("higher" if d["low"] > 0 else "lower") if d["low"] > 0 or d["high"] < 0 else \
+            word = ("higher" if d["low"] > 0 else "lower") if excludes_zero(d) else \
                 "no significant difference"
             versus = f"{_diff_ci(d)}: {word}"
         mark = " (degenerate)" if _is_degenerate(metrics, loss, "tuned") else ""
