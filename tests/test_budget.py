@@ -102,6 +102,19 @@ def test_budget_check_end_to_end(tmp_path):
     text = paths["report"].read_text()
     assert "Doubled-budget check (`budget_x2`)" in text and "| `focal_tversky` |" in text
 
+    # the longer study's own report, paired with the study it doubles (listed in its shorter_budgets.json): the
+    # same pairs, so the same gains as the check above
+    (out / "budget_x2" / "shorter_budgets.json").write_text(json.dumps({"folders": ["..", "../absent"]}))
+    again = report_study(out / "budget_x2", echo=lambda s: None)
+    paired, absent = json.loads(again["metrics"].read_text())["shorter_budgets"]
+    assert paired["folder"] == ".." and paired["iterations"] == check["iterations"]
+    for loss in ("dice", "focal_tversky"):
+        assert paired["per_loss"][loss]["lesion_f1"] == check["per_loss"][loss]["lesion_f1"]
+    assert absent["folder"] == "../absent" and "does not exist" in absent["error"]
+    text = again["report"].read_text()
+    assert "## What changes with budget" in text and "The same study trained for " in text
+    assert "The shorter-budget study in `../absent` does not fit this one" in text
+
 
 def test_what_changes_with_budget_places_both_orders_side_by_side():
     from monai_segloss.app.report import _budget_change_section
@@ -126,3 +139,31 @@ def test_what_changes_with_budget_places_both_orders_side_by_side():
     assert rows["`dice_ce`"][1] == "4" and rows["`dice_ce`"][3] == "1" and rows["`blob`"][3] == "degenerate"
     assert rows["`tversky`"][4:] == ["0.150", "0.425"]
     assert "lesion F1, 12,000 iterations" in lines[2]
+
+
+def test_the_shorter_budget_section_ranks_both_budgets_and_names_the_losses_that_gained():
+    from monai_segloss.app.report import _shorter_budget_lines
+
+    def entry(base: float, longer: float, low: float, enough: bool) -> dict:
+        diff = {"difference": {"estimate": longer - base, "low": low, "high": longer - base + 0.05, "n": 40},
+                "p_value": 0.01}
+        ci = {k: {"estimate": v, "low": v - 0.05, "high": v + 0.05} for k, v in (("base", base), ("longer", longer))}
+        return {**{m: {**ci, "difference": diff} for m in ("lesion_f1", "dice", "small_lesion_recall")},
+                "enough": enough}
+
+    check = {"folder": "../full_800", "iterations": {"base": 12000, "longer": 24000}, "n_units": 200,
+             "seeds": [0, 1, 2, 3, 4],
+             "per_loss": {"dice": entry(0.87, 0.93, 0.03, False), "dice_ce": entry(0.83, 0.84, -0.02, True),
+                          "focal": entry(0.84, 0.95, 0.05, False), "blob": entry(0.80, 0.78, -0.05, True)}}
+    analysis = {"degenerate": {"focal": {"tuned": {"degenerate": True}}}}
+    lines = _shorter_budget_lines(analysis, check)
+    assert lines[0].startswith("The same study trained for 12,000 iterations instead of 24,000 (`../full_800`")
+    assert "not enough for `dice`, `focal` by the rule" in lines[0] and "all 200 test units" in lines[0]
+    # before: focal 0.84 > dice_ce 0.83 ... -> dice 1, focal 2, dice_ce 3, blob 4; now (focal degenerate):
+    # dice 0.93, dice_ce 0.84, blob 0.78 -> 1, 2, 3; on the three ranked in both: (1, 3, 4) against (1, 2, 3), rho 1
+    assert "(tuned operating point): +1.00." in lines[0]
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in lines[2:] if r.startswith("| `")}
+    assert rows["`dice`"][:4] == ["0.870 [0.820, 0.920]", "1", "0.930 [0.880, 0.980]", "1"]
+    assert rows["`focal`"][1] == "2" and rows["`focal`"][3] == "degenerate" and rows["`dice_ce`"][1:4:2] == ["3", "2"]
+    assert rows["`dice`"][-1] == "no" and rows["`blob`"][-1] == "yes"
+    assert lines[2].startswith("| loss | lesion F1, 12,000 it | rank | 24,000 it | rank | gain")

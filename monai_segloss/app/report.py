@@ -463,19 +463,32 @@ def _budget_section(analysis: dict) -> list[str]:
     return lines
 
 
+def _budget_rows(check: dict, ranks: tuple[dict[str, str], dict[str, str]] | None = None, enough: str = "enough"
+                 ) -> list[str]:
+    """The table of a budget comparison (:func:`monai_segloss.app.budget.compare_budgets`): per loss, test lesion F1
+    at both budgets (with each loss's rank at each, when ``ranks`` is given), the paired gains and the rule's verdict
+    (column ``enough``)."""
+    its = check["iterations"]
+    rank = ranks is not None
+    rows = [f"| loss | lesion F1, {its['base']:,} it |{' rank |' * rank} {its['longer']:,} it |{' rank |' * rank} "
+            f"gain [95 % CI] | p | voxel Dice gain | small-lesion recall gain | {enough} |",
+            "|---|---:|" + "---:|" * rank + "---:|" + "---:|" * rank + "---:|---:|---:|---:|---|"]
+    for loss, d in check["per_loss"].items():
+        f1 = d["lesion_f1"]
+        r = [f" {ranks[0][loss]} |", f" {ranks[1][loss]} |"] if ranks is not None else ["", ""]
+        rows.append(f"| `{loss}` | {_ci(f1['base'])} |{r[0]} {_ci(f1['longer'])} |{r[1]} "
+                    f"{_diff_ci(f1['difference']['difference'])} | {_p(f1['difference']['p_value'])} | "
+                    f"{_diff_ci(d['dice']['difference']['difference'])} | "
+                    f"{_diff_ci(d['small_lesion_recall']['difference']['difference'])} | "
+                    f"{'yes' if d['enough'] else 'no'} |")
+    return rows
+
+
 def _longer_budget_lines(check: dict) -> list[str]:
     if "error" in check:
         return [f"The longer-budget study in `{check['folder']}` does not fit this one: {check['error']}."]
     its = check["iterations"]
     seeds = ", ".join(map(str, check["seeds"]))
-    rows = [f"| loss | lesion F1, {its['base']:,} it | {its['longer']:,} it | gain [95 % CI] | p | voxel Dice gain | "
-            "small-lesion recall gain | enough |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for loss, d in check["per_loss"].items():
-        f1 = d["lesion_f1"]
-        rows.append(f"| `{loss}` | {_ci(f1['base'])} | {_ci(f1['longer'])} | {_diff_ci(f1['difference']['difference'])}"
-                    f" | {_p(f1['difference']['p_value'])} | {_diff_ci(d['dice']['difference']['difference'])} | "
-                    f"{_diff_ci(d['small_lesion_recall']['difference']['difference'])} | "
-                    f"{'yes' if d['enough'] else 'no'} |")
     verdict = ("The budget is enough by this rule: twice the budget raises no checked loss's test lesion F1 by the "
                "tolerance or significantly." if check["satisfied"] else
                "The budget is NOT enough by this rule: a checked loss gains from twice the budget, so the results "
@@ -484,7 +497,39 @@ def _longer_budget_lines(check: dict) -> list[str]:
             f"iterations instead of {its['base']:,} (the learning rate decaying to 0 at the new end; data, split, "
             f"network and learning rate unchanged) on seed(s) {seeds}, evaluated on the same {check['n_units']} test "
             f"units (tuned operating point; paired difference, longer minus the study's). Rule: {check['rule']}. "
-            f"{verdict}", "", *rows]
+            f"{verdict}", "", *_budget_rows(check)]
+
+
+def _shorter_budget_lines(analysis: dict, check: dict) -> list[str]:
+    """This study against the same study with a shorter budget (``analysis["shorter_budgets"]``), paired on every
+    unit: the gain of every loss, and each loss's rank at both budgets (degenerate losses of this study unranked)."""
+    from .published import rank_agreement
+
+    if "error" in check:
+        return [f"The shorter-budget study in `{check['folder']}` does not fit this one: {check['error']}."]
+    per_loss = check["per_loss"]
+
+    def order(which: str, skip: set[str]) -> list[str]:
+        return sorted((k for k in per_loss if k not in skip),
+                      key=lambda k: -per_loss[k]["lesion_f1"][which]["estimate"])
+
+    degenerate = {k for k in per_loss if _is_degenerate(analysis, k, "tuned")}
+    before, now = order("base", set()), order("longer", degenerate)
+    ranks = ({k: str(before.index(k) + 1) for k in per_loss},
+             {k: str(now.index(k) + 1) if k in now else "degenerate" for k in per_loss})
+    rho = rank_agreement({k: -i for i, k in enumerate(before)}, {k: -i for i, k in enumerate(now)})
+    rho_text = f"{rho['spearman']:+.2f}" if _finite(rho["spearman"]) else "undefined"
+    short = [f"`{k}`" for k, d in per_loss.items() if not d["enough"]]
+    its = check["iterations"]
+    rule = "by the rule of the doubled-budget check (a gain under 0.01 test lesion F1, not significant)"
+    verdict = (f"The shorter budget was enough for every loss {rule}." if not short else
+               f"The shorter budget was not enough for {', '.join(short)} {rule}.")
+    return [f"The same study trained for {its['base']:,} iterations instead of {its['longer']:,} "
+            f"(`{check['folder']}`: the same data, seeds, splits, test cases and learning rates; each budget's own "
+            f"operating points), paired on all {check['n_units']} test units (seeds "
+            f"{', '.join(map(str, check['seeds']))}; gain: this study minus the shorter one). {verdict} Spearman's "
+            f"correlation of the two orders by test lesion F1 (tuned operating point): {rho_text}.", "",
+            *_budget_rows(check, ranks, "shorter budget enough")]
 
 
 def _budget_change_section(analysis: dict) -> list[str]:
@@ -682,8 +727,11 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         "## Recall by lesion size (tuned operating point)", "",
         "Pooled recall Σ detected / Σ lesions per size bin [95 % CI].", "", _recall_table(analysis, "tuned"), "",
         "## Beside the published comparisons", "", *_published_section(analysis), "",
-        *(["## What changes with budget", "", *_budget_change_section(analysis), ""] if "_earlier" in analysis
-          else []),
+        *(["## What changes with budget", "",
+           *[line for check in analysis.get("shorter_budgets", []) for line in
+             (*_shorter_budget_lines(analysis, check), "")],
+           *([*_budget_change_section(analysis), ""] if "_earlier" in analysis else [])]
+          if "_earlier" in analysis or analysis.get("shorter_budgets") else []),
         "## Figures", "", *[f"![{k}]({v})" for k, v in FIGURES.items() if k != "curves"], "",
         "Every number, and the per-case values and counts the intervals came from, is in `metrics.json`.", ""])
     paths["report"].write_text(text)

@@ -873,8 +873,9 @@ def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print)
     """Merge the finished runs of the study in ``folder`` (its ``study.json``, written by :func:`run_study` or its
     shards) into the report there; say which runs are missing. The report holds every loss whose runs are all
     trained and evaluated; with a doubled-budget check in ``folder/budget_x<factor>`` (:func:`run_budget_check`),
-    the comparison of the two budgets; with an earlier, shorter study's summary in ``folder/short_budget.json``
-    (:data:`EARLIER_FILE`), what changed with the budget.
+    the comparison of the two budgets; with shorter studies of the same units listed in
+    ``folder/shorter_budgets.json`` (:data:`SHORTER_FILE`) or an earlier, shorter study's summary in
+    ``folder/short_budget.json`` (:data:`EARLIER_FILE`), what changed with the budget.
 
     Raises:
         ValueError: no ``study.json`` in ``folder``, or no loss is complete (the message lists the missing runs).
@@ -926,6 +927,9 @@ LONGER_FOLDER = "budget_x{factor}"
 # an earlier study of the same task with a shorter budget, kept beside the report (its "what", "setting_values" and
 # test "table"): the report then says what changed with the budget
 EARLIER_FILE = "short_budget.json"
+# shorter studies of the same data, seeds and test cases (their --out folders, relative to this study's, under
+# "folders"): the report pairs each with this study, unit by unit and loss by loss (what the longer budget changed)
+SHORTER_FILE = "shorter_budgets.json"
 
 
 def run_budget_check(folder: str | os.PathLike, factor: int = 2, seeds: tuple[int, ...] | list[int] | None = None,
@@ -1027,8 +1031,10 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
         analysis["learning_rates"] = lr_choice
         name = f"label{label}_{source.label_names[label]}"
         analysis["longer_budgets"] = _longer_budgets(out, name if several else "", analysis, setting)
-        if not several and (out / EARLIER_FILE).is_file():
-            analysis["_earlier"] = json.loads((out / EARLIER_FILE).read_text())
+        if not several:
+            analysis["shorter_budgets"] = _shorter_budgets(out, analysis, setting)
+            if (out / EARLIER_FILE).is_file():
+                analysis["_earlier"] = json.loads((out / EARLIER_FILE).read_text())
         analysis["shipped"] = {"loss": ship, "threshold": evaluation.shipped[0],
                                "min_size_mm3": evaluation.shipped[1]}
         folder = out / name if several else out
@@ -1050,29 +1056,56 @@ def _report(ctx: _Context, out: Path, chosen: dict[str, float], grid: dict[str, 
     return paths
 
 
+def _this_budget(analysis: dict[str, Any], setting: StudySetting) -> dict[str, Any]:
+    """The parts of ``analysis`` that :func:`~monai_segloss.app.budget.compare_budgets` reads, as in a
+    ``metrics.json``."""
+    return {"units": analysis["units"], "per_unit": analysis["per_unit"], "runs": analysis["runs"],
+            "setting_values": {"epochs": setting.epochs}}
+
+
+def _compare_budgets(base: dict[str, Any], longer: dict[str, Any], folder: str, n_boot: int) -> dict[str, Any]:
+    """:func:`~monai_segloss.app.budget.compare_budgets` of two studies, with the other study's ``folder`` and both
+    budgets in iterations; a pair that does not fit (another data set, a loss missing) says why under ``error``."""
+    from .budget import compare_budgets
+
+    try:
+        check = compare_budgets(base, longer, n_boot)
+    except ValueError as err:
+        return {"folder": folder, "error": str(err)}
+    return {**check, "folder": folder, "iterations": {k: max(r["iterations"] for r in m["runs"].values())
+                                                      for k, m in (("base", base), ("longer", longer))}}
+
+
 def _longer_budgets(out: Path, label_folder: str, analysis: dict[str, Any], setting: StudySetting
                     ) -> list[dict[str, Any]]:
     """The doubled-budget checks (:func:`run_budget_check`) found in ``out``, each compared with ``analysis``
     (:func:`monai_segloss.app.budget.compare_budgets`), with the longer study's learning curves; a check that does
     not fit this study (another data set, a loss not in this report) says why."""
-    from .budget import compare_budgets
-
     checks = []
-    base = {"units": analysis["units"], "per_unit": analysis["per_unit"], "setting_values": {"epochs": setting.epochs}}
     pattern = "/".join(p for p in (LONGER_FOLDER.format(factor="*"), label_folder, "metrics.json") if p)
     for path in sorted(out.glob(pattern)):
         longer = json.loads(path.read_text())
-        where = os.path.relpath(path.parent, out)
-        try:
-            check = compare_budgets(base, longer, setting.n_boot)
-        except ValueError as err:
-            checks.append({"folder": where, "error": str(err)})
-            continue
-        runs = longer["runs"].values()
-        check.update(folder=where, iterations={"base": max(r["iterations"] for r in analysis["runs"].values()),
-                                               "longer": max(r["iterations"] for r in runs)},
-                     curves=longer["curves"]["per_loss"])
+        check = _compare_budgets(_this_budget(analysis, setting), longer, os.path.relpath(path.parent, out),
+                                 setting.n_boot)
+        if "error" not in check:
+            check["curves"] = longer["curves"]["per_loss"]
         checks.append(check)
+    return checks
+
+
+def _shorter_budgets(out: Path, analysis: dict[str, Any], setting: StudySetting) -> list[dict[str, Any]]:
+    """This study against each shorter study that ``out/shorter_budgets.json`` (:data:`SHORTER_FILE`) lists: the
+    same data, seeds and test cases trained with a shorter budget, paired on every unit and loss of this study."""
+    if not (out / SHORTER_FILE).is_file():
+        return []
+    checks = []
+    for folder in json.loads((out / SHORTER_FILE).read_text())["folders"]:
+        path = out / folder / "metrics.json"
+        if not path.is_file():
+            checks.append({"folder": folder, "error": f"{_relative(path)} does not exist"})
+            continue
+        checks.append(_compare_budgets(json.loads(path.read_text()), _this_budget(analysis, setting), folder,
+                                       setting.n_boot))
     return checks
 
 
