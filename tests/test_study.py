@@ -3,6 +3,7 @@ report holds the tables with intervals, the paired comparisons, the FROC/CPM, th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -254,6 +255,37 @@ def test_training_fingerprint_ignores_paths_and_the_default_loss(tmp_path):
     body["loss"]["batch"] = False
     override.write_text(json.dumps(body))
     assert training_config_digest(bundle, "dice") != changed
+
+
+def test_a_reused_loss_copies_the_committed_run_and_only_the_others_train(tmp_path, monkeypatch):
+    import monai_segloss.app.study as study
+
+    one = dataclasses.replace(TINY, seeds=(0,), learning_rates=(("dice", 1e-2), ("focal_tversky", 1e-2)))
+    committed = tmp_path / "committed"
+    run_study(one, out_dir=tmp_path / "full", cache_dir=tmp_path / "cache", workers=1, echo=lambda s: None,
+              runs_dir=committed, train_only=True)
+    (ft,) = committed.glob("focal_tversky-*")
+    monkeypatch.setattr(study, "COMMITTED_RUNS", committed)
+    lines: list[str] = []
+    paths = run_study(dataclasses.replace(one, reuse=("focal_tversky",)), out_dir=tmp_path / "demo",
+                      cache_dir=tmp_path / "cache", workers=1, echo=lines.append, runs_dir=tmp_path / "runs")
+    assert lines[0] == f"focal_tversky lr0.01 s0: the full study's committed run ({ft.parent.name}/{ft.name}), " \
+                       "not trained here"
+    copy = tmp_path / "runs" / ft.name
+    assert (copy / "model.pt").read_bytes() == (ft / "model.pt").read_bytes()
+    assert (copy / "result.json").is_file() and not (ft / "result.json").exists()  # evaluated here, not there
+    timing = json.loads(paths["metrics"].read_text())["timing"]
+    assert (timing["runs_resumed"], timing["runs_executed"]) == (1, 1)  # dice trained, focal_tversky copied
+    # a committed folder without the run: it trains
+    monkeypatch.setattr(study, "COMMITTED_RUNS", tmp_path / "nothing")
+    lines.clear()
+    run_study(dataclasses.replace(one, reuse=("dice",)), out_dir=tmp_path / "demo2", cache_dir=tmp_path / "cache",
+              workers=1, echo=lines.append, runs_dir=tmp_path / "runs2", train_only=True)
+    assert lines[0].startswith("dice lr0.01 s0: no committed run dice-lr0.01-seed0-") and "training it here" in \
+        lines[0]
+    assert len(list((tmp_path / "runs2").glob("*/model.pt"))) == 2
+    with pytest.raises(ValueError, match="reuse must name losses of the setting"):
+        dataclasses.replace(one, reuse=("tversky",))
 
 
 @pytest.mark.slow

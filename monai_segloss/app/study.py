@@ -38,6 +38,7 @@ import math
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import sys
 import threading
@@ -139,6 +140,9 @@ class StudySetting:
             number trains differently). Default 0.
         cache_rate: the fraction of the preprocessed training cases kept in memory (``CacheDataset``); lower it for
             a data set that does not fit. Default 1.0.
+        reuse: losses whose runs are copied from the committed full study (:data:`COMMITTED_RUNS`, its weights and
+            learning curves: the same fingerprint, so the same configuration) instead of trained, when it holds
+            them; evaluated here like every run. Default ``()``.
     """
 
     name: str
@@ -176,6 +180,7 @@ class StudySetting:
     amp: bool = False
     num_workers: int = 0
     cache_rate: float = 1.0
+    reuse: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.losses or len(set(self.losses)) != len(self.losses):
@@ -207,6 +212,8 @@ class StudySetting:
                              f"{self.cache_rate}")
         if not 0.0 < self.test_frac < 1.0:
             raise ValueError(f"test_frac must be in (0, 1), got {self.test_frac!r}")
+        if not set(self.reuse) <= set(self.losses):
+            raise ValueError(f"reuse must name losses of the setting {self.losses}, got {self.reuse!r}")
         if self.lesion_labels and (self.dataset is None or any(int(v) < 1 for v in self.lesion_labels)):
             raise ValueError(f"lesion_labels must be label values >= 1 of a user's dataset, got {self.lesion_labels!r}")
 
@@ -631,6 +638,28 @@ def _relative(path: Path) -> str:
         return str(Path(*path.parts[-2:]))
 
 
+# the committed runs of the full study (a source checkout holds them; an installed wheel does not)
+COMMITTED_RUNS = Path(__file__).resolve().parents[2] / "docs" / "study" / "full" / "runs"
+
+
+def _reuse_committed(specs: list[RunSpec], echo: Callable[[str], None], committed: Path) -> None:
+    """Copy the weights and learning curve of each of ``specs`` from the committed run of the same fingerprint in
+    ``committed`` (the full study's), unless it is trained already; a run that is not there is trained."""
+    from .training import MODEL_FILE, TRAINING_FILE
+
+    for spec in specs:
+        if finished_training(spec) is not None:
+            continue
+        source = committed / Path(spec.run_dir).name
+        if finished_training(dataclasses.replace(spec, run_dir=str(source))) is None:
+            echo(f"{spec.label}: no committed run {source.name} in {_relative(committed)}: training it here")
+            continue
+        Path(spec.run_dir).mkdir(parents=True, exist_ok=True)
+        for name in (MODEL_FILE, TRAINING_FILE):
+            shutil.copy2(source / name, Path(spec.run_dir) / name)
+        echo(f"{spec.label}: the full study's committed run ({_relative(source)}), not trained here")
+
+
 def _train_all(ctx: _Context, specs: list[RunSpec], desc: str, pool, q, echo: Callable[[str], None]) -> int:
     todo = [s for s in specs if finished_training(s) is None]
     if len(todo) < len(specs):
@@ -819,7 +848,9 @@ def run_study(
     runs = Path(runs_dir) if runs_dir is not None else (out / "runs" if shared else Path(cache_dir) / "runs")
     mine = shard_losses(setting.losses, shard)
     fixed = dict(setting.learning_rates)
-    n_runs = len(mine) * len(setting.seeds) + sum(loss not in fixed for loss in mine) * (len(setting.lr_grid) - 1)
+    reused = sum(loss in setting.reuse for loss in mine) if COMMITTED_RUNS.is_dir() else 0
+    n_runs = (len(mine) - reused) * len(setting.seeds) + sum(loss not in fixed for loss in mine) * (
+        len(setting.lr_grid) - 1)
     gpus = visible_gpus() if setting.device == "cuda" else None
     if gpus is not None and not gpus:
         raise ValueError("device 'cuda' but no GPU is visible (torch.cuda.device_count() == 0)")
@@ -853,6 +884,7 @@ def run_study(
         chosen, grid, _ = _learning_rates(ctx, mine, train)
         # 2. every seed at the chosen rate (the lr_seed runs of step 1 are reused)
         specs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds for loss in mine]
+        _reuse_committed([s for s in specs if s.loss in setting.reuse], echo, COMMITTED_RUNS)
         train([s for s in specs if s.run_dir not in passed], "training")
         if train_only:
             return {}
