@@ -114,6 +114,29 @@ def test_budget_check_end_to_end(tmp_path):
     text = again["report"].read_text()
     assert "## What changes with budget" in text and "The same study trained for " in text
     assert "The shorter-budget study in `../absent` does not fit this one" in text
+    # its rates were fixed from the study's grid: the learning-rate section shows that grid
+    its = check["iterations"]["base"]
+    assert (f"Learning rates fixed beforehand (`dice` 0.01, `focal_tversky` 0.01): each loss's choice in the same "
+            f"study at {its:,} iterations (`..`), from its grid.") in text
+    assert "| loss | lr 0.01 | chosen |" in text
+
+
+def test_fixed_rates_show_the_shorter_studys_grid_only_when_they_are_its_choices():
+    from monai_segloss.app.report import _lr_section
+
+    grid = {"dice": {"chosen": 3e-3, "fixed": False, "validation_f1": {"0.001": 0.9, "0.003": 0.95, "0.01": 0.8}},
+            "focal": {"chosen": 1e-2, "fixed": False, "validation_f1": {"0.001": 0.5, "0.003": 0.6, "0.01": 0.7}}}
+    fixed = {k: {"chosen": d["chosen"], "fixed": True, "validation_f1": {}} for k, d in grid.items()}
+    check = {"folder": "../short", "iterations": {"base": 12000, "longer": 24000}, "learning_rates": grid}
+    lines = _lr_section({"learning_rates": fixed, "shorter_budgets": [check]})
+    assert lines[0].startswith("Learning rates fixed beforehand (`dice` 0.003, `focal` 0.01): each loss's choice in "
+                               "the same study at 12,000 iterations (`../short`)")
+    assert lines[2:5] == ["| loss | lr 0.001 | lr 0.003 | lr 0.01 | chosen |", "|---|---:|---:|---:|---|",
+                          "| `dice` | 0.900 | 0.950 | 0.800 | 0.003 |"]
+    assert lines[-1] == "- `focal` chose the grid's largest rate: a larger one was not tried."
+    other = {**fixed, "focal": {"chosen": 3e-3, "fixed": True, "validation_f1": {}}}  # not the shorter study's choice
+    assert _lr_section({"learning_rates": other, "shorter_budgets": [check]}) == [
+        "Learning rates fixed beforehand (no grid in this setting): `dice` 0.003, `focal` 0.003."]
 
 
 def test_what_changes_with_budget_places_both_orders_side_by_side():

@@ -567,10 +567,26 @@ def _lr_section(analysis: dict) -> list[str]:
     lrs = analysis.get("learning_rates", {})
     if not lrs:
         return []
+    if any(d["validation_f1"] for d in lrs.values()):
+        return ["Validation lesion F1 of the final network on the learning-rate seed's validation cases (best "
+                "threshold), per AdamW learning rate; each loss trains every seed at its best rate.", "",
+                *_lr_grid_lines(lrs)]
+    fixed = ", ".join(f"`{loss}` {d['chosen']:g}" for loss, d in lrs.items())
+    for check in analysis.get("shorter_budgets", []):  # the rates this study took from a shorter one's grid
+        earlier = check.get("learning_rates") or {}
+        if all(loss in earlier and earlier[loss]["chosen"] == d["chosen"] and earlier[loss]["validation_f1"]
+               for loss, d in lrs.items()):
+            return [f"Learning rates fixed beforehand ({fixed}): each loss's choice in the same study at "
+                    f"{check['iterations']['base']:,} iterations (`{check['folder']}`), from its grid. Validation "
+                    "lesion F1 of that study's final networks on the learning-rate seed's validation cases (best "
+                    "threshold), per AdamW learning rate:", "",
+                    *_lr_grid_lines({loss: earlier[loss] for loss in lrs})]
+    return [f"Learning rates fixed beforehand (no grid in this setting): {fixed}."]
+
+
+def _lr_grid_lines(lrs: dict) -> list[str]:
+    """The learning-rate grid's table (validation lesion F1 per rate, the choice) and its edge choices."""
     grid = sorted({float(r) for d in lrs.values() for r in d["validation_f1"]})
-    if not grid:  # every rate fixed beforehand (the demo takes the full setting's choices)
-        return ["Learning rates fixed beforehand (no grid in this setting): "
-                + ", ".join(f"`{loss}` {d['chosen']:g}" for loss, d in lrs.items()) + "."]
     rows = ["| loss | " + " | ".join(f"lr {r:g}" for r in grid) + " | chosen |", "|---|" + "---:|" * len(grid) + "---|"]
     for loss, d in lrs.items():
         cells = [(_num(d["validation_f1"][f"{r:g}"]) if f"{r:g}" in d["validation_f1"] else "–") for r in grid]
@@ -578,9 +594,7 @@ def _lr_section(analysis: dict) -> list[str]:
     edges = [f"`{loss}` chose the grid's {'smallest' if d['chosen'] == grid[0] else 'largest'} rate: a "
              f"{'smaller' if d['chosen'] == grid[0] else 'larger'} one was not tried."
              for loss, d in lrs.items() if not d["fixed"] and len(grid) > 1 and d["chosen"] in (grid[0], grid[-1])]
-    return ["Validation lesion F1 of the final network on the learning-rate seed's validation cases (best threshold), "
-            "per AdamW learning rate; each loss trains every seed at its best rate.", "", *rows,
-            *(["", *[f"- {e}" for e in edges]] if edges else [])]
+    return [*rows, *(["", *[f"- {e}" for e in edges]] if edges else [])]
 
 
 def _brats_section(analysis: dict, setting) -> list[str]:

@@ -1136,8 +1136,10 @@ def _shorter_budgets(out: Path, analysis: dict[str, Any], setting: StudySetting)
         if not path.is_file():
             checks.append({"folder": folder, "error": f"{_relative(path)} does not exist"})
             continue
-        checks.append(_compare_budgets(json.loads(path.read_text()), _this_budget(analysis, setting), folder,
-                                       setting.n_boot))
+        shorter = json.loads(path.read_text())
+        check = _compare_budgets(shorter, _this_budget(analysis, setting), folder, setting.n_boot)
+        checks.append({**check, "learning_rates": shorter.get("learning_rates", {})} if "error" not in check
+                      else check)
     return checks
 
 
