@@ -526,7 +526,7 @@ def _shorter_budget_lines(analysis: dict, check: dict) -> list[str]:
                f"The shorter budget was not enough for {', '.join(short)} {rule}.")
     return [f"The same study trained for {its['base']:,} iterations instead of {its['longer']:,} "
             f"(`{check['folder']}`: the same data, seeds, splits, test cases and learning rates; each budget's own "
-            f"operating points), paired on all {check['n_units']} test units (seeds "
+            f"operating points), paired on all {check['n_units']} test units (seed(s) "
             f"{', '.join(map(str, check['seeds']))}; gain: this study minus the shorter one). {verdict} Spearman's "
             f"correlation of the two orders by test lesion F1 (tuned operating point): {rho_text}.", "",
             *_budget_rows(check, ranks, "shorter budget enough")]
