@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("--setting", choices=["quick", "default", "full"], default="default",
                          help="quick: a smoke run of a few minutes; default: dice against dice_ce at the full "
-                              "budget on seed 0; full: 10 losses x 5 seeds at 12,000 iterations, a learning-rate "
-                              "grid per loss (the bundles' evidence; hours on a CPU)")
+                              "budget on seed 0; full: 10 losses x 5 seeds at 24,000 iterations, each loss at the "
+                              "learning rate its grid chose (the bundles' evidence; hours on a CPU)")
         cmd.add_argument("--quick", action="store_true", help="the same as --setting quick")
         cmd.add_argument("--out", default=out, help=f"report folder (default {out})")
         cmd.add_argument("--losses", nargs="+", default=None,
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds replacing the setting's seeds")
         cmd.add_argument("--workers", type=int, default=None,
                          help="worker processes (default: the number of CPU cores, at most 8); 1: in this process")
+        cmd.add_argument("--threads", type=int, default=None,
+                         help="torch threads per worker process (default: CPU cores // workers)")
         cmd.add_argument("--cache-dir", default=".demo_cache",
                          help="where the synthetic data are cached (and the runs, unless --runs-dir)")
         cmd.add_argument("--runs-dir", default=None,

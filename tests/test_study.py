@@ -208,8 +208,8 @@ def test_the_demo_command_reaches_the_study(monkeypatch):
     monkeypatch.setattr(study, "run_study", lambda setting, **kw: calls.append((setting, kw)))
     args = build_parser().parse_args(["demo", "--runs-dir", "runs", "--out", "o", "--cache-dir", "c"])
     assert cli._study(args) == 0
-    assert calls == [("default", {"out_dir": "o", "cache_dir": "c", "workers": None, "losses": None, "seeds": None,
-                                  "runs_dir": "runs", "shard": None})]
+    assert calls == [("default", {"out_dir": "o", "cache_dir": "c", "workers": None, "threads": None, "losses": None,
+                                  "seeds": None, "runs_dir": "runs", "shard": None})]
     assert cli._study(build_parser().parse_args(["study", "report"])) == 2
 
 
@@ -268,7 +268,8 @@ def test_a_reused_loss_copies_the_committed_run_and_only_the_others_train(tmp_pa
     monkeypatch.setattr(study, "COMMITTED_RUNS", committed)
     lines: list[str] = []
     paths = run_study(dataclasses.replace(one, reuse=("focal_tversky",)), out_dir=tmp_path / "demo",
-                      cache_dir=tmp_path / "cache", workers=1, echo=lines.append, runs_dir=tmp_path / "runs")
+                      cache_dir=tmp_path / "cache", workers=1, echo=lines.append, runs_dir=tmp_path / "runs",
+                      threads=1)
     assert lines[0] == f"focal_tversky lr0.01 s0: the full study's committed run ({ft.parent.name}/{ft.name}), " \
                        "not trained here"
     copy = tmp_path / "runs" / ft.name
@@ -276,6 +277,7 @@ def test_a_reused_loss_copies_the_committed_run_and_only_the_others_train(tmp_pa
     assert (copy / "result.json").is_file() and not (ft / "result.json").exists()  # evaluated here, not there
     timing = json.loads(paths["metrics"].read_text())["timing"]
     assert (timing["runs_resumed"], timing["runs_executed"]) == (1, 1)  # dice trained, focal_tversky copied
+    assert (timing["workers"], timing["threads_per_worker"]) == (1, 1)
     # a committed folder without the run: it trains
     monkeypatch.setattr(study, "COMMITTED_RUNS", tmp_path / "nothing")
     lines.clear()
@@ -330,9 +332,11 @@ def test_settings_and_command_line():
         for loss in s.losses:  # every loss has its bundle override file
             assert (BUNDLE / "configs" / f"{loss}.json").is_file(), loss
     args = build_parser().parse_args(["study", "--setting", "full", "--seeds", "0", "1", "--workers", "1",
-                                      "--runs-dir", "docs/study/full/runs"])
-    assert (args.setting, args.seeds, args.workers, args.out, args.runs_dir) == (
-        "full", [0, 1], 1, "study_report", "docs/study/full/runs")
+                                      "--runs-dir", "docs/study/full/runs", "--threads", "1"])
+    assert (args.setting, args.seeds, args.workers, args.out, args.runs_dir, args.threads) == (
+        "full", [0, 1], 1, "study_report", "docs/study/full/runs", 1)
+    with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
+        run_study(SETTINGS["quick"], out_dir=Path("/nonexistent-never-created"), threads=0)
     demo = build_parser().parse_args(["demo", "--quick"])
     assert demo.quick and demo.out == "demo_report" and demo.setting == "default"
     with pytest.raises(ValueError, match="thresholds"):

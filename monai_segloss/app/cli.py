@@ -34,7 +34,8 @@ def _study(args: argparse.Namespace) -> int:
         if action == "budget":
             if not folder:
                 raise ValueError("study budget needs the finished study's folder: monai-segloss study budget DIR")
-            return main_exit_code(lambda: run_budget_check(folder, args.factor, args.seeds, args.workers))
+            return main_exit_code(lambda: run_budget_check(folder, args.factor, args.seeds, args.workers,
+                                                           threads=args.threads))
         if folder:
             raise ValueError(f"unexpected argument {folder!r} (did you mean: study report {folder}?)")
         setting = "quick" if args.quick else args.setting
@@ -51,8 +52,8 @@ def _study(args: argparse.Namespace) -> int:
                              "generated task's settings are --setting quick/default/full)")
         shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
         return main_exit_code(lambda: run_study(setting, out_dir=args.out, cache_dir=args.cache_dir,
-                                                workers=args.workers, losses=args.losses, seeds=args.seeds,
-                                                runs_dir=args.runs_dir, shard=shard))
+                                                workers=args.workers, threads=args.threads, losses=args.losses,
+                                                seeds=args.seeds, runs_dir=args.runs_dir, shard=shard))
     except ValueError as err:  # bad options or data (StudyDataError lists every bad case), before any training
         print(f"error: {err}", file=sys.stderr)
         return 2

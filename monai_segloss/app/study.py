@@ -797,6 +797,7 @@ def run_study(
     runs_dir: str | os.PathLike | None = None,
     train_only: bool = False,
     shard: tuple[int, int] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Path]:
     """Generate (or reuse) the data, or read and check the user's; choose each loss's learning rate, train, evaluate
     every run not finished yet; write the report (module doc).
@@ -809,6 +810,8 @@ def run_study(
         workers: worker processes (each with ``cpu_count // workers`` torch threads; on ``cuda``, each with a GPU of
             its own); 1 runs everything in this process. Default None: the number of CPU cores (at most 8, at most
             the number of runs), on ``cuda`` the number of visible GPUs.
+        threads: torch (and SimpleITK) threads per worker process. Default None: ``cpu_count // workers``, at
+            least 1.
         losses: replace the setting's losses. Default None.
         seeds: replace the setting's seeds. Default None.
         echo: prints the final table (and the resume notes). Default ``print``.
@@ -825,6 +828,8 @@ def run_study(
     Raises:
         StudyDataError: (a user's data set) every bad case, before anything is written.
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     setting = _resolve_setting(setting, losses, seeds)
     from .shipped import bundle_dir
 
@@ -859,7 +864,7 @@ def run_study(
     workers = max(1, int(workers))
     if gpus is not None and workers > len(gpus):
         raise ValueError(f"workers ({workers}) must not exceed the visible GPUs ({len(gpus)}): one run per GPU")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
         _limit_threads(threads)
     passed: set[str] = set()
@@ -965,7 +970,8 @@ SHORTER_FILE = "shorter_budgets.json"
 
 
 def run_budget_check(folder: str | os.PathLike, factor: int = 2, seeds: tuple[int, ...] | list[int] | None = None,
-                     workers: int | None = None, echo: Callable[[str], None] = print) -> dict[str, Path]:
+                     workers: int | None = None, echo: Callable[[str], None] = print, threads: int | None = None
+                     ) -> dict[str, Path]:
     """The doubled-budget check of the finished study in ``folder`` (:mod:`monai_segloss.app.budget`): retrain the
     losses its budget rule reads (the baseline and the two with the highest final validation lesion F1, mean over
     the seeds) with ``factor`` times the budget, each at its chosen learning rate, and evaluate them on the same test
@@ -978,6 +984,7 @@ def run_budget_check(folder: str | os.PathLike, factor: int = 2, seeds: tuple[in
         seeds: the seeds to retrain. Default None: the study's first two seeds.
         workers: as :func:`run_study`.
         echo: as :func:`run_study`.
+        threads: as :func:`run_study`.
 
     Raises:
         ValueError: no study in ``folder``, a run of it not trained yet, a bad ``factor`` or seed.
@@ -1011,7 +1018,7 @@ def run_budget_check(folder: str | os.PathLike, factor: int = 2, seeds: tuple[in
          f"({factor}x the study's {setting.epochs})")
     where = out / LONGER_FOLDER.format(factor=factor)
     return run_study(longer, out_dir=where, cache_dir=Path(ctx.source.data_dir).parent, workers=workers, echo=echo,
-                     runs_dir=where / "runs")
+                     runs_dir=where / "runs", threads=threads)
 
 
 def _evaluation(ctx: _Context) -> EvalSpec:
