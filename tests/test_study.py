@@ -278,6 +278,8 @@ def test_a_reused_loss_copies_the_committed_run_and_only_the_others_train(tmp_pa
     timing = json.loads(paths["metrics"].read_text())["timing"]
     assert (timing["runs_resumed"], timing["runs_executed"]) == (1, 1)  # dice trained, focal_tversky copied
     assert (timing["workers"], timing["threads_per_worker"]) == (1, 1)
+    assert "- **precomputed**: the runs of `focal_tversky` are the full study's committed ones" in \
+        paths["report"].read_text()
     # a committed folder without the run: it trains
     monkeypatch.setattr(study, "COMMITTED_RUNS", tmp_path / "nothing")
     lines.clear()

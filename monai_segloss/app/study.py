@@ -289,6 +289,9 @@ class StudySetting:
                              + (f", a choice at an edge of the grid trying the next rate beyond it (up to "
                                 f"{self.lr_extend} time(s))" if self.lr_extend and len(self.lr_grid) > 1 else "")
                              + (f"; fixed: {dict(self.learning_rates)}" if self.learning_rates else ""),
+            **({"precomputed": f"the runs of {', '.join(f'`{k}`' for k in self.reuse)} are the full study's "
+                               f"committed ones (the same configuration and fingerprint), copied rather than "
+                               f"trained when the checkout holds them; evaluated here"} if self.reuse else {}),
             "evaluation": f"sliding window (overlap {self.overlap:g}); {len(self.thresholds)} thresholds from "
                           f"{min(self.thresholds):.2g} to {max(self.thresholds):.4g}; minimum "
                           f"lesion sizes {list(self.min_sizes_mm3)} mm³; small lesions < {self.small_mm3:g} mm³; "
