@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from ..evaluation.statistics import interval_excludes
+
 __all__ = ["significant_differences", "sign_conflicts"]
 
 
@@ -23,16 +25,6 @@ def _comparisons(metrics: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str]
     for loss, froc in metrics.get("froc", {}).items():
         if froc.get("cpm_vs_baseline"):
             yield (loss, "froc", "cpm"), froc["cpm_vs_baseline"]
-
-
-def excludes_zero(iv: dict[str, float]) -> bool:
-    """Whether the interval ``iv`` (``low``, ``high``, both finite) lies wholly on one side of zero.
-
-    Example:
-        >>> excludes_zero({"low": 0.01, "high": 0.11}), excludes_zero({"low": -0.1, "high": 0.03})
-        (True, False)
-    """
-    return iv["low"] > 0 or iv["high"] < 0
 
 
 def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
@@ -50,8 +42,7 @@ def significant_differences(metrics: dict[str, Any]) -> dict[tuple[str, str, str
     """
     if metrics.get("n_seeds", 2) < 2:
         return {}
-    return {key: iv for key, iv in _comparisons(metrics)
-            if all(math.isfinite(iv.get(k, math.nan)) for k in ("low", "high")) and excludes_zero(iv)}
+    return {key: iv for key, iv in _comparisons(metrics) if interval_excludes(iv)}
 
 
 def sign_conflicts(small: dict[str, Any], full: dict[str, Any]) -> list[dict[str, Any]]:

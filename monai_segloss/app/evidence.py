@@ -15,7 +15,7 @@ import math
 from importlib import resources
 from typing import Any
 
-from .agreement import excludes_zero
+from ..evaluation.statistics import interval_excludes
 
 __all__ = ["EVIDENCE_FILE", "evidence_summary", "study_evidence", "format_interval", "loss_sentence"]
 
@@ -88,7 +88,7 @@ def loss_sentence(evidence: dict[str, Any], loss: str) -> str:
     d = e.get("vs_baseline_lesion_f1_tuned")
     if d is not None:
         base = evidence["baseline"]
-        if excludes_zero(d):
+        if interval_excludes(d):
             word = "higher" if d["low"] > 0 else "lower"
             text += f", {word} than {base} by {format_interval(d, signed=True)} (Wilcoxon {_p(d['p_value'])})"
         else:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .agreement import excludes_zero
+from ..evaluation.statistics import interval_excludes
 from .analysis import METRICS
+from .budget import DOUBLING_TOLERANCE
 
 __all__ = ["write_report", "format_table", "finding", "summary_tables", "METRIC_NAMES", "FIGURES"]
 
@@ -104,7 +105,7 @@ def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = ""
     tail += f"; {iv['n']} {units}"
     if not _finite(iv.get("estimate")):
         return f"`{loss}` vs `{baseline}`, {what}: not defined on these cases."
-    if excludes_zero(iv):
+    if interval_excludes(iv):
         direction = "higher" if iv["estimate"] > 0 else "lower"
         if seeds < 2:
             return (f"`{loss}` vs `{baseline}`, {what}: {direction} by {_num(abs(iv['estimate']), key)} on this "
@@ -154,7 +155,7 @@ def summary_tables(metrics: dict) -> dict[str, str]:
             versus = "—"
         else:
             d = metrics["paired"][loss]["tuned"]["lesion_f1"]["difference"]
-            word = ("higher" if d["low"] > 0 else "lower") if excludes_zero(d) else \
+            word = ("higher" if d["low"] > 0 else "lower") if interval_excludes(d) else \
                 "no significant difference"
             versus = f"{_diff_ci(d)}: {word}"
         mark = " (degenerate)" if _is_degenerate(metrics, loss, "tuned") else ""
@@ -500,28 +501,35 @@ def _longer_budget_lines(check: dict) -> list[str]:
             f"{verdict}", "", *_budget_rows(check)]
 
 
+def _two_orders(analysis: dict, before: dict[str, float], now: dict[str, float]
+                ) -> tuple[dict[str, str], dict[str, str], str]:
+    """Each loss's rank by test lesion F1 ``before`` and ``now`` (a loss degenerate in this study unranked now) and
+    Spearman's correlation of the two orders (as text), for the "what changes with budget" tables."""
+    from .published import rank_agreement
+
+    def order(values: dict[str, float], skip: set[str]) -> list[str]:
+        return sorted((k for k in values if k not in skip), key=lambda k: -values[k])
+
+    old = order(before, set())
+    new = order(now, {k for k in now if _is_degenerate(analysis, k, "tuned")})
+    rho = rank_agreement({k: -i for i, k in enumerate(old)}, {k: -i for i, k in enumerate(new)})
+    ranks_now = {k: str(new.index(k) + 1) if k in new else "degenerate" for k in now}
+    return ({k: str(old.index(k) + 1) for k in old}, ranks_now,
+            f"{rho['spearman']:+.2f}" if _finite(rho["spearman"]) else "undefined")
+
+
 def _shorter_budget_lines(analysis: dict, check: dict) -> list[str]:
     """This study against the same study with a shorter budget (``analysis["shorter_budgets"]``), paired on every
     unit: the gain of every loss, and each loss's rank at both budgets (degenerate losses of this study unranked)."""
-    from .published import rank_agreement
-
     if "error" in check:
         return [f"The shorter-budget study in `{check['folder']}` does not fit this one: {check['error']}."]
     per_loss = check["per_loss"]
-
-    def order(which: str, skip: set[str]) -> list[str]:
-        return sorted((k for k in per_loss if k not in skip),
-                      key=lambda k: -per_loss[k]["lesion_f1"][which]["estimate"])
-
-    degenerate = {k for k in per_loss if _is_degenerate(analysis, k, "tuned")}
-    before, now = order("base", set()), order("longer", degenerate)
-    ranks = ({k: str(before.index(k) + 1) for k in per_loss},
-             {k: str(now.index(k) + 1) if k in now else "degenerate" for k in per_loss})
-    rho = rank_agreement({k: -i for i, k in enumerate(before)}, {k: -i for i, k in enumerate(now)})
-    rho_text = f"{rho['spearman']:+.2f}" if _finite(rho["spearman"]) else "undefined"
+    before, now, rho_text = _two_orders(analysis, {k: d["lesion_f1"]["base"]["estimate"] for k, d in per_loss.items()},
+                                        {k: d["lesion_f1"]["longer"]["estimate"] for k, d in per_loss.items()})
     short = [f"`{k}`" for k, d in per_loss.items() if not d["enough"]]
     its = check["iterations"]
-    rule = "by the rule of the doubled-budget check (a gain under 0.01 test lesion F1, not significant)"
+    rule = (f"by the rule of the doubled-budget check (a gain under {DOUBLING_TOLERANCE:g} test lesion F1, not "
+            "significant)")
     verdict = (f"The shorter budget was enough for every loss {rule}." if not short else
                f"The shorter budget was not enough for {', '.join(short)} {rule}.")
     return [f"The same study trained for {its['base']:,} iterations instead of {its['longer']:,} "
@@ -529,35 +537,26 @@ def _shorter_budget_lines(analysis: dict, check: dict) -> list[str]:
             f"operating points), paired on all {check['n_units']} test units (seed(s) "
             f"{', '.join(map(str, check['seeds']))}; gain: this study minus the shorter one). {verdict} Spearman's "
             f"correlation of the two orders by test lesion F1 (tuned operating point): {rho_text}.", "",
-            *_budget_rows(check, ranks, "shorter budget enough")]
+            *_budget_rows(check, (before, now), "shorter budget enough")]
 
 
 def _budget_change_section(analysis: dict) -> list[str]:
     """This study beside an earlier one with a shorter budget (``analysis["_earlier"]``: its ``what``,
     ``setting_values`` and ``table``), on the losses both trained: test lesion F1 and voxel Dice at the tuned
     operating point, and each loss's rank (degenerate losses of this study unranked)."""
-    from .published import rank_agreement
-
     earlier = analysis["_earlier"]
     old, new = earlier["table"], analysis["table"]
     common = [k for k in new if k in old]
-
-    def order(table: dict, skip: set[str]) -> list[str]:
-        return sorted((k for k in common if k not in skip), key=lambda k: -table[k]["tuned"]["lesion_f1"]["estimate"])
-
-    degenerate = {k for k in common if _is_degenerate(analysis, k, "tuned")}
-    old_order, new_order = order(old, set()), order(new, degenerate)
+    old_rank, new_rank, rho_text = _two_orders(analysis, {k: old[k]["tuned"]["lesion_f1"]["estimate"] for k in common},
+                                               {k: new[k]["tuned"]["lesion_f1"]["estimate"] for k in common})
     sv = earlier["setting_values"]
     iterations = max(r["iterations"] for r in analysis["runs"].values())
     rows = [f"| loss | lesion F1, {sv['epochs']} epochs | rank | lesion F1, {iterations:,} iterations | rank | "
             "voxel Dice, before | now |", "|---|---:|---:|---:|---:|---:|---:|"]
     for k in common:
-        rank = str(new_order.index(k) + 1) if k in new_order else "degenerate"
-        rows.append(f"| `{k}` | {_ci(old[k]['tuned']['lesion_f1'])} | {old_order.index(k) + 1} | "
-                    f"{_ci(new[k]['tuned']['lesion_f1'])} | {rank} | {_num(old[k]['tuned']['dice']['estimate'])} | "
-                    f"{_num(new[k]['tuned']['dice']['estimate'])} |")
-    rho = rank_agreement({k: -i for i, k in enumerate(old_order)}, {k: -i for i, k in enumerate(new_order)})
-    rho_text = f"{rho['spearman']:+.2f}" if _finite(rho["spearman"]) else "undefined"
+        rows.append(f"| `{k}` | {_ci(old[k]['tuned']['lesion_f1'])} | {old_rank[k]} | "
+                    f"{_ci(new[k]['tuned']['lesion_f1'])} | {new_rank[k]} | "
+                    f"{_num(old[k]['tuned']['dice']['estimate'])} | {_num(new[k]['tuned']['dice']['estimate'])} |")
     return [f"The earlier study: {earlier['what']}. Its numbers are not paired with these (other data, test "
             f"cases and units), so the table compares levels and orders only. Spearman's correlation of the two "
             f"orders by test lesion F1 (tuned operating point): {rho_text}.", "", *rows]

@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["Interval", "PairedComparison", "bootstrap_weights", "crossed_bootstrap_weights", "ratio_interval",
-           "mean_interval", "paired_comparison", "wilcoxon_signed_rank", "percentile_interval"]
+__all__ = ["Interval", "PairedComparison", "interval_excludes", "bootstrap_weights", "crossed_bootstrap_weights",
+           "ratio_interval", "mean_interval", "paired_comparison", "wilcoxon_signed_rank", "percentile_interval"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +71,18 @@ class Interval:
 
     def as_dict(self) -> dict[str, float | int]:
         return dataclasses.asdict(self)
+
+
+def interval_excludes(interval: Mapping[str, float], value: float = 0.0) -> bool:
+    """:meth:`Interval.excludes` of an interval stored as a mapping (``low``, ``high``: an ``as_dict`` read back
+    from ``metrics.json``); False when a bound is NaN or missing.
+
+    Example:
+        >>> interval_excludes({"low": 0.01, "high": 0.11}), interval_excludes({"low": -0.1, "high": 0.03})
+        (True, False)
+    """
+    return Interval(math.nan, float(interval.get("low", math.nan)), float(interval.get("high", math.nan)),
+                    0).excludes(value)
 
 
 @dataclasses.dataclass(frozen=True)
