@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="worker processes (default: the number of CPU cores, at most 8); 1: in this process")
         cmd.add_argument("--threads", type=int, default=None,
                          help="torch threads per worker process (default: CPU cores // workers)")
+        cmd.add_argument("--retrain", action="store_true",
+                         help="train every run here, also those the setting takes from the full study's committed "
+                              "runs (the default setting takes both: retraining them takes about 25 min on 2 cores)")
         cmd.add_argument("--cache-dir", default=".demo_cache",
                          help="where the synthetic data are cached (and the runs, unless --runs-dir)")
         cmd.add_argument("--runs-dir", default=None,

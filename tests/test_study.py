@@ -211,6 +211,13 @@ def test_the_demo_command_reaches_the_study(monkeypatch):
     assert calls == [("default", {"out_dir": "o", "cache_dir": "c", "workers": None, "threads": None, "losses": None,
                                   "seeds": None, "runs_dir": "runs", "shard": None})]
     assert cli._study(build_parser().parse_args(["study", "report"])) == 2
+    # --retrain: the setting without the runs it would take from the committed full study
+    with_reuse = dataclasses.replace(study.SETTINGS["default"], reuse=("dice_ce",))
+    monkeypatch.setitem(study.SETTINGS, "default", with_reuse)
+    assert cli._study(build_parser().parse_args(["demo", "--retrain", "--out", "o"])) == 0
+    assert calls[-1][0] == dataclasses.replace(with_reuse, reuse=()) and calls[-1][1]["out_dir"] == "o"
+    assert cli._study(build_parser().parse_args(["demo", "--out", "o"])) == 0
+    assert calls[-1][0] == "default"
 
 
 def test_a_rate_chosen_at_the_grid_edge_is_extended(tmp_path):

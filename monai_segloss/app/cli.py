@@ -11,6 +11,7 @@ commands of the installed package.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Literal
 
@@ -23,7 +24,7 @@ _BUDGET = ("epochs", "patch", "batch_size", "num_samples", "channels", "res_unit
 
 def _study(args: argparse.Namespace) -> int:
     """``study`` / ``demo`` / ``study report DIR``; a user's data set with ``--dataset``."""
-    from .study import dataset_setting, main_exit_code, parse_shard, report_study, run_budget_check, run_study
+    from .study import SETTINGS, dataset_setting, main_exit_code, parse_shard, report_study, run_budget_check, run_study
 
     action, folder = getattr(args, "action", "run"), getattr(args, "folder", None)  # demo has neither
     try:
@@ -50,6 +51,8 @@ def _study(args: argparse.Namespace) -> int:
                                                                                                 ()):
             raise ValueError("--device, --amp, --lesion-labels and the budget options go with --dataset (the "
                              "generated task's settings are --setting quick/default/full)")
+        if args.retrain and isinstance(setting, str):  # the setting trains what it would take from the full study
+            setting = dataclasses.replace(SETTINGS[setting], reuse=())
         shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
         return main_exit_code(lambda: run_study(setting, out_dir=args.out, cache_dir=args.cache_dir,
                                                 workers=args.workers, threads=args.threads, losses=args.losses,
