@@ -133,7 +133,7 @@ def test_fixed_rates_show_the_shorter_studys_grid_only_when_they_are_its_choices
                                "the same study at 12,000 iterations (`../short`)")
     assert lines[2:5] == ["| loss | lr 0.001 | lr 0.003 | lr 0.01 | chosen |", "|---|---:|---:|---:|---|",
                           "| `dice` | 0.900 | 0.950 | 0.800 | 0.003 |"]
-    assert lines[-1] == "- `focal` chose the grid's largest rate: a larger one was not tried."
+    assert lines[-1] == "- `focal` chose the largest rate it tried: a larger one was not tried."
     other = {**fixed, "focal": {"chosen": 3e-3, "fixed": True, "validation_f1": {}}}  # not the shorter study's choice
     assert _lr_section({"learning_rates": other, "shorter_budgets": [check]}) == [
         "Learning rates fixed beforehand (no grid in this setting): `dice` 0.003, `focal` 0.003."]

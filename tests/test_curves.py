@@ -136,8 +136,17 @@ def test_learning_rate_section_names_choices_at_the_grid_edge():
     text = "\n".join(_lr_section({"learning_rates": lrs}))
     assert "| `dice` | 0.940 | 0.950 | 0.820 | 0.003 |" in text
     assert "| `focal` | – | – | – | 0.001 (fixed) |" in text
-    assert "`dice_ce` chose the grid's largest rate: a larger one was not tried." in text
+    assert "`dice_ce` chose the largest rate it tried: a larger one was not tried." in text
     assert "`dice` chose" not in text and "`focal` chose" not in text  # inside the grid; fixed beforehand
+    # grids of each loss's own (lr_grids): the edges are each loss's, not those of the table's columns
+    own = {"blob": {"chosen": 1e-2, "fixed": False, "validation_f1": {"0.003": 0.8, "0.01": 0.9, "0.03": 0.7}},
+           "tversky": {"chosen": 3e-4, "fixed": False, "validation_f1": {"0.0003": 0.9, "0.001": 0.8, "0.003": 0.7}},
+           "dice": {"chosen": 1e-2, "fixed": False, "validation_f1": {"0.001": 0.7, "0.003": 0.8, "0.01": 0.9}}}
+    lines = _lr_section({"learning_rates": own})
+    assert lines[2] == "| loss | lr 0.0003 | lr 0.001 | lr 0.003 | lr 0.01 | lr 0.03 | chosen |"
+    assert lines[4] == "| `blob` | – | – | 0.800 | 0.900 | 0.700 | 0.01 |"
+    assert lines[-2:] == ["- `tversky` chose the smallest rate it tried: a smaller one was not tried.",
+                          "- `dice` chose the largest rate it tried: a larger one was not tried."]
 
 
 def test_learning_rate_section_with_every_rate_fixed():

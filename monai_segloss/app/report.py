@@ -590,9 +590,13 @@ def _lr_grid_lines(lrs: dict) -> list[str]:
     for loss, d in lrs.items():
         cells = [(_num(d["validation_f1"][f"{r:g}"]) if f"{r:g}" in d["validation_f1"] else "–") for r in grid]
         rows.append(f"| `{loss}` | " + " | ".join(cells) + f" | {d['chosen']:g}{' (fixed)' if d['fixed'] else ''} |")
-    edges = [f"`{loss}` chose the grid's {'smallest' if d['chosen'] == grid[0] else 'largest'} rate: a "
-             f"{'smaller' if d['chosen'] == grid[0] else 'larger'} one was not tried."
-             for loss, d in lrs.items() if not d["fixed"] and len(grid) > 1 and d["chosen"] in (grid[0], grid[-1])]
+    edges = []
+    for loss, d in lrs.items():  # each loss's own grid (a study may give each loss a grid of its own)
+        tried = sorted(float(r) for r in d["validation_f1"])
+        if not d["fixed"] and len(tried) > 1 and d["chosen"] in (tried[0], tried[-1]):
+            low = d["chosen"] == tried[0]
+            edges.append(f"`{loss}` chose the {'smallest' if low else 'largest'} rate it tried: a "
+                         f"{'smaller' if low else 'larger'} one was not tried.")
     return [*rows, *(["", *[f"- {e}" for e in edges]] if edges else [])]
 
 
