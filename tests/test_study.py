@@ -241,7 +241,7 @@ def test_a_rate_chosen_at_the_grid_edge_is_extended(tmp_path):
 def test_a_loss_with_a_grid_of_its_own_tries_exactly_that_grid(tmp_path):
     """``lr_grids``: focal_tversky tries its own two rates, dice the shared grid's one (as when a study at a longer
     budget chooses again around each loss's earlier choice)."""
-    from monai_segloss.app.study import FULL_LR_GRIDS, RATES_AT_800_EPOCHS, _resolve_setting, rate_neighbours
+    from monai_segloss.app.study import FULL_LEARNING_RATES, _resolve_setting, rate_neighbours
 
     one = dataclasses.replace(TINY, seeds=(0,), lr_grid=(1e-2,), lr_grids=(("focal_tversky", (3e-2, 3e-3)),))
     assert (one.grid("dice"), one.grid("focal_tversky")) == ((1e-2,), (3e-3, 3e-2))
@@ -251,10 +251,11 @@ def test_a_loss_with_a_grid_of_its_own_tries_exactly_that_grid(tmp_path):
               train_only=True)
     trained = sorted(p.parent.name.rsplit("-", 1)[0] for p in (tmp_path / "c").glob("runs/*/training.json"))
     assert trained == ["dice-lr0.01-seed0", "focal_tversky-lr0.003-seed0", "focal_tversky-lr0.03-seed0"]
-    # the full setting chooses again around each loss's choice at 800 epochs
-    assert FULL_LR_GRIDS == tuple((loss, rate_neighbours(rate)) for loss, rate in RATES_AT_800_EPOCHS)
-    assert dict(FULL_LR_GRIDS)["tversky"] == (3e-4, 1e-3, 3e-3) and not SETTINGS["full"].learning_rates
-    some = _resolve_setting("full", ["focal", "dice"], None)  # --losses keeps the grids of the losses it names
+    # the full setting's rates chosen again around each loss's choice, as the rate check did for dice_ce
+    again = dataclasses.replace(SETTINGS["full"], learning_rates=(), lr_grids=tuple(
+        (loss, rate_neighbours(rate)) for loss, rate in FULL_LEARNING_RATES))
+    assert dict(again.lr_grids)["tversky"] == (3e-4, 1e-3, 3e-3)
+    some = _resolve_setting(again, ["focal", "dice"], None)  # --losses keeps the grids of the losses it names
     assert some.lr_grids == (("dice", (1e-3, 3e-3, 1e-2)), ("focal", (1e-2, 3e-2, 1e-1)))
     assert _resolve_setting(SETTINGS["default"], ["dice"], None).losses == ("dice",)
     for bad in ((("focal_tversky", ()),), (("focal_tversky", (1e-3, 1e-3)),), (("focal_tversky", (-1e-3,)),),
