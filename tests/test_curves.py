@@ -138,7 +138,8 @@ def test_learning_rate_section_names_choices_at_the_grid_edge():
     assert "| `focal` | – | – | – | 0.001 (fixed) |" in text
     assert "`dice_ce` chose the largest rate it tried: a larger one was not tried." in text
     assert "`dice` chose" not in text and "`focal` chose" not in text  # inside the grid; fixed beforehand
-    # grids of each loss's own (lr_grids): the edges are each loss's, not those of the table's columns
+    # rates each loss tried (a grid extended beyond its edge differs by loss): the edges are each loss's own, not
+    # those of the table's columns
     own = {"blob": {"chosen": 1e-2, "fixed": False, "validation_f1": {"0.003": 0.8, "0.01": 0.9, "0.03": 0.7}},
            "tversky": {"chosen": 3e-4, "fixed": False, "validation_f1": {"0.0003": 0.9, "0.001": 0.8, "0.003": 0.7}},
            "dice": {"chosen": 1e-2, "fixed": False, "validation_f1": {"0.001": 0.7, "0.003": 0.8, "0.01": 0.9}}}

@@ -238,34 +238,16 @@ def test_a_rate_chosen_at_the_grid_edge_is_extended(tmp_path):
     assert len(list((tmp_path / "c").glob("runs/*/training.json"))) == 3
 
 
-def test_a_loss_with_a_grid_of_its_own_tries_exactly_that_grid(tmp_path):
-    """``lr_grids``: focal_tversky tries its own two rates, dice the shared grid's one (as when a study at a longer
-    budget chooses again around each loss's earlier choice)."""
-    from monai_segloss.app.study import FULL_LEARNING_RATES, _resolve_setting, rate_neighbours
+def test_losses_keep_only_the_reused_runs_of_the_losses_they_name():
+    """``--losses`` on a setting that reuses committed runs keeps the reuse of the named losses only."""
+    from monai_segloss.app.study import _resolve_setting
 
-    one = dataclasses.replace(TINY, seeds=(0,), lr_grid=(1e-2,), lr_grids=(("focal_tversky", (3e-2, 3e-3)),))
-    assert (one.grid("dice"), one.grid("focal_tversky")) == ((1e-2,), (3e-3, 3e-2))
-    assert one._rates_text() == (
-        "per loss, the best of [0.01] (dice); [0.003, 0.03] (focal_tversky) on seed 0's validation cases")
-    run_study(one, out_dir=tmp_path / "r", cache_dir=tmp_path / "c", workers=1, echo=lambda s: None,
-              train_only=True)
-    trained = sorted(p.parent.name.rsplit("-", 1)[0] for p in (tmp_path / "c").glob("runs/*/training.json"))
-    assert trained == ["dice-lr0.01-seed0", "focal_tversky-lr0.003-seed0", "focal_tversky-lr0.03-seed0"]
-    # the full setting's rates chosen again around each loss's choice, as the rate check did for dice_ce
-    again = dataclasses.replace(SETTINGS["full"], learning_rates=(), lr_grids=tuple(
-        (loss, rate_neighbours(rate)) for loss, rate in FULL_LEARNING_RATES))
-    assert dict(again.lr_grids)["tversky"] == (3e-4, 1e-3, 3e-3)
-    some = _resolve_setting(again, ["focal", "dice"], None)  # --losses keeps the grids of the losses it names
-    assert some.lr_grids == (("dice", (1e-3, 3e-3, 1e-2)), ("focal", (1e-2, 3e-2, 1e-1)))
-    assert _resolve_setting(SETTINGS["default"], ["dice"], None).losses == ("dice",)
-    for bad in ((("focal_tversky", ()),), (("focal_tversky", (1e-3, 1e-3)),), (("focal_tversky", (-1e-3,)),),
-                (("tversky", (1e-3,)),), (("dice", (1e-3,)), ("dice", (3e-3,)))):
-        with pytest.raises(ValueError, match="lr_grids"):
-            dataclasses.replace(one, lr_grids=bad)
-    with pytest.raises(ValueError, match="without a fixed rate"):
-        dataclasses.replace(one, learning_rates=(("dice", 1e-2),), lr_grids=(("dice", (1e-3,)),))
-    with pytest.raises(ValueError, match="rate must be 1 or 3 times a power of 10, got 0.002"):
-        rate_neighbours(2e-3)
+    default = dataclasses.replace(SETTINGS["default"], reuse=("dice", "dice_ce"))
+    assert _resolve_setting(default, ["dice_ce"], None).reuse == ("dice_ce",)
+    assert _resolve_setting(default, ["focal", "dice"], None).reuse == ("dice",)
+    assert _resolve_setting(default, ["focal"], None).reuse == ()
+    with pytest.raises(ValueError, match="lr_grid must hold distinct positive learning rates"):
+        dataclasses.replace(TINY, lr_grid=(1e-3, 1e-3))
 
 
 def test_training_fingerprint_ignores_paths_and_the_default_loss(tmp_path):

@@ -9,8 +9,8 @@ identically for every loss, so every loss is evaluated on the same (seed, case) 
 
 The protocol (:func:`run_study`):
 
-1. **learning rate per loss**: on the seed ``lr_seed``, every loss trains once per learning rate of its grid
-   (``lr_grid``, or its own in ``lr_grids``); each loss keeps the rate whose final network has the highest
+1. **learning rate per loss**: on the seed ``lr_seed``, every loss trains once per learning rate of ``lr_grid``;
+   each loss keeps the rate whose final network has the highest
    validation lesion F1 (mean over the validation cases, at the best threshold of
    :data:`~monai_segloss.app.training.CURVE_THRESHOLDS`), and a choice at an edge of its grid tries the next rate
    beyond it (``lr_extend``). A loss with a rate in ``learning_rates`` skips the grid.
@@ -59,7 +59,7 @@ from .training import CURVE_THRESHOLDS, QUIET_LOGGERS, QUIET_LOGGING, RunSpec, f
 
 __all__ = ["StudySetting", "SETTINGS", "DEFAULT_LOSSES", "FULL_LOSSES", "DATASET_LOSSES", "run_study",
            "report_study", "run_budget_check", "dataset_setting", "quiet_libraries", "choose_learning_rate",
-           "next_rate", "rate_neighbours", "parse_shard", "shard_losses", "setting_from_json", "visible_gpus"]
+           "next_rate", "parse_shard", "shard_losses", "setting_from_json", "visible_gpus"]
 
 BUNDLE = "lesion_focal_tversky"
 FULL_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "unified_focal", "focal_tversky", "tversky", "focal",
@@ -75,26 +75,6 @@ DEMO_LEARNING_RATES = (("dice", 3e-3), ("dice_ce", 1e-2))
 # test lesion F1, docs/study/full/budget_x2) and held at 1600 (four times 800 against twice: dice +0.003 [-0.021,
 # +0.026]; dice_focal -0.067 [-0.128, -0.021], docs/study/full/budget_x4)
 FULL_EPOCHS = 1600
-
-
-def rate_neighbours(rate: float) -> tuple[float, float, float]:
-    """``rate`` and its two neighbours on the grid's half-decade ladder (1 and 3 times the powers of 10).
-
-    Raises:
-        ValueError: ``rate`` is not on the ladder.
-
-    Example:
-        >>> rate_neighbours(3e-3), rate_neighbours(1e-2), rate_neighbours(1e-3)
-        ((0.001, 0.003, 0.01), (0.003, 0.01, 0.03), (0.0003, 0.001, 0.003))
-    """
-    message = f"rate must be 1 or 3 times a power of 10, got {rate!r}"
-    if not (isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate)):
-        raise ValueError(message)
-    k = round(2 * math.log10(rate))
-    low, middle, high = (float(f"{10 ** ((k + i) / 2):.0e}") for i in (-1, 0, 1))
-    if not math.isclose(middle, rate, rel_tol=1e-9):
-        raise ValueError(message)
-    return low, middle, high
 
 
 # the full setting's learning rates: each loss's choice on seed 0's validation cases from the grid of the 800-epoch
@@ -139,8 +119,6 @@ class StudySetting:
         lr_extend: how many times a loss that chooses the smallest or largest rate of its grid tries the next rate
             beyond it (:func:`next_rate`).
         learning_rates: ``(loss, rate)`` pairs fixed beforehand (those losses skip the grid).
-        lr_grids: ``(loss, rates)`` pairs: a grid of the loss's own replacing ``lr_grid`` for it (e.g. a rate
-            chosen at a shorter budget and its neighbours, :func:`rate_neighbours`). Default ``()``.
         compile: train through ``torch.compile``.
         overlap: sliding-window overlap at evaluation.
         thresholds: probability thresholds of the sweep (FROC and operating point); must hold 0.5. Default: the
@@ -191,7 +169,6 @@ class StudySetting:
     lr_seed: int = 0
     lr_extend: int = 1
     learning_rates: tuple[tuple[str, float], ...] = ()
-    lr_grids: tuple[tuple[str, tuple[float, ...]], ...] = ()
     compile: bool = True
     overlap: float = 0.25
     thresholds: tuple[float, ...] = DENSE_THRESHOLDS
@@ -218,13 +195,9 @@ class StudySetting:
         if self.dataset is None and not 0 < self.test_cases < self.num_cases - 1:
             raise ValueError(f"test_cases must leave at least 2 cases for training and validation, got "
                              f"{self.test_cases} of {self.num_cases}")
-        for name, grid in (("lr_grid", self.lr_grid), *((f"lr_grids[{k!r}]", g) for k, g in self.lr_grids)):
-            if not grid or len(set(grid)) != len(grid) or any(not (r > 0 and math.isfinite(r)) for r in grid):
-                raise ValueError(f"{name} must hold distinct positive learning rates, got {grid!r}")
-        own = [k for k, _ in self.lr_grids]
-        if len(set(own)) != len(own) or not set(own) <= set(self.losses) - {k for k, _ in self.learning_rates}:
-            raise ValueError(f"lr_grids must name distinct losses of the setting without a fixed rate "
-                             f"(learning_rates), got {own!r}")
+        grid = self.lr_grid
+        if not grid or len(set(grid)) != len(grid) or any(not (r > 0 and math.isfinite(r)) for r in grid):
+            raise ValueError(f"lr_grid must hold distinct positive learning rates, got {grid!r}")
         if self.lr_seed not in self.seeds:
             raise ValueError(f"lr_seed {self.lr_seed} must be one of the seeds {self.seeds}")
         if not 2 <= self.val_points <= self.epochs:
@@ -250,25 +223,9 @@ class StudySetting:
         if self.lesion_labels and (self.dataset is None or any(int(v) < 1 for v in self.lesion_labels)):
             raise ValueError(f"lesion_labels must be label values >= 1 of a user's dataset, got {self.lesion_labels!r}")
 
-    def grid(self, loss: str) -> tuple[float, ...]:
-        """The learning rates ``loss`` tries on ``lr_seed`` (increasing): its own grid (``lr_grids``) or ``lr_grid``.
-        """
-        return tuple(sorted(dict(self.lr_grids).get(loss, self.lr_grid)))
-
     @property
     def baseline(self) -> str:
         return BASELINE if BASELINE in self.losses else self.losses[0]
-
-    def _rates_text(self) -> str:
-        fixed, own = dict(self.learning_rates), dict(self.lr_grids)
-        shared = [k for k in self.losses if k not in own and k not in fixed]
-        grids = ([f"{list(self.lr_grid)}" + (f" ({', '.join(shared)})" if own else "")] if shared else []) + [
-            f"{list(self.grid(k))} ({k})" for k in own]
-        text = f"per loss, the best of {'; '.join(grids)} on seed {self.lr_seed}'s validation cases" if grids else ""
-        if self.lr_extend and any(len(self.grid(k)) > 1 for k in [*shared, *own]):
-            text += (f", a choice at an edge of its grid trying the next rate beyond it (up to {self.lr_extend} "
-                     f"time(s))")
-        return "; ".join(t for t in (text, f"fixed: {fixed}" if fixed else "") if t)
 
     @property
     def val_every(self) -> int:
@@ -334,7 +291,10 @@ class StudySetting:
             "budget": f"{self.epochs} epoch(s), patches {list(self.patch)}, batch {self.batch_size}x"
                       f"{self.num_samples}, AdamW with polynomial decay to 0 at the end of the budget, final "
                       f"weights; validation curve every {self.val_every} epoch(s)",
-            "learning rate": self._rates_text(),
+            "learning rate": f"per loss, the best of {list(self.lr_grid)} on seed {self.lr_seed}'s validation cases"
+                             + (f", a choice at an edge of the grid trying the next rate beyond it (up to "
+                                f"{self.lr_extend} time(s))" if self.lr_extend and len(self.lr_grid) > 1 else "")
+                             + (f"; fixed: {dict(self.learning_rates)}" if self.learning_rates else ""),
             **({"precomputed": f"the runs of {', '.join(f'`{k}`' for k in self.reuse)} are the full study's "
                                f"committed ones (the same configuration and fingerprint), copied rather than "
                                f"trained when the checkout holds them; evaluated here"} if self.reuse else {}),
@@ -734,7 +694,7 @@ def _learning_rates(ctx: _Context, losses: list[str], train: Callable[[list[RunS
     setting = ctx.setting
     fixed = dict(setting.learning_rates)
     chosen = {loss: fixed[loss] for loss in losses if loss in fixed}
-    rates = {loss: list(setting.grid(loss)) for loss in losses if loss not in fixed}
+    rates = {loss: sorted(setting.lr_grid) for loss in losses if loss not in fixed}
     grid: dict[str, dict[float, RunSpec]] = {}
     missing: list[str] = []
     active = list(rates)
@@ -753,7 +713,7 @@ def _learning_rates(ctx: _Context, losses: list[str], train: Callable[[list[RunS
                 missing += absent
                 continue
             chosen[loss] = choose_learning_rate({lr: r for lr, r in records.items() if r is not None},
-                                                setting.grid(loss))
+                                                setting.lr_grid)
             if extension < setting.lr_extend and (rate := next_rate(rates[loss], chosen[loss])) is not None:
                 beyond[loss] = rate
         if not beyond:
@@ -797,10 +757,8 @@ def _resolve_setting(setting: StudySetting | str, losses, seeds) -> StudySetting
             raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
         setting = SETTINGS[setting]
     if losses is not None:
-        keep = set(losses)
         setting = dataclasses.replace(setting, losses=tuple(losses),
-                                      lr_grids=tuple(g for g in setting.lr_grids if g[0] in keep),
-                                      reuse=tuple(k for k in setting.reuse if k in keep))
+                                      reuse=tuple(k for k in setting.reuse if k in losses))
     if seeds is not None:
         seeds = tuple(int(s) for s in seeds)
         setting = dataclasses.replace(setting, seeds=seeds, lr_seed=setting.lr_seed if setting.lr_seed in seeds
@@ -906,8 +864,8 @@ def run_study(
     mine = shard_losses(setting.losses, shard)
     fixed = dict(setting.learning_rates)
     reused = sum(loss in setting.reuse for loss in mine) if COMMITTED_RUNS.is_dir() else 0
-    n_runs = (len(mine) - reused) * len(setting.seeds) + sum(len(setting.grid(loss)) - 1 for loss in mine
-                                                             if loss not in fixed)
+    n_runs = (len(mine) - reused) * len(setting.seeds) + sum(loss not in fixed for loss in mine) * (
+        len(setting.lr_grid) - 1)
     gpus = visible_gpus() if setting.device == "cuda" else None
     if gpus is not None and not gpus:
         raise ValueError("device 'cuda' but no GPU is visible (torch.cuda.device_count() == 0)")
