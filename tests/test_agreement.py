@@ -47,6 +47,19 @@ def test_significant_differences_and_conflicts():
         sign_conflicts(demo, _metrics({}, baseline="tversky"))
 
 
+def test_a_difference_lost_in_its_family_is_not_a_claim():
+    """A study of several losses states a difference only when its simultaneous interval over the family of
+    comparisons with the baseline excludes zero as well (the multiple-comparison correction)."""
+    own = _iv(-0.05, -0.09, -0.01)
+    lost = {**own, "simultaneous": {"low": -0.11, "high": 0.01, "level": 0.994, "family": 9}}
+    held = {**own, "simultaneous": {"low": -0.10, "high": -0.002, "level": 0.994, "family": 9}}
+    small = _metrics({"tversky": {"tuned": {"lesion_f1": lost, "dice": held}}})
+    assert list(significant_differences(small)) == [("tversky", "tuned", "dice")]
+    assert significant_differences(small)[("tversky", "tuned", "dice")] == own["difference"]
+    full = _metrics({"tversky": {"tuned": {"lesion_f1": _iv(0.01, -0.02, 0.04), "dice": _iv(0.01, -0.02, 0.04)}}})
+    assert [c["metric"] for c in sign_conflicts(small, full)] == ["dice"]  # the lost one claims nothing
+
+
 def test_the_committed_demo_agrees_with_the_committed_full_study():
     demo, full = REPO / "docs" / "study" / "demo" / "metrics.json", REPO / "docs" / "study" / "full" / "metrics.json"
     if not demo.is_file():

@@ -100,6 +100,7 @@ def test_the_pages_that_cite_the_study_hold_its_tables():
     committed metrics.json; every row's numbers are the metrics' own and a difference is stated only when its
     interval excludes zero."""
     from monai_segloss.app.report import summary_tables
+    from monai_segloss.evaluation.statistics import significant
 
     tool = _tool("sync_study")
     assert tool.main(["--check"]) == 0
@@ -112,9 +113,8 @@ def test_the_pages_that_cite_the_study_hold_its_tables():
         f1 = metrics["table"][loss]["tuned"]["lesion_f1"]
         assert cells[2].startswith(f"{f1['estimate']:.3f} [{f1['low']:.3f}, {f1['high']:.3f}]")
         if loss != metrics["baseline"]:
-            d = metrics["paired"][loss]["tuned"]["lesion_f1"]["difference"]
-            significant = d["low"] > 0 or d["high"] < 0
-            assert cells[-1].endswith("no significant difference |") != significant, (loss, cells[-1])
+            cmp = metrics["paired"][loss]["tuned"]["lesion_f1"]
+            assert ("no significant difference" in cells[-1]) != significant(cmp), (loss, cells[-1])
     validation = tables["validation"].splitlines()
     assert validation[2].startswith(f"| `{metrics['validation']['best']}`")
     with pytest.raises(ValueError, match="unknown study table 'nope'"):
@@ -122,3 +122,31 @@ def test_the_pages_that_cite_the_study_hold_its_tables():
     page = "intro\n<!-- study-table: validation -->\nold\n<!-- /study-table -->\nafter"
     assert tool.render(page, tables) == f"intro\n<!-- study-table: validation -->\n{tables['validation']}\n" \
                                        f"<!-- /study-table -->\nafter"
+
+
+def test_a_difference_lost_among_the_family_is_stated_as_none():
+    """The summary table and profile's sentence call a lesion F1 difference one only when its simultaneous interval
+    over every loss's comparison with the baseline excludes zero too, and show that interval."""
+    import copy
+
+    from monai_segloss.app.evidence import loss_sentence
+    from monai_segloss.app.report import summary_tables
+
+    metrics = copy.deepcopy(json.loads((FULL / "metrics.json").read_text()))
+    base = metrics["baseline"]
+    lost, held = [k for k in metrics["table"] if k != base][:2]
+    for loss, high in ((lost, 0.004), (held, -0.002)):
+        cmp = metrics["paired"][loss]["tuned"]["lesion_f1"]
+        cmp["difference"].update(estimate=-0.05, low=-0.08, high=-0.02)
+        cmp["simultaneous"] = {"low": -0.1, "high": high, "level": 0.994, "family": 9}
+    rows = {r.split(" | ")[0].strip("| `").split("`")[0]: r for r in summary_tables(metrics)["test"].splitlines()[2:]}
+    assert rows[lost].endswith("−0.050 [−0.080, −0.020]: no significant difference (simultaneous [−0.100, +0.004] "
+                               "over 9 comparisons) |")
+    assert rows[held].endswith("−0.050 [−0.080, −0.020]: lower (simultaneous [−0.100, −0.002] over 9 comparisons) |")
+    evidence = evidence_summary(metrics)
+    assert evidence["losses"][lost]["vs_baseline_lesion_f1_tuned"]["simultaneous"] == {
+        "low": -0.1, "high": 0.004, "family": 9}
+    assert f"no significant difference from {base} (-0.050 [-0.080, -0.020], simultaneous [-0.100, +0.004] over 9 " \
+        "comparisons" in loss_sentence(evidence, lost)
+    assert f"lower than {base} by -0.050 [-0.080, -0.020], simultaneous [-0.100, -0.002] over 9 comparisons" in \
+        loss_sentence(evidence, held)

@@ -16,6 +16,9 @@ from monai_segloss.evaluation.statistics import (
     paired_comparison,
     percentile_interval,
     ratio_interval,
+    significant,
+    simultaneous_paired_intervals,
+    simultaneous_percentile_intervals,
     wilcoxon_signed_rank,
 )
 
@@ -173,6 +176,80 @@ def test_paired_comparison_hand_example():
     # a constant shift: the interval excludes zero
     sure = paired_comparison(np.arange(10) + 0.1, np.arange(10.0), bootstrap_weights(["g"] * 10, 500, seed=0))
     assert sure.difference.excludes(0.0) and sure.difference.low == pytest.approx(0.1)
+
+
+def _joint_coverage(reps: np.ndarray, bounds: list[tuple[float, float]]) -> float:
+    lo, hi = np.array(bounds).T
+    return float(((reps >= lo[:, None]) & (reps <= hi[:, None])).all(axis=0).mean())
+
+
+def test_simultaneous_intervals_adapt_to_the_correlation_of_the_family():
+    rng = np.random.default_rng(3)
+    one = rng.normal(size=(1, 2000))  # a family of one: the ordinary percentile interval
+    bounds, level = simultaneous_percentile_intervals(one)
+    assert level == 0.95 and bounds == [percentile_interval(one[0])]
+    same = np.tile(rng.normal(size=2000), (4, 1))  # four copies of one statistic: no multiplicity to correct
+    bounds, level = simultaneous_percentile_intervals(same)
+    assert level == 0.95 and bounds == [percentile_interval(same[0])] * 4
+    indep = rng.normal(size=(9, 20000))  # nine independent statistics: Šidák's per-comparison level
+    bounds, level = simultaneous_percentile_intervals(indep)
+    assert level == pytest.approx(0.95 ** (1 / 9), abs=0.0015) and level != pytest.approx(0.95, abs=0.02)
+    assert _joint_coverage(indep, bounds) >= 0.95 > _joint_coverage(
+        indep, [percentile_interval(r, level - 0.002) for r in indep])  # the smallest such level
+    # two statistics with correlation 0.9 need less than two independent ones
+    z = rng.normal(size=(2, 20000))
+    corr = np.stack([z[0], 0.9 * z[0] + math.sqrt(1 - 0.81) * z[1]])
+    assert 0.95 < simultaneous_percentile_intervals(corr)[1] < simultaneous_percentile_intervals(z)[1]
+    assert simultaneous_percentile_intervals(z)[1] == pytest.approx(0.95 ** 0.5, abs=0.002)
+
+
+def test_simultaneous_intervals_skip_undefined_replicates():
+    rng = np.random.default_rng(4)
+    reps = rng.normal(size=(3, 4000))
+    reps[1, ::2] = np.nan  # statistic 1 undefined in half the replicates: they do not constrain it
+    reps[2] = np.nan  # never defined
+    bounds, level = simultaneous_percentile_intervals(reps)
+    assert all(math.isnan(b) for b in bounds[2])
+    assert bounds[1] == percentile_interval(reps[1], level) and bounds[0] == percentile_interval(reps[0], level)
+    assert 0.95 < level < 0.98
+    for bad in (np.zeros(5), np.zeros((0, 5)), np.zeros((2, 0))):
+        with pytest.raises(ValueError, match="replicates must be"):
+            simultaneous_percentile_intervals(bad)
+    with pytest.raises(ValueError, match="level"):
+        simultaneous_percentile_intervals(reps, level=1.0)
+
+
+def test_simultaneous_paired_intervals_hold_paired_comparisons_estimates():
+    rng = np.random.default_rng(5)
+    w = crossed_bootstrap_weights([s for s in range(3) for _ in range(8)], [c for _ in range(3) for c in range(8)],
+                                  n_boot=2000, seed=0)
+    base = rng.random(24)
+    others = [base + 0.05 + 0.1 * rng.normal(size=24), base + 0.1 * rng.normal(size=24), rng.random(24)]
+    others[2][[3, 7]] = math.nan  # undefined on two units: skipped in that pair only
+    family, level = simultaneous_paired_intervals([(o, base) for o in others], w)
+    assert level > 0.95
+    for o, iv in zip(others, family, strict=True):
+        own = paired_comparison(o, base, w).difference
+        assert (iv.estimate, iv.n) == (pytest.approx(own.estimate), own.n)
+        assert iv.low <= own.low <= own.high <= iv.high  # wider than each comparison's own interval
+        assert (iv.low, iv.high) != (own.low, own.high)
+    alone, level = simultaneous_paired_intervals([(others[0], base)], w)
+    own = paired_comparison(others[0], base, w).difference
+    assert level == 0.95 and (alone[0].low, alone[0].high) == pytest.approx((own.low, own.high))
+    with pytest.raises(ValueError, match="pairs"):
+        simultaneous_paired_intervals([], w)
+    with pytest.raises(ValueError, match="weights"):
+        simultaneous_paired_intervals([(base[:5], base[:5])], w)
+
+
+def test_significant_needs_the_family_interval_too():
+    own = {"estimate": -0.03, "low": -0.058, "high": -0.005}
+    assert significant(own) and significant({"difference": own})
+    assert not significant({"difference": own, "simultaneous": {"low": -0.07, "high": 0.01, "family": 9}})
+    assert significant({"difference": own, "simultaneous": {"low": -0.07, "high": -0.001, "family": 9}})
+    assert significant({"difference": own, "simultaneous": {"low": -0.07, "high": 0.01, "family": 1}})  # alone
+    assert not significant({"difference": {"estimate": 0.01, "low": -0.01, "high": 0.03},
+                            "simultaneous": {"low": 0.001, "high": 0.02, "family": 9}})
 
 
 def test_wilcoxon_hand_computed_exact():

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monai_segloss.app.cli import build_parser
@@ -112,6 +113,13 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     paired = metrics["paired"]["focal_tversky"]["tuned"]["lesion_f1"]
     assert set(paired) >= {"difference", "p_value", "wins", "losses", "ties"}
     assert "cpm_vs_baseline" in metrics["froc"]["focal_tversky"] and "dice" not in metrics["paired"]
+    # one loss against dice: a family of one comparison, whose simultaneous interval is its own
+    for cmp in (paired, metrics["froc"]["focal_tversky"]["cpm_vs_baseline"],
+                next(iter(metrics["validation"]["best_vs"].values()))):
+        own = cmp.get("difference", cmp)
+        assert cmp["simultaneous"]["family"] == 1 and cmp["simultaneous"]["level"] == 0.95
+        assert (cmp["simultaneous"]["low"], cmp["simultaneous"]["high"]) == pytest.approx((own["low"], own["high"]),
+                                                                                         nan_ok=True)
 
     text = paths["report"].read_text()
     assert "| `dice`" in text and "| `focal_tversky`" in text and "Paired differences against `dice`" in text
@@ -341,6 +349,57 @@ def test_finding_states_a_difference_only_when_the_interval_excludes_zero():
         "0.410; 36 units).")
     undefined = {"difference": {"estimate": math.nan, "low": math.nan, "high": math.nan, "n": 0}, "p_value": math.nan}
     assert "not defined" in finding("x", "dice", "HD95", undefined)
+    # in a family of comparisons (every loss against dice) the simultaneous interval must exclude zero too
+    among = {**neg, "simultaneous": {"low": -0.12, "high": 0.01, "level": 0.994, "family": 9}}
+    assert finding("x", "dice", "Dice", among) == (
+        "`x` vs `dice`, Dice: no significant difference after the correction for 9 comparisons (−0.050; 95 % CI "
+        "−0.090 to −0.010 on its own, simultaneous 95 % CI −0.120 to +0.010; Wilcoxon p = 0.030; 36 units).")
+    held = {**neg, "simultaneous": {"low": -0.12, "high": -0.001, "level": 0.994, "family": 9}}
+    assert finding("x", "dice", "Dice", held) == (
+        "`x` vs `dice`, Dice: lower by 0.050 (95 % CI −0.090 to −0.010, simultaneous 95 % CI −0.120 to −0.001 over 9 "
+        "comparisons; Wilcoxon p = 0.030; 36 units).")
+    wide = {**ns, "simultaneous": among["simultaneous"]}  # not significant on its own: nothing more to say
+    assert finding("x", "dice", "Dice", wide) == finding("x", "dice", "Dice", ns)
+    assert "on this seed's networks only" in finding("x", "dice", "Dice", among, seeds=1)
+
+
+def test_every_comparison_with_the_baseline_gets_its_interval_among_the_family():
+    from monai_segloss.app.analysis import _add_simultaneous
+    from monai_segloss.evaluation.statistics import bootstrap_weights, simultaneous_paired_intervals
+
+    rng = np.random.default_rng(0)
+    w = bootstrap_weights(["s"] * 30, 1000, seed=0)
+    base = rng.random(30)
+    pairs = {loss: (base + shift + 0.05 * rng.normal(size=30), base) for loss, shift in
+             (("a", 0.02), ("b", 0.0), ("c", -0.03))}
+    comparisons: dict = {loss: {"difference": {}} for loss in pairs}
+    _add_simultaneous(comparisons, pairs, w)
+    family, level = simultaneous_paired_intervals(list(pairs.values()), w)
+    for loss, iv in zip(pairs, family, strict=True):
+        assert comparisons[loss]["simultaneous"] == {"low": iv.low, "high": iv.high, "level": level, "family": 3}
+    assert level > 0.95
+    _add_simultaneous({}, {}, w)  # a study of one loss: no comparison
+
+
+def test_paired_tables_mark_the_differences_that_hold_among_the_family():
+    from monai_segloss.app.analysis import METRICS
+    from monai_segloss.app.report import _family_sentence, _paired_table
+
+    def cmp(low: float, high: float, sim_high: float) -> dict:
+        return {"difference": {"estimate": (low + high) / 2, "low": low, "high": high, "n": 40}, "p_value": 0.01,
+                "simultaneous": {"low": low - 0.02, "high": sim_high, "level": 0.99, "family": 2}}
+
+    analysis = {"baseline": "dice",
+                "paired": {"a": {"tuned": {m: cmp(-0.05, -0.01, -0.001) for m in METRICS}},
+                           "b": {"tuned": {m: cmp(-0.05, -0.01, 0.003) for m in METRICS}}},
+                "froc": {"a": {"cpm_vs_baseline": cmp(0.01, 0.03, 0.04)["difference"]},
+                         "b": {"cpm_vs_baseline": {**cmp(0.01, 0.03, 0.04)["difference"],
+                                                   "simultaneous": {"low": 0.001, "high": 0.04, "family": 2}}}}}
+    rows = _paired_table(analysis, "tuned").splitlines()[2:]
+    assert rows[0].count(" *") == len(METRICS) and rows[1].count(" *") == 1 and rows[1].endswith("+0.030] * |")
+    assert "Each column compares 2 losses with the baseline. A cell marked * holds after the correction" in \
+        _family_sentence(analysis) and "here 99.0–99.0 %, against 97.5 % for Bonferroni)" in _family_sentence(analysis)
+    assert _family_sentence({"paired": {"a": {"tuned": {"dice": {"difference": {}}}}}}) == ""
 
 
 def test_settings_and_command_line():

@@ -12,17 +12,21 @@ the seeds): validation intervals use the two-level bootstrap (seeds, then cases 
   threshold and minimum size), the mean over units of each per-case metric (NaN cases skipped: e.g. sensitivity on a
   lesion-free case) with its interval;
 - **paired**: per loss against the baseline (Dice loss), the mean per-unit difference with its interval and the
-  Wilcoxon signed-rank p-value, on units where both are defined;
+  Wilcoxon signed-rank p-value, on units where both are defined, and (``simultaneous``) its interval among the
+  family of every loss's comparison with the baseline on that metric and operating point, which holds for the whole
+  family at 95 % (:func:`~monai_segloss.evaluation.statistics.simultaneous_paired_intervals`): the multiple-comparison
+  correction;
 - **recall by size**: per size bin, the pooled recall ``Σ detected / Σ lesions`` with its interval;
 - **FROC / CPM**: per loss, the pooled FROC curve of the threshold sweep (no minimum size) and its CPM (LUNA16's
   linear interpolation between the sweep's points), with the interval of the CPM and of its paired difference to the
-  baseline;
+  baseline (and that difference's simultaneous interval over the family of losses);
 - **BraTS 2023**: per loss and operating point, the lesion-wise Dice, HD95 and F1 of the BraTS 2023 rule
   (:mod:`monai_segloss.evaluation.brats2023`);
 - **degenerate operating points**, **learning curves** and the **budget rule** (:mod:`monai_segloss.app.curves`);
 - **operating points**: per run the validation-chosen point; per loss the point maximising the mean validation
   lesion F1 over all seeds' validation cases (what a bundle would ship), the validation F1 there with its
-  interval, and the paired validation comparison of the best loss against every other.
+  interval, and the paired validation comparison of the best loss against every other (with simultaneous
+  intervals over those comparisons).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from ..evaluation.statistics import (
     paired_comparison,
     percentile_interval,
     ratio_interval,
+    simultaneous_paired_intervals,
+    simultaneous_percentile_intervals,
 )
 from .curves import budget_check, loss_curve
 from .evaluate import choose_operating_point
@@ -87,6 +93,23 @@ def _units(setting, runs: dict[tuple[str, int], dict], split: str) -> list[tuple
 CPM_INTERPOLATION: Interpolation = "luna16"
 
 
+def _simultaneous(bounds: tuple[float, float], level: float, family: int) -> dict[str, Any]:
+    """A comparison's interval among its family (``family`` comparisons; ``level``: the common per-comparison
+    level that makes the family's intervals hold together at 95 %)."""
+    return {"low": bounds[0], "high": bounds[1], "level": level, "family": family}
+
+
+def _add_simultaneous(comparisons: dict[str, dict], pairs: dict[str, tuple[np.ndarray, np.ndarray]],
+                      weights: np.ndarray) -> None:
+    """Store in every ``comparisons[loss]`` (a :meth:`PairedComparison.as_dict`) its simultaneous interval among
+    all the ``pairs`` (one family)."""
+    if not pairs:
+        return
+    intervals, level = simultaneous_paired_intervals(list(pairs.values()), weights)
+    for loss, iv in zip(pairs, intervals, strict=True):
+        comparisons[loss]["simultaneous"] = _simultaneous((iv.low, iv.high), level, len(pairs))
+
+
 def _cpm_replicates(d: np.ndarray, nt: np.ndarray, fp: np.ndarray, w: np.ndarray) -> np.ndarray:
     fpc, sens = froc_points(w @ d, w @ nt, w @ fp, w.sum(axis=1))
     return cpm(fpc, sens, interpolation=CPM_INTERPOLATION)
@@ -111,12 +134,15 @@ def _froc(setting, runs, units, weights) -> dict[str, Any]:
                      "cpm_step_reading": float(cpm(fpc, sens, interpolation="step")),
                      "_replicates": reps}
     base = setting.baseline
-    for loss in setting.losses:
-        if loss == base:
-            continue
-        diff = out[loss]["_replicates"] - out[base]["_replicates"]
+    others = [loss for loss in setting.losses if loss != base]
+    diffs = {loss: out[loss]["_replicates"] - out[base]["_replicates"] for loss in others}
+    for loss in others:
         out[loss]["cpm_vs_baseline"] = Interval(out[loss]["cpm"]["estimate"] - out[base]["cpm"]["estimate"],
-                                                *percentile_interval(diff), len(units)).as_dict()
+                                                *percentile_interval(diffs[loss]), len(units)).as_dict()
+    if others:
+        bounds, level = simultaneous_percentile_intervals(np.stack([diffs[loss] for loss in others]))
+        for loss, b in zip(others, bounds, strict=True):
+            out[loss]["cpm_vs_baseline"]["simultaneous"] = _simultaneous(b, level, len(others))
     for loss in setting.losses:
         del out[loss]["_replicates"]
     return out
@@ -146,6 +172,7 @@ def _validation(setting, runs) -> dict[str, Any]:
     best = max(setting.losses, key=lambda k: (per_loss[k]["validation_f1"]["estimate"], k == setting.baseline))
     versus = {loss: paired_comparison(values[best], values[loss], weights).as_dict()
               for loss in setting.losses if loss != best}
+    _add_simultaneous(versus, {loss: (values[best], values[loss]) for loss in versus}, weights)
     return {"units": [{"seed": s, "case": c} for s, c in units], "losses": per_loss, "best": best,
             "best_vs": versus}
 
@@ -214,6 +241,11 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
     paired = {loss: {op: {m: paired_comparison(values[loss][op][m], values[base][op][m], weights).as_dict()
                           for m in METRICS} for op in ops[loss] if op in ops[base]}
               for loss in setting.losses if loss != base}
+    for op in ops[base]:  # one family per operating point and metric: every loss against the baseline
+        for m in METRICS:
+            _add_simultaneous({loss: per[op][m] for loss, per in paired.items() if op in per},
+                              {loss: (values[loss][op][m], values[base][op][m]) for loss, per in paired.items()
+                               if op in per}, weights)
     edges = list(setting.size_bins)
     names = [f"< {edges[0]:g}"] + [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)] + \
         [f">= {edges[-1]:g}"]

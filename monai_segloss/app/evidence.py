@@ -3,7 +3,9 @@
 ``monai-segloss study --setting full`` writes ``metrics.json`` (every figure and the per-case values behind it).
 :func:`evidence_summary` condenses it to what a recommendation needs: per loss, the test lesion F1 at the
 validation-tuned operating point and at 0.5 with their 95 % bootstrap intervals, the paired difference to the
-baseline with its interval and Wilcoxon p-value, and the validation winner with its operating point.
+baseline with its interval, Wilcoxon p-value and simultaneous interval among every loss's comparison with the
+baseline (the multiple-comparison correction: a difference is stated only when both intervals exclude 0), and the
+validation winner with its operating point.
 ``monai_segloss/app/study_evidence.json`` is that summary for the study behind the bundles' defaults (its full report
 is ``docs/study/full/``); :func:`study_evidence` reads it and ``monai-segloss profile`` cites it.
 """
@@ -15,7 +17,7 @@ import math
 from importlib import resources
 from typing import Any
 
-from ..evaluation.statistics import interval_excludes
+from ..evaluation.statistics import significant, simultaneous_interval
 
 __all__ = ["EVIDENCE_FILE", "evidence_summary", "study_evidence", "format_interval", "loss_sentence"]
 
@@ -44,8 +46,11 @@ def evidence_summary(metrics: dict[str, Any]) -> dict[str, Any]:
             entry["degenerate_tuned"] = bool(metrics["degenerate"][loss]["tuned"]["degenerate"])
         if loss != baseline:
             paired = metrics["paired"][loss]["tuned"]["lesion_f1"]
-            entry["vs_baseline_lesion_f1_tuned"] = {**_interval(paired["difference"]),
-                                                    "p_value": float(paired["p_value"])}
+            sim = simultaneous_interval(paired)
+            entry["vs_baseline_lesion_f1_tuned"] = {
+                **_interval(paired["difference"]), "p_value": float(paired["p_value"]),
+                **({"simultaneous": {"low": float(sim["low"]), "high": float(sim["high"]),
+                                     "family": int(sim["family"])}} if sim is not None else {})}
         losses[loss] = entry
     values = metrics["setting_values"]
     shipped = metrics.get("shipped") or {}
@@ -77,7 +82,7 @@ def _p(p: float) -> str:
 
 def loss_sentence(evidence: dict[str, Any], loss: str) -> str:
     """One sentence on ``loss`` in the study: its test lesion F1 and its difference to the baseline, stated as a
-    difference only when the interval excludes zero."""
+    difference only when it is :func:`~monai_segloss.evaluation.statistics.significant`."""
     e = evidence["losses"].get(loss)
     where = (f"study '{evidence['setting']}' ({evidence['seeds']} seeds, {evidence['test_units']} test case-seed "
              f"units; {evidence['report']})")
@@ -88,10 +93,13 @@ def loss_sentence(evidence: dict[str, Any], loss: str) -> str:
     d = e.get("vs_baseline_lesion_f1_tuned")
     if d is not None:
         base = evidence["baseline"]
-        if interval_excludes(d):
+        sim = simultaneous_interval(d)
+        among = (f", simultaneous [{sim['low']:+.3f}, {sim['high']:+.3f}] over {sim['family']} comparisons"
+                 if sim is not None else "")
+        if significant(d):
             word = "higher" if d["low"] > 0 else "lower"
-            text += f", {word} than {base} by {format_interval(d, signed=True)} (Wilcoxon {_p(d['p_value'])})"
+            text += f", {word} than {base} by {format_interval(d, signed=True)}{among} (Wilcoxon {_p(d['p_value'])})"
         else:
-            text += f", no significant difference from {base} ({format_interval(d, signed=True)}, Wilcoxon " \
+            text += f", no significant difference from {base} ({format_interval(d, signed=True)}{among}, Wilcoxon " \
                     f"{_p(d['p_value'])})"
     return text

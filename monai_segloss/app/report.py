@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.statistics import interval_excludes
+from ..evaluation.statistics import interval_excludes, significant, simultaneous_interval
 from .analysis import METRICS
 from .budget import DOUBLING_TOLERANCE
 
@@ -85,10 +85,11 @@ def _p(p: float) -> str:
 
 def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = "", units: str = "units",
             seeds: int = 2) -> str:
-    """One sentence about ``loss`` minus ``baseline`` on ``what``: a difference only when the interval excludes 0
-    and holds more than one seed. With one seed (``seeds`` < 2) the interval resamples the cases only and leaves out
-    how much another training run moves the result, so an interval excluding 0 is stated for this seed's networks,
-    not as a difference between the losses.
+    """One sentence about ``loss`` minus ``baseline`` on ``what``: a difference only when it is :func:`significant`
+    and the study holds more than one seed. With one seed (``seeds`` < 2) the interval resamples the cases only and
+    leaves out how much another training run moves the result, so an interval excluding 0 is stated for this seed's
+    networks, not as a difference between the losses. In a family of comparisons (``comparison["simultaneous"]``)
+    an interval that excludes 0 on its own but not among the family is not called a difference either.
 
     Example:
         >>> iv = {"estimate": 0.061, "low": 0.010, "high": 0.111, "n": 35}
@@ -96,10 +97,18 @@ def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = ""
         '`dice_ce` vs `dice`, small-lesion recall: higher by 0.061 (95 % CI +0.010 to +0.111; 35 units).'
         >>> "higher by 0.061 on this seed's networks only" in finding("dice_ce", "dice", "recall", iv, seeds=1)
         True
+        >>> among = {"difference": iv, "simultaneous": {"low": -0.004, "high": 0.125, "family": 9}}
+        >>> finding("dice_ce", "dice", "recall", among, seeds=5)  # doctest: +NORMALIZE_WHITESPACE
+        '`dice_ce` vs `dice`, recall: no significant difference after the correction for 9 comparisons (+0.061;
+        95 % CI +0.010 to +0.111 on its own, simultaneous 95 % CI −0.004 to +0.125; 35 units).'
     """
     iv = comparison["difference"] if "difference" in comparison else comparison
     p = comparison.get("p_value", math.nan)
+    sim = simultaneous_interval(comparison)
     tail = f"95 % CI {_signed(iv['low'], key)} to {_signed(iv['high'], key)}"
+    if sim is not None and interval_excludes(iv) and seeds >= 2:  # does it hold among the family?
+        among = f"simultaneous 95 % CI {_signed(sim['low'], key)} to {_signed(sim['high'], key)}"
+        tail += (f", {among} over {sim['family']} comparisons" if interval_excludes(sim) else f" on its own, {among}")
     if _finite(p):
         tail += f"; Wilcoxon p {_p(p) if p < 0.001 else '= ' + _p(p)}"
     tail += f"; {iv['n']} {units}"
@@ -112,6 +121,9 @@ def finding(loss: str, baseline: str, what: str, comparison: dict, key: str = ""
                     f"seed's networks only ({tail.replace('95 % CI', '95 % CI over the cases')}); one seed cannot "
                     "tell the loss from the training run, so this is not called a difference between the losses "
                     "(the full study's seeds decide).")
+        if sim is not None and not significant(comparison):
+            return (f"`{loss}` vs `{baseline}`, {what}: no significant difference after the correction for "
+                    f"{sim['family']} comparisons ({_signed(iv['estimate'], key)}; {tail}).")
         return f"`{loss}` vs `{baseline}`, {what}: {direction} by {_num(abs(iv['estimate']), key)} ({tail})."
     return f"`{loss}` vs `{baseline}`, {what}: no significant difference ({_signed(iv['estimate'], key)}, {tail})."
 
@@ -138,7 +150,9 @@ def summary_tables(metrics: dict) -> dict[str, str]:
 
     - ``test``: per loss (the baseline first, then by test lesion F1 at the tuned operating point), its learning rate,
       the test lesion F1 at the tuned point and at 0.5, the small-lesion recall and voxel Dice at the tuned point, the
-      CPM, and the paired lesion F1 difference to the baseline, called a difference only when its interval excludes 0;
+      CPM, and the paired lesion F1 difference to the baseline, called a difference only when it is
+      :func:`significant` (its interval excludes 0, and so does its simultaneous interval over every loss's
+      comparison with the baseline, shown when the first excludes 0);
     - ``validation``: per loss (the validation winner first), the pooled validation lesion F1 at the operating point
       chosen over every seed's validation cases, that point, and the paired difference to the winner (the loss minus
       the winner).
@@ -154,9 +168,12 @@ def summary_tables(metrics: dict) -> dict[str, str]:
         if loss == base:
             versus = "—"
         else:
-            d = metrics["paired"][loss]["tuned"]["lesion_f1"]["difference"]
-            word = ("higher" if d["low"] > 0 else "lower") if interval_excludes(d) else \
-                "no significant difference"
+            cmp = metrics["paired"][loss]["tuned"]["lesion_f1"]
+            d, sim = cmp["difference"], simultaneous_interval(cmp)
+            word = ("higher" if d["low"] > 0 else "lower") if significant(cmp) else "no significant difference"
+            if sim is not None and interval_excludes(d):  # the interval among every loss's comparison decides
+                word += (f" (simultaneous [{_signed(sim['low'])}, {_signed(sim['high'])}] over {sim['family']} "
+                         "comparisons)")
             versus = f"{_diff_ci(d)}: {word}"
         mark = " (degenerate)" if _is_degenerate(metrics, loss, "tuned") else ""
         test.append(f"| `{loss}`{mark} | {rate} | {_ci(t['lesion_f1'])} | {_ci(table[loss]['fixed']['lesion_f1'])} | "
@@ -197,11 +214,31 @@ def _paired_table(analysis: dict, op: str) -> str:
     head = "| loss − " + f"`{analysis['baseline']}` | " + " | ".join(f"Δ {METRIC_NAMES[m]}" for m in METRICS) + \
         " | Δ CPM |"
     rows = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
+    def mark(cmp: dict) -> str:  # the difference holds among the family of comparisons
+        return " *" if simultaneous_interval(cmp) is not None and significant(cmp) else ""
+
     for loss, ops in analysis["paired"].items():
-        cells = [f"{_diff_ci(ops[op][m]['difference'], m)} (p {_p(ops[op][m]['p_value'])})" for m in METRICS]
-        cells.append(_diff_ci(analysis["froc"][loss]["cpm_vs_baseline"]))
+        cells = [f"{_diff_ci(ops[op][m]['difference'], m)} (p {_p(ops[op][m]['p_value'])}){mark(ops[op][m])}"
+                 for m in METRICS]
+        cpm_cmp = analysis["froc"][loss]["cpm_vs_baseline"]
+        cells.append(_diff_ci(cpm_cmp) + mark(cpm_cmp))
         rows.append(f"| `{loss}` | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _family_sentence(analysis: dict) -> str:
+    """What the paired tables' ``*`` means (the multiple-comparison correction), for a study of several losses."""
+    families = [c["simultaneous"] for per in analysis["paired"].values() for op in per.values() for c in op.values()
+                if simultaneous_interval(c) is not None]
+    if not families:
+        return ""
+    levels, k = [f["level"] for f in families], families[0]["family"]
+    return (f"Each column compares {k} losses with the baseline. A cell marked * holds after the correction for "
+            "these multiple comparisons: its simultaneous 95 % interval excludes 0 too (percentile intervals at the "
+            "one level at which the bootstrap replicates of all the column's differences lie inside their intervals "
+            f"together 95 % of the time, Mandel & Betensky 2008; here {min(levels) * 100:.1f}–"
+            f"{max(levels) * 100:.1f} %, against {100 * (1 - 0.05 / k):.1f} % for Bonferroni). Only such a difference "
+            "is called one in the findings.")
 
 
 def _froc_table(analysis: dict) -> str:
@@ -733,7 +770,8 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         f"## Paired differences against `{base}`", "",
         "Mean per-unit difference (loss minus baseline) [95 % CI] and the Wilcoxon signed-rank p-value, on the "
         "units where both are defined. The p-value treats the units as independent, which they are not (a seed's "
-        "cases share a network, a case recurs in every seed); the interval accounts for both and decides.", "",
+        "cases share a network, a case recurs in every seed); the interval accounts for both and decides. "
+        f"{_family_sentence(analysis)}", "",
         f"### {OP_NAMES['tuned']}", "", _paired_table(analysis, "tuned"), "",
         f"### {OP_NAMES['fixed']}", "", _paired_table(analysis, "fixed"), "",
         "## Findings", "", *[f"- {s}" for s in _findings(analysis)], "",
