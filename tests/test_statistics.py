@@ -10,6 +10,7 @@ import pytest
 import scipy.stats as st
 
 from monai_segloss.evaluation.statistics import (
+    bootstrap_ranks,
     bootstrap_weights,
     crossed_bootstrap_weights,
     mean_interval,
@@ -250,6 +251,41 @@ def test_significant_needs_the_family_interval_too():
     assert significant({"difference": own, "simultaneous": {"low": -0.07, "high": 0.01, "family": 1}})  # alone
     assert not significant({"difference": {"estimate": 0.01, "low": -0.01, "high": 0.03},
                             "simultaneous": {"low": 0.001, "high": 0.02, "family": 9}})
+
+
+def test_bootstrap_ranks_hand_example():
+    """Three replicates, each drawing one unit three times: A wins the first, B the second, C the third (A and B
+    tied behind it, so C ranks 2, 2, 1); on all units A and B tie ahead of C."""
+    a, b, c = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.2]
+    w = np.array([[3, 0, 0], [0, 3, 0], [0, 0, 3]])
+    ra, rb, rc = bootstrap_ranks([a, b, c], w)
+    assert (ra["rank"], rb["rank"], rc["rank"]) == (1.5, 1.5, 3.0)
+    assert (ra["low"], ra["high"], rb["low"], rb["high"], rc["low"], rc["high"]) == (1, 3, 1, 3, 1, 2)
+    assert ra["first"] == rb["first"] == rc["first"] == pytest.approx(1 / 3)
+    w2 = np.array([[3, 0, 0], [3, 0, 0], [0, 0, 3], [1, 1, 1]])  # ties for first split the share
+    ra, rb, rc = bootstrap_ranks([a, b, c], w2)
+    assert (ra["first"], rb["first"], rc["first"]) == pytest.approx((0.5 + 0.125, 0.125, 0.25))
+    assert (ra["low"], ra["high"]) == (1.0, 2.5)
+
+
+def test_bootstrap_ranks_identical_undefined_and_bad_input():
+    rng = np.random.default_rng(6)
+    w = bootstrap_weights(["s"] * 20, 500, seed=0)
+    x = rng.random(20)
+    same = bootstrap_ranks([x, x, x], w)
+    assert all(d["rank"] == 2.0 and d["low"] == d["high"] == 2.0 and d["first"] == pytest.approx(1 / 3) for d in same)
+    undefined = np.full(20, math.nan)
+    undefined[0] = 5.0  # defined on one unit only: its mean is 5 where that unit is drawn, else it ranks last
+    ranks = bootstrap_ranks([x, undefined], w)
+    drawn = float((w[:, 0] > 0).mean())
+    assert ranks[1]["rank"] == 1.0 and ranks[1]["first"] == pytest.approx(drawn) and ranks[0]["first"] == \
+        pytest.approx(1 - drawn)
+    with pytest.raises(ValueError, match="at least one method"):
+        bootstrap_ranks([], w)
+    with pytest.raises(ValueError, match="same number of units"):
+        bootstrap_ranks([x, x[:5]], w)
+    with pytest.raises(ValueError, match="weights must be"):
+        bootstrap_ranks([x[:5]], w)
 
 
 def test_wilcoxon_hand_computed_exact():

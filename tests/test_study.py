@@ -113,6 +113,10 @@ def test_killed_study_resumes_and_writes_the_report(tmp_path):
     paired = metrics["paired"]["focal_tversky"]["tuned"]["lesion_f1"]
     assert set(paired) >= {"difference", "p_value", "wins", "losses", "ties"}
     assert "cpm_vs_baseline" in metrics["froc"]["focal_tversky"] and "dice" not in metrics["paired"]
+    for ranked in metrics["ranking"].values():  # two losses: ranks 1 and 2 (or a tie), first shares summing to 1
+        assert sorted(ranked) == sorted(TINY.losses) and sum(r["first"] for r in ranked.values()) == pytest.approx(1)
+        assert sorted(r["rank"] for r in ranked.values()) in ([1.0, 2.0], [1.5, 1.5])
+    assert "## How stable is the ranking" in paths["report"].read_text()
     # one loss against dice: a family of one comparison, whose simultaneous interval is its own
     for cmp in (paired, metrics["froc"]["focal_tversky"]["cpm_vs_baseline"],
                 next(iter(metrics["validation"]["best_vs"].values()))):
@@ -379,6 +383,24 @@ def test_every_comparison_with_the_baseline_gets_its_interval_among_the_family()
         assert comparisons[loss]["simultaneous"] == {"low": iv.low, "high": iv.high, "level": level, "family": 3}
     assert level > 0.95
     _add_simultaneous({}, {}, w)  # a study of one loss: no comparison
+
+
+def test_the_ranking_table_orders_the_losses_by_their_lesion_f1_rank():
+    from monai_segloss.app.report import _ranking_lines
+
+    def r(rank: float, low: float, high: float, first: float) -> dict:
+        return {"rank": rank, "low": low, "high": high, "first": first}
+
+    analysis = {"ranking": {"lesion_f1": {"dice": r(2, 1, 3, 0.3), "focal": r(3, 2, 3, 0), "tversky": r(1, 1, 2, 0.7)},
+                            "dice": {"dice": r(1, 1, 1, 1.0), "focal": r(2.5, 2, 3, 0), "tversky": r(2.5, 2, 3, 0)}},
+                "degenerate": {"focal": {"tuned": {"degenerate": True}}}}
+    lines = _ranking_lines(analysis)
+    assert lines[2] == ("| loss | rank by lesion F1 [95 % interval] | first by lesion F1 | rank by voxel Dice [95 % "
+                        "interval] | first by voxel Dice |")
+    assert lines[4:] == ["| `tversky` | 1 [1, 2] | 70 % | 2.5 [2, 3] | 0 % |",
+                         "| `dice` | 2 [1, 3] | 30 % | 1 [1, 1] | 100 % |",
+                         "| `focal` (degenerate) | 3 [2, 3] | 0 % | 2.5 [2, 3] | 0 % |"]
+    assert _ranking_lines({}) == []
 
 
 def test_paired_tables_mark_the_differences_that_hold_among_the_family():

@@ -16,6 +16,9 @@ the seeds): validation intervals use the two-level bootstrap (seeds, then cases 
   family of every loss's comparison with the baseline on that metric and operating point, which holds for the whole
   family at 95 % (:func:`~monai_segloss.evaluation.statistics.simultaneous_paired_intervals`): the multiple-comparison
   correction;
+- **ranking**: how stable the order of the losses is (test lesion F1 and voxel Dice at the tuned operating point):
+  per loss its rank, the interval of its rank over the bootstrap replicates and the share of replicates where it
+  ranks first (:func:`~monai_segloss.evaluation.statistics.bootstrap_ranks`);
 - **recall by size**: per size bin, the pooled recall ``Σ detected / Σ lesions`` with its interval;
 - **FROC / CPM**: per loss, the pooled FROC curve of the threshold sweep (no minimum size) and its CPM (LUNA16's
   linear interpolation between the sweep's points), with the interval of the CPM and of its paired difference to the
@@ -38,6 +41,7 @@ import numpy as np
 from ..evaluation.froc import LUNA16_RATES, Interpolation, cpm, froc_points, sensitivity_at
 from ..evaluation.statistics import (
     Interval,
+    bootstrap_ranks,
     bootstrap_weights,
     crossed_bootstrap_weights,
     mean_interval,
@@ -54,6 +58,8 @@ __all__ = ["METRICS", "OPERATING_POINTS", "analyse"]
 
 METRICS = ("dice", "lesion_f1", "lesion_sensitivity", "lesion_precision", "small_lesion_recall", "hd95_mm")
 OPERATING_POINTS = ("fixed", "tuned", "shipped")
+# the metrics whose order of the losses (at the tuned operating point) the report checks for stability
+RANKED_METRICS = ("lesion_f1", "dice")
 # a (loss, operating point) is degenerate when it predicts over this many times the lesion volume (pooled over the
 # test units), or when, in over half of the units, one predicted component covers over this fraction of the grid
 # (the grid is cropped to the brain: a quarter of it is about half the brain)
@@ -246,6 +252,9 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
             _add_simultaneous({loss: per[op][m] for loss, per in paired.items() if op in per},
                               {loss: (values[loss][op][m], values[base][op][m]) for loss, per in paired.items()
                                if op in per}, weights)
+    ranking = {m: dict(zip(setting.losses, bootstrap_ranks([values[loss]["tuned"][m] for loss in setting.losses],
+                                                           weights), strict=True))
+               for m in RANKED_METRICS}
     edges = list(setting.size_bins)
     names = [f"< {edges[0]:g}"] + [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)] + \
         [f">= {edges[-1]:g}"]
@@ -266,6 +275,7 @@ def analyse(setting, results: list[dict], run_dirs: dict[tuple[str, int], str] |
         "n_seeds": len(setting.seeds),
         "table": table,
         "paired": paired,
+        "ranking": ranking,
         "recall_by_size": recall,
         "size_bins_mm3": names,
         "lesions_by_size": lesion_counts,

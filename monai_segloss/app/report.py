@@ -241,6 +241,31 @@ def _family_sentence(analysis: dict) -> str:
             "is called one in the findings.")
 
 
+def _ranking_lines(analysis: dict) -> list[str]:
+    """The ranking's stability (``analysis["ranking"]``): per loss, best first by test lesion F1, its rank with the
+    rank's bootstrap interval and the share of replicates where it ranks first, for each ranked metric."""
+    ranking = analysis.get("ranking")
+    if not ranking:
+        return []
+    metrics = list(ranking)
+    names = {m: "voxel Dice" if m == "dice" else METRIC_NAMES[m] for m in metrics}
+    head = "| loss | " + " | ".join(f"rank by {names[m]} [95 % interval] | first by {names[m]}" for m in metrics) + \
+        " |"
+    rows = ["How stable the order of the losses is (tuned operating point): each loss's rank on the test units (1: the "
+            "highest mean; ties share the average rank), the interval of its rank over the bootstrap replicates "
+            "(seeds and test cases resampled as for the intervals above) and the share of replicates in which it ranks "
+            "first (a tie of t losses counts 1/t; Wiesenfarth et al. 2021, challengeR's bootstrap ranking). Losses "
+            "whose rank intervals overlap are not ordered by these data.", "", head,
+            "|---|" + "---:|---:|" * len(metrics)]
+    order = sorted(ranking[metrics[0]], key=lambda k: (ranking[metrics[0]][k]["rank"], k))
+    for loss in order:
+        cells = [f"{r['rank']:g} [{r['low']:g}, {r['high']:g}] | {100 * r['first']:.0f} %"
+                 for r in (ranking[m][loss] for m in metrics)]
+        mark = " (degenerate)" if _is_degenerate(analysis, loss, "tuned") else ""
+        rows.append(f"| `{loss}`{mark} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def _froc_table(analysis: dict) -> str:
     rates = next(iter(analysis["froc"].values()))["rates"]
     head = "| loss | CPM | " + " | ".join(f"sens. @ {r:g} FP/case" for r in rates) + " |"
@@ -775,6 +800,7 @@ def write_report(out_dir: str | Path, analysis: dict, described: dict, data_stat
         f"### {OP_NAMES['tuned']}", "", _paired_table(analysis, "tuned"), "",
         f"### {OP_NAMES['fixed']}", "", _paired_table(analysis, "fixed"), "",
         "## Findings", "", *[f"- {s}" for s in _findings(analysis)], "",
+        *(["## How stable is the ranking", "", *_ranking_lines(analysis), ""] if analysis.get("ranking") else []),
         "## Operating points (validation)", "", _validation_table(analysis), "",
         *[f"- {s}" for s in _validation_findings(analysis)], "",
         "## Lesion detection (FROC)", "", _froc_table(analysis), "",

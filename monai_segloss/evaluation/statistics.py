@@ -56,7 +56,7 @@ from numpy.typing import ArrayLike
 __all__ = ["Interval", "PairedComparison", "interval_excludes", "significant", "simultaneous_interval",
            "bootstrap_weights", "crossed_bootstrap_weights", "ratio_interval", "mean_interval", "paired_comparison",
            "wilcoxon_signed_rank", "percentile_interval", "simultaneous_percentile_intervals",
-           "simultaneous_paired_intervals"]
+           "simultaneous_paired_intervals", "bootstrap_ranks"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,6 +321,58 @@ def simultaneous_paired_intervals(pairs: Sequence[tuple[ArrayLike, ArrayLike]], 
         reps.append(_ratio(w @ d, w @ both.astype(np.float64)))
     bounds, common = simultaneous_percentile_intervals(np.stack(reps), level)
     return [Interval(e, lo, hi, n) for e, (lo, hi), n in zip(estimates, bounds, counts, strict=True)], common
+
+
+def bootstrap_ranks(values: Sequence[ArrayLike], weights: np.ndarray, level: float = 0.95) -> list[dict[str, float]]:
+    """How stable a ranking of methods is (the bootstrap ranking of challengeR, Wiesenfarth et al., *Methods and
+    open-source toolkit for analyzing and visualizing challenge results*, Sci. Rep. 11:2369, 2021): every method's
+    mean over the units (NaN: undefined, skipped) in each bootstrap replicate, the methods ranked in every replicate
+    (1 = the highest mean; ties share the average rank), and per method its rank on all units, the interval of its
+    rank (the quantiles of the replicates' ranks, each a rank some replicate took) and the share of replicates where
+    it ranks first (alone or tied: a tie of t methods counts 1/t).
+
+    Args:
+        values: one sequence per method, one value per unit (the same units for every method).
+        weights: ``(n_boot, n_units)`` from :func:`bootstrap_weights` or :func:`crossed_bootstrap_weights`.
+        level: the level of the rank intervals. Default 0.95.
+
+    Returns:
+        per method: ``rank`` (on all units), ``low``, ``high`` (the interval of its rank) and ``first`` (a share).
+
+    Example:
+        >>> w = bootstrap_weights(["s"] * 4, n_boot=200, seed=0)
+        >>> out = bootstrap_ranks([[0.9, 0.8, 0.9, 0.7], [0.1, 0.2, 0.1, 0.3]], w)
+        >>> [(d["rank"], d["low"], d["high"], d["first"]) for d in out]
+        [(1.0, 1.0, 1.0, 1.0), (2.0, 2.0, 2.0, 0.0)]
+    """
+    level = _check_level(level)
+    if not values:
+        raise ValueError("values must hold at least one method")
+    rows = [_as_units(f"values[{i}]", v) for i, v in enumerate(values)]
+    n = rows[0].size
+    if any(r.size != n for r in rows):
+        raise ValueError(f"values must hold the same number of units for every method, got {[r.size for r in rows]}")
+    w = np.asarray(weights)
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must be (n_boot, {n}), got {w.shape}")
+    defined = [np.isfinite(r).astype(np.float64) for r in rows]
+    full = np.array([_ratio(np.nansum(r), d.sum()) for r, d in zip(rows, defined, strict=True)])[:, None]
+    reps = np.stack([_ratio(w @ np.where(d > 0, r, 0.0), w @ d) for r, d in zip(rows, defined, strict=True)])
+
+    def ranks(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (K, B) means -> average ranks, tie sizes
+        m = np.where(np.isfinite(m), m, -np.inf)  # undefined: last
+        above = (m[None, :, :] > m[:, None, :]).sum(axis=1)
+        tied = (m[None, :, :] == m[:, None, :]).sum(axis=1)
+        return 1.0 + above + (tied - 1) / 2.0, tied
+
+    point, _ = ranks(full)
+    r, tied = ranks(reps)
+    first = np.where(r - (tied - 1) / 2.0 == 1.0, 1.0 / tied, 0.0).mean(axis=1)
+    out = []
+    for k in range(len(rows)):
+        lo, hi = np.quantile(r[k], [(1.0 - level) / 2.0, (1.0 + level) / 2.0], method="inverted_cdf")  # ranks held
+        out.append({"rank": float(point[k, 0]), "low": float(lo), "high": float(hi), "first": float(first[k])})
+    return out
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
