@@ -385,6 +385,14 @@ def test_every_comparison_with_the_baseline_gets_its_interval_among_the_family()
     _add_simultaneous({}, {}, w)  # a study of one loss: no comparison
 
 
+def test_numbers_print_round_off_as_zero_and_keep_small_values():
+    from monai_segloss.app.report import _num, _signed
+
+    assert (_num(2.1e-18), _signed(2.1e-18), _signed(-3e-17)) == ("0.000", "±0.000", "±0.000")
+    assert (_num(3.7e-4), _signed(-3.7e-4), _signed(0.0123), _num(0.04, "hd95_mm")) == (
+        "3.7e-04", "−3.7e-04", "+0.012", "4.0e-02")
+
+
 def test_the_ranking_table_orders_the_losses_by_their_lesion_f1_rank():
     from monai_segloss.app.report import _ranking_lines
 

@@ -45,10 +45,15 @@ FIGURES = {"froc": "froc.png", "forest": "forest_vs_baseline.png", "recall": "re
            "examples": "examples.png", "curves": "training_curves.png"}
 
 
+ROUND_OFF = 1e-9  # a mean difference this small is floating-point round-off of a zero difference
+
+
 def _num(v: float | None, key: str = "") -> str:
-    """Three decimals (HD95: one); a non-zero value that would print as zero gets two significant digits."""
+    """Three decimals (HD95: one); a non-zero value that would print as zero gets two significant digits, unless it
+    is round-off (under :data:`ROUND_OFF`), which prints as zero."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
+    v = 0.0 if abs(v) < ROUND_OFF else v
     digits = 1 if key == "hd95_mm" else 3
     if v != 0 and abs(v) < 0.5 * 10**-digits:
         return f"{v:.1e}"
@@ -64,7 +69,7 @@ def _ci(iv: dict, key: str = "") -> str:
 
 def _signed(v: float, key: str = "") -> str:
     s = _num(abs(v), key)
-    return s if s == "–" else ("+" if v > 0 else "−" if v < 0 else "±") + s
+    return s if s == "–" else ("+" if v >= ROUND_OFF else "−" if v <= -ROUND_OFF else "±") + s
 
 
 def _diff_ci(iv: dict, key: str = "") -> str:
