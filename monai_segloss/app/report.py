@@ -388,11 +388,15 @@ def _plot_forest(analysis: dict, path: Path) -> None:
             if m == "cpm":
                 items = [("tuned", analysis["froc"][loss]["cpm_vs_baseline"])]
             else:
-                items = [(op, analysis["paired"][loss][op][m]["difference"]) for op in ("tuned", "fixed")]
-            for k, (op, iv) in enumerate(items):
+                items = [(op, analysis["paired"][loss][op][m]) for op in ("tuned", "fixed")]
+            for k, (op, cmp) in enumerate(items):
+                iv = cmp.get("difference", cmp)
                 if not _finite(iv["estimate"]):
                     continue
                 yy = y + (0.15 if k == 0 else -0.15)
+                sim = simultaneous_interval(cmp)
+                if sim is not None:  # the interval among the family of comparisons: a thin line under the 95 % CI
+                    ax.plot([sim["low"], sim["high"]], [yy, yy], color="C0", lw=0.6, alpha=0.6)
                 ax.errorbar(iv["estimate"], yy, xerr=[[iv["estimate"] - iv["low"]], [iv["high"] - iv["estimate"]]],
                             fmt="o" if op == "tuned" else "s", mfc="C0" if op == "tuned" else "white", color="C0",
                             capsize=2, ms=4)
@@ -403,7 +407,8 @@ def _plot_forest(analysis: dict, path: Path) -> None:
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.suptitle(f"Paired difference to `{analysis['baseline']}` on the test cases, mean and 95 % CI "
-                 "(filled: tuned operating point, hollow: threshold 0.5)", fontsize=10)
+                 "(filled: tuned operating point, hollow: threshold 0.5; thin line: simultaneous 95 % interval over "
+                 "the losses)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
