@@ -307,15 +307,10 @@ def simultaneous_paired_intervals(pairs: Sequence[tuple[ArrayLike, ArrayLike]], 
     """
     if not pairs:
         raise ValueError("pairs must hold at least one (a, b) comparison")
-    w = np.asarray(weights)
     estimates, counts, reps = [], [], []
     for a, b in pairs:
-        a_v = _as_units("a", a)
-        b_v = _as_units("b", b, a_v.size)
-        if w.ndim != 2 or w.shape[1] != a_v.size:
-            raise ValueError(f"weights must be (n_boot, {a_v.size}), got {w.shape}")
-        both = np.isfinite(a_v) & np.isfinite(b_v)
-        d = np.where(both, a_v - b_v, 0.0)
+        d, both = _differences(a, b)
+        w = _weights(weights, d.size)
         estimates.append(float(_ratio(d.sum(), both.sum())))
         counts.append(int(both.sum()))
         reps.append(_ratio(w @ d, w @ both.astype(np.float64)))
@@ -352,9 +347,7 @@ def bootstrap_ranks(values: Sequence[ArrayLike], weights: np.ndarray, level: flo
     n = rows[0].size
     if any(r.size != n for r in rows):
         raise ValueError(f"values must hold the same number of units for every method, got {[r.size for r in rows]}")
-    w = np.asarray(weights)
-    if w.ndim != 2 or w.shape[1] != n:
-        raise ValueError(f"weights must be (n_boot, {n}), got {w.shape}")
+    w = _weights(weights, n)
     defined = [np.isfinite(r).astype(np.float64) for r in rows]
     full = np.array([_ratio(np.nansum(r), d.sum()) for r, d in zip(rows, defined, strict=True)])[:, None]
     reps = np.stack([_ratio(w @ np.where(d > 0, r, 0.0), w @ d) for r, d in zip(rows, defined, strict=True)])
@@ -388,6 +381,21 @@ def _as_units(name: str, x: ArrayLike | np.ndarray, n: int | None = None) -> np.
     return a
 
 
+def _weights(weights: np.ndarray, n: int) -> np.ndarray:
+    w = np.asarray(weights)
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must be (n_boot, {n}), got {w.shape}")
+    return w
+
+
+def _differences(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(d, both)``: ``a - b`` where both are defined (0 elsewhere) and where that is."""
+    a_v = _as_units("a", a)
+    b_v = _as_units("b", b, a_v.size)
+    both = np.isfinite(a_v) & np.isfinite(b_v)
+    return np.where(both, a_v - b_v, 0.0), both
+
+
 def ratio_interval(num: ArrayLike, den: ArrayLike, weights: np.ndarray, level: float = 0.95) -> Interval:
     """``Σ num / Σ den`` over the units, with the percentile interval over the bootstrap ``weights``.
 
@@ -399,9 +407,7 @@ def ratio_interval(num: ArrayLike, den: ArrayLike, weights: np.ndarray, level: f
     """
     den_a = _as_units("den", den)
     num_a = _as_units("num", num, den_a.size)
-    w = np.asarray(weights)
-    if w.ndim != 2 or w.shape[1] != den_a.size:
-        raise ValueError(f"weights must be (n_boot, {den_a.size}), got {w.shape}")
+    w = _weights(weights, den_a.size)
     if (den_a < 0).any() or not np.isfinite(den_a).all():
         raise ValueError("den must be finite and >= 0")
     num_a = np.where(den_a > 0, num_a, 0.0)
@@ -426,10 +432,7 @@ def paired_comparison(a: ArrayLike, b: ArrayLike, weights: np.ndarray,
     The mean of ``a - b`` with its bootstrap interval (the same ``weights`` resample both methods) and the Wilcoxon
     signed-rank test of the differences.
     """
-    a_v = _as_units("a", a)
-    b_v = _as_units("b", b, a_v.size)
-    both = np.isfinite(a_v) & np.isfinite(b_v)
-    d = np.where(both, a_v - b_v, 0.0)
+    d, both = _differences(a, b)
     interval = ratio_interval(d, both.astype(np.float64), weights, level)
     stat, p, method = wilcoxon_signed_rank(d[both])
     return PairedComparison(interval, stat, p, method, int((d[both] > 0).sum()), int((d[both] < 0).sum()),
