@@ -2,9 +2,8 @@
 
 A difference the smaller study reports as significant (its 95 % interval excludes zero, and in a family of
 comparisons its simultaneous interval too: :func:`~monai_segloss.evaluation.statistics.significant`) must not have
-the opposite
-sign in the full study (its mean difference against the same baseline). :func:`sign_conflicts` lists every paired
-comparison of ``metrics.json`` (each metric at each operating point, and the CPM) where that fails.
+the opposite sign in the full study (its mean difference against the same baseline). :func:`sign_conflicts` lists
+every paired comparison of ``metrics.json`` (each metric at each operating point, and the CPM) where that fails.
 """
 
 from __future__ import annotations

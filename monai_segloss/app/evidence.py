@@ -17,7 +17,7 @@ import math
 from importlib import resources
 from typing import Any
 
-from ..evaluation.statistics import significant, simultaneous_interval
+from ..evaluation.statistics import interval_excludes, significant, simultaneous_interval
 
 __all__ = ["EVIDENCE_FILE", "evidence_summary", "study_evidence", "format_interval", "loss_sentence"]
 
@@ -95,7 +95,7 @@ def loss_sentence(evidence: dict[str, Any], loss: str) -> str:
         base = evidence["baseline"]
         sim = simultaneous_interval(d)
         among = (f", simultaneous [{sim['low']:+.3f}, {sim['high']:+.3f}] over {sim['family']} comparisons"
-                 if sim is not None else "")
+                 if sim is not None and interval_excludes(d) else "")  # as the report: only when it decides
         if significant(d):
             word = "higher" if d["low"] > 0 else "lower"
             text += f", {word} than {base} by {format_interval(d, signed=True)}{among} (Wilcoxon {_p(d['p_value'])})"

@@ -10,10 +10,10 @@ identically for every loss, so every loss is evaluated on the same (seed, case) 
 The protocol (:func:`run_study`):
 
 1. **learning rate per loss**: on the seed ``lr_seed``, every loss trains once per learning rate of ``lr_grid``;
-   each loss keeps the rate whose final network has the highest
-   validation lesion F1 (mean over the validation cases, at the best threshold of
-   :data:`~monai_segloss.app.training.CURVE_THRESHOLDS`), and a choice at an edge of its grid tries the next rate
-   beyond it (``lr_extend``). A loss with a rate in ``learning_rates`` skips the grid.
+   each loss keeps the rate whose final network has the highest validation lesion F1 (mean over the validation
+   cases, at the best threshold of :data:`~monai_segloss.app.training.CURVE_THRESHOLDS`), and a choice at an edge
+   of the grid tries the next rate beyond it (``lr_extend``). A loss with a rate in ``learning_rates`` skips the
+   grid.
 2. **training**: every (loss, seed) at its rate, for the whole budget, with its validation learning curve
    (:func:`monai_segloss.app.training.train_run`); the ``lr_seed`` runs of step 1 are reused.
 3. **evaluation** of the final weights on the validation cases (operating point) and the test cases
