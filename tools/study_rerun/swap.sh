@@ -8,6 +8,11 @@ n=$(ls docs/study/full_1600/runs/*/result.json | wc -l)
 [ "$n" -ge 50 ] || { echo "only $n of 50 runs evaluated"; [ "${FORCE:-0}" = 1 ] || exit 1; }
 git mv docs/study/full docs/study/full_800
 git mv docs/study/full_1600 docs/study/full
+# runs of the doubled-budget check trained ahead (train_budget_x2.py), if git mv left them behind
+if [ -d docs/study/full_1600/budget_x2/runs ]; then
+  mkdir -p docs/study/full/budget_x2/runs && mv docs/study/full_1600/budget_x2/runs/* docs/study/full/budget_x2/runs/
+  rm -rf docs/study/full_1600
+fi
 # the 1600 study's doubled budget (3200 epochs, seed 0) is the 800 study's x4: the same runs (same fingerprints)
 mkdir -p docs/study/full/budget_x2/runs
 # the losses the budget rule checks (baseline + the two best by final validation lesion F1, mean over the seeds)
