@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # (re)start the 24k-iteration rerun: code from a worktree at main's HEAD, runs into main's docs/study/full_1600/runs
 set -u
+mkdir -p /work/logs
 pkill -f "study-run.*monai_segloss_cli" 2>/dev/null; sleep 1
 cd /work/main
 git worktree remove --force /work/study-run 2>/dev/null; rm -rf /work/study-run; git worktree prune
