@@ -33,7 +33,8 @@ for f in docs/study/full_800 docs/study/full_800/budget_x2 docs/study/full_800/b
   seg study report "$f"
 done
 step demo
+before=$(git status --porcelain -- docs/study/full/runs)
 seg demo --runs-dir docs/study/full/runs --out docs/study/demo --cache-dir "$CACHE" --workers ${WORKERS:-2} ${THREADS:+--threads $THREADS}
-if [ -n "$(git status --porcelain -- docs/study/full/runs)" ]; then echo "WARNING: the demo changed docs/study/full/runs"; git status --short -- docs/study/full/runs | head; fi
+if [ "$(git status --porcelain -- docs/study/full/runs)" != "$before" ]; then echo "WARNING: the demo changed docs/study/full/runs"; git status --short -- docs/study/full/runs | head; fi
 step done
 git status --short | grep -v "^??" | head -40
