@@ -15,7 +15,8 @@ release = monai_segloss.__version__
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "segloss_docs"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "study/full/metrics.json", "study/full/runs", "study/full_1600"]  # a study in progress
+exclude_patterns = ["_build", "study/full/metrics.json", "study/full/runs", "study/full_800/metrics.json",
+                    "study/full_800/runs"]
 html_theme = "alabaster"
 html_theme_options = {"description": "Segmentation losses for 2D/3D medical images, a MONAI plugin",
                       "page_width": "1180px", "sidebar_width": "230px"}

@@ -462,7 +462,7 @@ def test_settings_and_command_line():
 
 
 # The training fingerprints of the full setting (1600 epochs) when its runs were committed
-# (docs/study/full_1600/runs/), with a stand-in split digest (the split itself comes from the generated data). A
+# (docs/study/full/runs/), with a stand-in split digest (the split itself comes from the generated data). A
 # change here means every committed run of the full study is trained again: change the training sections of
 # train.json, an override file or the full setting only on purpose, then update these values.
 FULL_FINGERPRINTS = {

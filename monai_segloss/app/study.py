@@ -72,14 +72,14 @@ BASELINE = "dice"
 DEMO_LEARNING_RATES = (("dice", 3e-3), ("dice_ce", 1e-2))
 # the full setting's budget: 1600 epochs (24,000 iterations). The doubling rule (monai_segloss.app.budget) failed at
 # 800 epochs (seed 0: twice the budget gained dice +0.052 [+0.032, +0.075] and dice_focal +0.036 [+0.013, +0.058]
-# test lesion F1, docs/study/full/budget_x2) and held at 1600 (four times 800 against twice: dice +0.003 [-0.021,
-# +0.026]; dice_focal -0.067 [-0.128, -0.021], docs/study/full/budget_x4)
+# test lesion F1, docs/study/full_800/budget_x2) and held at 1600 (four times 800 against twice: dice +0.003 [-0.021,
+# +0.026]; dice_focal -0.067 [-0.128, -0.021], docs/study/full_800/budget_x4)
 FULL_EPOCHS = 1600
 
 
 # the full setting's learning rates: each loss's choice on seed 0's validation cases from the grid of the 800-epoch
-# study (docs/study/full/runs: 37 grid runs; 3e-2 is an extension beyond the grid's edge), kept at 1600 epochs.
-# Checked for dice_ce (docs/study/full_1600/lr_check: its grid again at 1600 epochs, 3e-3 / 1e-2 / 3e-2, extended to
+# study (docs/study/full_800/runs: 37 grid runs; 3e-2 is an extension beyond the grid's edge), kept at 1600 epochs.
+# Checked for dice_ce (docs/study/full/lr_check: its grid again at 1600 epochs, 3e-3 / 1e-2 / 3e-2, extended to
 # 9e-4): the validation choice moved to 3e-3 (lesion F1 0.932 against 0.895 at 1e-2), but on seed 0's 40 test cases
 # 3e-3 did not do better (0.826 against 0.847, -0.021 [-0.106, +0.045]); re-gridding every loss: about 20 runs more
 FULL_LEARNING_RATES = (("dice", 3e-3), ("dice_ce", 1e-2), ("dice_topk", 3e-2), ("dice_focal", 3e-3),
