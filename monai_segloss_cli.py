@@ -77,7 +77,7 @@ def _user_data_options(cmd: argparse.ArgumentParser) -> None:
                       help="default: cuda when a GPU is visible; each worker process trains on a GPU of its own")
     data.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                       help="mixed precision (default: on with cuda)")
-    data.add_argument("--epochs", type=int, help="training epochs (default: the bundle's 300 on cuda, 800 on cpu)")
+    data.add_argument("--epochs", type=int, help="training epochs (default: the bundle's 300 on cuda, 1600 on cpu)")
     data.add_argument("--patch", type=_ints, metavar="X,Y,Z", help="training patch (default: the bundle's on cuda)")
     data.add_argument("--batch-size", type=int, help="cases per batch (default: the bundle's)")
     data.add_argument("--num-samples", type=int, help="patches per case and iteration")

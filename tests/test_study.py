@@ -479,6 +479,24 @@ FULL_FINGERPRINTS = {
 }
 
 
+def test_the_demo_runs_are_the_full_studys_seed_0_runs():
+    """``make demo`` copies the committed seed-0 runs of its losses (reuse): that holds only while the default
+    setting trains them exactly as the full setting does (the same fingerprint, so the same run folder)."""
+    from monai_segloss.app.study import training_fingerprint
+
+    default, full = SETTINGS["default"], SETTINGS["full"]
+    assert default.reuse == default.losses and set(default.losses) <= set(full.losses) and 0 in full.seeds
+    assert default.epochs == full.epochs
+    rates = dict(full.learning_rates)
+    assert dict(default.learning_rates) == {loss: rates[loss] for loss in default.losses}
+    for loss in default.losses:
+        assert training_fingerprint(default, BUNDLE, loss, 0, rates[loss], "split") == \
+            training_fingerprint(full, BUNDLE, loss, 0, rates[loss], "split"), loss
+    # a setting that differs in what it trains does not get the full study's folder
+    assert training_fingerprint(dataclasses.replace(default, epochs=800), BUNDLE, "dice", 0, 3e-3, "split") != \
+        training_fingerprint(full, BUNDLE, "dice", 0, 3e-3, "split")
+
+
 def test_the_committed_full_study_runs_stay_current():
     from monai_segloss.app.study import FULL_LOSSES, training_fingerprint
 

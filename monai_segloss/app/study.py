@@ -66,10 +66,6 @@ FULL_LOSSES = ("dice", "dice_ce", "dice_topk", "dice_focal", "unified_focal", "f
                "blob", "boundary")
 DEFAULT_LOSSES = ("dice", "dice_ce")
 BASELINE = "dice"
-# the learning rates the demo trains with: those the full setting chose on seed 0's validation cases (final
-# validation lesion F1, docs/study/full/runs: dice 0.941 / 0.941 / 0.821 at 1e-3 / 3e-3 / 1e-2, chose 3e-3;
-# dice_ce 0.862 / 0.772 / 0.932, chose 1e-2)
-DEMO_LEARNING_RATES = (("dice", 3e-3), ("dice_ce", 1e-2))
 # the full setting's budget: 1600 epochs (24,000 iterations). The doubling rule (monai_segloss.app.budget) failed at
 # 800 epochs (seed 0: twice the budget gained dice +0.052 [+0.032, +0.075] and dice_focal +0.036 [+0.013, +0.058]
 # test lesion F1, docs/study/full_800/budget_x2) and held at 1600 (four times 800 against twice: dice +0.003 [-0.021,
@@ -85,6 +81,8 @@ FULL_EPOCHS = 1600
 FULL_LEARNING_RATES = (("dice", 3e-3), ("dice_ce", 1e-2), ("dice_topk", 3e-2), ("dice_focal", 3e-3),
                        ("unified_focal", 3e-2), ("focal_tversky", 3e-3), ("tversky", 1e-3), ("focal", 3e-2),
                        ("blob", 1e-2), ("boundary", 1e-2))
+# the learning rates of the demo's losses: the full setting's (its seed-0 runs are the demo's runs)
+DEMO_LEARNING_RATES = tuple((loss, rate) for loss, rate in FULL_LEARNING_RATES if loss in DEFAULT_LOSSES)
 # the sections of train.json that decide what a run trains and how it is evaluated: the run's fingerprint reads
 # these, the loss override file whole and the study's own overrides (budget, batch, network size), so paths,
 # checkpoints, logging and the bundle's default loss may change without invalidating finished runs
@@ -112,7 +110,8 @@ class StudySetting:
         patch: training patch (and sliding-window) size in voxels.
         batch_size: cases per batch; each gives ``num_samples`` patches.
         num_samples: patches per case and iteration.
-        epochs: training epochs (the budget; the learning rate decays polynomially to 0 at its end).
+        epochs: training epochs (the budget; the learning rate decays polynomially to 0 at its end). Default
+            :data:`FULL_EPOCHS`.
         val_points: points of the validation learning curve (evenly spaced epochs, the last one included).
         lr_grid: AdamW learning rates tried per loss on ``lr_seed``.
         lr_seed: the seed whose validation cases choose the learning rate.
@@ -163,7 +162,7 @@ class StudySetting:
     patch: tuple[int, int, int] = (32, 32, 32)
     batch_size: int = 2
     num_samples: int = 4
-    epochs: int = 800
+    epochs: int = FULL_EPOCHS
     val_points: int = 16
     lr_grid: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     lr_seed: int = 0
@@ -310,11 +309,11 @@ SETTINGS = {
     "quick": StudySetting(name="quick", seeds=(0,), num_cases=20, test_cases=8, epochs=10, val_points=2,
                           lr_grid=(3e-3,), compile=False, channels=(8, 16, 32), n_boot=1000,
                           thresholds=(0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)),
-    # make demo: the baseline against nnU-Net's loss at the full budget on seed 0 (the full setting's seed-0 runs of
-    # these two losses: the same data, split, budget and learning rate), two runs side by side on 2 CPU cores; the
-    # learning rates are the full setting's choices (DEMO_LEARNING_RATES)
-    "default": StudySetting(name="default", losses=("dice", "dice_ce"), seeds=(0,),
-                            learning_rates=DEMO_LEARNING_RATES),
+    # make demo: the baseline against nnU-Net's loss at the full budget on seed 0: the full setting's seed-0 runs of
+    # these two losses (the same data, split, budget and learning rate), copied from the committed study when the
+    # checkout holds them (reuse), else trained side by side on 2 CPU cores (about 25 min)
+    "default": StudySetting(name="default", losses=DEFAULT_LOSSES, seeds=(0,), learning_rates=DEMO_LEARNING_RATES,
+                            reuse=DEFAULT_LOSSES),
     # the evidence behind the bundle defaults: 10 losses x 5 seeds, learning rate per loss
     "full": StudySetting(name="full", losses=FULL_LOSSES, seeds=(0, 1, 2, 3, 4), epochs=FULL_EPOCHS,
                          learning_rates=FULL_LEARNING_RATES),
