@@ -150,3 +150,15 @@ def test_a_difference_lost_among_the_family_is_stated_as_none():
         "comparisons" in loss_sentence(evidence, lost)
     assert f"lower than {base} by -0.050 [-0.080, -0.020], simultaneous [-0.100, -0.002] over 9 comparisons" in \
         loss_sentence(evidence, held)
+
+
+def test_the_bundle_metadata_names_its_default_loss_and_operating_point():
+    """The lesion bundle's metadata (what MONAI's bundle tools show) names the loss ``train.json`` trains with, and
+    its current version's changelog entry the shipped threshold: re-choosing the default (tools/sync_study.py)
+    means a new bundle version that says so."""
+    configs = FULL.parents[2] / "bundles" / "lesion_focal_tversky" / "configs"
+    train = json.loads((configs / "train.json").read_text())
+    meta = json.loads((configs / "metadata.json").read_text())
+    loss_class = train["loss"]["_target_"].rsplit(".", 1)[-1]
+    assert loss_class in meta["description"]
+    assert f"{train['lesion_threshold']:.3f}" in meta["changelog"][meta["version"]]
