@@ -192,8 +192,12 @@ def test_the_shipped_configuration_is_scored_on_its_loss_only(tmp_path, monkeypa
     monkeypatch.setattr(study, "shipped_operating_point", lambda bundle: (0.9, 64.0))
     said: list[str] = []
     study.report_study(out, echo=said.append)  # the merge names what the new point lacks, and reports the rest
-    assert said[0] == "missing runs (1): tversky lr0.01 s0 (shipped configuration)", said
-    assert said[1] == "the report holds dice; not yet: tversky"
+    assert said[0].startswith("not scored at the bundle's shipped operating point (1): tversky lr0.01 s0; "), said
+    assert not any(line.startswith(("missing runs", "the report holds")) for line in said), said
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["table"]) == {"dice", "tversky"} and set(metrics["table"]["tversky"]) == {"fixed", "tuned"}
+    assert "has not been scored at its current operating point (threshold 0.9, minimum lesion size 64 mm³)" in \
+        (out / "report.md").read_text().split("## The bundle's shipped configuration")[1]
     run_study(one, out_dir=out, cache_dir=cache, workers=1, echo=lambda s: None)
     assert {p: p.stat().st_mtime_ns for p in cache.glob("runs/*/result.json")} == results  # not re-evaluated
     shipped = json.loads(next(cache.glob("runs/tversky*/shipped.json")).read_text())

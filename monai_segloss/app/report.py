@@ -206,9 +206,14 @@ def summary_tables(metrics: dict) -> dict[str, str]:
 def _shipped_section(analysis: dict) -> list[str]:
     shipped = analysis.get("shipped") or {}
     loss = shipped.get("loss")
-    if not isinstance(loss, str) or "shipped" not in analysis["table"].get(loss, {}):
+    if not isinstance(loss, str) or loss not in analysis["table"]:
         return [f"The bundle's default loss ({loss or 'none of the override files'}) is not among this study's "
                 "losses: no held-out row for it."]
+    if "shipped" not in analysis["table"][loss]:
+        return [f"The bundle's default loss `{loss}` has not been scored at its current operating point (threshold "
+                f"{shipped['threshold']:g}, minimum lesion size {shipped['min_size_mm3']:g} mm³) on every run of "
+                "this study: no held-out row for it yet (`monai-segloss study` with the study's options scores "
+                "it)."]
     return [f"The lesion bundle ships `{loss}` at threshold {shipped['threshold']:g} with minimum lesion size "
             f"{shipped['min_size_mm3']:g} mm³ (`train.json`: `lesion_threshold`, `min_lesion_mm3`). That exact "
             "configuration on the test cases (never used for any choice):", "",

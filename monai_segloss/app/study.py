@@ -918,10 +918,12 @@ def run_study(
 def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print) -> dict[str, Path]:
     """Merge the finished runs of the study in ``folder`` (its ``study.json``, written by :func:`run_study` or its
     shards) into the report there; say which runs are missing. The report holds every loss whose runs are all
-    trained and evaluated; with a doubled-budget check in ``folder/budget_x<factor>`` (:func:`run_budget_check`),
-    the comparison of the two budgets; with shorter studies of the same units listed in
-    ``folder/shorter_budgets.json`` (:data:`SHORTER_FILE`) or an earlier, shorter study's summary in
-    ``folder/short_budget.json`` (:data:`EARLIER_FILE`), what changed with the budget.
+    trained and evaluated (the bundle's shipped configuration gets its held-out row once every run of its loss has
+    been scored at the bundle's current operating point, ``shipped.json``; runs not scored yet are named, and
+    :func:`run_study` with the study's options scores them); with a doubled-budget check in
+    ``folder/budget_x<factor>`` (:func:`run_budget_check`), the comparison of the two budgets; with shorter studies
+    of the same units listed in ``folder/shorter_budgets.json`` (:data:`SHORTER_FILE`) or an earlier, shorter
+    study's summary in ``folder/short_budget.json`` (:data:`EARLIER_FILE`), what changed with the budget.
 
     Raises:
         ValueError: no ``study.json`` in ``folder``, or no loss is complete (the message lists the missing runs).
@@ -934,19 +936,25 @@ def report_study(folder: str | os.PathLike, echo: Callable[[str], None] = print)
     chosen, grid, missing = _learning_rates(ctx, list(setting.losses), None)
     evaluation = _evaluation(ctx)
     specs: list[RunSpec] = []
+    unscored: list[str] = []  # evaluated runs of the shipped loss not yet scored at the shipped operating point
     for loss in setting.losses:
         if loss not in chosen:
             continue
         runs = [_spec(ctx, loss, seed, chosen[loss]) for seed in setting.seeds]
-        what = {"evaluate": "evaluation", "shipped": "shipped configuration"}
-        absent = list(dict.fromkeys(f"{s.label} ({'training' if finished_training(s) is None else what[kind]})"
-                                    for kind, s in _evaluation_jobs(ctx, runs, evaluation)))
+        jobs = _evaluation_jobs(ctx, runs, evaluation)
+        unevaluated = [s for kind, s in jobs if kind == "evaluate"]
+        absent = [f"{s.label} ({'training' if finished_training(s) is None else 'evaluation'})" for s in unevaluated]
         missing += absent
         if not absent:
             specs += runs
+            unscored += [s.label for kind, s in jobs if kind == "shipped"]
     complete = [loss for loss in setting.losses if any(s.loss == loss for s in specs)]
     if missing:
         echo(f"missing runs ({len(missing)}): {', '.join(missing)}")
+    if unscored:
+        echo(f"not scored at the bundle's shipped operating point ({len(unscored)}): {', '.join(unscored)}; the "
+             "report has no held-out row for the shipped configuration until `monai-segloss study` with this "
+             "study's options scores them")
     if not complete:
         raise ValueError(f"no loss of the study in {out} has all its runs trained and evaluated yet")
     if len(complete) < len(setting.losses):
